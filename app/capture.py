@@ -1,0 +1,499 @@
+"""The capture file: one SQLite database (WAL) holding every request and every record.
+
+It is the single source of truth. The receiver (``serve``) is its only writer; the window and the
+command line read it, possibly while it grows. The format is documented in
+``docs/capture-format.md``; ``PRAGMA user_version`` carries :data:`SCHEMA_VERSION`.
+
+A batch is committed before it is acknowledged: :meth:`CaptureWriter.store` returns only after
+the transaction holding the request and its records has committed, and the server answers 200
+only after that. WAL with ``synchronous=NORMAL`` survives a killed process (the committed pages
+are in the WAL file when COMMIT returns); ``synchronous=FULL`` also survives power loss.
+
+Storing a batch does two things at once: SQLite's ``json_each`` cuts the body into records
+(each record's text with every token as sent, only insignificant white space dropped) while
+:func:`app.records.inspect_body` validates the body and classifies each record on a second
+thread. SQLite releases the GIL, so the two really run in parallel; the family codes are stored
+as one blob in the request row rather than one column per record row, so that the split does not
+have to wait for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app import APP_NAME, __version__
+from app.config import MAX_RECORDS_PER_POST
+from app.records import FAMILIES, FAMILY_CODES, BodyError, BodyShape, inspect_body
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory lock, SQLite still serialises writers
+    fcntl = None
+
+SCHEMA_VERSION = 1
+PAGE_SIZE = 65536
+CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
+def family_sql(codes: str, index: str) -> str:
+    """SQL naming the family of the record at ``index`` in the family-code blob ``codes``."""
+    whens = " ".join(f"WHEN x'{code.hex()}' THEN '{fam}'" for fam, code in FAMILY_CODES.items())
+    return f"CASE substr({codes}, {index} + 1, 1) {whens} ELSE 'unknown' END"
+
+
+# Key columns are derived when read, in the view ``record_keys``: anything computed on INSERT
+# (generated columns, indexes) lengthens the acknowledgement path. ``body`` is the last column
+# of ``request`` so that reading the small columns never walks its overflow pages.
+_SCHEMA = f"""
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE request (
+    id               INTEGER PRIMARY KEY,
+    received_at      TEXT NOT NULL,
+    peer             TEXT,
+    method           TEXT NOT NULL,
+    path             TEXT NOT NULL,
+    query            TEXT NOT NULL DEFAULT '',
+    http_version     TEXT,
+    headers          TEXT NOT NULL,
+    auth             TEXT NOT NULL,
+    auth_user        TEXT,
+    status           INTEGER NOT NULL,
+    reason           TEXT,
+    problems         TEXT,
+    content_type     TEXT,
+    content_encoding TEXT,
+    body_size        INTEGER NOT NULL,
+    record_count     INTEGER NOT NULL DEFAULT 0,
+    first_record     INTEGER,
+    counts           TEXT,
+    families         BLOB,
+    duration_ms      REAL,
+    source           TEXT NOT NULL DEFAULT 'received',
+    body             BLOB
+);
+
+CREATE TABLE record (
+    id         INTEGER PRIMARY KEY,
+    request_id INTEGER NOT NULL REFERENCES request(id),
+    idx        INTEGER NOT NULL,
+    json       TEXT NOT NULL
+);
+
+CREATE VIEW record_keys AS SELECT
+    r.id, r.request_id, r.idx,
+    {family_sql("q.families", "r.idx")} AS family,
+    json_extract(r.json, '$.id') AS record_id,
+    coalesce(json_extract(r.json, '$.timestamp'), json_extract(r.json, '$.start_timestamp'),
+             json_extract(r.json, '$.final_date'), json_extract(r.json, '$.submit_date')) AS ts,
+    json_extract(r.json, '$.sim.iccid') AS iccid,
+    coalesce(json_extract(r.json, '$.imsi.imsi'),
+             CASE json_type(r.json, '$.imsi') WHEN 'text' THEN json_extract(r.json, '$.imsi') END)
+        AS imsi,
+    coalesce(json_extract(r.json, '$.event_type.id'), json_extract(r.json, '$.traffic_type.id'),
+             json_extract(r.json, '$.status.id')) AS type_id,
+    coalesce(json_extract(r.json, '$.event_type.description'),
+             json_extract(r.json, '$.traffic_type.description'),
+             json_extract(r.json, '$.status.status')) AS type_name,
+    r.json
+FROM record AS r JOIN request AS q ON q.id = r.request_id;
+
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_INSERT_RECORDS = (
+    "INSERT INTO record (request_id, idx, json) "
+    "SELECT :request_id, key, value FROM json_each(CAST(:body AS TEXT))"
+)
+_INSERT_REQUEST = """
+INSERT INTO request (id, received_at, peer, method, path, query, http_version, headers, auth,
+                     auth_user, status, reason, problems, content_type, content_encoding,
+                     body_size, record_count, first_record, counts, families, duration_ms,
+                     source, body)
+VALUES (:id, :received_at, :peer, :method, :path, :query, :http_version, :headers, :auth,
+        :auth_user, :status, :reason, :problems, :content_type, :content_encoding, :body_size,
+        :record_count, :first_record, :counts, :families, :duration_ms, :source, :body)
+"""
+
+
+class CaptureError(Exception):
+    """A capture file that cannot be used; the message says which file and why."""
+
+
+class CaptureVersionError(CaptureError):
+    """The capture was written by a newer Streamer Inspector."""
+
+
+class CaptureLockedError(CaptureError):
+    """Another receiver is writing this capture."""
+
+
+def utc_now_iso(ts: float | None = None) -> str:
+    moment = dt.datetime.fromtimestamp(time.time() if ts is None else ts, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _check(db: sqlite3.Connection, path: Path) -> int:
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise CaptureError(f"{path} is not a capture file ({exc})") from None
+    if version > SCHEMA_VERSION:
+        raise CaptureVersionError(
+            f"{path} was written by a newer Streamer Inspector (capture format {version}; "
+            f"this version reads up to {SCHEMA_VERSION}): update the app to open it"
+        )
+    if tables and not {"request", "record", "meta"} <= tables:
+        raise CaptureError(f"{path} is an SQLite database but not a Streamer Inspector capture")
+    return version
+
+
+def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
+    """Open (creating if new) a capture for writing; existing captures are appended to."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        version = _check(db, path)
+        if version == 0:
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise CaptureError(f"{path}: cannot switch the capture to WAL mode (got {mode})")
+        db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
+        db.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer thread does it
+        if version == 0:
+            db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("application", APP_NAME), ("created_by", __version__),
+                 ("created_at", utc_now_iso())],
+            )
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise CaptureError(f"{path}: {exc}") from None
+    except CaptureError:
+        db.close()
+        raise
+    return db
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """Open a capture read-only (it may be growing in another process)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaptureError(f"{path} does not exist")
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                         check_same_thread=False)
+    try:
+        if _check(db, path) == 0:
+            raise CaptureError(f"{path} is not a capture file (it is empty)")
+    except CaptureError:
+        db.close()
+        raise
+    return db
+
+
+@dataclass
+class Incoming:
+    """One HTTP request as the server saw it, ready to be stored."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    query: str = ""
+    peer: str | None = None
+    http_version: str | None = "1.1"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    auth: str = "off"  # ok | missing | invalid | off
+    auth_user: str | None = None
+    body_size: int | None = None  # bytes that arrived, when more than ``body`` holds
+    content_type: str | None = None
+    content_encoding: str | None = None
+    received_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    source: str = "received"
+
+
+@dataclass
+class Stored:
+    """What storing a request produced: the status to answer and why."""
+
+    request_id: int
+    status: int
+    reason: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    error: BodyError | None = None
+
+    @property
+    def record_count(self) -> int:
+        return sum(self.counts.values())
+
+    def event(self) -> dict:
+        """The ``--events jsonl`` line for this request."""
+        out = {"event": "request", "request_id": self.request_id, "status": self.status,
+               "records": self.record_count, "counts": self.counts}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.problems:
+            out["problems"] = self.problems
+        return out
+
+
+def contract_problems(incoming: Incoming, shape: BodyShape | None) -> list[str]:
+    """Departures from the Data Streamer's contract worth showing, even on accepted requests."""
+    problems = []
+    if shape is not None:
+        if shape.total > MAX_RECORDS_PER_POST:
+            problems.append(
+                f"{shape.total} records in one POST: the Data Streamer sends at most "
+                f"{MAX_RECORDS_PER_POST}"
+            )
+        if shape.total == 0:
+            problems.append("an empty list: the Data Streamer posts only when it has records")
+    ctype = (incoming.content_type or "").split(";")[0].strip().lower()
+    if incoming.method == "POST" and ctype != "application/json":
+        shown = ctype or "missing"
+        problems.append(f"Content-Type is {shown}; the Data Streamer sends application/json")
+    return problems
+
+
+class CaptureWriter:
+    """The capture's single writer, used from one thread (the receiver's storage thread)."""
+
+    def __init__(self, path: Path, *, sync: str = "normal"):
+        self.path = Path(path)
+        self._lock_fd = _lock(self.path)
+        try:
+            self._db = open_writer_db(self.path, sync)
+        except CaptureError:
+            _unlock(self._lock_fd)
+            raise
+        row = self._db.execute("SELECT count(*), coalesce(sum(record_count), 0) FROM request")
+        self.requests, self.records = row.fetchone()
+        self._classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+        self._checkpointer = Checkpointer(self.path)
+
+    def store(self, incoming: Incoming, status: int | None = None,
+              reason: str | None = None) -> Stored:
+        """Store ``incoming``; when ``status`` is None the body is judged as a batch.
+
+        Returns only after the transaction has committed.
+        """
+        if status is not None:
+            return self._store_plain(incoming, status, reason, None)
+        shape_future = self._classifier.submit(inspect_body, incoming.body)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            request_id = self._next_request_id()
+            split_error = None
+            try:
+                cur = db.execute(_INSERT_RECORDS, {"request_id": request_id,
+                                                   "body": incoming.body})
+                first_record, split = cur.lastrowid, cur.rowcount
+            except sqlite3.OperationalError as exc:
+                if "JSON" not in str(exc):
+                    raise
+                split_error = exc
+            try:
+                shape = shape_future.result()
+            except BodyError as exc:
+                db.execute("ROLLBACK")
+                return self._store_plain(incoming, 400, str(exc), exc)
+            if split_error is not None or split != shape.total:
+                # simdjson or the stdlib took what SQLite would not (nested deeper than its
+                # JSON limit): a bad batch, stored whole like any other.
+                db.execute("ROLLBACK")
+                error = BodyError(f"the records could not be split: {split_error or split}")
+                return self._store_plain(incoming, 400, str(error), error)
+            problems = contract_problems(incoming, shape)
+            self._insert_request(incoming, request_id, 200, None, problems, shape,
+                                 first_record - shape.total + 1 if shape.total else None)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return self._stored(request_id, 200, None, problems, shape, None)
+
+    def _store_plain(self, incoming: Incoming, status: int, reason: str | None,
+                     error: BodyError | None) -> Stored:
+        problems = contract_problems(incoming, None)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            request_id = self._next_request_id()
+            self._insert_request(incoming, request_id, status, reason, problems, None, None)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return self._stored(request_id, status, reason, problems, None, error)
+
+    def _next_request_id(self) -> int:
+        # Only called inside the writer's own IMMEDIATE transaction: nobody else inserts.
+        return self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM request").fetchone()[0]
+
+    def _insert_request(self, incoming: Incoming, request_id: int, status: int,
+                        reason: str | None, problems: list[str], shape: BodyShape | None,
+                        first_record: int | None) -> None:
+        counts = shape.counts if shape is not None else {}
+        self._db.execute(_INSERT_REQUEST, {
+            "id": request_id,
+            "received_at": utc_now_iso(incoming.received_at),
+            "peer": incoming.peer,
+            "method": incoming.method,
+            "path": incoming.path,
+            "query": incoming.query,
+            "http_version": incoming.http_version,
+            "headers": json.dumps(incoming.headers, ensure_ascii=False),
+            "auth": incoming.auth,
+            "auth_user": incoming.auth_user,
+            "status": status,
+            "reason": reason,
+            "problems": json.dumps(problems, ensure_ascii=False) if problems else None,
+            "content_type": incoming.content_type,
+            "content_encoding": incoming.content_encoding,
+            "body_size": (incoming.body_size if incoming.body_size is not None
+                          else len(incoming.body)),
+            "record_count": shape.total if shape is not None else 0,
+            "first_record": first_record,
+            "counts": json.dumps(counts) if counts else None,
+            "families": shape.codes if shape is not None else None,
+            "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
+            "source": incoming.source,
+            "body": incoming.body,
+        })
+
+    def _stored(self, request_id, status, reason, problems, shape, error) -> Stored:
+        self.requests += 1
+        self.records += shape.total if shape is not None else 0
+        self._checkpointer.wake()
+        return Stored(request_id=request_id, status=status, reason=reason,
+                      counts=dict(shape.counts) if shape is not None else {},
+                      problems=problems, error=error)
+
+    def close(self) -> None:
+        self._classifier.shutdown(wait=True)
+        self._checkpointer.stop()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+        _unlock(self._lock_fd)
+
+
+def _lock(path: Path) -> int | None:
+    if fcntl is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CaptureLockedError(
+            f"{path} is being written by another Streamer Inspector receiver"
+        ) from None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+class Checkpointer:
+    """Copies the WAL back into the database from its own thread and connection.
+
+    The writer's automatic checkpoint would run inside a COMMIT and delay that batch's
+    acknowledgement; here it runs beside the writer (SQLite releases the GIL while it works).
+    """
+
+    def __init__(self, path: Path, threshold: int = CHECKPOINT_BYTES):
+        self._wal = Path(f"{path}-wal")
+        self._path = path
+        self._threshold = threshold
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        try:
+            big = self._wal.stat().st_size >= self._threshold
+        except OSError:
+            big = False
+        if big:
+            self._wanted.set()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        self._thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def summary(db: sqlite3.Connection) -> dict:
+    """What a capture holds: requests by status, records by family, event types, time, SIMs."""
+    one = db.execute
+    statuses = dict(one("SELECT status, count(*) FROM request GROUP BY status ORDER BY status"))
+    families: dict[str, int] = {}
+    for (counts,) in one("SELECT counts FROM request WHERE counts IS NOT NULL"):
+        for fam, n in json.loads(counts).items():
+            families[fam] = families.get(fam, 0) + n
+    families = {f: families[f] for f in FAMILIES if f in families}
+    event_types = [
+        {"id": tid, "description": name, "count": n}
+        for tid, name, n in one(
+            "SELECT type_id, type_name, count(*) AS n FROM record_keys WHERE family = 'event' "
+            "GROUP BY type_id ORDER BY n DESC, type_id"
+        )
+    ]
+    first, last, n_requests = one(
+        "SELECT min(received_at), max(received_at), count(*) FROM request"
+    ).fetchone()
+    rec_first, rec_last = one("SELECT min(ts), max(ts) FROM record_keys").fetchone()
+    iccids = one("SELECT count(DISTINCT iccid) FROM record_keys").fetchone()[0]
+    meta = dict(one("SELECT key, value FROM meta"))
+    return {
+        "requests": n_requests,
+        "requests_by_status": statuses,
+        "records": sum(families.values()),
+        "records_by_family": families,
+        "event_types": event_types,
+        "received": {"first": first, "last": last},
+        "record_time": {"first": rec_first, "last": rec_last},
+        "distinct_iccids": iccids,
+        "meta": meta,
+    }

@@ -1,0 +1,218 @@
+"""The command line: ``streamer-inspector [serve|ca|summary] ...``; no sub-command opens the window.
+
+Options are parsed here and passed on as arguments (:class:`~app.config.ServeOptions`); nothing
+reads a global context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app import APP_TITLE, __version__
+from app.config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY,
+    DEFAULT_PORT,
+    DEFAULT_USER,
+    ServeOptions,
+    Settings,
+    new_capture_path,
+    tls_dir,
+)
+
+
+def _size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    factor = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        value = int(float(number) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 64M, 512k)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the size must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535 (0 picks a free one)")
+    return value
+
+
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``serve`` and the window, which starts ``serve`` as its child."""
+    g = parser.add_argument_group("endpoint")
+    g.add_argument("--host", default=None,
+                   help=f"address to bind (default {DEFAULT_HOST}; other than loopback warns)")
+    g.add_argument("--port", type=_port, default=None,
+                   help=f"port (default {DEFAULT_PORT}; 0 picks a free one and prints it)")
+    g.add_argument("--tls", choices=("local", "off"), default=None,
+                   help="local: certificate from the app's local CA (default); off: plain HTTP "
+                        "(behind a TLS tunnel); --cert/--key use your own certificate")
+    g.add_argument("--cert", type=Path, help="certificate chain (PEM), e.g. from Let's Encrypt")
+    g.add_argument("--key", type=Path, help="private key (PEM) of --cert")
+    g.add_argument("--user", help=f"Basic Auth user (default {DEFAULT_USER}; remembered)")
+    g.add_argument("--password", help="Basic Auth password (default: random, made on first "
+                                      "start and remembered in the user's config)")
+    g.add_argument("--no-auth", action="store_true", help="accept requests without credentials")
+    g.add_argument("--max-body", type=_size, default=None,
+                   help=f"largest body accepted, else 413 (default {DEFAULT_MAX_BODY >> 20}M)")
+    g.add_argument("--capture", type=Path,
+                   help="capture file (default: a new dated file in the user's data dir; an "
+                        "existing capture is appended to, never overwritten)")
+
+
+def serve_options(args: argparse.Namespace, settings: Settings) -> ServeOptions:
+    """Combine command-line options with the persisted settings; remember credentials."""
+    changed = False
+    if args.user is not None and args.user != settings.user:
+        settings.user, changed = args.user, True
+    if args.password is not None and args.password != settings.password:
+        settings.password, changed = args.password, True
+    if changed:
+        settings.save()
+    if args.cert or args.key:
+        tls = "custom"
+    else:
+        tls = args.tls or (settings.tls_mode if settings.tls_mode != "custom" else "local")
+    return ServeOptions(
+        capture=args.capture or new_capture_path(),
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        tls=tls,
+        cert_file=args.cert,
+        key_file=args.key,
+        user=None if args.no_auth else settings.user,
+        password=None if args.no_auth else settings.password,
+        max_body=args.max_body or settings.max_body,
+        events=getattr(args, "events", "human"),
+        sync=getattr(args, "sync", "normal"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer-inspector",
+        description=f"{APP_TITLE}: a local HTTPS endpoint and live inspector for the 1NCE "
+                    f"Data Streamer. Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the receiving endpoint and write the capture file",
+                       description="Run the HTTPS endpoint; every request is stored in the "
+                                   "capture file before it is answered.")
+    add_endpoint_options(p)
+    p.add_argument("--events", choices=("human", "jsonl"), default="human",
+                   help="jsonl: one JSON line per stored request on stdout, for a follower")
+    p.add_argument("--sync", choices=("normal", "full"), default="normal",
+                   help="normal: survives a killed receiver (default); full: also survives "
+                        "power loss, at some cost per batch")
+
+    p = sub.add_parser("ca", help="the local certificate authority",
+                       description="Export the local CA certificate, to trust it in a client.")
+    p.add_argument("--export", type=Path, metavar="FILE", help="write the CA certificate (PEM)")
+
+    p = sub.add_parser("summary", help="what a capture file holds")
+    p.add_argument("capture", type=Path)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from app.server import serve
+
+        return serve(serve_options(args, Settings.load_or_create()))
+    if args.command == "ca":
+        return _ca(args)
+    if args.command == "summary":
+        return _summary(args)
+    return _window(argv)
+
+
+def _window(argv: list[str] | None) -> int:
+    try:
+        from app.ui.application import run
+    except ImportError as exc:
+        print(f"streamer-inspector: the window cannot start: {exc}", file=sys.stderr)
+        return 2
+    return run(argv)
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from app.tls import TlsError, ensure_local_ca
+
+    try:
+        ca = ensure_local_ca(tls_dir())
+    except TlsError as exc:
+        print(f"streamer-inspector: error: {exc}", file=sys.stderr)
+        return 2
+    if args.export is None:
+        print(ca.ca_cert)
+        return 0
+    try:
+        args.export.write_bytes(ca.ca_cert.read_bytes())
+    except OSError as exc:
+        print(f"streamer-inspector: error: cannot write {args.export}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    print(f"wrote the local CA certificate to {args.export}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from app.capture import CaptureError, open_reader, summary
+
+    try:
+        db = open_reader(args.capture)
+    except CaptureError as exc:
+        print(f"streamer-inspector: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        info = summary(db)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        print(format_summary(args.capture, info))
+    return 0
+
+
+def format_summary(path: Path, info: dict) -> str:
+    lines = [f"Capture {path}"]
+    by_status = ", ".join(f"{s}: {n}" for s, n in info["requests_by_status"].items())
+    requests = f"  Requests:        {info['requests']}"
+    lines.append(requests + (f"  ({by_status})" if by_status else ""))
+    fams = ", ".join(f"{f}: {n}" for f, n in info["records_by_family"].items())
+    lines.append(f"  Records:         {info['records']}" + (f"  ({fams})" if fams else ""))
+    lines.append(f"  Distinct ICCIDs: {info['distinct_iccids']}")
+    rec = info["received"]
+    if rec["first"]:
+        lines.append(f"  Received:        {rec['first']} .. {rec['last']}")
+    rt = info["record_time"]
+    if rt["first"]:
+        lines.append(f"  Record times:    {rt['first']} .. {rt['last']}")
+    if info["event_types"]:
+        lines.append("  Event types:")
+        width = max(len(str(t["count"])) for t in info["event_types"])
+        for t in info["event_types"]:
+            desc = t["description"] if t["description"] is not None else "(no description)"
+            lines.append(f"    {t['count']:>{width}}  {t['id']!s:>4}  {desc}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""What a Data Streamer record is: its family, recognised by shape, and how a body splits.
+
+Families (``docs/capture-format.md`` and ``../shared/docs/record-schema.md`` section 2):
+
+- ``event``: SIM/network events, recognised by the top-level key ``event_type``;
+- ``usage``: usage records, ``traffic_type`` (or ``volume`` with ``start_timestamp``);
+- ``sms_dr``: SMS MT delivery reports, ``final_date`` or ``status`` with ``submit_date``;
+- ``sms_mo``: mobile-originated SMS, ``payload`` with ``source_address`` or ``dest_address``;
+- ``unknown``: any other object, kept whole.
+
+Parsing a 3000-record body into Python objects costs more than everything else the receiver does,
+so :func:`inspect_body` never builds them: simdjson parses the body (validating UTF-8 and syntax)
+and only the top-level keys of each record are looked at. The records' own text is cut out later
+by SQLite's ``json_each`` (see ``app.capture``), which keeps every number and string token exactly
+as it was sent. Bodies simdjson cannot take although they are valid JSON (integers beyond 64 bits,
+very deep nesting) fall back to the standard library, and malformed ones get a precise message
+from it, with line, column and offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import simdjson
+
+FAMILIES = ("event", "usage", "sms_dr", "sms_mo", "unknown")
+FAMILY_TITLES = {
+    "event": "Events",
+    "usage": "Usage",
+    "sms_dr": "SMS delivery reports",
+    "sms_mo": "SMS (MO)",
+    "unknown": "Other",
+}
+# One byte per record travels to SQLite as a blob; these are the codes.
+FAMILY_CODES = {"event": b"e", "usage": b"u", "sms_dr": b"d", "sms_mo": b"m", "unknown": b"x"}
+CODE_FAMILIES = {v[0]: k for k, v in FAMILY_CODES.items()}
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def family_of(keys: Iterable[str]) -> str:
+    """The family of a record, given its top-level keys."""
+    keys = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
+    if "event_type" in keys:
+        return "event"
+    if "traffic_type" in keys or ("volume" in keys and "start_timestamp" in keys):
+        return "usage"
+    if "final_date" in keys or ("status" in keys and "submit_date" in keys):
+        return "sms_dr"
+    if "payload" in keys and ("source_address" in keys or "dest_address" in keys):
+        return "sms_mo"
+    return "unknown"
+
+
+class BodyError(ValueError):
+    """A body that is not a JSON list of objects; ``str()`` is the message for the sender."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None,
+                 offset: int | None = None, index: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.offset = offset
+        self.index = index
+
+    def as_json(self) -> dict:
+        out: dict = {"error": str(self)}
+        if self.offset is not None:
+            out["position"] = {"line": self.line, "column": self.column, "offset": self.offset}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+@dataclass
+class BodyShape:
+    """What :func:`inspect_body` learnt: one family code byte per record, and counts."""
+
+    codes: bytes
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len(self.codes)
+
+
+_BOM = "the body starts with a byte order mark (BOM): send plain UTF-8 JSON without one"
+_parser_pool: list[simdjson.Parser] = []
+
+
+def inspect_body(body: bytes) -> BodyShape:
+    """Check that ``body`` is a JSON list of objects and classify each record.
+
+    Raises :class:`BodyError` with a message precise enough to fix the sender.
+    """
+    if not body.strip():
+        raise BodyError("the body is empty: the Data Streamer posts a JSON list of records")
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise BodyError(_BOM, offset=0, line=1, column=1)
+    # A parser is reused only after a clean pass: while any proxy object of its last document
+    # lives (an exception's traceback holds some), simdjson refuses to parse again with it.
+    parser = _parser_pool.pop() if _parser_pool else simdjson.Parser()
+    try:
+        doc = parser.parse(body)
+    except (ValueError, RuntimeError, MemoryError):
+        return _inspect_slow(body)
+    shape = _shape_of(doc)
+    del doc
+    _parser_pool.append(parser)
+    return shape
+
+
+def _shape_of(doc) -> BodyShape:
+    if not isinstance(doc, simdjson.Array):
+        raise BodyError(_not_a_list(_kind_of_simd(doc)))
+    codes = bytearray()
+    codes_of = FAMILY_CODES
+    for index, item in enumerate(doc):
+        if not isinstance(item, simdjson.Object):
+            _raise_not_object(index, _kind_of_simd(item))
+        codes += codes_of[family_of(set(item.keys()))]
+    return _finish(bytes(codes))
+
+
+def _finish(codes: bytes) -> BodyShape:
+    counts = {}
+    for fam, code in FAMILY_CODES.items():
+        n = codes.count(code)
+        if n:
+            counts[fam] = n
+    return BodyShape(codes=codes, counts=counts)
+
+
+def _kind_of_simd(value) -> str:
+    if isinstance(value, simdjson.Object):
+        return "an object"
+    if isinstance(value, simdjson.Array):
+        return "a list"
+    return _JSON_TYPES.get(type(value), "a value")
+
+
+def _not_a_list(kind: str) -> str:
+    hint = " (wrap a single record in [ ])" if kind == "an object" else ""
+    return f"the body is {kind}, not a list: the Data Streamer posts a JSON list of records{hint}"
+
+
+def _raise_not_object(index: int, kind: str) -> None:
+    raise BodyError(
+        f"element {index} of the list is {kind}, not an object: every record must be a JSON object",
+        index=index,
+    )
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _inspect_slow(body: bytes) -> BodyShape:
+    """The standard library's view: valid JSON simdjson refuses, or a precise syntax error."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(
+            f"the body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})",
+            offset=exc.start,
+            line=body.count(b"\n", 0, exc.start) + 1,
+            column=exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1,
+        ) from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        offset = len(text[: exc.pos].encode("utf-8"))
+        raise BodyError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (byte {offset})",
+            line=exc.lineno, column=exc.colno, offset=offset,
+        ) from None
+    except ValueError as exc:
+        raise BodyError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError("invalid JSON: nested too deeply") from None
+    if not isinstance(value, list):
+        raise BodyError(_not_a_list(_JSON_TYPES.get(type(value), "a value")))
+    codes = bytearray()
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            _raise_not_object(index, _JSON_TYPES.get(type(item), "a value"))
+        codes += FAMILY_CODES[family_of(item)]
+    return _finish(bytes(codes))

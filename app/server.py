@@ -1,0 +1,454 @@
+"""The receiving endpoint: an aiohttp server that stores every request before it answers.
+
+One process (``streamer-inspector serve``) runs the asyncio loop that speaks HTTP(S) and one
+storage thread that owns the :class:`~app.capture.CaptureWriter`. The loop never touches the
+database; the storage thread spends its time inside SQLite, which releases the GIL, so the loop
+keeps reading other connections while a batch is being committed.
+
+The contract (``../shared/docs/data-streamer-webhook.md``): POST on any path with a JSON list of
+records and HTTP Basic Auth; 200 acknowledges. Everything else gets a precise 4xx, and is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import errno
+import hmac
+import ipaddress
+import json
+import shlex
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
+from app import APP_TITLE, __version__
+from app.capture import CaptureWriter, Incoming, Stored
+from app.config import ServeOptions, tls_dir
+from app.resources import DOCUMENTED_EVENT_SAMPLE, sample_path
+from app.tls import ensure_local_ca, server_context
+
+_MASKED_HEADERS = {"authorization", "proxy-authorization"}
+REALM = "Streamer Inspector"
+
+
+class ServeError(Exception):
+    """The receiver cannot start; ``str()`` is one line for the user."""
+
+
+def basic_auth_value(user: str, password: str) -> str:
+    """The ``Authorization`` header value to paste into the 1NCE Portal."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def _mask(name: str, value: str) -> str:
+    if name.lower() not in _MASKED_HEADERS:
+        return value
+    scheme, _, _ = value.partition(" ")
+    return f"{scheme} ****" if scheme else "****"
+
+
+def _decoded_user(value: str) -> str | None:
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, _ = decoded.partition(":")
+    return user if sep else None
+
+
+@dataclass
+class Endpoint:
+    """Where the running receiver listens, and what a client needs to reach it."""
+
+    url: str
+    host: str
+    port: int
+    tls: str
+    ca_file: Path | None
+    user: str | None
+    password: str | None
+    capture: Path
+
+    @property
+    def auth_header(self) -> str | None:
+        if self.user is None:
+            return None
+        return basic_auth_value(self.user, self.password or "")
+
+    def curl_command(self, sample: Path | None = None) -> str:
+        """A ``curl`` command that posts the documented Event sample to this endpoint."""
+        sample = sample or sample_path(DOCUMENTED_EVENT_SAMPLE)
+        parts = ["curl"]
+        if self.ca_file is not None:
+            parts += ["--cacert", str(self.ca_file)]
+        if self.user is not None:
+            parts += ["-u", f"{self.user}:{self.password}"]
+        parts += ["-H", "Content-Type: application/json", "--data-binary", f"@{sample}", self.url]
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def as_event(self) -> dict:
+        return {
+            "event": "listening",
+            "url": self.url,
+            "host": self.host,
+            "port": self.port,
+            "tls": self.tls,
+            "ca_file": str(self.ca_file) if self.ca_file else None,
+            "user": self.user,
+            "auth_header": self.auth_header,
+            "capture": str(self.capture),
+            "curl": self.curl_command(),
+            "pid": _pid(),
+            "version": __version__,
+        }
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+class Receiver:
+    """Turns HTTP requests into stored requests and answers them."""
+
+    def __init__(self, writer: CaptureWriter, options: ServeOptions,
+                 on_stored: Callable[[Incoming, Stored], None] | None = None):
+        self._writer = writer
+        self._options = options
+        self._on_stored = on_stored
+        self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage")
+        expected = None
+        if options.auth_enabled:
+            expected = basic_auth_value(options.user or "", options.password or "")
+        self._expected_token = expected.partition(" ")[2].encode() if expected else None
+
+    def make_app(self) -> web.Application:
+        # The size cap is enforced by hand (413 and a stored request), so aiohttp's is off.
+        app = web.Application(client_max_size=self._options.max_body + 1)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        self._storage.shutdown(wait=True)
+
+    async def _store(self, incoming: Incoming, status: int | None = None,
+                     reason: str | None = None) -> Stored:
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(
+            self._storage, self._writer.store, incoming, status, reason
+        )
+        if self._on_stored is not None:
+            self._on_stored(incoming, stored)
+        return stored
+
+    def _check_auth(self, request: web.Request, incoming: Incoming) -> bool:
+        if self._expected_token is None:
+            incoming.auth = "off"
+            return True
+        value = request.headers.get("Authorization")
+        if value is None:
+            incoming.auth = "missing"
+            return False
+        incoming.auth_user = _decoded_user(value)
+        scheme, _, token = value.partition(" ")
+        ok = scheme.lower() == "basic" and hmac.compare_digest(
+            token.strip().encode("utf-8", "surrogateescape"), self._expected_token
+        )
+        incoming.auth = "ok" if ok else "invalid"
+        return ok
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        incoming = Incoming(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            peer=request.remote,
+            http_version=f"{request.version.major}.{request.version.minor}",
+            headers=[
+                (k.decode("latin-1"), _mask(k.decode("latin-1"), v.decode("latin-1")))
+                for k, v in request.raw_headers
+            ],
+            content_type=request.headers.get("Content-Type"),
+            content_encoding=request.headers.get("Content-Encoding"),
+            received_at=time.time(),
+            started=time.perf_counter(),
+        )
+        authorised = self._check_auth(request, incoming)
+
+        if request.method in ("GET", "HEAD") and request.path == "/":
+            text = self._status_text()  # what arrived before this look at the status
+            await self._store(incoming, 200, None)
+            return web.Response(text=text, content_type="text/plain")
+
+        problem = await self._read_body(request, incoming)
+        if problem is not None:
+            status, message = problem
+            stored = await self._store(incoming, status, message)
+            return _json_response(status, {"ok": False, "error": message,
+                                           "request_id": stored.request_id})
+
+        if request.method != "POST":
+            message = f"method {request.method} is not allowed: the Data Streamer sends POST"
+            stored = await self._store(incoming, 405, message)
+            return _json_response(405, {"ok": False, "error": message,
+                                        "request_id": stored.request_id},
+                                  headers={"Allow": "POST"})
+        if not authorised:
+            message = {
+                "missing": "authentication required: send HTTP Basic Auth "
+                           "(the Basic Auth header configured in the 1NCE Portal)",
+                "invalid": "wrong credentials: the Basic Auth header does not match "
+                           "this endpoint's user and password",
+            }[incoming.auth]
+            stored = await self._store(incoming, 401, message)
+            return _json_response(
+                401, {"ok": False, "error": message, "request_id": stored.request_id},
+                headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
+            )
+
+        stored = await self._store(incoming)
+        if stored.status == 200:
+            return _json_response(200, {
+                "ok": True,
+                "request_id": stored.request_id,
+                "records": stored.record_count,
+                "counts": stored.counts,
+                **({"problems": stored.problems} if stored.problems else {}),
+            })
+        body = {"ok": False, "request_id": stored.request_id}
+        body.update(stored.error.as_json() if stored.error else {"error": stored.reason})
+        return _json_response(stored.status, body)
+
+    async def _read_body(self, request: web.Request, incoming: Incoming):
+        """Read the body into ``incoming``; (status, message) when it cannot be taken."""
+        limit = self._options.max_body
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            incoming.body_size = declared
+            return 413, (f"the body ({declared} bytes) exceeds this endpoint's limit of "
+                         f"{limit} bytes (--max-body)")
+        chunks = []
+        size = 0
+        try:
+            async for chunk in request.content.iter_chunked(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    incoming.body = b"".join(chunks)
+                    incoming.body_size = size
+                    return 413, (f"the body exceeds this endpoint's limit of {limit} bytes "
+                                 f"(--max-body)")
+                chunks.append(chunk)
+        except (HttpProcessingError, RequestPayloadError) as exc:
+            incoming.body = b"".join(chunks)
+            incoming.body_size = size
+            detail = " ".join(str(getattr(exc, "message", "") or exc).split())
+            detail = detail.removeprefix("400, message: ")
+            if incoming.content_encoding:
+                return 400, (f"the body could not be read as Content-Encoding "
+                             f"{incoming.content_encoding}: {detail}")
+            return 400, f"the body could not be read: {detail}"
+        incoming.body = b"".join(chunks)
+        return None
+
+    def _status_text(self) -> str:
+        auth = "HTTP Basic Auth required" if self._expected_token else "no authentication"
+        return (
+            f"{APP_TITLE} {__version__}: a mock endpoint for the 1NCE Data Streamer.\n"
+            f"POST JSON lists of Event, Usage and SMS records to any path ({auth}).\n"
+            f"Requests so far: {self._writer.requests}; records: {self._writer.records}.\n"
+        )
+
+
+def _json_response(status: int, body: dict, headers: dict | None = None) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body, ensure_ascii=False),
+                        content_type="application/json", headers=headers)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", "", "127.0.0.1", "::1"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _ssl_context(options: ServeOptions) -> tuple[ssl.SSLContext | None, Path | None]:
+    if options.tls == "off":
+        return None, None
+    if options.tls == "custom":
+        if not options.cert_file or not options.key_file:
+            raise ServeError("--cert and --key are both needed for your own certificate")
+        return server_context(options.cert_file, options.key_file), None
+    ca = ensure_local_ca(tls_dir(), options.host)
+    return server_context(ca.server_cert, ca.server_key), ca.ca_cert
+
+
+async def start(options: ServeOptions, writer: CaptureWriter,
+                on_stored: Callable[[Incoming, Stored], None] | None = None,
+                ) -> tuple[web.AppRunner, Endpoint]:
+    """Start listening; returns the runner (``await runner.cleanup()`` to stop) and endpoint."""
+    ctx, ca_file = _ssl_context(options)
+    receiver = Receiver(writer, options, on_stored)
+    runner = web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False,
+                           shutdown_timeout=30)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port, ssl_context=ctx,
+                       reuse_address=True, backlog=128)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {options.port} on {options.host} is already in use: choose another "
+                f"with --port (or --port 0 for a free one)"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ServeError(
+                f"not allowed to listen on port {options.port} (ports below 1024 need "
+                f"privileges): choose another with --port"
+            ) from None
+        raise ServeError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}"
+                         ) from None
+    port = options.port
+    for sock in site._server.sockets if site._server else ():
+        port = sock.getsockname()[1]
+        break
+    scheme = "http" if ctx is None else "https"
+    url = f"{scheme}://{_url_host(options.host)}:{port}/"
+    endpoint = Endpoint(url=url, host=options.host, port=port, tls=options.tls, ca_file=ca_file,
+                        user=options.user, password=options.password, capture=writer.path)
+    return runner, endpoint
+
+
+def format_banner(endpoint: Endpoint) -> str:
+    lines = [
+        f"{APP_TITLE} {__version__} is listening.",
+        f"  Endpoint URL:       {endpoint.url}",
+        f"  Capture file:       {endpoint.capture}",
+    ]
+    if endpoint.ca_file:
+        lines.append(f"  Local CA:           {endpoint.ca_file}")
+    elif endpoint.tls == "off":
+        lines.append("  TLS:                off (plain HTTP; put it behind a TLS tunnel)")
+    if endpoint.auth_header:
+        lines.append(f"  Basic Auth user:    {endpoint.user}")
+        lines.append(f"  Basic Auth header:  {endpoint.auth_header}")
+        lines.append("  (paste the header value into the 1NCE Portal's Basic Auth Header field)")
+    else:
+        lines.append("  Authentication:     off (--no-auth): any request is accepted")
+    lines += ["", "Post the documented Update location event:", f"  {endpoint.curl_command()}", ""]
+    return "\n".join(lines)
+
+
+def format_request_line(incoming: Incoming, stored: Stored) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(incoming.received_at))
+    size = incoming.body_size if incoming.body_size is not None else len(incoming.body)
+    text = f"{when}  {stored.status}  {incoming.method} {incoming.path}  {_human_size(size)}"
+    if stored.status == 200 and incoming.method == "POST":
+        detail = ", ".join(f"{fam} {n}" for fam, n in stored.counts.items())
+        noun = "record" if stored.record_count == 1 else "records"
+        text += f"  {stored.record_count} {noun}" + (f" ({detail})" if detail else "")
+    if stored.reason:
+        text += f"  {stored.reason}"
+    for problem in stored.problems:
+        text += f"\n          note: {problem}"
+    return text
+
+
+def _human_size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def serve(options: ServeOptions, *, out=None, err=None) -> int:
+    """Run the receiver until SIGINT/SIGTERM; returns the process exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    jsonl = options.events == "jsonl"
+
+    def emit(obj: dict) -> None:
+        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        out.flush()
+
+    def on_stored(incoming: Incoming, stored: Stored) -> None:
+        if jsonl:
+            emit(stored.event())
+        else:
+            out.write(format_request_line(incoming, stored) + "\n")
+            out.flush()
+
+    from app.capture import CaptureError
+    from app.tls import TlsError
+
+    try:
+        writer = CaptureWriter(options.capture, sync=options.sync)
+    except CaptureError as exc:
+        return _fail(str(exc), jsonl, emit, err)
+
+    async def main() -> int:
+        try:
+            runner, endpoint = await start(options, writer, on_stored)
+        except (ServeError, TlsError) as exc:
+            return _fail(str(exc), jsonl, emit, err)
+        if not is_loopback(options.host):
+            err.write(f"warning: listening on {options.host}, reachable from other machines; "
+                      f"anyone who can reach it and knows the password can post to it\n")
+        if jsonl:
+            emit(endpoint.as_event())
+        else:
+            out.write(format_banner(endpoint) + "\n")
+            out.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+        if jsonl:
+            emit({"event": "stopped", "requests": writer.requests, "records": writer.records})
+        else:
+            err.write(f"stopped: {writer.requests} requests, {writer.records} records in "
+                      f"{writer.path}\n")
+        return 0
+
+    try:
+        return asyncio.run(main())
+    finally:
+        writer.close()
+
+
+def _fail(message: str, jsonl: bool, emit, err) -> int:
+    if jsonl:
+        emit({"event": "error", "message": message})
+    err.write(f"streamer-inspector: error: {message}\n")
+    return 2

@@ -1,0 +1,159 @@
+"""Ingest benchmark: ``serve`` (storing everything) against a bare orjson receiver.
+
+Posts N batches of realistic 3000-record bodies over HTTPS to each receiver, in alternating
+rounds within one run (the machine is shared and noisy: compare ratios, not absolute times), and
+reports records/s and acknowledgement latency (p50, p99) for both, and the ratio.
+
+    uv run python benchmarks/ingest.py [--batches 30] [--rounds 3] [--concurrency 1 2]
+
+Each receiver runs in its own process; this script is the client (aiohttp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.generator import Generator  # noqa: E402
+
+USER, PASSWORD = "streamer", "benchmark-password"
+
+
+def make_bodies(size: int, distinct: int, pretty: bool, seed: int) -> list[bytes]:
+    gen = Generator(sims=1000, seed=seed)
+    opt = orjson.OPT_INDENT_2 if pretty else 0
+    return [orjson.dumps(gen.records(size), option=opt) for _ in range(distinct)]
+
+
+def start_serve(env: dict, capture: Path, sync: str) -> tuple[subprocess.Popen, str, Path]:
+    cmd = [sys.executable, "-m", "app", "serve", "--port", "0", "--events", "jsonl",
+           "--capture", str(capture), "--user", USER, "--password", PASSWORD, "--sync", sync]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    line = orjson.loads(proc.stdout.readline())
+    if line.get("event") != "listening":
+        raise SystemExit(f"serve did not start: {line}")
+    # Drain the per-request lines so the pipe never fills up.
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, line["url"], Path(line["ca_file"])
+
+
+def start_bare(tls_dir: Path) -> tuple[subprocess.Popen, str]:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bare_receiver.py"),
+           str(tls_dir / "server.pem"), str(tls_dir / "server-key.pem")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline().split()[1])
+    return proc, f"https://localhost:{port}/"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def post_all(url: str, ca: Path, bodies: list[bytes], batches: int, concurrency: int,
+                   records_per_batch: int) -> dict:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(batches):
+        queue.put_nowait(i)
+    conn = aiohttp.TCPConnector(ssl=ctx, limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
+        # One warm-up request per connection: TLS handshakes are not what is measured.
+        await asyncio.gather(*(session.post(url, data=bodies[0], headers=headers)
+                               for _ in range(concurrency)))
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                t0 = time.perf_counter()
+                async with session.post(url, data=bodies[i % len(bodies)],
+                                        headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise SystemExit(f"{url} answered {resp.status}")
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "records_per_s": batches * records_per_batch / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batches", type=int, default=30)
+    ap.add_argument("--size", type=int, default=3000, help="records per batch")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2],
+                    help="connections posting at once (the Portal needs two streams, Events "
+                         "and Usage, which may share one endpoint)")
+    ap.add_argument("--pretty", action="store_true", help="indented JSON bodies")
+    ap.add_argument("--sync", choices=("normal", "full"), default="normal")
+    args = ap.parse_args()
+
+    bodies = make_bodies(args.size, 6, args.pretty, seed=7)
+    print(f"{args.batches} batches of {args.size} records, body {len(bodies[0]) / 1e6:.2f} MB"
+          f"{' (indented)' if args.pretty else ''}, {args.rounds} rounds, sync={args.sync}")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/data", XDG_CONFIG_HOME=f"{tmp}/config")
+        for conc in args.concurrency:
+            results: dict[str, list[dict]] = {"serve": [], "bare": []}
+            for rnd in range(args.rounds):
+                order = ("bare", "serve") if rnd % 2 == 0 else ("serve", "bare")
+                for which in order:
+                    capture = Path(tmp) / f"bench-{conc}-{rnd}.sqlite"
+                    proc, url, ca = start_serve(env, capture, args.sync)
+                    if which == "bare":
+                        stop(proc)
+                        proc, url = start_bare(ca.parent)
+                    res = asyncio.run(post_all(url, ca, bodies, args.batches, conc, args.size))
+                    stop(proc)
+                    results[which].append(res)
+                    if capture.exists():
+                        for suffix in ("", "-wal", "-shm"):
+                            Path(f"{capture}{suffix}").unlink(missing_ok=True)
+            ratios = [s["records_per_s"] / b["records_per_s"]
+                      for s, b in zip(results["serve"], results["bare"], strict=True)]
+            print(f"\nconcurrency {conc}:")
+            for which in ("bare", "serve"):
+                rs = results[which]
+                rate = statistics.median(r["records_per_s"] for r in rs)
+                print(f"  {which:5s}  records/s {rate:>9,.0f}"
+                      f"  p50 {statistics.median(r['p50_ms'] for r in rs):6.1f} ms"
+                      f"  p99 {statistics.median(r['p99_ms'] for r in rs):6.1f} ms")
+            print(f"  ratio serve/bare (records/s): median {statistics.median(ratios):.2f}"
+                  f"  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+if __name__ == "__main__":
+    main()

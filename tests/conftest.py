@@ -1,0 +1,131 @@
+"""Shared fixtures: isolated user dirs, and a real receiver process over real TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty, Queue
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "resources" / "samples"
+EVENT_SAMPLE = SAMPLES / "update-location-event.json"
+USAGE_SAMPLE = SAMPLES / "usage-record.json"
+
+
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path_factory, monkeypatch) -> dict[str, str]:
+    """Point platformdirs (XDG on Linux) at fresh folders: tests never touch the real ones."""
+    base = tmp_path_factory.mktemp("home")
+    env = {"XDG_CONFIG_HOME": str(base / "config"), "XDG_DATA_HOME": str(base / "data"),
+           "XDG_STATE_HOME": str(base / "state"), "XDG_CACHE_HOME": str(base / "cache")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@dataclass
+class ReceiverProcess:
+    """A running ``streamer-inspector serve --events jsonl`` child and what it announced."""
+
+    proc: subprocess.Popen
+    listening: dict
+    capture: Path
+    user: str | None
+    password: str | None
+    _lines: Queue = field(default_factory=Queue)
+    _pump: threading.Thread | None = None
+    stderr_text: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.listening["url"]
+
+    @property
+    def ca_file(self) -> str | None:
+        return self.listening["ca_file"]
+
+    def next_event(self, timeout: float = 10.0) -> dict:
+        try:
+            return json.loads(self._lines.get(timeout=timeout))
+        except Empty:
+            raise AssertionError("the receiver printed no event in time") from None
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        finally:
+            self._close()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc.stderr.closed:
+            return
+        self.stderr_text = self.proc.stderr.read()
+        self.proc.stderr.close()
+        if self._pump is not None:
+            self._pump.join(timeout=10)
+        self.proc.stdout.close()
+
+
+def serve_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app", "serve", *args]
+
+
+def start_receiver(tmp_path: Path, *args: str, user: str | None = "streamer",
+                   password: str | None = "test-password", env: dict | None = None,
+                   capture: Path | None = None) -> ReceiverProcess:
+    capture = capture or tmp_path / "capture.sqlite"
+    cmd = ["--port", "0", "--events", "jsonl", "--capture", str(capture)]
+    if user is None:
+        cmd.append("--no-auth")
+    else:
+        cmd += ["--user", user, "--password", password or ""]
+    proc = subprocess.Popen(serve_command(*cmd, *args), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env or dict(os.environ))
+    lines: Queue = Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+
+    pump_thread = threading.Thread(target=pump, daemon=True)
+    pump_thread.start()
+    rec = ReceiverProcess(proc=proc, listening={}, capture=capture, user=user,
+                          password=password, _lines=lines, _pump=pump_thread)
+    try:
+        first = json.loads(lines.get(timeout=30))
+    except Empty:
+        rec.kill()
+        raise AssertionError(f"serve did not start: {rec.stderr_text}") from None
+    if first.get("event") != "listening":
+        rec.stop()
+        raise AssertionError(f"serve did not start: {first} {rec.stderr_text}")
+    rec.listening = first
+    return rec
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    """A fresh receiver with Basic Auth (streamer / test-password) on a free port."""
+    rec = start_receiver(tmp_path)
+    yield rec
+    rec.stop()

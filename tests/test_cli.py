@@ -1,0 +1,78 @@
+"""The command line as a user types it: ``summary``, ``ca --export``, ``--help``."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from app.capture import CaptureWriter, Incoming
+from app.generator import Generator
+from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def make_capture(path):
+    w = CaptureWriter(path)
+    for sample in (EVENT_SAMPLE, USAGE_SAMPLE):
+        w.store(Incoming("POST", "/", sample.read_bytes(), content_type="application/json"))
+    records = Generator(sims=3, seed=2).records(40)
+    w.store(Incoming("POST", "/", json.dumps(records).encode(), content_type="application/json"))
+    w.store(Incoming("POST", "/", b"[1]", content_type="application/json"))
+    w.close()
+    return records
+
+
+def test_summary_prints_what_the_capture_holds(tmp_path):
+    path = tmp_path / "c.sqlite"
+    records = make_capture(path)
+    result = run("summary", str(path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    n_events = 1 + sum("event_type" in r for r in records)
+    assert "Requests:        4  (200: 3, 400: 1)" in out
+    assert f"Records:         42  (event: {n_events}, usage: {42 - n_events})" in out
+    assert "Distinct ICCIDs: 5" in out  # three generated SIMs and the two placeholders
+    assert "Update location" in out
+    info = json.loads(run("summary", "--json", str(path)).stdout)
+    assert info["records"] == 42
+    assert info["requests_by_status"] == {"200": 3, "400": 1}
+
+
+def test_summary_of_a_missing_or_foreign_file(tmp_path):
+    result = run("summary", str(tmp_path / "nope.sqlite"))
+    assert result.returncode == 2
+    assert "nope.sqlite does not exist" in result.stderr
+    other = tmp_path / "notes.txt"
+    other.write_text("hello" * 1000)
+    result = run("summary", str(other))
+    assert result.returncode == 2
+    assert "is not a capture file" in result.stderr
+
+
+def test_ca_export_writes_the_local_ca(tmp_path, user_dirs):
+    target = tmp_path / "exported-ca.pem"
+    result = run("ca", "--export", str(target))
+    assert result.returncode == 0, result.stderr
+    ca = Path(user_dirs["XDG_DATA_HOME"]) / "streamer-inspector" / "tls" / "ca.pem"
+    assert target.read_bytes() == ca.read_bytes()
+    assert target.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert run("ca").stdout.strip() == str(ca)
+
+
+def test_help_lists_the_commands():
+    out = run("--help").stdout
+    for command in ("serve", "ca", "summary"):
+        assert command in out
+    assert "--max-body" in run("serve", "--help").stdout
+
+
+def test_bad_option_values_are_refused():
+    result = run("serve", "--port", "70000")
+    assert result.returncode == 2
+    assert "a port is between 0 and 65535" in result.stderr
+    result = run("serve", "--max-body", "lots")
+    assert "not a size" in result.stderr

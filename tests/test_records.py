@@ -1,0 +1,101 @@
+"""Classification by shape and the precise answers to bodies that are not batches."""
+
+import json
+
+import pytest
+
+from app.generator import Generator
+from app.records import BodyError, family_of, inspect_body
+from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
+
+SMS_DR = {"id": 1, "submit_date": "2024-12-13T12:49:57.000Z",
+          "final_date": "2024-12-13T12:49:59.000Z", "organisation": {"id": 1},
+          "endpoint": {"id": 2, "name": "8988"}, "status": {"status": "DELIVERED", "id": 4},
+          "detail": {"sms": {"id": "77"}}}
+SMS_MO = {"id": 2, "submit_date": "2024-12-13T12:49:57.000Z", "organisation": {"id": 1},
+          "endpoint": {"id": 2, "name": "8988"}, "source_address": "882285", "dest_address": "338",
+          "payload": "hello", "dcs": 0, "pid": 0}
+
+
+def test_documented_samples_are_event_and_usage():
+    assert inspect_body(EVENT_SAMPLE.read_bytes()).counts == {"event": 1}
+    assert inspect_body(USAGE_SAMPLE.read_bytes()).counts == {"usage": 1}
+
+
+@pytest.mark.parametrize(("record", "family"), [
+    (SMS_DR, "sms_dr"),
+    (SMS_MO, "sms_mo"),
+    ({"id": 3, "something": "new"}, "unknown"),
+    ({"volume": {"total": 1}, "start_timestamp": "x"}, "usage"),
+    # An event whose quota detail carries a traffic type is still an event.
+    ({"event_type": {"id": 20}, "detail": {"quota": {"traffic_type": {"id": 6}}}}, "event"),
+    # A nested key alone does not make a family: only top-level keys count.
+    ({"wrapper": {"event_type": {"id": 1}}}, "unknown"),
+])
+def test_family_by_top_level_keys(record, family):
+    assert family_of(record) == family
+    shape = inspect_body(json.dumps([record]).encode())
+    assert shape.counts == {family: 1}
+
+
+def test_mixed_batch_codes_follow_record_order():
+    body = json.dumps([SMS_MO, {"event_type": {}}, SMS_DR, {"traffic_type": {}}, {}]).encode()
+    shape = inspect_body(body)
+    assert shape.codes == b"medux"
+    assert shape.total == 5
+
+
+def test_generated_batch_is_classified_like_python_would():
+    records = Generator(sims=20, seed=3).records(500)
+    shape = inspect_body(json.dumps(records).encode())
+    expected = {}
+    for r in records:
+        fam = "event" if "event_type" in r else "usage"
+        expected[fam] = expected.get(fam, 0) + 1
+    assert shape.counts == expected
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"", "the body is empty"),
+    (b"   \n", "the body is empty"),
+    (b'{"id": 1}', "the body is an object, not a list"),
+    (b'"text"', "the body is a string, not a list"),
+    (b"[{}, 5]", "element 1 of the list is a number, not an object"),
+    (b"[{}, [1]]", "element 1 of the list is a list, not an object"),
+    (b"[null]", "element 0 of the list is null, not an object"),
+    (b'[{"a": NaN}]', "NaN is not valid JSON"),
+    (b'\xef\xbb\xbf[{"a": 1}]', "byte order mark"),
+])
+def test_bad_bodies_get_a_precise_message(body, message):
+    with pytest.raises(BodyError) as info:
+        inspect_body(body)
+    assert message in str(info.value)
+
+
+def test_syntax_error_names_line_column_and_offset():
+    body = b'[{"a": 1},\n {"b": 2,}]'
+    with pytest.raises(BodyError) as info:
+        inspect_body(body)
+    err = info.value
+    assert (err.line, err.column) == (2, 10)
+    assert body[err.offset:err.offset + 1] == b"}"
+    assert "line 2 column 10" in str(err)
+    assert err.as_json()["position"] == {"line": 2, "column": 10, "offset": err.offset}
+
+
+def test_invalid_utf8_names_the_byte():
+    with pytest.raises(BodyError) as info:
+        inspect_body(b'[{"name": "caf\xe9"}]')
+    assert "not valid UTF-8 (byte 0xe9 at offset 14)" in str(info.value)
+
+
+def test_valid_json_that_simdjson_refuses_still_classifies():
+    # Integers beyond 64 bits are valid JSON; simdjson refuses them, the stdlib takes them.
+    body = b'[{"event_type": {"id": 1}, "id": 123456789012345678901234567890}]'
+    assert inspect_body(body).counts == {"event": 1}
+
+
+def test_parser_is_reusable_after_an_error():
+    with pytest.raises(BodyError):
+        inspect_body(b"[{}, 1]")
+    assert inspect_body(b"[{}]").counts == {"unknown": 1}
