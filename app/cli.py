@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                     f"Data Streamer. Without a command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_endpoint_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run the receiving endpoint and write the capture file",

@@ -89,6 +89,23 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
     last_capture: str = ""
     recent_captures: list[str] = field(default_factory=list)
+    ui: dict[str, str] = field(default_factory=dict)  # window geometry, splitters, columns
+
+    def serve_options(self, capture: Path, **overrides) -> ServeOptions:
+        """The receiver's options for a run on ``capture``, as these settings say."""
+        custom = self.tls_mode == "custom"
+        options = ServeOptions(
+            capture=Path(capture),
+            host=self.host,
+            port=self.port,
+            tls=self.tls_mode,
+            cert_file=Path(self.cert_file) if custom and self.cert_file else None,
+            key_file=Path(self.key_file) if custom and self.key_file else None,
+            user=self.user if self.auth_enabled else None,
+            password=self.password if self.auth_enabled else None,
+            max_body=self.max_body,
+        )
+        return dataclasses.replace(options, **overrides)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

@@ -1,0 +1,175 @@
+"""The columns a 1NCE user looks for, per record family: names, titles and where the value is.
+
+Qt-free: the window's tables show them, the filter language names them, exports use them.
+A column reads a path into the parsed record (first non-missing alternative wins) and renders
+it as text the way the record spells it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Path = tuple[str | int, ...]
+_MISSING = object()
+
+
+def _get(record: Any, path: Path) -> Any:
+    value = record
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return _MISSING
+            value = value[step]
+        else:
+            if not isinstance(value, dict) or step not in value:
+                return _MISSING
+            value = value[step]
+    return value
+
+
+def _p(dotted: str) -> Path:
+    return tuple(dotted.split("."))
+
+
+def scalar_text(value: Any) -> str:
+    """A JSON scalar as its JSON spelling (true, null, 1.5); containers compactly."""
+    if value is _MISSING or value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: filter name, header title, value paths, and how to render it."""
+
+    name: str
+    title: str
+    paths: tuple[Path, ...]
+    kind: str = "text"  # text | number | time | bool
+    render: Callable[[Any, dict], str] | None = None
+    width: int = 110
+
+    def value(self, record: dict) -> Any:
+        for path in self.paths:
+            value = _get(record, path)
+            if value is not _MISSING and value is not None:
+                return value
+        return None
+
+    def text(self, record: dict) -> str:
+        value = self.value(record)
+        if self.render is not None:
+            return self.render(value, record)
+        return scalar_text(value)
+
+
+def col(name: str, title: str, *dotted: str, kind: str = "text", render=None,
+        width: int = 110) -> Column:
+    return Column(name, title, tuple(_p(d) for d in dotted), kind, render, width)
+
+
+def _alert(value: Any, _record: dict) -> str:
+    return "ALERT" if value is True else ""
+
+
+def _country_operator(_value: Any, record: dict) -> str:
+    country = scalar_text(_get(record, ("detail", "country", "name")))
+    operator = scalar_text(_get(record, ("detail", "name")))
+    return " / ".join(p for p in (country, operator) if p)
+
+
+def _volume(value: Any, record: dict) -> str:
+    if value is None:
+        return ""
+    unit = "SMS" if _get(record, ("traffic_type", "id")) == 6 else "MB"
+    return f"{scalar_text(value)} {unit}"
+
+
+def _cost(value: Any, record: dict) -> str:
+    if value is None:
+        return ""
+    code = _get(record, ("currency", "code"))
+    return f"{scalar_text(value)} {code}" if isinstance(code, str) else scalar_text(value)
+
+
+def _sms_kind(_value: Any, record: dict) -> str:
+    return "MO" if "payload" in record else "Delivery report"
+
+
+def _keys(_value: Any, record: dict) -> str:
+    return ", ".join(record) if isinstance(record, dict) else ""
+
+
+EVENT_COLUMNS = (
+    col("time", "Time", "timestamp", kind="time", width=150),
+    col("type", "Event type", "event_type.description", width=160),
+    col("severity", "Severity", "event_severity.description", width=70),
+    col("alert", "Alert", "alert", kind="bool", render=_alert, width=55),
+    col("iccid", "ICCID", "sim.iccid", width=160),
+    col("imsi", "IMSI", "imsi.imsi", "imsi", width=130),
+    col("msisdn", "MSISDN", "sim.msisdn", width=120),
+    col("imei", "IMEI", "endpoint.imei", width=130),
+    col("endpoint", "Endpoint", "endpoint.name", width=140),
+    col("country", "Country / operator", "detail.country.name", render=_country_operator,
+        width=170),
+    col("description", "Description", "description", width=420),
+)
+USAGE_COLUMNS = (
+    col("start", "Start", "start_timestamp", kind="time", width=150),
+    col("end", "End", "end_timestamp", kind="time", width=150),
+    col("type", "Traffic type", "traffic_type.description", width=80),
+    col("volume", "Volume", "volume.total", kind="number", render=_volume, width=110),
+    col("rx", "Rx", "volume.rx", kind="number", render=_volume, width=100),
+    col("tx", "Tx", "volume.tx", kind="number", render=_volume, width=100),
+    col("iccid", "ICCID", "sim.iccid", width=160),
+    col("imsi", "IMSI", "imsi", "imsi.imsi", width=130),
+    col("operator", "Operator", "operator.name", width=100),
+    col("country", "Country", "operator.country.name", width=100),
+    col("ratezone", "Rate zone", "tariff.ratezone.name", width=150),
+    col("cost", "Cost", "cost", kind="number", render=_cost, width=100),
+)
+SMS_COLUMNS = (
+    col("time", "Submitted", "submit_date", kind="time", width=170),
+    col("kind", "Kind", "payload", render=_sms_kind, width=110),
+    col("status", "Status", "status.status", width=90),
+    col("final", "Final", "final_date", kind="time", width=170),
+    col("from", "From", "source_address", width=120),
+    col("to", "To", "dest_address", width=100),
+    col("endpoint", "Endpoint", "endpoint.name", width=160),
+    col("payload", "Payload", "payload", width=260),
+    col("sms_id", "SMS id", "detail.sms.id", width=90),
+)
+OTHER_COLUMNS = (
+    col("id", "Id", "id", width=110),
+    col("time", "Time", "timestamp", "start_timestamp", "submit_date", kind="time", width=170),
+    col("keys", "Keys", "id", render=_keys, width=600),
+)
+
+
+@dataclass(frozen=True)
+class Tab:
+    """A record table of the window: which families it shows and with which columns."""
+
+    key: str
+    title: str
+    families: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+
+RECORD_TABS = (
+    Tab("event", "Events", ("event",), EVENT_COLUMNS),
+    Tab("usage", "Usage", ("usage",), USAGE_COLUMNS),
+    Tab("sms", "SMS", ("sms_dr", "sms_mo"), SMS_COLUMNS),
+    Tab("other", "Other", ("unknown",), OTHER_COLUMNS),
+)
+TAB_OF_FAMILY = {fam: tab.key for tab in RECORD_TABS for fam in tab.families}

@@ -1,0 +1,133 @@
+"""Reading a capture that may still be growing: what is new since the last look, rows by id.
+
+Qt-free; the window runs a :class:`Follower` on its reader thread, as Wireshark's GUI follows
+the file dumpcap writes. Row ids are kept in compact ``array('q')`` lists, never as one Python
+object per record.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.capture import open_reader
+from app.records import CODE_FAMILIES, FAMILIES
+
+REQUEST_COLUMNS = ("id", "received_at", "peer", "method", "path", "query", "status", "reason",
+                   "problems", "record_count", "body_size", "duration_ms", "auth", "auth_user",
+                   "counts", "content_type", "first_record", "source")
+
+
+@dataclass
+class Growth:
+    """What a poll found: new request ids, new record ids per family, and the new totals."""
+
+    request_ids: array = field(default_factory=lambda: array("q"))
+    family_ids: dict[str, array] = field(default_factory=dict)
+    requests: int = 0
+    records: int = 0
+
+    @property
+    def new_records(self) -> int:
+        return sum(len(ids) for ids in self.family_ids.values())
+
+
+class Follower:
+    """Looks at a capture file again and again, reporting only what was added."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._db = open_reader(self.path)
+        self._last_request = 0
+        self.requests = 0
+        self.records = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def poll(self) -> Growth | None:
+        """New requests and records since the previous poll, or None when nothing changed."""
+        db = self._db
+        newest = db.execute("SELECT max(id) FROM request").fetchone()[0] or 0
+        if newest <= self._last_request:
+            return None
+        growth = Growth()
+        ids = growth.request_ids
+        by_family = {fam: array("q") for fam in FAMILIES}
+        rows = db.execute(
+            "SELECT id, first_record, record_count, families, counts FROM request "
+            "WHERE id > ? AND id <= ? ORDER BY id", (self._last_request, newest))
+        for request_id, first, count, codes, counts in rows:
+            ids.append(request_id)
+            if not count:
+                continue
+            families = json.loads(counts) if counts else {}
+            if len(families) == 1:  # the streamer's usual batch: one family, one range
+                (fam,) = families
+                by_family[fam].extend(range(first, first + count))
+            else:
+                for offset, code in enumerate(codes):
+                    by_family[CODE_FAMILIES.get(code, "unknown")].append(first + offset)
+        self._last_request = newest
+        growth.family_ids = {fam: a for fam, a in by_family.items() if a}
+        self.requests += len(ids)
+        self.records += growth.new_records
+        growth.requests, growth.records = self.requests, self.records
+        return growth
+
+    def request_rows(self, ids: list[int]) -> dict[int, dict]:
+        """The small columns of these requests (not the body), by id."""
+        out: dict[int, dict] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            cur = self._db.execute(
+                f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request WHERE id IN ({marks})", chunk)
+            for row in cur:
+                out[row[0]] = dict(zip(REQUEST_COLUMNS, row, strict=True))
+        return out
+
+    def record_texts(self, ids: list[int]) -> dict[int, tuple[int, str]]:
+        """(request id, JSON text) of these records, by record id."""
+        out: dict[int, tuple[int, str]] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for rid, request_id, text in self._db.execute(
+                f"SELECT id, request_id, json FROM record WHERE id IN ({marks})", chunk):
+                out[rid] = (request_id, text)
+        return out
+
+    def record(self, record_id: int) -> tuple[int, int, str, str] | None:
+        """(request id, index in batch, family, JSON text) of one record."""
+        return self._db.execute(
+            "SELECT request_id, idx, family, json FROM record_keys WHERE id = ?",
+            (record_id,)).fetchone()
+
+    def backup(self, target: Path) -> None:
+        """Copy a consistent snapshot of the capture (even while it grows) to ``target``."""
+        import sqlite3
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.unlink(missing_ok=True)
+        dest = sqlite3.connect(tmp)
+        try:
+            self._db.backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()
+        tmp.replace(target)
+
+    def request(self, request_id: int) -> dict | None:
+        """Every column of one request, body included."""
+        cur = self._db.execute("SELECT * FROM request WHERE id = ?", (request_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip((d[0] for d in cur.description), row, strict=True))
+
+
+def _chunks(ids: list[int], size: int = 900):
+    for start in range(0, len(ids), size):
+        yield list(ids[start:start + size])

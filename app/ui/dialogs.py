@@ -1,0 +1,615 @@
+"""The two dialogs around the endpoint: its settings, and what to type into the 1NCE Portal.
+
+:class:`EndpointDialog` edits a copy of :class:`~app.config.Settings` (port, bind address, path,
+TLS, Basic Auth, body limit) and validates it before it closes. :class:`PortalDialog` shows the
+values the 1NCE Portal asks for in its Configuration tab, each with a Copy button, and the
+vendor's documented requirements for a real Data Streamer endpoint.
+
+Every value that comes from the user or the endpoint is shown as plain text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import secrets
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import MAX_RECORDS_PER_POST, Settings
+
+MIB = 1024 * 1024
+MAX_BODY_MIB = 1024
+BIND_ADDRESSES = ("127.0.0.1", "::1", "0.0.0.0")
+TLS_MODES = (
+    ("local", "Local CA (trusted once)"),
+    ("custom", "My own certificate"),
+    ("off", "Off (plain HTTP behind a TLS tunnel)"),
+)
+_ERROR_STYLE = "color: #b00020;"
+_WARNING_STYLE = "color: #9a6700;"
+_PEM_FILTER = "PEM files (*.pem *.crt *.cer *.key);;All files (*)"
+
+
+def normalise_path(text: str) -> str:
+    """The path hint as the Portal URL needs it: starts and ends with ``/`` (``""`` is ``/``)."""
+    path = text.strip()
+    if not path.startswith("/"):
+        path = "/" + path
+    if not path.endswith("/"):
+        path += "/"
+    return path
+
+
+def callback_url(url: str, path_hint: str) -> str:
+    """``url`` (which ends with ``/``) with the path hint appended, without a double slash."""
+    return url.rstrip("/") + normalise_path(path_hint)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this computer can reach an endpoint bound to ``host``."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_url_note(url: str) -> str:
+    """A hint when ``url`` cannot be the Portal's API Callback as it is (IP, localhost, http)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if parts.scheme == "https" and not is_ip and host.lower() != "localhost":
+        return ""
+    return ("This URL reaches the endpoint on this computer only (the Portal needs HTTPS and a "
+            "domain name). For the real Data Streamer, enter the public https://<domain>/ URL "
+            "of your tunnel or reverse proxy, with the same path.")
+
+
+def _plain_label(text: str, parent: QWidget, *, wrap: bool = True) -> QLabel:
+    label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    label.setText(text)
+    return label
+
+
+def _readable_file_problem(what: str, path_text: str) -> str | None:
+    if not path_text.strip():
+        return f"Choose the {what} for \"My own certificate\"."
+    path = Path(path_text.strip()).expanduser()
+    if not path.is_file():
+        return f"The {what} does not exist: {path}"
+    if not os.access(path, os.R_OK):
+        return f"The {what} is not readable: {path}"
+    return None
+
+
+def _cert_pair_problem(cert: Path, key: Path) -> str | None:
+    """Whether the receiver could load this certificate and key (PEM, unencrypted, a pair)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An encrypted key gets an empty password and fails instead of prompting on a terminal.
+        ctx.load_cert_chain(str(cert), str(key), password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        return (f"The certificate {cert} and key {key} cannot be used together "
+                f"(PEM, unencrypted key, matching pair): {reason}")
+    return None
+
+
+class EndpointDialog(QDialog):
+    """The "Endpoint settings" dialog: edits a copy of the settings; :meth:`settings` returns it.
+
+    OK validates first (own certificate files, Basic Auth user and password) and keeps the
+    dialog open with the problem shown inline when something is wrong.
+    """
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._original = dataclasses.replace(
+            settings, recent_captures=list(settings.recent_captures)
+        )
+        self._result = dataclasses.replace(
+            settings, recent_captures=list(settings.recent_captures)
+        )
+        self.setWindowTitle("Endpoint settings")
+        self._build()
+        self._load(self._original)
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        form_widget = QWidget(self)
+        form = QFormLayout(form_widget)
+        form.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(form_widget)
+
+        self._port = QSpinBox(self)
+        self._port.setObjectName("port")
+        self._port.setRange(0, 65535)
+        self._port.setSpecialValueText("any free port")
+        self._port.setToolTip(
+            "The TCP port the endpoint listens on. In the 1NCE Portal a custom port goes into "
+            "the API Callback URL (https://<domain>:<port>/<path>/); 0 picks any free port."
+        )
+        form.addRow("Port:", self._port)
+
+        host_box = QWidget(self)
+        host_layout = QVBoxLayout(host_box)
+        host_layout.setContentsMargins(0, 0, 0, 0)
+        self._host = QComboBox(host_box)
+        self._host.setObjectName("host")
+        self._host.setEditable(True)
+        self._host.addItems(BIND_ADDRESSES)
+        self._host.setToolTip(
+            "The local address to listen on. 127.0.0.1 or ::1 keep the endpoint on this "
+            "computer (a tunnel or reverse proxy forwards the 1NCE Data Streamer to it); "
+            "0.0.0.0 listens on every network interface."
+        )
+        self._host_warning = _plain_label("", host_box)
+        self._host_warning.setObjectName("host_warning")
+        self._host_warning.setStyleSheet(_WARNING_STYLE)
+        self._host_warning.setVisible(False)
+        host_layout.addWidget(self._host)
+        host_layout.addWidget(self._host_warning)
+        form.addRow("Bind address:", host_box)
+
+        self._path = QLineEdit(self)
+        self._path.setObjectName("path_hint")
+        self._path.setPlaceholderText("/1nce/events/")
+        self._path.setToolTip(
+            "The path you enter at the end of the API Callback URL in the 1NCE Portal, e.g. "
+            "/1nce/events/. The endpoint accepts POSTs on any path; this one is shown in the "
+            "Portal setup so both agree."
+        )
+        form.addRow("Path in the Portal:", self._path)
+
+        self._tls_mode = QComboBox(self)
+        self._tls_mode.setObjectName("tls_mode")
+        for mode, text in TLS_MODES:
+            self._tls_mode.addItem(text, mode)
+        self._tls_mode.setToolTip(
+            "Local CA: a certificate from a CA made on this computer, for curl and local tests "
+            "(the real 1NCE Portal needs a publicly trusted certificate).\n"
+            "My own certificate: a certificate and key you have, e.g. from Let's Encrypt.\n"
+            "Off: plain HTTP, for use behind a TLS tunnel or reverse proxy that does HTTPS."
+        )
+        form.addRow("TLS:", self._tls_mode)
+
+        self._cert_file, self._browse_cert, cert_row = self._file_row(
+            "cert_file",
+            "Certificate file (PEM, full chain) for \"My own certificate\": the 1NCE Data "
+            "Streamer needs a valid, publicly trusted certificate for the Callback URL's domain."
+        )
+        form.addRow("Certificate file:", cert_row)
+        self._key_file, self._browse_key, key_row = self._file_row(
+            "key_file",
+            "The certificate's private key file (PEM, not password protected)."
+        )
+        form.addRow("Key file:", key_row)
+
+        self._auth = QCheckBox("Require HTTP Basic Auth", self)
+        self._auth.setObjectName("auth_enabled")
+        self._auth.setToolTip(
+            "The 1NCE Portal sends the Basic Auth Header configured for the stream with every "
+            "POST. With this on, requests without the matching header get 401."
+        )
+        form.addRow("Basic Auth:", self._auth)
+
+        self._user = QLineEdit(self)
+        self._user.setObjectName("user")
+        self._user.setToolTip(
+            "The Basic Auth user name. Together with the password it makes the Basic Auth "
+            "Header value you paste into the 1NCE Portal. It cannot contain ':'."
+        )
+        form.addRow("User:", self._user)
+
+        password_row = QWidget(self)
+        password_layout = QHBoxLayout(password_row)
+        password_layout.setContentsMargins(0, 0, 0, 0)
+        self._password = QLineEdit(password_row)
+        self._password.setObjectName("password")
+        self._password.setEchoMode(QLineEdit.EchoMode.Password)
+        self._password.setToolTip(
+            "The Basic Auth password. The 1NCE Portal does not ask for it separately: it is "
+            "part of the Basic Auth Header value (see 1NCE Portal setup)."
+        )
+        self._show_password = QPushButton("Show", password_row)
+        self._show_password.setObjectName("show_password")
+        self._show_password.setCheckable(True)
+        self._show_password.setToolTip("Show or hide the password.")
+        self._generate = QPushButton("Generate", password_row)
+        self._generate.setObjectName("generate")
+        self._generate.setToolTip(
+            "Make a new random password. Update the Basic Auth Header in the 1NCE Portal "
+            "afterwards, or the Data Streamer's requests get 401."
+        )
+        password_layout.addWidget(self._password, 1)
+        password_layout.addWidget(self._show_password)
+        password_layout.addWidget(self._generate)
+        form.addRow("Password:", password_row)
+
+        self._max_body = QSpinBox(self)
+        self._max_body.setObjectName("max_body")
+        self._max_body.setRange(1, MAX_BODY_MIB)
+        self._max_body.setSuffix(" MiB")
+        self._max_body.setToolTip(
+            f"The largest request body the endpoint accepts; bigger ones get 413. The Data "
+            f"Streamer sends up to {MAX_RECORDS_PER_POST} records per POST, which can be large "
+            f"for many SIMs."
+        )
+        form.addRow("Body limit:", self._max_body)
+
+        self._error = _plain_label("", self)
+        self._error.setObjectName("error")
+        self._error.setStyleSheet(_ERROR_STYLE)
+        self._error.setVisible(False)
+        outer.addWidget(self._error)
+
+        self._buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        outer.addWidget(self._buttons)
+
+        self._host.currentTextChanged.connect(self._on_host_current_text_changed)
+        self._path.editingFinished.connect(self._on_path_editing_finished)
+        self._tls_mode.currentIndexChanged.connect(self._on_tls_mode_current_index_changed)
+        self._browse_cert.clicked.connect(self._on_browse_cert_clicked)
+        self._browse_key.clicked.connect(self._on_browse_key_clicked)
+        self._auth.toggled.connect(self._on_auth_toggled)
+        self._show_password.toggled.connect(self._on_show_password_toggled)
+        self._generate.clicked.connect(self._on_generate_clicked)
+        self._buttons.accepted.connect(self._on_buttons_accepted)
+        self._buttons.rejected.connect(self.reject)
+
+    def _file_row(self, name: str, tooltip: str) -> tuple[QLineEdit, QPushButton, QWidget]:
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit(row)
+        edit.setObjectName(name)
+        edit.setToolTip(tooltip)
+        browse = QPushButton("Browse...", row)
+        browse.setObjectName(f"browse_{name}")
+        browse.setToolTip(tooltip)
+        layout.addWidget(edit, 1)
+        layout.addWidget(browse)
+        return edit, browse, row
+
+    def _load(self, s: Settings) -> None:
+        self._port.setValue(s.port)
+        self._host.setCurrentText(s.host)
+        self._path.setText(normalise_path(s.path_hint))
+        index = self._tls_mode.findData(s.tls_mode)
+        self._tls_mode.setCurrentIndex(index if index >= 0 else 0)
+        self._cert_file.setText(s.cert_file)
+        self._key_file.setText(s.key_file)
+        self._auth.setChecked(s.auth_enabled)
+        self._user.setText(s.user)
+        self._password.setText(s.password)
+        self._initial_mib = min(MAX_BODY_MIB, max(1, round(s.max_body / MIB)))
+        self._max_body.setValue(self._initial_mib)
+        self._update_host_warning()
+        self._update_enabled()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        """The edited copy after OK; before that (or after Cancel) an unchanged copy."""
+        return dataclasses.replace(self._result, recent_captures=list(self._result.recent_captures))
+
+    def error_text(self) -> str:
+        """The problem shown inline, ``""`` when there is none."""
+        return self._error.text() if self._error.isVisible() else ""
+
+    def _tls_mode_value(self) -> str:
+        return self._tls_mode.currentData() or "local"
+
+    def _update_enabled(self) -> None:
+        custom = self._tls_mode_value() == "custom"
+        for widget in (self._cert_file, self._browse_cert, self._key_file, self._browse_key):
+            widget.setEnabled(custom)
+        auth = self._auth.isChecked()
+        for widget in (self._user, self._password, self._show_password, self._generate):
+            widget.setEnabled(auth)
+
+    def _update_host_warning(self) -> None:
+        host = self._host.currentText().strip()
+        if not host or is_loopback(host):
+            self._host_warning.setVisible(False)
+            self._host_warning.setText("")
+            return
+        text = (f"{host} is not a loopback address: other machines that can reach this "
+                f"computer can reach the endpoint too.")
+        if not self._auth.isChecked():
+            text += " Basic Auth is off, so anyone on the network can post to it."
+        self._host_warning.setText(text)
+        self._host_warning.setVisible(True)
+
+    def _collect(self) -> tuple[Settings | None, str]:
+        """The edited settings, or None and the first problem."""
+        host = self._host.currentText().strip()
+        if not host:
+            return None, "Enter a bind address, e.g. 127.0.0.1."
+        path = normalise_path(self._path.text())
+        if any(c.isspace() for c in path) or "?" in path or "#" in path:
+            return None, f"The path cannot contain spaces, '?' or '#': {path}"
+        tls_mode = self._tls_mode_value()
+        cert_text = self._cert_file.text().strip()
+        key_text = self._key_file.text().strip()
+        if tls_mode == "custom":
+            problem = (_readable_file_problem("certificate file", cert_text)
+                       or _readable_file_problem("key file", key_text))
+            if problem is None:
+                cert_text = str(Path(cert_text).expanduser())
+                key_text = str(Path(key_text).expanduser())
+                problem = _cert_pair_problem(Path(cert_text), Path(key_text))
+            if problem:
+                return None, problem
+        auth = self._auth.isChecked()
+        user = self._user.text()
+        password = self._password.text()
+        if auth:
+            if not user:
+                return None, "Enter a user for Basic Auth (or turn Basic Auth off)."
+            if ":" in user:
+                return None, f"The Basic Auth user cannot contain ':': {user}"
+            if not password:
+                return None, "Enter a password for Basic Auth, or press Generate."
+        mib = self._max_body.value()
+        max_body = self._original.max_body if mib == self._initial_mib else mib * MIB
+        result = dataclasses.replace(
+            self._original,
+            port=self._port.value(),
+            host=host,
+            path_hint=path,
+            tls_mode=tls_mode,
+            cert_file=cert_text,
+            key_file=key_text,
+            auth_enabled=auth,
+            user=user,
+            password=password,
+            max_body=max_body,
+            recent_captures=list(self._original.recent_captures),
+        )
+        return result, ""
+
+    def _show_error(self, text: str) -> None:
+        self._error.setText(text)
+        self._error.setVisible(bool(text))
+
+    # -- slots ---------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_host_current_text_changed(self, _text: str) -> None:
+        self._update_host_warning()
+
+    @Slot()
+    def _on_path_editing_finished(self) -> None:
+        self._path.setText(normalise_path(self._path.text()))
+
+    @Slot(int)
+    def _on_tls_mode_current_index_changed(self, _index: int) -> None:
+        self._update_enabled()
+
+    @Slot()
+    def _on_browse_cert_clicked(self) -> None:
+        self._browse_into(self._cert_file, "Choose the certificate file")
+
+    @Slot()
+    def _on_browse_key_clicked(self) -> None:
+        self._browse_into(self._key_file, "Choose the private key file")
+
+    def _browse_into(self, edit: QLineEdit, caption: str) -> None:
+        start = str(Path(edit.text()).expanduser().parent) if edit.text().strip() else ""
+        path, _filter = QFileDialog.getOpenFileName(self, caption, start, _PEM_FILTER)
+        if path:
+            edit.setText(path)
+
+    @Slot(bool)
+    def _on_auth_toggled(self, _checked: bool) -> None:
+        self._update_enabled()
+        self._update_host_warning()
+
+    @Slot(bool)
+    def _on_show_password_toggled(self, checked: bool) -> None:
+        mode = QLineEdit.EchoMode.Normal if checked else QLineEdit.EchoMode.Password
+        self._password.setEchoMode(mode)
+        self._show_password.setText("Hide" if checked else "Show")
+
+    @Slot()
+    def _on_generate_clicked(self) -> None:
+        self._password.setText(secrets.token_urlsafe(18))
+
+    @Slot()
+    def _on_buttons_accepted(self) -> None:
+        result, problem = self._collect()
+        if result is None:
+            self._show_error(problem)
+            return
+        self._show_error("")
+        self._path.setText(result.path_hint)
+        self._result = result
+        self.accept()
+
+
+class PortalDialog(QDialog):
+    """The "1NCE Portal setup" dialog: the values for the Portal's Configuration tab, to copy.
+
+    ``copied`` carries a short message (for a status bar) after every copy to the clipboard.
+    """
+
+    copied = Signal(str)
+
+    def __init__(self, url: str, auth_header: str | None, curl_command: str,
+                 path_hint: str = "/", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("1NCE Portal setup")
+        self._callback = callback_url(url, path_hint)
+        self._auth_header = auth_header
+        self._curl_command = curl_command
+        self._build()
+
+    @property
+    def callback_url(self) -> str:
+        """The API Callback URL to enter in the Portal (the endpoint URL plus the path)."""
+        return self._callback
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.addWidget(_plain_label(
+            "In the 1NCE Portal, open Configuration, add a Data Streamer and enter:", self
+        ))
+
+        form_widget = QWidget(self)
+        form = QFormLayout(form_widget)
+        form.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(form_widget)
+
+        self._api_type, self._copy_api_type, row = self._value_row("api_type", "RestAPI")
+        form.addRow("API Type:", row)
+        stream = _plain_label(
+            "Event Data, then a second stream with Usage Data: both can point to this "
+            "endpoint with the same URL and header.", self
+        )
+        form.addRow("Stream Type:", stream)
+        form.addRow("Name:", _plain_label("Any label, e.g. \"Streamer Inspector events\".", self))
+
+        self._url, self._copy_url, row = self._value_row("callback_url", self._callback)
+        self._url.setToolTip("The API Callback URL: where the Data Streamer POSTs the records.")
+        form.addRow("API Callback:", row)
+
+        self._header, self._copy_header, row = self._value_row(
+            "auth_header", self._auth_header or ""
+        )
+        self._header.setToolTip(
+            "The complete Basic Auth Header value, including \"Basic \"; the Data Streamer "
+            "sends it as the Authorization header of every POST."
+        )
+        form.addRow("Basic Auth Header:", row)
+        self._auth_note = _plain_label(
+            "Basic Auth is off for this endpoint, so it accepts any header. The Portal still "
+            "asks for a Basic Auth Header: turn Basic Auth on in Endpoint settings to get one.",
+            self,
+        )
+        self._auth_note.setObjectName("auth_note")
+        self._auth_note.setStyleSheet(_WARNING_STYLE)
+        if self._auth_header is None:
+            self._header.setPlaceholderText("(Basic Auth is off)")
+            self._header.setEnabled(False)
+            self._copy_header.setEnabled(False)
+            form.addRow("", self._auth_note)
+        else:
+            self._auth_note.setVisible(False)
+
+        self._local_note = _plain_label(_local_url_note(self._callback), self)
+        self._local_note.setObjectName("local_note")
+        self._local_note.setStyleSheet(_WARNING_STYLE)
+        self._local_note.setVisible(bool(self._local_note.text()))
+        outer.addWidget(self._local_note)
+
+        outer.addWidget(_plain_label("What the real 1NCE Data Streamer requires:", self))
+        self._requirements = _plain_label("\n".join(f"\u2022 {line}" for line in (
+            "HTTPS with a valid, publicly trusted certificate. A self-signed or local CA "
+            "certificate will not work: use a tunnel or reverse proxy with e.g. Let's Encrypt.",
+            "A domain name in the URL, not an IP address.",
+            "A custom port is allowed in the URL (https://<domain>:<port>/<path>/).",
+            "Only HTTP 200 acknowledges a POST (acknowledged records are not sent again).",
+            "Redirects (3xx) are not followed.",
+            f"Up to {MAX_RECORDS_PER_POST} records per POST.",
+        )), self)
+        self._requirements.setObjectName("requirements")
+        outer.addWidget(self._requirements)
+
+        outer.addWidget(_plain_label("Test this endpoint with curl (the documented Event):", self))
+        curl_row = QWidget(self)
+        curl_layout = QHBoxLayout(curl_row)
+        curl_layout.setContentsMargins(0, 0, 0, 0)
+        self._curl = QPlainTextEdit(curl_row)
+        self._curl.setObjectName("curl_command")
+        self._curl.setReadOnly(True)
+        self._curl.setPlainText(self._curl_command)
+        self._curl.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._curl.setMaximumHeight(90)
+        self._copy_curl = QPushButton("Copy", curl_row)
+        self._copy_curl.setObjectName("copy_curl_command")
+        self._copy_curl.setToolTip("Copy the curl command.")
+        curl_layout.addWidget(self._curl, 1)
+        curl_layout.addWidget(self._copy_curl, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addWidget(curl_row)
+
+        self._buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        outer.addWidget(self._buttons)
+
+        self._copy_api_type.clicked.connect(self._on_copy_api_type_clicked)
+        self._copy_url.clicked.connect(self._on_copy_url_clicked)
+        self._copy_header.clicked.connect(self._on_copy_header_clicked)
+        self._copy_curl.clicked.connect(self._on_copy_curl_clicked)
+        self._buttons.rejected.connect(self.reject)
+
+    def _value_row(self, name: str, value: str) -> tuple[QLineEdit, QPushButton, QWidget]:
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit(row)
+        edit.setObjectName(name)
+        edit.setReadOnly(True)
+        edit.setText(value)
+        edit.setCursorPosition(0)
+        copy = QPushButton("Copy", row)
+        copy.setObjectName(f"copy_{name}")
+        copy.setToolTip("Copy this value to the clipboard.")
+        layout.addWidget(edit, 1)
+        layout.addWidget(copy)
+        return edit, copy, row
+
+    def _copy(self, text: str, what: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.copied.emit(f"Copied {what} to the clipboard")
+
+    @Slot()
+    def _on_copy_api_type_clicked(self) -> None:
+        self._copy(self._api_type.text(), "the API Type")
+
+    @Slot()
+    def _on_copy_url_clicked(self) -> None:
+        self._copy(self._callback, "the API Callback URL")
+
+    @Slot()
+    def _on_copy_header_clicked(self) -> None:
+        if self._auth_header is not None:
+            self._copy(self._auth_header, "the Basic Auth Header")
+
+    @Slot()
+    def _on_copy_curl_clicked(self) -> None:
+        self._copy(self._curl_command, "the curl command")

@@ -1,0 +1,307 @@
+"""The window's reader: a thread that follows the capture and fetches rows, so the GUI never waits.
+
+The GUI thread only queues jobs (open a capture, fetch a block of rows, fetch one record) and gets
+the results as queued Qt signals. The thread is a plain Python thread owning its own read-only
+SQLite connection (``app.follow.Follower``); it parses JSON and renders cell text there, and
+polls the capture for growth every 100 ms while idle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PySide6.QtCore import QObject, Signal
+
+from app.capture import CaptureError
+from app.columns import RECORD_TABS, scalar_text
+from app.follow import Follower, Growth
+
+POLL_SECONDS = 0.1
+MAX_PENDING_BLOCKS = 48
+DETAIL_PARSE_LIMIT = 16 * 1024 * 1024
+_TAB_COLUMNS = {tab.key: tab.columns for tab in RECORD_TABS}
+
+REQUEST_HEADERS = ("Time", "Peer", "Method", "Path", "Status", "Records", "Size", "Duration",
+                   "Auth", "Problems")
+
+
+@dataclass
+class Rows:
+    """Cell texts for a block of rows, and per row a flag: 0 fine, 1 rejected, 2 has problems."""
+
+    table: str
+    generation: int
+    block: int
+    ids: tuple[int, ...]
+    texts: list[tuple[str, ...]]
+    flags: list[int]
+    tips: list[str]
+
+
+@dataclass
+class Detail:
+    """What the detail pane shows for one record or one request."""
+
+    kind: str  # record | request
+    item_id: int
+    title: str
+    value: Any = None
+    raw_text: str = ""
+    is_json: bool = True
+    note: str = ""
+    request_id: int | None = None
+    info: str = ""  # request line, status, headers: shown above the JSON
+    first_record: int | None = None  # a request's records: first id and how many
+    record_count: int = 0
+
+
+class CaptureReader(QObject):
+    """Follows one capture on a worker thread; results arrive as signals on the GUI thread."""
+
+    opened = Signal(str)  # path
+    open_failed = Signal(str, str)  # path, message
+    grown = Signal(object)  # Growth
+    rows_ready = Signal(object)  # Rows
+    detail_ready = Signal(object)  # Detail
+    saved = Signal(str, str)  # target path, error message ("" when it worked)
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self._lock = threading.Condition()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._blocks: OrderedDict[tuple, tuple] = OrderedDict()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
+        self._thread.start()
+
+    # -- GUI thread API ---------------------------------------------------------------------
+
+    def open(self, path: Path) -> None:
+        self._put(("open", Path(path)))
+
+    def fetch_rows(self, table: str, generation: int, block: int, ids: tuple[int, ...]) -> None:
+        with self._lock:
+            self._blocks[(table, generation, block)] = ids
+            self._blocks.move_to_end((table, generation, block))
+            while len(self._blocks) > MAX_PENDING_BLOCKS:
+                self._blocks.popitem(last=False)
+            self._lock.notify()
+
+    def fetch_record(self, record_id: int) -> None:
+        self._put(("record", record_id))
+
+    def fetch_request(self, request_id: int) -> None:
+        self._put(("request", request_id))
+
+    def save_as(self, target: Path) -> None:
+        self._put(("save", Path(target)))
+
+    def stop(self) -> None:
+        """Stop the thread (and wait for it): call before the application quits."""
+        self._put(("stop",))
+        self._thread.join(timeout=10)
+
+    def pending_block(self, table: str, generation: int, block: int) -> bool:
+        with self._lock:
+            return (table, generation, block) in self._blocks
+
+    def _put(self, job: tuple) -> None:
+        with self._lock:
+            self._jobs.put(job)
+            self._lock.notify()
+
+    # -- worker thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        follower: Follower | None = None
+        while True:
+            with self._lock:
+                if self._jobs.empty() and not self._blocks:
+                    self._lock.wait(POLL_SECONDS)
+                job = None if self._jobs.empty() else self._jobs.get()
+                block = None
+                if job is None and self._blocks:
+                    block = self._blocks.popitem(last=True)  # newest first: what is on screen
+            try:
+                if job is not None:
+                    if job[0] == "stop":
+                        if follower is not None:
+                            follower.close()
+                        return
+                    follower = self._do_job(job, follower)
+                elif block is not None and follower is not None:
+                    (table, generation, number), ids = block
+                    self.rows_ready.emit(self._rows(follower, table, generation, number, ids))
+                if follower is not None and job is None and block is None:
+                    growth = follower.poll()
+                    if growth is not None:
+                        self.grown.emit(growth)
+            except sqlite3.Error as exc:
+                # A capture replaced or damaged under us: say so once, stop following it.
+                if follower is not None:
+                    path = str(follower.path)
+                    with contextlib.suppress(sqlite3.Error):
+                        follower.close()
+                    follower = None
+                    self.open_failed.emit(path, f"the capture could not be read: {exc}")
+
+    def _do_job(self, job: tuple, follower: Follower | None) -> Follower | None:
+        kind = job[0]
+        if kind == "open":
+            if follower is not None:
+                follower.close()
+                follower = None
+            with self._lock:
+                self._blocks.clear()
+            try:
+                follower = Follower(job[1])
+            except CaptureError as exc:
+                self.open_failed.emit(str(job[1]), str(exc))
+                return None
+            self.opened.emit(str(job[1]))
+            growth = follower.poll() or Growth()
+            self.grown.emit(growth)
+        elif kind == "record" and follower is not None:
+            self.detail_ready.emit(_record_detail(follower, job[1]))
+        elif kind == "request" and follower is not None:
+            self.detail_ready.emit(_request_detail(follower, job[1]))
+        elif kind == "save":
+            self.saved.emit(str(job[1]), _save(follower, job[1]))
+        return follower
+
+    def _rows(self, follower: Follower, table: str, generation: int, block: int,
+              ids: tuple[int, ...]) -> Rows:
+        if table == "requests":
+            return _request_rows(follower, generation, block, ids)
+        return _record_rows(follower, table, generation, block, ids)
+
+
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def _local_time(iso: str) -> str:
+    # Requests are stamped in UTC; show them as stamped (the tooltip has the full value).
+    return iso.replace("T", " ").removesuffix("Z")
+
+
+_AUTH_TEXT = {"ok": "ok", "missing": "missing", "invalid": "wrong", "off": "off"}
+
+
+def _request_rows(follower: Follower, generation: int, block: int,
+                  ids: tuple[int, ...]) -> Rows:
+    found = follower.request_rows(list(ids))
+    texts, flags, tips = [], [], []
+    for request_id in ids:
+        row = found.get(request_id)
+        if row is None:
+            texts.append(("",) * len(REQUEST_HEADERS))
+            flags.append(0)
+            tips.append("")
+            continue
+        problems = json.loads(row["problems"]) if row["problems"] else []
+        status = row["status"]
+        path = row["path"] + (f"?{row['query']}" if row["query"] else "")
+        records = str(row["record_count"]) if row["method"] == "POST" else ""
+        duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
+        shown_problems = row["reason"] or "; ".join(problems)
+        texts.append((_local_time(row["received_at"]), row["peer"] or "", row["method"], path,
+                      str(status), records, _human_size(row["body_size"]), duration,
+                      _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems))
+        flags.append(1 if status >= 400 else 2 if problems else 0)
+        tips.append("\n".join(filter(None, [row["reason"], *problems])))
+    return Rows("requests", generation, block, ids, texts, flags, tips)
+
+
+def _record_rows(follower: Follower, table: str, generation: int, block: int,
+                 ids: tuple[int, ...]) -> Rows:
+    columns = _TAB_COLUMNS[table]
+    found = follower.record_texts(list(ids))
+    texts, flags, tips = [], [], []
+    for record_id in ids:
+        item = found.get(record_id)
+        flag = 0
+        if item is None:
+            texts.append(("",) * len(columns))
+        else:
+            try:
+                record = orjson.loads(item[1])
+            except orjson.JSONDecodeError:
+                record = {}
+            if not isinstance(record, dict):
+                record = {}
+            texts.append(tuple(c.text(record) for c in columns))
+            flag = 2 if record.get("alert") is True else 0  # alerts in amber
+        flags.append(flag)
+        tips.append("")
+    return Rows(table, generation, block, ids, texts, flags, tips)
+
+
+def _record_detail(follower: Follower, record_id: int) -> Detail:
+    row = follower.record(record_id)
+    if row is None:
+        return Detail("record", record_id, f"Record {record_id} (not found)", None, "",
+                      is_json=False, note="This record is not in the capture.")
+    request_id, idx, family, text = row
+    value = orjson.loads(text)
+    own_id = value.get("id") if isinstance(value, dict) else None
+    title = (f"{family} record {scalar_text(own_id)} · request {request_id}, "
+             f"position {idx}")
+    return Detail("record", record_id, title, value, text, request_id=request_id)
+
+
+def _request_detail(follower: Follower, request_id: int) -> Detail:
+    row = follower.request(request_id)
+    if row is None:
+        return Detail("request", request_id, f"Request {request_id} (not found)", is_json=False)
+    body: bytes = row["body"] or b""
+    headers = json.loads(row["headers"])
+    problems = json.loads(row["problems"]) if row["problems"] else []
+    lines = [f"{row['method']} {row['path']}{'?' + row['query'] if row['query'] else ''} "
+             f"HTTP/{row['http_version']} from {row['peer']} at {row['received_at']}",
+             f"Answered {row['status']}" + (f": {row['reason']}" if row["reason"] else ""),
+             *(f"Note: {p}" for p in problems),
+             "", *(f"{name}: {value}" for name, value in headers)]
+    if row["body_size"] > len(body):
+        lines.insert(2, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
+    info = "\n".join(lines)
+    title = f"Request {request_id} · {row['status']} · {row['record_count']} records"
+    detail = Detail("request", request_id, title, None, body.decode("utf-8", errors="replace"),
+                    is_json=False, request_id=request_id, info=info,
+                    first_record=row["first_record"], record_count=row["record_count"])
+    if not body:
+        detail.note = "No body."
+    elif len(body) > DETAIL_PARSE_LIMIT:
+        detail.note = "Too large to show as a tree; raw text only."
+    else:
+        try:
+            detail.value = orjson.loads(body)
+            detail.is_json = True
+        except orjson.JSONDecodeError as exc:
+            detail.note = f"Not JSON: {exc}"
+    return detail
+
+
+def _save(follower: Follower | None, target: Path) -> str:
+    if follower is None:
+        return "no capture is open"
+    try:
+        follower.backup(target)
+    except (OSError, sqlite3.Error) as exc:
+        return str(exc)
+    return ""

@@ -1,0 +1,162 @@
+"""The receiver as the window's child process (``streamer-inspector serve --events jsonl``).
+
+Like Wireshark with dumpcap: the child owns the socket and the capture file, so nothing the
+window does (or fails to do) can delay an acknowledgement. This object starts and stops the
+child with QProcess, reads its JSON event lines and turns them into signals.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+
+from app.config import ServeOptions
+
+
+def serve_command(options: ServeOptions) -> list[str]:
+    """The child's command line. The password is not on it: ``serve`` reads it from the
+    settings file the window saved, so it never shows in a process list."""
+    frozen = getattr(sys, "frozen", False)
+    base = [sys.executable] if frozen else [sys.executable, "-m", "app"]
+    args = ["serve", "--events", "jsonl", "--capture", str(options.capture),
+            "--host", options.host, "--port", str(options.port),
+            "--max-body", str(options.max_body)]
+    if options.tls == "custom":
+        args += ["--cert", str(options.cert_file), "--key", str(options.key_file)]
+    else:
+        args += ["--tls", options.tls]
+    if not options.auth_enabled:
+        args.append("--no-auth")
+    elif options.user:
+        args += ["--user", options.user]
+    return base + args
+
+
+class ReceiverProcess(QObject):
+    """Starts, watches and stops the receiving endpoint process."""
+
+    state_changed = Signal(str)  # stopped | starting | listening | stopping | failed
+    listening = Signal(dict)  # the child's "listening" event: url, ca_file, auth_header, ...
+    request_stored = Signal(dict)  # one "request" event per stored request
+    failed = Signal(str)  # a start error or an unexpected exit, readable
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self._process: QProcess | None = None
+        self._buffer = b""
+        self._stderr = b""
+        self._state = "stopped"
+        self._error_reported = False
+        self._queued: ServeOptions | None = None
+        self.endpoint: dict | None = None
+        self.options: ServeOptions | None = None
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def start(self, options: ServeOptions) -> None:
+        if self._process is not None:
+            if self._state == "failed":  # it said why and is exiting: start once it has
+                self._queued = options
+                return
+            raise RuntimeError("the receiver is already running")
+        self._queued = None
+        self.options = options
+        self.endpoint = None
+        self._buffer = self._stderr = b""
+        self._error_reported = False
+        process = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        process.setProcessEnvironment(env)
+        command = serve_command(options)
+        process.setProgram(command[0])
+        process.setArguments(command[1:])
+        process.readyReadStandardOutput.connect(self._on_process_ready_read_standard_output)
+        process.readyReadStandardError.connect(self._on_process_ready_read_standard_error)
+        process.finished.connect(self._on_process_finished)
+        process.errorOccurred.connect(self._on_process_error_occurred)
+        self._process = process
+        self._set_state("starting")
+        process.start()
+
+    def stop(self) -> None:
+        """Ask the child to stop (SIGTERM): it finishes the batch in hand, then exits."""
+        if self._process is None:
+            return
+        self._set_state("stopping")
+        self._process.terminate()
+
+    def wait_stopped(self, msecs: int = 10000) -> bool:
+        """Block until the child has exited; only for quitting the application."""
+        if self._process is None:
+            return True
+        if self._state != "stopping":
+            self.stop()
+        done = self._process.waitForFinished(msecs)
+        if not done:
+            self._process.kill()
+            done = self._process.waitForFinished(2000)
+        return done
+
+    def _on_process_ready_read_standard_output(self) -> None:
+        self._buffer += bytes(self._process.readAllStandardOutput().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            kind = event.get("event")
+            if kind == "listening":
+                self.endpoint = event
+                self._set_state("listening")
+                self.listening.emit(event)
+            elif kind == "request":
+                self.request_stored.emit(event)
+            elif kind == "error":
+                self._report(event.get("message", "the receiver could not start"))
+                self._set_state("failed")
+
+    def _on_process_ready_read_standard_error(self) -> None:
+        self._stderr = (self._stderr + bytes(self._process.readAllStandardError().data()))[-8192:]
+
+    def _on_process_error_occurred(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._report(f"the receiver could not be started: {self._process.errorString()}")
+            self._process.deleteLater()
+            self._process = None
+            self._set_state("failed")
+
+    def _on_process_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        was = self._state
+        process, self._process = self._process, None
+        if process is not None:
+            process.deleteLater()
+        if was == "stopping":
+            self._set_state("stopped")
+            return
+        if self._queued is not None:
+            self.start(self._queued)
+            return
+        if not self._error_reported:
+            tail = self._stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+            how = ("crashed" if status == QProcess.ExitStatus.CrashExit
+                   else f"stopped with exit code {code}")
+            detail = f": {' '.join(tail)}" if tail else ""
+            self._report(f"the receiver {how}{detail}")
+        self._set_state("failed")
+
+    def _report(self, message: str) -> None:
+        self._error_reported = True
+        self.failed.emit(message)

@@ -1,0 +1,249 @@
+"""The window end to end: a real child receiver, real TLS posts, rows in the real tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming
+from app.cli import build_parser
+from app.columns import EVENT_COLUMNS, USAGE_COLUMNS
+from app.config import Settings
+from app.generator import Generator
+from app.ui.application import build
+from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
+
+WAIT = 20000
+
+
+def post(window, body_file: Path | None = None, body: bytes | None = None,
+         user_password: str | None = None) -> subprocess.Popen:
+    """POST with the curl binary in its own process, as a user would from a terminal."""
+    endpoint = window.receiver.endpoint
+    settings = window.settings
+    auth = user_password or f"{settings.user}:{settings.password}"
+    if body_file is None:
+        fd, name = tempfile.mkstemp(suffix=".json")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body or b"")
+        body_file = Path(name)
+    return subprocess.Popen(
+        ["curl", "-sS", "--cacert", endpoint["ca_file"], "-u", auth, "-H",
+         "Content-Type: application/json", "--data-binary", f"@{body_file}",
+         endpoint["url"] + "hook/"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    proc.stdout.close()
+    proc.stderr.close()
+    return json.loads(out)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    args = build_parser().parse_args(["--port", "0", "--capture", str(tmp_path / "c.sqlite")])
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
+    yield win
+    if win.isVisible():
+        win.close()
+
+
+def cell(model, row: int, column: int) -> str:
+    return model.data(model.index(row, column))
+
+
+def wait_cell(qtbot, model, row, column, text):
+    qtbot.waitUntil(lambda: model.rowCount() > row and cell(model, row, column) == text,
+                    timeout=WAIT)
+
+
+def column_of(columns, name: str) -> int:
+    return [c.name for c in columns].index(name)
+
+
+def test_documented_samples_appear_in_their_tables(qtbot, window, qtmodeltester):
+    assert window.url_edit.text().startswith("https://localhost:")
+    assert "Listening" in window.state_label.text()
+    finish(post(window, EVENT_SAMPLE))
+    finish(post(window, USAGE_SAMPLE))
+    events, usage = window.record_models["event"], window.record_models["usage"]
+    wait_cell(qtbot, events, 0, column_of(EVENT_COLUMNS, "type"), "Update location")
+    assert cell(events, 0, column_of(EVENT_COLUMNS, "time")) == "2019-01-21T09:36:17Z"
+    assert cell(events, 0, column_of(EVENT_COLUMNS, "country")) == "Netherlands / T-Mobile"
+    assert cell(events, 0, column_of(EVENT_COLUMNS, "iccid")) == "<iccid>"
+    wait_cell(qtbot, usage, 0, column_of(USAGE_COLUMNS, "volume"), "0.001176 MB")
+    assert cell(usage, 0, column_of(USAGE_COLUMNS, "ratezone")) == "Rate Zone 2 (EU - DE)"
+    assert cell(usage, 0, column_of(USAGE_COLUMNS, "cost")) == "0.001176 EUR"
+    requests = window.requests_model
+    wait_cell(qtbot, requests, 1, 4, "200")
+    assert cell(requests, 0, 3) == "/hook/"
+    assert cell(requests, 0, 5) == "1"
+    assert window.tabs.tabText(1) == "Events (1)"
+    assert window.tabs.tabText(0) == "Requests (2)"
+    assert window.counter_label.text() == "2 requests · 2 records"
+    for model in (requests, events, usage, window.record_models["sms"]):
+        qtmodeltester.check(model, force_py=True)
+
+
+def test_selecting_a_record_shows_it_and_leads_to_its_request(qtbot, window):
+    finish(post(window, EVENT_SAMPLE))
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 1, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    view = window.views["event"]
+    view.setCurrentIndex(events.index(0, 0))
+    qtbot.waitUntil(lambda: "event record 1234567890" in window.detail_title.text(),
+                    timeout=WAIT)
+    assert window.jump_button.text() == "Show its request"
+    raw = window.detail.findChild(type(window.info_text))
+    assert raw is not None and "Update location" in raw.toPlainText()
+    qtbot.mouseClick(window.jump_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentIndex() == 0
+    assert window.views["requests"].currentIndex().row() == 0
+    qtbot.waitUntil(lambda: window.detail_title.text().startswith("Request 1 · 200"),
+                    timeout=WAIT)
+    assert "POST /hook/" in window.info_text.toPlainText()
+    assert "Authorization: Basic ****" in window.info_text.toPlainText()
+    # ...and from the request back to its records.
+    qtbot.mouseClick(window.jump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.tabs.currentIndex() == 1, timeout=WAIT)
+    assert view.selectionModel().isRowSelected(0)
+
+
+def test_rejected_requests_are_marked_and_explained(qtbot, window):
+    finish(post(window, body=b'[{"id": 1},]'))
+    finish(post(window, body=b"[{}]", user_password="streamer:wrong"))
+    requests = window.requests_model
+    wait_cell(qtbot, requests, 1, 4, "401")
+    assert cell(requests, 0, 4) == "400"
+    assert "invalid JSON" in cell(requests, 0, 9)
+    assert cell(requests, 1, 8) == "wrong"
+    red = requests.data(requests.index(0, 0), Qt.ItemDataRole.ForegroundRole)
+    assert red is not None and red.red() > red.green()
+    window.views["requests"].setCurrentIndex(requests.index(0, 0))
+    qtbot.waitUntil(lambda: "Answered 400: invalid JSON" in window.info_text.toPlainText(),
+                    timeout=WAIT)
+
+
+def test_big_batches_follow_the_bottom_unless_scrolled(qtbot, window):
+    records = Generator(sims=30, seed=4).records(3000)
+    finish(post(window, body=json.dumps(records).encode()))
+    n_events = sum("event_type" in r for r in records)
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == n_events, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    view = window.views["event"]
+    qtbot.waitUntil(lambda: view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
+                    and view.verticalScrollBar().maximum() > 0, timeout=WAIT)
+    last = events.rowCount() - 1
+    wait_cell(qtbot, events, last, column_of(EVENT_COLUMNS, "iccid"),
+              [r for r in records if "event_type" in r][-1]["sim"]["iccid"])
+    view.verticalScrollBar().setValue(0)
+    finish(post(window, body=json.dumps(records[:100]).encode()))
+    qtbot.waitUntil(lambda: events.rowCount() > n_events, timeout=WAIT)
+    assert view.verticalScrollBar().value() == 0
+
+
+def test_settings_change_restarts_the_endpoint_on_the_new_port(qtbot, window):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    window.settings.port = port
+    window.restart_endpoint()
+    qtbot.waitUntil(lambda: window.url_edit.text() == f"https://localhost:{port}/",
+                    timeout=WAIT)
+    assert finish(post(window, USAGE_SAMPLE))["counts"] == {"usage": 1}
+
+
+def test_receiver_death_is_reported_and_restart_works(qtbot, window):
+    pid = window.receiver.endpoint["pid"]
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
+    assert "The receiver stopped" in window.message_bar.label.text() or \
+        "crashed" in window.message_bar.label.text()
+    assert "Error" in window.state_label.text()
+    restart = window.message_bar.buttons()["Restart"]
+    qtbot.mouseClick(restart, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.receiver.state == "listening", timeout=WAIT)
+    assert finish(post(window, EVENT_SAMPLE))["ok"] is True
+
+
+def test_port_taken_offers_another(qtbot, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        args = build_parser().parse_args(["--port", str(port), "--capture",
+                                          str(tmp_path / "c.sqlite")])
+        win = build(args, QApplication.instance())
+        qtbot.addWidget(win)
+        try:
+            qtbot.waitUntil(lambda: win.message_bar.isVisible(), timeout=WAIT)
+            assert "already in use" in win.message_bar.label.text()
+            (offer,) = [b for text, b in win.message_bar.buttons().items()
+                        if text.startswith("Use port ")]
+            qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
+            assert win.url_edit.text() == f"https://localhost:{win.settings.port}/"
+        finally:
+            win.close()
+
+
+def test_closing_stops_the_receiver_and_remembers_the_layout(qtbot, window):
+    pid = window.receiver.endpoint["pid"]
+    window.splitter.setSizes([500, 700])
+    window.views["event"].setColumnWidth(0, 222)
+    window.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    saved = Settings.load()
+    assert saved.ui["geometry"] and saved.ui["columns.event"]
+    assert saved.last_capture.endswith("c.sqlite")
+
+
+def test_last_capture_reopens_with_its_rows(qtbot, tmp_path):
+    path = tmp_path / "old.sqlite"
+    w = CaptureWriter(path)
+    w.store(Incoming("POST", "/", EVENT_SAMPLE.read_bytes(), content_type="application/json"))
+    w.close()
+    settings = Settings.load_or_create()
+    settings.last_capture = str(path)
+    settings.port = 0
+    settings.save()
+    win = build(build_parser().parse_args([]), QApplication.instance())
+    qtbot.addWidget(win)
+    try:
+        qtbot.waitUntil(lambda: win.record_models["event"].rowCount() == 1, timeout=WAIT)
+        assert win.capture == path.resolve()
+        qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
+        finish(post(win, USAGE_SAMPLE))
+        qtbot.waitUntil(lambda: win.record_models["usage"].rowCount() == 1, timeout=WAIT)
+    finally:
+        win.close()
+
+
+def test_capture_from_a_newer_version_is_explained(qtbot, window, tmp_path):
+    path = tmp_path / "future.sqlite"
+    CaptureWriter(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    window.open_capture(path)
+    qtbot.waitUntil(lambda: window.message_bar.isVisible()
+                    and "newer Streamer Inspector" in window.message_bar.label.text(),
+                    timeout=WAIT)
