@@ -96,6 +96,7 @@ def serve_options(args: argparse.Namespace, settings: Settings) -> ServeOptions:
         max_body=args.max_body or settings.max_body,
         events=getattr(args, "events", "human"),
         sync=getattr(args, "sync", "normal"),
+        stop_with_stdin=getattr(args, "stop_with_stdin", False),
     )
 
 
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_endpoint_options(p)
     p.add_argument("--events", choices=("human", "jsonl"), default="human",
                    help="jsonl: one JSON line per stored request on stdout, for a follower")
+    p.add_argument("--stop-with-stdin", action="store_true",
+                   help="stop when standard input closes (how the window ends its child, "
+                        "even when the window itself is killed)")
     p.add_argument("--sync", choices=("normal", "full"), default="normal",
                    help="normal: survives a killed receiver (default); full: also survives "
                         "power loss, at some cost per batch")

@@ -159,6 +159,7 @@ class ServeOptions:
     max_body: int = DEFAULT_MAX_BODY
     events: str = "human"  # human | jsonl
     sync: str = "normal"  # SQLite synchronous mode: normal | full
+    stop_with_stdin: bool = False  # stop when stdin closes (the window's child)
 
     @property
     def auth_enabled(self) -> bool:

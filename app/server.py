@@ -23,6 +23,7 @@ import shlex
 import signal
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -432,6 +433,8 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        if options.stop_with_stdin:
+            _stop_when_stdin_closes(loop, stop)
         await stop.wait()
         await runner.cleanup()
         if jsonl:
@@ -445,6 +448,19 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         return asyncio.run(main())
     finally:
         writer.close()
+
+
+def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Stop when the parent (the window) goes away, however it went: its end of our stdin
+    pipe closes, and a read returns end-of-file."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while sys.stdin.buffer.read(1024):
+                pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _fail(message: str, jsonl: bool, emit, err) -> int:

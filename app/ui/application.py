@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import signal
 import sys
 from pathlib import Path
 
@@ -84,9 +85,17 @@ def run(argv: list[str] | None) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     window = build(args, app)
+    # Light and dark follow the system: Qt switches the palette; colours we derive from it
+    # (marked rows, JSON highlighting) are recomputed on the next paint.
+    app.styleHints().colorSchemeChanged.connect(window.refresh_colours)
     # Everything made at start-up lives as long as the app: keep it out of the collector's
     # generations so that its pauses stay short while rows stream in.
     QTimer.singleShot(0, gc.freeze)
-    code = app.exec()
-    del window
-    return code
+    # SIGTERM / Ctrl+C close the window like its close button (stopping the receiver). Python
+    # runs signal handlers only between bytecodes, so a timer gives it a moment now and then.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return app.exec()

@@ -9,6 +9,7 @@ polls the capture for growth every 100 ms while idle.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import queue
 import sqlite3
@@ -196,8 +197,12 @@ def _human_size(n: int | None) -> str:
 
 
 def _local_time(iso: str) -> str:
-    # Requests are stamped in UTC; show them as stamped (the tooltip has the full value).
-    return iso.replace("T", " ").removesuffix("Z")
+    """A request's UTC stamp in the user's local time, to the millisecond."""
+    try:
+        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 _AUTH_TEXT = {"ok": "ok", "missing": "missing", "invalid": "wrong", "off": "off"}
@@ -280,7 +285,8 @@ def _request_detail(follower: Follower, request_id: int) -> Detail:
     if row["body_size"] > len(body):
         lines.insert(2, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
     info = "\n".join(lines)
-    title = f"Request {request_id} · {row['status']} · {row['record_count']} records"
+    noun = "record" if row["record_count"] == 1 else "records"
+    title = f"Request {request_id} · {row['status']} · {row['record_count']} {noun}"
     detail = Detail("request", request_id, title, None, body.decode("utf-8", errors="replace"),
                     is_json=False, request_id=request_id, info=info,
                     first_record=row["first_record"], record_count=row["record_count"])

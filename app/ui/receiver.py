@@ -20,7 +20,7 @@ def serve_command(options: ServeOptions) -> list[str]:
     settings file the window saved, so it never shows in a process list."""
     frozen = getattr(sys, "frozen", False)
     base = [sys.executable] if frozen else [sys.executable, "-m", "app"]
-    args = ["serve", "--events", "jsonl", "--capture", str(options.capture),
+    args = ["serve", "--events", "jsonl", "--stop-with-stdin", "--capture", str(options.capture),
             "--host", options.host, "--port", str(options.port),
             "--max-body", str(options.max_body)]
     if options.tls == "custom":

@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self._counts = {"requests": 0, "records": 0}
         self._quitting = False
         self._jump_to_records_of: int | None = None
+        self._following: Path | None = None
         self.setWindowTitle(APP_TITLE)
         self.resize(1280, 800)
 
@@ -306,7 +307,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self.splitter)
         self.tabs.setDocumentMode(True)
         self.views: dict[str, RecordTableView] = {}
-        widths = (150, 120, 60, 160, 55, 65, 75, 70, 60, 400)
+        widths = (185, 110, 60, 160, 55, 65, 75, 70, 60, 400)
         self.views["requests"] = RecordTableView(self.requests_model, widths, self.tabs)
         self.tabs.addTab(self.views["requests"], "Requests")
         for tab in RECORD_TABS:
@@ -402,8 +403,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{path.name} — {APP_TITLE}")
         if record:
             self._remember_capture(path)
+        self._following = None
         if path.exists():
-            self.reader.open(path)
+            self._follow(path)
         running = self.receiver.state in ("starting", "listening")
         if running:
             self._pending_capture = path
@@ -413,6 +415,10 @@ class MainWindow(QMainWindow):
         else:
             self.start_endpoint()
         self.capture_changed.emit(str(path))
+
+    def _follow(self, path: Path) -> None:
+        self._following = path
+        self.reader.open(path)
 
     def start_endpoint(self) -> None:
         if self.capture is None:
@@ -461,8 +467,10 @@ class MainWindow(QMainWindow):
         self.url_edit.setCursorPosition(0)
         self.message_bar.hide()
         self.statusBar().showMessage(f"Listening on {endpoint['url']}", 5000)
-        if self.capture is not None and str(self.capture) == endpoint.get("capture"):
-            self.reader.open(self.capture)
+        # A new capture exists only once the receiver has made it: follow it from now on.
+        if self.capture is not None and self._following != self.capture \
+                and str(self.capture) == str(Path(endpoint.get("capture", "")).resolve()):
+            self._follow(self.capture)
 
     def _on_receiver_failed(self, message: str) -> None:
         if self._quitting:
@@ -725,6 +733,11 @@ class MainWindow(QMainWindow):
                           f"{APP_TITLE} {__version__}\n\nA local HTTPS endpoint and live "
                           f"inspector for the 1NCE Data Streamer.\n\nBuilt with PySide6 (Qt, "
                           f"LGPLv3), aiohttp, trustme, SQLite and simdjson.")
+
+    def refresh_colours(self, *_args) -> None:
+        """Repaint what carries colours derived from the palette (after a scheme change)."""
+        for view in self.views.values():
+            view.viewport().update()
 
     # -- layout persistence and closing -----------------------------------------------------
 

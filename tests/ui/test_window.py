@@ -12,8 +12,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSpinBox
 
 from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming
 from app.cli import build_parser
@@ -21,6 +22,7 @@ from app.columns import EVENT_COLUMNS, USAGE_COLUMNS
 from app.config import Settings
 from app.generator import Generator
 from app.ui.application import build
+from app.ui.dialogs import EndpointDialog
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 WAIT = 20000
@@ -163,11 +165,39 @@ def test_settings_change_restarts_the_endpoint_on_the_new_port(qtbot, window):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    window.settings.port = port
-    window.restart_endpoint()
+
+    def fill_in_the_dialog():
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, EndpointDialog)
+        dialog.findChild(QSpinBox, "port").setValue(port)
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(200, fill_in_the_dialog)
+    window.settings_action.trigger()  # modal: returns when the dialog has been accepted
     qtbot.waitUntil(lambda: window.url_edit.text() == f"https://localhost:{port}/",
                     timeout=WAIT)
+    assert Settings.load().port == port  # remembered across runs
     assert finish(post(window, USAGE_SAMPLE))["counts"] == {"usage": 1}
+
+
+def test_dark_palette_recolours_marked_rows(qtbot, window):
+    finish(post(window, body=b"nope"))
+    requests = window.requests_model
+    wait_cell(qtbot, requests, 0, 4, "400")
+    light = requests.data(requests.index(0, 0), Qt.ItemDataRole.ForegroundRole)
+    app = QApplication.instance()
+    original = app.palette()
+    dark = QPalette(original)
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    dark.setColor(QPalette.ColorRole.Window, QColor("#2b2b2b"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e6e6e6"))
+    try:
+        app.setPalette(dark)
+        shown = requests.data(requests.index(0, 0), Qt.ItemDataRole.ForegroundRole)
+        assert shown.lightness() > light.lightness()  # readable on a dark background
+    finally:
+        app.setPalette(original)
 
 
 def test_receiver_death_is_reported_and_restart_works(qtbot, window):
@@ -233,6 +263,9 @@ def test_last_capture_reopens_with_its_rows(qtbot, tmp_path):
         qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
         finish(post(win, USAGE_SAMPLE))
         qtbot.waitUntil(lambda: win.record_models["usage"].rowCount() == 1, timeout=WAIT)
+        # The receiver started on the capture the reader already follows: nothing twice.
+        assert win.record_models["event"].rowCount() == 1
+        assert win.requests_model.rowCount() == 2
     finally:
         win.close()
 
@@ -247,3 +280,40 @@ def test_capture_from_a_newer_version_is_explained(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.message_bar.isVisible()
                     and "newer Streamer Inspector" in window.message_bar.label.text(),
                     timeout=WAIT)
+
+
+def test_killed_window_takes_its_receiver_along(tmp_path):
+    """However the window ends (here SIGKILL, no clean-up at all), its receiver stops too."""
+    import sys
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    with subprocess.Popen([sys.executable, "-m", "app", "--port", "0", "--capture",
+                           str(tmp_path / "c.sqlite")], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as gui:
+        deadline = time.monotonic() + 30
+        children: list[int] = []
+        while not children and time.monotonic() < deadline:
+            out = subprocess.run(["pgrep", "-P", str(gui.pid)], capture_output=True, text=True)
+            children = [int(p) for p in out.stdout.split()]
+            time.sleep(0.2)
+        assert children, "the window started no receiver"
+        # Let it get going (it has made the capture and announced itself) before the kill.
+        while not (tmp_path / "c.sqlite").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)
+        gui.kill()
+        gui.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    alive = set(children)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().split()[2] == "Z":
+                        alive.discard(pid)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.2)
+    assert not alive, "the receiver outlived its window"
