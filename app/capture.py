@@ -32,22 +32,17 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app.config import MAX_RECORDS_PER_POST
-from app.records import FAMILIES, FAMILY_CODES, BodyError, BodyShape, inspect_body
+from app.filters import INDEXED, Filter, field_sql, index_column, regexp
+from app.records import FAMILIES, BodyError, BodyShape, family_sql, inspect_body
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory lock, SQLite still serialises writers
     fcntl = None
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: record_index
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
-
-
-def family_sql(codes: str, index: str) -> str:
-    """SQL naming the family of the record at ``index`` in the family-code blob ``codes``."""
-    whens = " ".join(f"WHEN x'{code.hex()}' THEN '{fam}'" for fam, code in FAMILY_CODES.items())
-    return f"CASE substr({codes}, {index} + 1, 1) {whens} ELSE 'unknown' END"
 
 
 # Key columns are derived when read, in the view ``record_keys``: anything computed on INSERT
@@ -95,22 +90,38 @@ CREATE TABLE record (
 CREATE VIEW record_keys AS SELECT
     r.id, r.request_id, r.idx,
     {family_sql("q.families", "r.idx")} AS family,
-    json_extract(r.json, '$.id') AS record_id,
-    coalesce(json_extract(r.json, '$.timestamp'), json_extract(r.json, '$.start_timestamp'),
-             json_extract(r.json, '$.final_date'), json_extract(r.json, '$.submit_date')) AS ts,
-    json_extract(r.json, '$.sim.iccid') AS iccid,
-    coalesce(json_extract(r.json, '$.imsi.imsi'),
-             CASE json_type(r.json, '$.imsi') WHEN 'text' THEN json_extract(r.json, '$.imsi') END)
-        AS imsi,
-    coalesce(json_extract(r.json, '$.event_type.id'), json_extract(r.json, '$.traffic_type.id'),
-             json_extract(r.json, '$.status.id')) AS type_id,
-    coalesce(json_extract(r.json, '$.event_type.description'),
-             json_extract(r.json, '$.traffic_type.description'),
-             json_extract(r.json, '$.status.status')) AS type_name,
+    {field_sql("id")} AS record_id,
+    {field_sql("time")} AS ts,
+    {field_sql("iccid")} AS iccid,
+    {field_sql("imsi")} AS imsi,
+    {field_sql("type_id")} AS type_id,
+    {field_sql("type")} AS type_name,
     r.json
 FROM record AS r JOIN request AS q ON q.id = r.request_id;
 
+{{index_table}}
+
 PRAGMA user_version = {SCHEMA_VERSION};
+"""
+_INDEX_TABLE = f"""
+CREATE TABLE {{schema}}record_index (
+    id       INTEGER PRIMARY KEY,
+    family   TEXT NOT NULL,
+    received TEXT NOT NULL,
+    {", ".join(f'"{index_column(f.name)}"' for f in INDEXED)}
+);
+"""
+_SCHEMA = _SCHEMA.replace("{index_table}", _INDEX_TABLE.replace("{schema}", ""))
+
+# The key fields of records, for fast filtering, written after the batch was acknowledged (see
+# CaptureWriter.index_pending): never on the acknowledgement path.
+_INDEX_RECORDS = f"""
+INSERT INTO record_index (id, family, received,
+                          {", ".join(f'"{index_column(f.name)}"' for f in INDEXED)})
+SELECT r.id, {family_sql("q.families", "r.idx")}, q.received_at,
+       {", ".join(field_sql(f.name) for f in INDEXED)}
+FROM record AS r JOIN request AS q ON q.id = r.request_id
+WHERE r.id > ? ORDER BY r.id LIMIT ?
 """
 
 _INSERT_RECORDS = (
@@ -175,6 +186,9 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             raise CaptureError(f"{path}: cannot switch the capture to WAL mode (got {mode})")
         db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer thread does it
+        if version == 1:  # made before the filter index existed
+            db.executescript("BEGIN;" + _INDEX_TABLE.replace("{schema}", "")
+                             + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
@@ -198,9 +212,13 @@ def open_reader(path: Path) -> sqlite3.Connection:
         raise CaptureError(f"{path} does not exist")
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                          check_same_thread=False)
+    db.create_function("regexp", 2, regexp, deterministic=True)
     try:
-        if _check(db, path) == 0:
+        version = _check(db, path)
+        if version == 0:
             raise CaptureError(f"{path} is not a capture file (it is empty)")
+        if version < 2:  # no filter index: an empty one, so every record is read from JSON
+            db.execute(_INDEX_TABLE.replace("{schema}", "temp."))
     except CaptureError:
         db.close()
         raise
@@ -306,8 +324,10 @@ class CaptureWriter:
                 cur = db.execute(_INSERT_RECORDS, {"request_id": request_id,
                                                    "body": incoming.body})
                 first_record, split = cur.lastrowid, cur.rowcount
-            except sqlite3.OperationalError as exc:
-                if "JSON" not in str(exc):
+            except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
+                # Malformed JSON, or a body that is no list (an object's members are split
+                # instead, and a null member breaks NOT NULL): the classifier will say what.
+                if isinstance(exc, sqlite3.OperationalError) and "JSON" not in str(exc):
                     raise
                 split_error = exc
             try:
@@ -388,6 +408,21 @@ class CaptureWriter:
                       counts=dict(shape.counts) if shape is not None else {},
                       problems=problems, error=error)
 
+    def index_pending(self, limit: int = 500) -> int:
+        """Index up to ``limit`` records not yet in ``record_index``; returns how many."""
+        db = self._db
+        done = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            count = db.execute(_INDEX_RECORDS, (done, limit)).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if count:
+            self._checkpointer.wake()
+        return count
+
     def close(self) -> None:
         self._classifier.shutdown(wait=True)
         self._checkpointer.stop()
@@ -464,29 +499,45 @@ class Checkpointer:
 # Reading
 
 
-def summary(db: sqlite3.Connection) -> dict:
-    """What a capture holds: requests by status, records by family, event types, time, SIMs."""
+def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
+    """What a capture holds: requests by status, records by family, event types, time, SIMs.
+
+    With a filter, only its matching records count, and the requests they came in.
+    """
     one = db.execute
-    statuses = dict(one("SELECT status, count(*) FROM request GROUP BY status ORDER BY status"))
-    families: dict[str, int] = {}
-    for (counts,) in one("SELECT counts FROM request WHERE counts IS NOT NULL"):
-        for fam, n in json.loads(counts).items():
-            families[fam] = families.get(fam, 0) + n
+    if flt is not None and not flt.is_empty:
+        query, params = flt.record_query(None)
+        one("CREATE TEMP TABLE IF NOT EXISTS matched (id INTEGER PRIMARY KEY)")
+        one("DELETE FROM temp.matched")
+        one(f"INSERT INTO temp.matched {query}", params)
+        records = "record_keys WHERE id IN temp.matched"
+        requests = ("request WHERE id IN (SELECT DISTINCT request_id FROM record "
+                    "WHERE id IN temp.matched)")
+        families = dict(one(f"SELECT family, count(*) FROM {records} GROUP BY family"))
+    else:
+        records, requests = "record_keys WHERE 1", "request WHERE 1"
+        families = {}
+        for (counts,) in one("SELECT counts FROM request WHERE counts IS NOT NULL"):
+            for fam, n in json.loads(counts).items():
+                families[fam] = families.get(fam, 0) + n
+    statuses = dict(one(f"SELECT status, count(*) FROM {requests} GROUP BY status "
+                        f"ORDER BY status"))
     families = {f: families[f] for f in FAMILIES if f in families}
     event_types = [
         {"id": tid, "description": name, "count": n}
         for tid, name, n in one(
-            "SELECT type_id, type_name, count(*) AS n FROM record_keys WHERE family = 'event' "
+            f"SELECT type_id, type_name, count(*) AS n FROM {records} AND family = 'event' "
             "GROUP BY type_id ORDER BY n DESC, type_id"
         )
     ]
     first, last, n_requests = one(
-        "SELECT min(received_at), max(received_at), count(*) FROM request"
+        f"SELECT min(received_at), max(received_at), count(*) FROM {requests}"
     ).fetchone()
-    rec_first, rec_last = one("SELECT min(ts), max(ts) FROM record_keys").fetchone()
-    iccids = one("SELECT count(DISTINCT iccid) FROM record_keys").fetchone()[0]
+    rec_first, rec_last = one(f"SELECT min(ts), max(ts) FROM {records}").fetchone()
+    iccids = one(f"SELECT count(DISTINCT iccid) FROM {records}").fetchone()[0]
     meta = dict(one("SELECT key, value FROM meta"))
     return {
+        "filter": flt.text if flt is not None and not flt.is_empty else None,
         "requests": n_requests,
         "requests_by_status": statuses,
         "records": sum(families.values()),

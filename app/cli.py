@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="what a capture file holds")
     p.add_argument("capture", type=Path)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--filter", metavar="EXPR", default="",
+                   help="only records matching EXPR (docs/filters.md), e.g. "
+                        "'type ~ PDP and alert'")
     return parser
 
 
@@ -177,16 +180,31 @@ def _ca(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filter(text: str):
+    """Parse --filter; prints the error with a caret under its position."""
+    from app.filters import FilterError, parse
+
+    try:
+        return parse(text)
+    except FilterError as exc:
+        print(f"streamer-inspector: error: bad --filter: {exc.args[0]}\n  {text}\n"
+              f"  {' ' * exc.position}^", file=sys.stderr)
+        return None
+
+
 def _summary(args: argparse.Namespace) -> int:
     from app.capture import CaptureError, open_reader, summary
 
+    flt = _filter(args.filter)
+    if flt is None:
+        return 2
     try:
         db = open_reader(args.capture)
     except CaptureError as exc:
         print(f"streamer-inspector: error: {exc}", file=sys.stderr)
         return 2
     try:
-        info = summary(db)
+        info = summary(db, flt)
     finally:
         db.close()
     if args.json:
@@ -198,6 +216,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 def format_summary(path: Path, info: dict) -> str:
     lines = [f"Capture {path}"]
+    if info.get("filter"):
+        lines.append(f"  Filter:          {info['filter']}")
     by_status = ", ".join(f"{s}: {n}" for s, n in info["requests_by_status"].items())
     requests = f"  Requests:        {info['requests']}"
     lines.append(requests + (f"  ({by_status})" if by_status else ""))

@@ -58,6 +58,11 @@ class Column:
     kind: str = "text"  # text | number | time | bool
     render: Callable[[Any, dict], str] | None = None
     width: int = 110
+    field: str | None = None  # the filter field for "filter on this value" (default: name)
+
+    @property
+    def filter_field(self) -> str:
+        return self.field or self.name
 
     def value(self, record: dict) -> Any:
         for path in self.paths:
@@ -74,8 +79,8 @@ class Column:
 
 
 def col(name: str, title: str, *dotted: str, kind: str = "text", render=None,
-        width: int = 110) -> Column:
-    return Column(name, title, tuple(_p(d) for d in dotted), kind, render, width)
+        width: int = 110, field: str | None = None) -> Column:
+    return Column(name, title, tuple(_p(d) for d in dotted), kind, render, width, field)
 
 
 def _alert(value: Any, _record: dict) -> str:
@@ -125,7 +130,7 @@ EVENT_COLUMNS = (
     col("description", "Description", "description", width=420),
 )
 USAGE_COLUMNS = (
-    col("start", "Start", "start_timestamp", kind="time", width=150),
+    col("start", "Start", "start_timestamp", kind="time", width=150, field="time"),
     col("end", "End", "end_timestamp", kind="time", width=150),
     col("type", "Traffic type", "traffic_type.description", width=80),
     col("volume", "Volume", "volume.total", kind="number", render=_volume, width=110),
@@ -140,9 +145,9 @@ USAGE_COLUMNS = (
 )
 SMS_COLUMNS = (
     col("time", "Submitted", "submit_date", kind="time", width=170),
-    col("kind", "Kind", "payload", render=_sms_kind, width=110),
-    col("status", "Status", "status.status", width=90),
-    col("final", "Final", "final_date", kind="time", width=170),
+    col("kind", "Kind", "payload", render=_sms_kind, width=110, field="family"),
+    col("status", "Status", "status.status", width=90, field="type"),
+    col("final", "Final", "final_date", kind="time", width=170, field="end"),
     col("from", "From", "source_address", width=120),
     col("to", "To", "dest_address", width=100),
     col("endpoint", "Endpoint", "endpoint.name", width=160),

@@ -90,6 +90,8 @@ class Settings:
     last_capture: str = ""
     recent_captures: list[str] = field(default_factory=list)
     ui: dict[str, str] = field(default_factory=dict)  # window geometry, splitters, columns
+    saved_filters: dict[str, str] = field(default_factory=dict)  # name -> filter expression
+    table_filters: dict[str, str] = field(default_factory=dict)  # table -> filter in force
 
     def serve_options(self, capture: Path, **overrides) -> ServeOptions:
         """The receiver's options for a run on ``capture``, as these settings say."""

@@ -7,13 +7,19 @@ object per record.
 
 from __future__ import annotations
 
+import heapq
 import json
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture import open_reader
+from app.columns import RECORD_TABS
+from app.filters import Filter
 from app.records import CODE_FAMILIES, FAMILIES
+
+TAB_FAMILIES = {tab.key: tab.families for tab in RECORD_TABS}
+TABLES = ("requests", *TAB_FAMILIES)
 
 REQUEST_COLUMNS = ("id", "received_at", "peer", "method", "path", "query", "status", "reason",
                    "problems", "record_count", "body_size", "duration_ms", "auth", "auth_user",
@@ -28,10 +34,30 @@ class Growth:
     family_ids: dict[str, array] = field(default_factory=dict)
     requests: int = 0
     records: int = 0
+    first_request: int = 0  # the new ids are in (first_request, last_request]
+    last_request: int = 0
 
     @property
     def new_records(self) -> int:
         return sum(len(ids) for ids in self.family_ids.values())
+
+    def table_ids(self, table: str) -> array:
+        """The new ids of one window table (requests, or a tab of record families)."""
+        if table == "requests":
+            return self.request_ids
+        parts = [self.family_ids[f] for f in TAB_FAMILIES[table] if f in self.family_ids]
+        if not parts:
+            return array("q")
+        return parts[0] if len(parts) == 1 else array("q", heapq.merge(*parts))
+
+
+def filter_query(flt: Filter, table: str, after: int, upto: int) -> tuple[str, list]:
+    """SQL selecting the ids of ``table`` in (after, upto] that pass ``flt``, in order."""
+    if table == "requests":
+        where, params = flt.where()
+        return (f"SELECT q.id FROM request AS q WHERE q.id > ? AND q.id <= ? AND {where} "
+                f"ORDER BY q.id", [after, upto, *params])
+    return flt.record_query(TAB_FAMILIES[table], after, upto)
 
 
 class Follower:
@@ -70,12 +96,38 @@ class Follower:
             else:
                 for offset, code in enumerate(codes):
                     by_family[CODE_FAMILIES.get(code, "unknown")].append(first + offset)
+        growth.first_request, growth.last_request = self._last_request, newest
         self._last_request = newest
         growth.family_ids = {fam: a for fam, a in by_family.items() if a}
         self.requests += len(ids)
         self.records += growth.new_records
         growth.requests, growth.records = self.requests, self.records
         return growth
+
+    def record_watermark(self, request_id: int) -> int:
+        """The highest record id stored with requests up to ``request_id``."""
+        row = self._db.execute(
+            "SELECT max(first_record + record_count - 1) FROM request WHERE id <= ? "
+            "AND record_count > 0", (request_id,)).fetchone()
+        return row[0] or 0
+
+    def matching(self, flt: Filter, table: str, after: int, upto: int) -> array:
+        """Ids of ``table`` in (after, upto] that pass ``flt`` (record or request ids)."""
+        sql, params = filter_query(flt, table, after, upto)
+        return array("q", (row[0] for row in self._db.execute(sql, params)))
+
+    def distinct_index_values(self, column: str, limit: int = 300) -> list[str]:
+        """Values of one ``record_index`` column, most frequent first."""
+        rows = self._db.execute(
+            f'SELECT "{column}", count(*) AS n FROM record_index WHERE "{column}" IS NOT NULL '
+            f'GROUP BY 1 ORDER BY n DESC LIMIT ?', (limit,))
+        return [str(value) for value, _ in rows]
+
+    def distinct_request_values(self, column: str, limit: int = 100) -> list:
+        rows = self._db.execute(
+            f"SELECT {column}, count(*) AS n FROM request WHERE {column} IS NOT NULL "
+            f"GROUP BY 1 ORDER BY n DESC LIMIT ?", (limit,))
+        return [value for value, _ in rows]
 
     def request_rows(self, ids: list[int]) -> dict[int, dict]:
         """The small columns of these requests (not the body), by id."""

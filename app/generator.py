@@ -170,6 +170,12 @@ class Generator:
         yield self._event(sim, 2, "Update GPRS location", detail=loc,
                           description=f"New GPRS location received from SGSN for "
                                       f"IMSI='{sim.imsi}', RAT type='E_UTRAN'.")
+        if self._rnd.random() < 0.08:  # rejected by policy control, e.g. an IMEI lock
+            yield self._event(sim, 3, "Create PDP Context", severity=(1, "WARN"),
+                              source=(1, "Policy Control"), alert=True, detail=None,
+                              description="Create PDP Context rejected: IMEI lock violation "
+                                          "(IMEI_LOCK_BREACHED).")
+            return
         yield self._event(sim, 3, "Create PDP Context",
                           detail={**self._location(sim), "pdp_context": self._pdp(sim)},
                           description="PDP Context created.")

@@ -37,6 +37,14 @@ FAMILY_TITLES = {
 FAMILY_CODES = {"event": b"e", "usage": b"u", "sms_dr": b"d", "sms_mo": b"m", "unknown": b"x"}
 CODE_FAMILIES = {v[0]: k for k, v in FAMILY_CODES.items()}
 
+
+
+def family_sql(codes: str, index: str) -> str:
+    """SQL naming the family of the record at ``index`` in the family-code blob ``codes``."""
+    whens = " ".join(f"WHEN x'{code.hex()}' THEN '{fam}'" for fam, code in FAMILY_CODES.items())
+    return f"CASE substr({codes}, {index} + 1, 1) {whens} ELSE 'unknown' END"
+
+
 _JSON_TYPES = {
     dict: "an object",
     list: "a list",

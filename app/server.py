@@ -139,16 +139,47 @@ class Receiver:
         if options.auth_enabled:
             expected = basic_auth_value(options.user or "", options.password or "")
         self._expected_token = expected.partition(" ")[2].encode() if expected else None
+        self._in_flight = 0
+        self._last_activity = 0.0
+        self._index_wanted = asyncio.Event()
+        self._index_wanted.set()  # an existing capture may hold records not indexed yet
+        self._indexer: asyncio.Task | None = None
 
     def make_app(self) -> web.Application:
         # The size cap is enforced by hand (413 and a stored request), so aiohttp's is off.
         app = web.Application(client_max_size=self._options.max_body + 1)
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
         return app
 
+    async def _on_startup(self, _app: web.Application) -> None:
+        self._indexer = asyncio.create_task(self._index_when_idle(), name="indexer")
+
     async def _on_cleanup(self, _app: web.Application) -> None:
+        if self._indexer is not None:
+            self._indexer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._indexer
         self._storage.shutdown(wait=True)
+
+    async def _index_when_idle(self) -> None:
+        """Fill the capture's filter index in small steps while no request is being handled.
+
+        Runs on the storage thread like the batches, so a batch that arrives waits at most one
+        step (500 records, ~5 ms); under sustained load the index simply lags behind, and
+        filters read the records it lacks from their JSON.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._index_wanted.wait()
+            quiet = time.monotonic() - self._last_activity
+            if self._in_flight or quiet < 0.05:
+                await asyncio.sleep(0.05)
+                continue
+            done = await loop.run_in_executor(self._storage, self._writer.index_pending, 500)
+            if not done:
+                self._index_wanted.clear()
 
     async def _store(self, incoming: Incoming, status: int | None = None,
                      reason: str | None = None) -> Stored:
@@ -156,6 +187,8 @@ class Receiver:
         stored = await loop.run_in_executor(
             self._storage, self._writer.store, incoming, status, reason
         )
+        if stored.record_count:
+            self._index_wanted.set()
         if self._on_stored is not None:
             self._on_stored(incoming, stored)
         return stored
@@ -177,6 +210,14 @@ class Receiver:
         return ok
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self._in_flight += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+            self._last_activity = time.monotonic()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         incoming = Incoming(
             method=request.method,
             path=request.path,

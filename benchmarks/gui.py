@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, make_capture
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -35,27 +35,6 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def make_capture(path: Path, records: int) -> float:
-    """Write a capture of ``records`` records (3000 a request); returns seconds taken."""
-    from app.capture import CaptureWriter, Incoming
-    from app.generator import Generator
-
-    gen = Generator(sims=2000, seed=9)
-    bodies = [json.dumps(gen.records(3000)).encode() for _ in range(4)]
-    t0 = time.perf_counter()
-    writer = CaptureWriter(path)
-    done = 0
-    i = 0
-    while done < records:
-        n = min(3000, records - done)
-        body = bodies[i % len(bodies)] if n == 3000 else json.dumps(gen.records(n)).encode()
-        writer.store(Incoming("POST", "/", body, content_type="application/json"))
-        done += n
-        i += 1
-    writer.close()
-    return time.perf_counter() - t0
 
 
 class Ticker:
@@ -124,7 +103,7 @@ def main() -> None:
     app = QApplication([])
     big = tmp / "big.sqlite"
     print(f"writing a {args.records:,}-record capture ...", flush=True)
-    took = make_capture(big, args.records)
+    took, _ = make_capture(big, args.records)
     print(f"  written in {took:.1f} s ({big.stat().st_size / 2**20:.0f} MiB)")
 
     rss_start = rss_mib()

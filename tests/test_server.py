@@ -107,6 +107,8 @@ BAD_INPUT = [
     ("syntax error", {"body": b'[{"id": 1,}]'}, 400, "invalid JSON: Expecting property name "
      "enclosed in double quotes at line 1 column 11 (byte 10)", "ok"),
     ("object", {"body": b'{"id": 1}'}, 400, "the body is an object, not a list", "ok"),
+    ("object with a null", {"body": b'{"id": null, "a": [1]}'}, 400,
+     "the body is an object, not a list", "ok"),
     ("non-object element", {"body": b'[{}, "x"]'}, 400, "element 1 of the list is a string",
      "ok"),
     ("empty", {"body": b""}, 400, "the body is empty", "ok"),
@@ -397,3 +399,23 @@ def test_core_imports_no_qt():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_records_are_indexed_after_the_acknowledgement(receiver):
+    import time
+
+    body = json.dumps([{"event_type": {"id": 1}, "sim": {"iccid": f"89{i}"}, "id": i}
+                       for i in range(1200)]).encode()
+    assert request(receiver, body=body)[0] == 200
+    deadline = time.monotonic() + 20
+    indexed = 0
+    while time.monotonic() < deadline:
+        db = open_reader(receiver.capture)
+        indexed = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
+        iccid = db.execute("SELECT iccid FROM record_index WHERE own_id = 7").fetchone()
+        db.close()
+        if indexed == 1200:
+            break
+        time.sleep(0.1)
+    assert indexed == 1200
+    assert iccid == ("897",)

@@ -12,8 +12,11 @@ import contextlib
 import datetime as dt
 import json
 import queue
+import re
 import sqlite3
 import threading
+import time
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,18 @@ from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureError
 from app.columns import RECORD_TABS, scalar_text
-from app.follow import Follower, Growth
+from app.filters import (
+    ALIASES,
+    FIELDS,
+    REQUEST_FIELDS,
+    Filter,
+    field_value,
+    index_column,
+    lookup,
+    parse_path,
+    sql_value,
+)
+from app.follow import TABLES, Follower, Growth
 
 POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
@@ -70,8 +84,11 @@ class CaptureReader(QObject):
 
     opened = Signal(str)  # path
     open_failed = Signal(str, str)  # path, message
-    grown = Signal(object)  # Growth
+    tables_updated = Signal(object)  # list[TableUpdate]
+    counts_changed = Signal(int, int)  # requests, records in the capture
     rows_ready = Signal(object)  # Rows
+    value_filter_ready = Signal(str, str, bool)  # table, expression, exclude
+    completions_ready = Signal(object)  # dict[str, list[str]]
     detail_ready = Signal(object)  # Detail
     saved = Signal(str, str)  # target path, error message ("" when it worked)
 
@@ -106,6 +123,14 @@ class CaptureReader(QObject):
     def save_as(self, target: Path) -> None:
         self._put(("save", Path(target)))
 
+    def set_filter(self, table: str, flt: Filter | None) -> None:
+        """Show only the rows of ``table`` that pass ``flt`` (None or empty: all rows)."""
+        self._put(("filter", table, None if flt is None or flt.is_empty else flt))
+
+    def value_filter(self, table: str, item_id: int, field: str, exclude: bool) -> None:
+        """Build ``field == <its value in this row>`` (for "filter on this value")."""
+        self._put(("value", table, item_id, field, exclude))
+
     def stop(self) -> None:
         """Stop the thread (and wait for it): call before the application quits."""
         self._put(("stop",))
@@ -124,6 +149,7 @@ class CaptureReader(QObject):
 
     def _run(self) -> None:
         follower: Follower | None = None
+        self._state = _Tables()
         while True:
             with self._lock:
                 if self._jobs.empty() and not self._blocks:
@@ -145,7 +171,7 @@ class CaptureReader(QObject):
                 if follower is not None and job is None and block is None:
                     growth = follower.poll()
                     if growth is not None:
-                        self.grown.emit(growth)
+                        self._grow(follower, growth)
             except sqlite3.Error as exc:
                 # A capture replaced or damaged under us: say so once, stop following it.
                 if follower is not None:
@@ -169,15 +195,35 @@ class CaptureReader(QObject):
                 self.open_failed.emit(str(job[1]), str(exc))
                 return None
             self.opened.emit(str(job[1]))
+            self._state.reset()
             growth = follower.poll() or Growth()
-            self.grown.emit(growth)
+            self._grow(follower, growth, reset=True)
+            self.completions_ready.emit(_completions(follower))
         elif kind == "record" and follower is not None:
             self.detail_ready.emit(_record_detail(follower, job[1]))
         elif kind == "request" and follower is not None:
             self.detail_ready.emit(_request_detail(follower, job[1]))
         elif kind == "save":
             self.saved.emit(str(job[1]), _save(follower, job[1]))
+        elif kind == "filter":
+            table, flt = job[1], job[2]
+            self._state.filters[table] = flt
+            if follower is not None:
+                self.tables_updated.emit([self._state.refilter(follower, table)])
+        elif kind == "value" and follower is not None:
+            table, item_id, field_name, exclude = job[1:]
+            expr = _value_expression(follower, table, item_id, field_name)
+            if expr:
+                self.value_filter_ready.emit(table, expr, exclude)
         return follower
+
+    def _grow(self, follower: Follower, growth: Growth, reset: bool = False) -> None:
+        updates = self._state.grow(follower, growth, reset)
+        self.tables_updated.emit(updates)
+        self.counts_changed.emit(growth.requests, growth.records)
+        self._state.polls += 1
+        if not reset and self._state.polls % 50 == 0 and growth.new_records:
+            self.completions_ready.emit(_completions(follower))
 
     def _rows(self, follower: Follower, table: str, generation: int, block: int,
               ids: tuple[int, ...]) -> Rows:
@@ -311,3 +357,122 @@ def _save(follower: Follower | None, target: Path) -> str:
     except (OSError, sqlite3.Error) as exc:
         return str(exc)
     return ""
+
+
+@dataclass
+class TableUpdate:
+    """New rows for one table, or (``reset``) all of its rows under a new filter/capture."""
+
+    table: str
+    ids: array
+    reset: bool
+    total: int  # rows without the table's filter
+    filtered: bool = False
+    seconds: float | None = None  # how long the filter took, for a full re-filter
+
+
+class _Tables:
+    """The reader thread's view of the tables: every id per table, and their filters."""
+
+    def __init__(self) -> None:
+        self.filters: dict[str, Filter | None] = {}
+        self.polls = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.base = {table: array("q") for table in TABLES}
+        self.record_mark = 0
+        self.request_mark = 0
+
+    def grow(self, follower: Follower, growth: Growth, reset: bool) -> list[TableUpdate]:
+        updates = []
+        record_mark = self.record_mark
+        for ids in growth.family_ids.values():
+            if ids:
+                record_mark = max(record_mark, ids[-1])
+        for table in TABLES:
+            new = growth.table_ids(table)
+            self.base[table].extend(new)
+            flt = self.filters.get(table)
+            if reset:
+                updates.append(self.refilter(follower, table))
+                continue
+            if not new:
+                continue
+            if flt is not None:
+                lo, hi = ((growth.first_request, growth.last_request) if table == "requests"
+                          else (self.record_mark, record_mark))
+                new = follower.matching(flt, table, lo, hi)
+            updates.append(TableUpdate(table, new, False, len(self.base[table]),
+                                       flt is not None))
+        self.record_mark = record_mark
+        self.request_mark = growth.last_request or self.request_mark
+        return updates
+
+    def refilter(self, follower: Follower, table: str) -> TableUpdate:
+        flt = self.filters.get(table)
+        total = len(self.base[table])
+        if flt is None:
+            return TableUpdate(table, array("q", self.base[table]), True, total)
+        started = time.perf_counter()
+        upto = self.request_mark if table == "requests" else self.record_mark
+        ids = follower.matching(flt, table, 0, upto)
+        return TableUpdate(table, ids, True, total, True, time.perf_counter() - started)
+
+
+_COMPLETION_FIELDS = ("type", "severity", "country", "operator", "ratezone", "family")
+
+
+def _completions(follower: Follower) -> dict[str, list[str]]:
+    """Values seen in the capture for the fields people filter on (from the index)."""
+    out: dict[str, list[str]] = {}
+    for name in _COMPLETION_FIELDS:
+        column = "family" if name == "family" else index_column(name)
+        out[name] = follower.distinct_index_values(column)
+    out["status"] = [str(v) for v in follower.distinct_request_values("status")]
+    out["method"] = follower.distinct_request_values("method")
+    out["auth"] = follower.distinct_request_values("auth")
+    return out
+
+
+REQUEST_COLUMN_FIELDS = ("received", "peer", "method", "path", "status", "records", "size",
+                          "duration", "auth", "reason")
+
+
+def literal(value: Any) -> str:
+    """A value written as a filter literal (quoted when it must be)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if text and re.fullmatch(r"[A-Za-z0-9_.:+\-]+", text) and text.lower() not in (
+            "and", "or", "not", "null", "true", "false", "last"):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _value_expression(follower: Follower, table: str, item_id: int, field_name: str) -> str:
+    if table == "requests":
+        row = follower.request_rows([item_id]).get(item_id)
+        if row is None or field_name not in REQUEST_FIELDS:
+            return ""
+        column = REQUEST_FIELDS[field_name].removeprefix("q.")
+        return f"{field_name} == {literal(row.get(column))}"
+    found = follower.record(item_id)
+    if found is None:
+        return ""
+    _request_id, _idx, family, text = found
+    if field_name == "family":
+        return f"family == {family}"
+    record = orjson.loads(text)
+    target = ALIASES.get(field_name, field_name)
+    if target in FIELDS:
+        value = field_value(record, target)
+    else:
+        value = sql_value(lookup(record, parse_path(target)))
+    if field_name == "alert":
+        return "alert" if value else "not alert"
+    return f"{field_name} == {literal(value)}"

@@ -8,9 +8,7 @@ both are handed in by the composition root (``app.ui.application``) and talk bac
 from __future__ import annotations
 
 import base64
-import heapq
 import socket
-from array import array
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -52,13 +50,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_TITLE, __version__
-from app.columns import RECORD_TABS, TAB_OF_FAMILY
+from app.columns import RECORD_TABS
 from app.config import Settings, new_capture_path
-from app.follow import Growth
+from app.filters import Filter
 from app.ui.detail import JsonDetail
 from app.ui.dialogs import EndpointDialog, PortalDialog
+from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
-from app.ui.reader import CaptureReader, Detail
+from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
 
 MAX_RECENT = 8
@@ -307,14 +306,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self.splitter)
         self.tabs.setDocumentMode(True)
         self.views: dict[str, RecordTableView] = {}
+        self.filter_bars: dict[str, FilterBar] = {}
         widths = (185, 110, 60, 160, 55, 65, 75, 70, 60, 400)
-        self.views["requests"] = RecordTableView(self.requests_model, widths, self.tabs)
-        self.tabs.addTab(self.views["requests"], "Requests")
+        self._add_page("requests", "Requests", self.requests_model, widths)
         for tab in RECORD_TABS:
-            view = RecordTableView(self.record_models[tab.key],
-                                   tuple(c.width for c in tab.columns), self.tabs)
-            self.views[tab.key] = view
-            self.tabs.addTab(view, tab.title)
+            self._add_page(tab.key, tab.title, self.record_models[tab.key],
+                           tuple(c.width for c in tab.columns))
         for view in self.views.values():
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
@@ -353,6 +350,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._show_empty_detail()
 
+    def _add_page(self, table: str, title: str, model: CaptureTableModel,
+                  widths: tuple[int, ...]) -> None:
+        page = QWidget(self.tabs)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(4)
+        bar = FilterBar("requests" if table == "requests" else "records", self.settings, page)
+        bar.filter_changed.connect(lambda flt, t=table: self._on_filter_bar_filter_changed(t, flt))
+        layout.addWidget(bar)
+        view = RecordTableView(model, widths, page)
+        layout.addWidget(view, 1)
+        self.filter_bars[table] = bar
+        self.views[table] = view
+        self.tabs.addTab(page, title)
+
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self.new_action)
@@ -383,7 +395,10 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.reader.opened.connect(self._on_reader_opened)
         self.reader.open_failed.connect(self._on_reader_open_failed)
-        self.reader.grown.connect(self._on_reader_grown)
+        self.reader.tables_updated.connect(self._on_reader_tables_updated)
+        self.reader.counts_changed.connect(self._on_reader_counts_changed)
+        self.reader.value_filter_ready.connect(self._on_reader_value_filter_ready)
+        self.reader.completions_ready.connect(self._on_reader_completions_ready)
         self.reader.detail_ready.connect(self._on_reader_detail_ready)
         self.reader.saved.connect(self._on_reader_saved)
         self.receiver.state_changed.connect(self._update_state)
@@ -497,24 +512,45 @@ class MainWindow(QMainWindow):
         self.message_bar.show_message(f"Capture: {message}",
                                       [("New capture", self.new_action.trigger)])
 
-    def _on_reader_grown(self, growth: Growth) -> None:
-        self.requests_model.append_ids(growth.request_ids)
-        by_tab: dict[str, list[array]] = {}
-        for family, ids in growth.family_ids.items():
-            by_tab.setdefault(TAB_OF_FAMILY[family], []).append(ids)
-        for tab, parts in by_tab.items():
-            ids = parts[0] if len(parts) == 1 else array("q", heapq.merge(*parts))
-            self.record_models[tab].append_ids(ids)
-        self._counts = {"requests": growth.requests, "records": growth.records}
+    def _on_reader_tables_updated(self, updates: list[TableUpdate]) -> None:
+        for update in updates:
+            model = self._model(update.table)
+            if update.reset:
+                model.reset(update.ids)
+            else:
+                model.append_ids(update.ids)
+            bar = self.filter_bars[update.table]
+            if update.reset:
+                bar.set_busy(False)
+            bar.set_counts(model.rowCount(), update.total, update.seconds)
         self._update_counts()
+
+    def _on_reader_counts_changed(self, requests: int, records: int) -> None:
+        self._counts = {"requests": requests, "records": records}
+        self._update_counts()
+
+    def _model(self, table: str) -> CaptureTableModel:
+        return self.requests_model if table == "requests" else self.record_models[table]
+
+    def _on_filter_bar_filter_changed(self, table: str, flt: Filter) -> None:
+        self.filter_bars[table].set_busy(True)
+        self.reader.set_filter(table, flt)
+
+    def _on_reader_value_filter_ready(self, table: str, expr: str, exclude: bool) -> None:
+        self.filter_bars[table].add_condition(expr, exclude)
+
+    def _on_reader_completions_ready(self, values: dict) -> None:
+        for bar in self.filter_bars.values():
+            bar.set_completions(values)
 
     def _update_counts(self) -> None:
         self.counter_label.setText(f"{self._counts['requests']:,} requests · "
                                    f"{self._counts['records']:,} records")
-        self.tabs.setTabText(0, f"Requests ({self.requests_model.rowCount():,})")
-        for number, tab in enumerate(RECORD_TABS, start=1):
-            count = self.record_models[tab.key].rowCount()
-            self.tabs.setTabText(number, f"{tab.title} ({count:,})")
+        titles = {"requests": "Requests", **{tab.key: tab.title for tab in RECORD_TABS}}
+        for number, (table, title) in enumerate(titles.items()):
+            count = self._model(table).rowCount()
+            mark = " ⧩" if not self.filter_bars[table].current_filter().is_empty else ""
+            self.tabs.setTabText(number, f"{title} ({count:,}){mark}")
 
     def _on_reader_saved(self, target: str, error: str) -> None:
         if error:
@@ -525,7 +561,7 @@ class MainWindow(QMainWindow):
     # -- detail -----------------------------------------------------------------------------
 
     def _current_view(self) -> RecordTableView:
-        return self.tabs.currentWidget()
+        return list(self.views.values())[self.tabs.currentIndex()]
 
     def _on_view_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
@@ -639,14 +675,34 @@ class MainWindow(QMainWindow):
             menu.addAction(self.show_records_action)
         else:
             menu.addAction(self.show_request_action)
+        table = view.model().table
+        field = self._column_field(table, index.column())
+        if field is not None:
+            item_id = view.model().id_at(index.row())
+            menu.addSeparator()
+            on = menu.addAction(f"Filter on this value ({field})")
+            on.triggered.connect(
+                lambda: self.reader.value_filter(table, item_id, field, False))
+            off = menu.addAction(f"Exclude this value ({field})")
+            off.triggered.connect(
+                lambda: self.reader.value_filter(table, item_id, field, True))
         cell = index.data()
         if cell:
+            menu.addSeparator()
             copy = menu.addAction("Copy cell")
             copy.triggered.connect(lambda: self._copy(str(cell), "Copied the cell"))
         menu.exec(view.viewport().mapToGlobal(pos))
         menu.deleteLater()
 
     # -- actions ----------------------------------------------------------------------------
+
+    def _column_field(self, table: str, column: int) -> str | None:
+        if table == "requests":
+            return REQUEST_COLUMN_FIELDS[column] if column < len(REQUEST_COLUMN_FIELDS) else None
+        columns = self.record_models[table].columns
+        if column >= len(columns) or columns[column].name == "keys":
+            return None
+        return columns[column].filter_field
 
     def _on_new_action_triggered(self) -> None:
         self.open_capture(new_capture_path())
@@ -754,6 +810,9 @@ class MainWindow(QMainWindow):
             if state is not None:
                 view.horizontalHeader().restoreState(state)
         self.tabs.setCurrentIndex(int(ui.get("tab", "0") or 0) % self.tabs.count())
+        for table, text in self.settings.table_filters.items():
+            if table in self.filter_bars:
+                self.filter_bars[table].set_text(text)
 
     def save_layout(self) -> None:
         ui = dict(self.settings.ui)
@@ -763,6 +822,9 @@ class MainWindow(QMainWindow):
             ui[f"columns.{key}"] = _encode(view.horizontalHeader().saveState())
         ui["tab"] = str(self.tabs.currentIndex())
         self.settings.ui = ui
+        self.settings.table_filters = {t: bar.current_filter().text
+                                       for t, bar in self.filter_bars.items()
+                                       if not bar.current_filter().is_empty}
         self.settings.save()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -30,7 +30,6 @@ MIB = 1024 * 1024
 
 # The offscreen platform (tests only) cannot apply a window's size hints and says so when a
 # dialog with a layout is shown; on a real display the message does not exist.
-pytestmark = pytest.mark.qt_log_ignore(r"This plugin does not support propagateSizeHints\(\)")
 
 
 # -- helpers ---------------------------------------------------------------------------------

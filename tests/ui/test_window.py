@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QSpinBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QLineEdit, QSpinBox
 
 from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming
 from app.cli import build_parser
@@ -317,3 +317,57 @@ def test_killed_window_takes_its_receiver_along(tmp_path):
                 alive.discard(pid)
         time.sleep(0.2)
     assert not alive, "the receiver outlived its window"
+
+
+def test_filter_bar_restricts_rows_live_and_is_remembered(qtbot, window):
+    records = Generator(sims=8, seed=12).records(400)
+    finish(post(window, body=json.dumps(records).encode()))
+    events = window.record_models["event"]
+    n_events = sum("event_type" in r for r in records)
+    qtbot.waitUntil(lambda: events.rowCount() == n_events, timeout=WAIT)
+    iccid = records[0]["sim"]["iccid"]
+    bar = window.filter_bars["event"]
+    window.tabs.setCurrentIndex(1)
+    qtbot.keyClicks(bar.findChild(QLineEdit), f"iccid == {iccid}")
+    qtbot.keyClick(bar.findChild(QLineEdit), Qt.Key.Key_Return)
+    expected = [r for r in records if "event_type" in r and r["sim"]["iccid"] == iccid]
+    qtbot.waitUntil(lambda: events.rowCount() == len(expected), timeout=WAIT)
+    column = column_of(EVENT_COLUMNS, "iccid")
+    wait_cell(qtbot, events, 0, column, iccid)
+    assert all(cell(events, row, column) == iccid for row in range(events.rowCount()))
+    assert bar.findChild(QLabel, "filter_count").text() == f"{len(expected):,} of {n_events:,}"
+    assert window.tabs.tabText(1).startswith(f"Events ({len(expected)})")
+    # Live: a new batch adds only its matching rows.
+    more = Generator(sims=8, seed=12).records(400)[:50]
+    finish(post(window, body=json.dumps(more).encode()))
+    extra = [r for r in more if "event_type" in r and r["sim"]["iccid"] == iccid]
+    qtbot.waitUntil(lambda: events.rowCount() == len(expected) + len(extra), timeout=WAIT)
+    # A bad filter is refused and the previous one stays in force.
+    edit = bar.findChild(QLineEdit)
+    edit.setText("iccid == (")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert "Column 10" in bar.findChild(QLabel, "filter_error").text()
+    assert events.rowCount() == len(expected) + len(extra)
+    window.close()
+    assert Settings.load().table_filters == {"event": f"iccid == {iccid}"}
+
+
+def test_filter_on_this_value_from_a_cell(qtbot, window):
+    finish(post(window, EVENT_SAMPLE))
+    records = Generator(sims=4, seed=2).records(60)
+    finish(post(window, body=json.dumps(records).encode()))
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() > 10, timeout=WAIT)
+    column = column_of(EVENT_COLUMNS, "country")
+    wait_cell(qtbot, events, 0, column, "Netherlands / T-Mobile")
+    window.reader.value_filter("event", events.id_at(0), "country", False)
+    bar = window.filter_bars["event"]
+    qtbot.waitUntil(lambda: bar.current_filter().text == "country == Netherlands",
+                    timeout=WAIT)
+    want = 1 + sum(1 for r in records if "event_type" in r
+                   and (r.get("detail") or {}).get("country", {}).get("name") == "Netherlands")
+    qtbot.waitUntil(lambda: events.rowCount() == want, timeout=WAIT)
+    window.reader.value_filter("event", events.id_at(0), "type", True)
+    qtbot.waitUntil(lambda: bar.current_filter().text
+                    == 'country == Netherlands and not type == "Update location"',
+                    timeout=WAIT)

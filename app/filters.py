@@ -1,0 +1,752 @@
+"""The filter language: parsed once into small predicate classes, compiled once to SQL.
+
+Documented for users in ``docs/filters.md``. In short::
+
+    netherlands                       bare words search the record's whole text (any case)
+    iccid == "8988228066600001234"    named fields (see FIELDS) and dotted JSON paths
+    event_type.id == 1   detail.country.iso_code == nl   detail.mnc[0].mnc == 20
+    type ~ "PDP"   volume > 1.5   time >= 2025-03-18T07:00   alert   severity != INFO
+    a and b, a or b, not a, (a or b) and c, juxtaposition means and
+    last 15m                          received in the last 15 minutes (s, m, h, d)
+
+Every node can say what it means twice: as SQL over the capture (``sql``), which is how the
+window and the command line filter, and as plain Python over a parsed record (``matches``), which
+the property tests hold the SQL to. Both follow the same rules, spelled out in ``docs/filters.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.records import family_sql
+
+# ---------------------------------------------------------------------------------------------
+# Fields
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named field: the JSON paths it reads (first present wins) and its index column."""
+
+    name: str
+    paths: tuple[str, ...]
+    indexed: bool = True
+    text_only: tuple[bool, ...] = ()  # per path: only a string value counts (``imsi``)
+    help: str = ""
+
+
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("time", ("timestamp", "start_timestamp", "submit_date"),
+          help="the record's time: event timestamp, usage start, SMS submit date"),
+    Field("end", ("end_timestamp", "final_date"), help="usage end, SMS final date"),
+    Field("type", ("event_type.description", "traffic_type.description", "status.status"),
+          help="event type, traffic type (Data, SMS) or SMS status"),
+    Field("type_id", ("event_type.id", "traffic_type.id", "status.id"),
+          help="event type id, traffic type id (5 Data, 6 SMS) or SMS status id"),
+    Field("severity", ("event_severity.description",), help="INFO, WARN, ..."),
+    Field("alert", ("alert",), help="true for alerts"),
+    Field("iccid", ("sim.iccid",)),
+    Field("imsi", ("imsi.imsi", "imsi"), text_only=(True, True)),
+    Field("msisdn", ("sim.msisdn", "source_address")),
+    Field("imei", ("endpoint.imei",)),
+    Field("endpoint", ("endpoint.name",), help="endpoint (device) name"),
+    Field("country", ("detail.country.name", "operator.country.name")),
+    Field("operator", ("operator.name", "detail.name")),
+    Field("volume", ("volume.total", "detail.volume.total"), help="MB, or SMS count"),
+    Field("rx", ("volume.rx", "detail.volume.rx")),
+    Field("tx", ("volume.tx", "detail.volume.tx")),
+    Field("cost", ("cost",)),
+    Field("ratezone", ("tariff.ratezone.name",)),
+    Field("id", ("id",), help="the record's own id"),
+    Field("description", ("description",), indexed=False),
+    Field("payload", ("payload",), indexed=False),
+    Field("from", ("source_address",), indexed=False),
+    Field("to", ("dest_address",), indexed=False),
+)}
+ALIASES = {"start": "time", "event_type": "type", "traffic_type": "type", "status": "type",
+           "submitted": "time", "final": "end", "sms_id": "detail.sms.id"}
+INDEXED = tuple(f for f in FIELDS.values() if f.indexed)
+
+
+def index_column(name: str) -> str:
+    """The ``record_index`` column of a named field (``id`` is taken by the row id)."""
+    return "own_id" if name == "id" else name
+
+REQUEST_FIELDS: dict[str, str] = {
+    "status": "q.status", "method": "q.method", "path": "q.path", "peer": "q.peer",
+    "auth": "q.auth", "user": "q.auth_user", "records": "q.record_count",
+    "size": "q.body_size", "duration": "q.duration_ms", "reason": "q.reason",
+    "problems": "q.problems", "received": "q.received_at", "time": "q.received_at",
+    "content_type": "q.content_type", "source": "q.source", "id": "q.id",
+}
+
+
+# A record's family and arrival time, for records the index does not hold yet: from its
+# request (the family code blob) in a sub-query.
+FAMILY_JSON = ("(SELECT " + family_sql("q2.families", "r.idx")
+               + " FROM request AS q2 WHERE q2.id = r.request_id)")
+RECEIVED_JSON = "(SELECT q2.received_at FROM request AS q2 WHERE q2.id = r.request_id)"
+INDEXED_UPTO = "(SELECT coalesce(max(id), 0) FROM record_index)"
+
+
+class FilterError(ValueError):
+    """A filter that cannot be read; ``position`` is where (an offset into the text)."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+    def __str__(self) -> str:
+        return f"{self.args[0]} (at {self.position + 1})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and values
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*")
+_STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_path(text: str) -> tuple[str | int, ...]:
+    return tuple(int(m.group(2)) if m.group(2) is not None else m.group(1)
+                 for m in _STEP.finditer(text))
+
+
+def json_path(steps: tuple[str | int, ...]) -> str:
+    out = "$"
+    for step in steps:
+        out += f"[{step}]" if isinstance(step, int) else f'."{step}"'
+    return out
+
+
+_MISSING = object()
+
+
+def lookup(record: Any, steps: tuple[str | int, ...]) -> Any:
+    value = record
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return _MISSING
+        elif not isinstance(value, dict) or step not in value:
+            return _MISSING
+        value = value[step]
+    return value
+
+
+def sql_value(value: Any) -> Any:
+    """What ``json_extract`` returns for a JSON value: None, int, float, str, or JSON text."""
+    if value is _MISSING or value is None:
+        return None
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def field_value(record: dict, name: str) -> Any:
+    """A named field's value as SQL sees it (first present path wins)."""
+    spec = FIELDS[name]
+    for number, path in enumerate(spec.paths):
+        value = lookup(record, parse_path(path))
+        if value is _MISSING or value is None:
+            continue
+        if spec.text_only and spec.text_only[number] and not isinstance(value, str):
+            continue
+        return sql_value(value)
+    return None
+
+
+def field_sql(name: str, json_col: str = "r.json") -> str:
+    """SQL reading a named field from the record's JSON (what the index stores)."""
+    spec = FIELDS[name]
+    parts = []
+    for number, path in enumerate(spec.paths):
+        jp = json_path(parse_path(path))
+        if spec.text_only and spec.text_only[number]:
+            parts.append(f"CASE json_type({json_col}, '{jp}') WHEN 'text' "
+                         f"THEN json_extract({json_col}, '{jp}') END")
+        else:
+            parts.append(f"json_extract({json_col}, '{jp}')")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only: what SQLite's LIKE and NOCASE do."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(text: str) -> int | float | None:
+    if not re.fullmatch(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", text):
+        return None
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return None
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return None  # beyond SQLite's integers: compare as text
+    return value
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes
+
+
+@dataclass
+class Meta:
+    """What a record's filter sees beside its JSON: family, arrival time, its text."""
+
+    family: str = "unknown"
+    received_at: str = ""
+    text: str = ""
+
+
+class Node:
+    """A predicate: ``sql`` builds a WHERE fragment, ``matches`` evaluates in Python."""
+
+    def sql(self, ctx: SqlContext) -> str:
+        raise NotImplementedError
+
+    def matches(self, record: Any, meta: Meta) -> bool:
+        raise NotImplementedError
+
+
+@dataclass
+class SqlContext:
+    """Collects parameters while a filter compiles; knows which table it filters."""
+
+    table: str = "records"  # records | requests
+    now: dt.datetime | None = None
+    params: list[Any] = field(default_factory=list)
+    # records: "index" reads key fields from record_index (k), "json" from the JSON (r)
+    mode: str = "json"
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return "?"
+
+
+@dataclass
+class And(Node):
+    left: Node
+    right: Node
+
+    def sql(self, ctx):
+        return f"({self.left.sql(ctx)} AND {self.right.sql(ctx)})"
+
+    def matches(self, record, meta):
+        return self.left.matches(record, meta) and self.right.matches(record, meta)
+
+
+@dataclass
+class Or(Node):
+    left: Node
+    right: Node
+
+    def sql(self, ctx):
+        return f"({self.left.sql(ctx)} OR {self.right.sql(ctx)})"
+
+    def matches(self, record, meta):
+        return self.left.matches(record, meta) or self.right.matches(record, meta)
+
+
+@dataclass
+class Not(Node):
+    inner: Node
+
+    def sql(self, ctx):
+        return f"(NOT coalesce({self.inner.sql(ctx)}, 0))"
+
+    def matches(self, record, meta):
+        return not self.inner.matches(record, meta)
+
+
+@dataclass
+class Text(Node):
+    """A bare word or quoted phrase: the record's text contains it, ignoring ASCII case."""
+
+    word: str
+
+    def sql(self, ctx):
+        pattern = ctx.param(f"%{_like_escape(self.word)}%")
+        if ctx.table == "requests":
+            return (f"(q.path LIKE {pattern} ESCAPE '\\' OR coalesce(q.reason, '') LIKE "
+                    f"{pattern} ESCAPE '\\' OR coalesce(q.problems, '') LIKE {pattern} "
+                    f"ESCAPE '\\' OR q.headers LIKE {pattern} ESCAPE '\\' OR "
+                    f"CAST(coalesce(q.body, '') AS TEXT) LIKE {pattern} ESCAPE '\\')")
+        return f"(r.json LIKE {pattern} ESCAPE '\\')"
+
+    def matches(self, record, meta):
+        return ascii_lower(self.word) in ascii_lower(meta.text)
+
+
+@dataclass
+class Last(Node):
+    """``last 15m``: received within the last 15 minutes."""
+
+    seconds: int
+
+    def cutoff(self, now: dt.datetime | None) -> str:
+        now = now or dt.datetime.now(dt.UTC)
+        moment = now - dt.timedelta(seconds=self.seconds)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def sql(self, ctx):
+        if ctx.table == "requests":
+            column = "q.received_at"
+        else:
+            column = "k.received" if ctx.mode == "index" else RECEIVED_JSON
+        return f"({column} >= {ctx.param(self.cutoff(ctx.now))})"
+
+    def matches(self, record, meta):
+        return meta.received_at >= self.cutoff(_NOW_FOR_TESTS[0])
+
+
+_NOW_FOR_TESTS: list[dt.datetime | None] = [None]
+
+
+@dataclass
+class Ref:
+    """What a comparison reads: a named field, a dotted JSON path, or a request column."""
+
+    name: str
+    steps: tuple[str | int, ...] = ()
+    kind: str = "field"  # field | path | request | family
+
+    def sql(self, ctx: SqlContext) -> str:
+        if self.kind == "request":
+            return REQUEST_FIELDS[self.name]
+        if self.kind == "family":
+            return "k.family" if ctx.mode == "index" else FAMILY_JSON
+        if self.kind == "path":
+            return f"json_extract(r.json, '{json_path(self.steps)}')"
+        if ctx.mode == "index" and FIELDS[self.name].indexed:
+            return f'k."{index_column(self.name)}"'
+        return field_sql(self.name)
+
+    @property
+    def reads_json(self) -> bool:
+        return self.kind == "path" or (self.kind == "field" and not FIELDS[self.name].indexed)
+
+    def value(self, record: Any, meta: Meta) -> Any:
+        if self.kind == "family":
+            return meta.family
+        if self.kind == "path":
+            return sql_value(lookup(record, self.steps))
+        if self.kind == "request":
+            return record.get(self.name) if isinstance(record, dict) else None
+        return field_value(record, self.name) if isinstance(record, dict) else None
+
+
+@dataclass
+class Truthy(Node):
+    """A bare field: present and not false, zero or empty."""
+
+    ref: Ref
+
+    def sql(self, ctx):
+        v = self.ref.sql(ctx)
+        return (f"(CASE typeof({v}) WHEN 'null' THEN 0 WHEN 'text' THEN {v} <> '' "
+                f"ELSE {v} <> 0 END)")
+
+    def matches(self, record, meta):
+        value = self.ref.value(record, meta)
+        if value is None:
+            return False
+        if isinstance(value, str):
+            return value != ""
+        return value != 0
+
+
+@dataclass
+class Compare(Node):
+    """``ref OP literal`` with the typing rules of docs/filters.md."""
+
+    ref: Ref
+    op: str
+    literal: str
+    quoted: bool = False
+
+    def __post_init__(self) -> None:
+        lowered = self.literal.lower()
+        self.null = not self.quoted and lowered == "null"
+        self.boolean = None if self.quoted else {"true": 1, "false": 0}.get(lowered)
+        self.number = None if self.boolean is not None else _number(self.literal)
+        if self.op in ("~", "!~"):
+            try:
+                self.regex = _regex(self.literal)
+            except re.error as exc:
+                raise FilterError(f"not a regular expression: {exc.msg}", 0) from None
+
+    # SQL ----------------------------------------------------------------------------------
+
+    def _eq_sql(self, v: str, ctx: SqlContext) -> str:
+        if self.null:
+            return f"({v} IS NULL)"
+        if self.boolean is not None:
+            return f"(typeof({v}) = 'integer' AND {v} = {ctx.param(self.boolean)})"
+        text = f"(typeof({v}) = 'text' AND {v} = {ctx.param(self.literal)} COLLATE NOCASE)"
+        if self.number is None:
+            return text
+        return (f"({text} OR (typeof({v}) IN ('integer', 'real') AND "
+                f"{v} = {ctx.param(self.number)}))")
+
+    def sql(self, ctx):
+        v = self.ref.sql(ctx)
+        op = self.op
+        if op == "==":
+            return self._eq_sql(v, ctx)
+        if op == "!=":
+            return f"(NOT coalesce({self._eq_sql(v, ctx)}, 0))"
+        if op in ("~", "!~"):
+            if _PLAIN.fullmatch(self.literal):  # no regex syntax: LIKE is the same, and faster
+                pattern = ctx.param(f"%{_like_escape(self.literal)}%")
+                found = f"(typeof({v}) = 'text' AND {v} LIKE {pattern} ESCAPE '\\')"
+            else:
+                found = f"(typeof({v}) = 'text' AND regexp({ctx.param(self.literal)}, {v}))"
+            return found if op == "~" else f"(NOT coalesce({found}, 0))"
+        if self.number is not None:
+            return f"(typeof({v}) IN ('integer', 'real') AND {v} {op} {ctx.param(self.number)})"
+        return f"(typeof({v}) = 'text' AND {v} {op} {ctx.param(self.literal)})"
+
+    # Python -------------------------------------------------------------------------------
+
+    def _eq(self, value: Any) -> bool:
+        if self.null:
+            return value is None
+        if self.boolean is not None:
+            return isinstance(value, int) and not isinstance(value, bool) \
+                and value == self.boolean
+        if isinstance(value, str):
+            return ascii_lower(value) == ascii_lower(self.literal)
+        return self.number is not None and _is_number(value) and value == self.number
+
+    def matches(self, record, meta):
+        value = self.ref.value(record, meta)
+        op = self.op
+        if op == "==":
+            return self._eq(value)
+        if op == "!=":
+            return not self._eq(value)
+        if op in ("~", "!~"):
+            found = isinstance(value, str) and self.regex.search(value) is not None
+            return found if op == "~" else not found
+        if self.number is not None:
+            if not _is_number(value):
+                return False
+            left, right = value, self.number
+        else:
+            if not isinstance(value, str):
+                return False
+            left, right = value, self.literal
+        return {"<": left < right, "<=": left <= right, ">": left > right,
+                ">=": left >= right}[op]
+
+
+@dataclass
+class Everything(Node):
+    """The empty filter."""
+
+    def sql(self, ctx):
+        return "1"
+
+    def matches(self, record, meta):
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokens and parser
+
+
+@dataclass
+class Token:
+    kind: str  # word | string | op | ( | ) | end
+    text: str
+    pos: int
+
+
+_OPS = ("==", "!=", "<=", ">=", "!~", "=", "<", ">", "~", "!", "&&", "||")
+_WORD_END = set(" \t\r\n()\"'=!<>~&|")
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c in "()":
+            tokens.append(Token(c, c, i))
+            i += 1
+            continue
+        if c in "\"'":
+            start, i = i, i + 1
+            out = []
+            while True:
+                if i >= n:
+                    raise FilterError("this quote is never closed", start)
+                if text[i] == "\\" and i + 1 < n:
+                    out.append(text[i + 1])
+                    i += 2
+                    continue
+                if text[i] == c:
+                    i += 1
+                    break
+                out.append(text[i])
+                i += 1
+            tokens.append(Token("string", "".join(out), start))
+            continue
+        for op in _OPS:
+            if text.startswith(op, i):
+                tokens.append(Token("op", op, i))
+                i += len(op)
+                break
+        else:
+            start = i
+            while i < n and text[i] not in _WORD_END:
+                i += 1
+            if start == i:  # a lone & or |
+                raise FilterError(f"unexpected {text[i]!r}", i)
+            tokens.append(Token("word", text[start:i], start))
+    tokens.append(Token("end", "", n))
+    return tokens
+
+
+_COMPARE = {"==": "==", "=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+            "~": "~", "!~": "!~"}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Parser:
+    def __init__(self, text: str, table: str):
+        self.text = text
+        self.table = table
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def next(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def keyword(self, *words: str) -> bool:
+        tok = self.tok
+        return tok.kind == "word" and tok.text.lower() in words
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            return Everything()
+        node = self.parse_or()
+        if self.tok.kind != "end":
+            raise FilterError(f"unexpected {self.tok.text!r}", self.tok.pos)
+        return node
+
+    def parse_or(self) -> Node:
+        node = self.parse_and()
+        while self.keyword("or") or (self.tok.kind == "op" and self.tok.text == "||"):
+            self.next()
+            node = Or(node, self.parse_and())
+        return node
+
+    def parse_and(self) -> Node:
+        node = self.parse_not()
+        while True:
+            if self.keyword("and") or (self.tok.kind == "op" and self.tok.text == "&&"):
+                self.next()
+            elif self.tok.kind in ("end", ")") or self.keyword("or") or \
+                    (self.tok.kind == "op" and self.tok.text == "||"):
+                return node
+            node = And(node, self.parse_not())
+
+    def parse_not(self) -> Node:
+        if self.keyword("not") or (self.tok.kind == "op" and self.tok.text == "!"):
+            self.next()
+            return Not(self.parse_not())
+        return self.parse_atom()
+
+    def parse_atom(self) -> Node:
+        tok = self.tok
+        if tok.kind == "(":
+            self.next()
+            if self.tok.kind == ")":
+                raise FilterError("empty parentheses", self.tok.pos)
+            node = self.parse_or()
+            if self.tok.kind != ")":
+                raise FilterError("a '(' is not closed", tok.pos)
+            self.next()
+            return node
+        if tok.kind == "end":
+            raise FilterError("the filter ends where a test should follow", tok.pos)
+        if tok.kind in (")", "op"):
+            raise FilterError(f"unexpected {tok.text!r}", tok.pos)
+        if tok.kind == "string":
+            self.next()
+            if self.tok.kind == "op" and self.tok.text in _COMPARE:
+                raise FilterError("a field name is not quoted", tok.pos)
+            return Text(tok.text)
+        # a word
+        if tok.text.lower() in ("and", "or"):
+            raise FilterError(f"{tok.text!r} needs a test on both sides", tok.pos)
+        if tok.text.lower() == "last" and self.tokens[self.i + 1].kind == "word":
+            span = self.tokens[self.i + 1]
+            m = re.fullmatch(r"(\d+)\s*([smhd])", span.text.lower())
+            if m:
+                self.i += 2
+                return Last(int(m.group(1)) * _UNITS[m.group(2)])
+        self.next()
+        if self.tok.kind == "op" and self.tok.text in _COMPARE:
+            op_tok = self.next()
+            ref = self.ref(tok)
+            value = self.tok
+            if value.kind not in ("word", "string"):
+                raise FilterError(f"a value should follow {op_tok.text!r}", value.pos)
+            self.next()
+            try:
+                return Compare(ref, _COMPARE[op_tok.text], value.text, value.kind == "string")
+            except FilterError as exc:
+                raise FilterError(exc.args[0], value.pos) from None
+        ref = self.ref(tok, bare=True)
+        return Text(tok.text) if ref is None else Truthy(ref)
+
+    def ref(self, tok: Token, bare: bool = False) -> Ref | None:
+        name = tok.text
+        if self.table == "requests":
+            key = name.lower()
+            if key in REQUEST_FIELDS:
+                return Ref(key, kind="request")
+            if bare:
+                return None
+            raise FilterError(f"requests have no field {name!r} (fields: "
+                              f"{', '.join(sorted(REQUEST_FIELDS))})", tok.pos)
+        key = ALIASES.get(name.lower(), name.lower())
+        if key in FIELDS:
+            return Ref(key)
+        if key == "family":
+            return Ref("family", kind="family")
+        if "." in key and name.lower() in ALIASES:
+            return Ref(key, parse_path(key), kind="path")
+        if _PATH.fullmatch(name) and ("." in name or "[" in name or not bare):
+            return Ref(name, parse_path(name), kind="path")
+        if bare:
+            return None
+        raise FilterError(f"{name!r} is neither a field nor a JSON path", tok.pos)
+
+
+@dataclass
+class Filter:
+    """A parsed filter, ready to compile (``where``) or to evaluate (``matches``)."""
+
+    text: str
+    root: Node
+    table: str = "records"
+
+    @property
+    def is_empty(self) -> bool:
+        return isinstance(self.root, Everything)
+
+    def where(self, now: dt.datetime | None = None, mode: str = "json") -> tuple[str, list[Any]]:
+        ctx = SqlContext(self.table, now, mode=mode)
+        return self.root.sql(ctx), ctx.params
+
+    @property
+    def reads_json(self) -> bool:
+        """Whether even indexed records need their JSON (text search, paths)."""
+        return _reads_json(self.root)
+
+    def record_query(self, families: tuple[str, ...] | None, after: int = 0,
+                     upto: int | None = None, now: dt.datetime | None = None,
+                     ) -> tuple[str, list[Any]]:
+        """SQL selecting the ids of records in (after, upto] of ``families`` that pass.
+
+        Indexed records are filtered on ``record_index`` (narrow rows: fast), the ones the
+        receiver has not indexed yet on their JSON; the same filter, compiled twice.
+        """
+        upto = 2**62 if upto is None else upto
+        params: list[Any] = []
+        fams = ""
+        if families:
+            fams = f" IN ({', '.join('?' * len(families))})"
+        where_index, p_index = self.where(now, "index")
+        join = " JOIN record AS r ON r.id = k.id" if self.reads_json else ""
+        part_index = (f"SELECT k.id AS id FROM record_index AS k{join} WHERE k.id > ? "
+                      f"AND k.id <= ?" + (f" AND k.family{fams}" if fams else "")
+                      + f" AND {where_index}")
+        params += [after, upto, *(families or ()), *p_index]
+        where_json, p_json = self.where(now, "json")
+        part_json = (f"SELECT r.id AS id FROM record AS r WHERE r.id > max(?, {INDEXED_UPTO}) "
+                     f"AND r.id <= ?" + (f" AND {FAMILY_JSON}{fams}" if fams else "")
+                     + f" AND {where_json}")
+        params += [after, upto, *(families or ()), *p_json]
+        return f"{part_index} UNION ALL {part_json} ORDER BY id", params
+
+    def matches(self, record: Any, meta: Meta | None = None) -> bool:
+        return bool(self.root.matches(record, meta or Meta()))
+
+
+def _reads_json(node: Node) -> bool:
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, (And, Or)):
+        return _reads_json(node.left) or _reads_json(node.right)
+    if isinstance(node, Not):
+        return _reads_json(node.inner)
+    if isinstance(node, (Compare, Truthy)):
+        return node.ref.reads_json
+    return False
+
+
+def parse(text: str, table: str = "records") -> Filter:
+    """Parse a filter; raises only :class:`FilterError`."""
+    if not isinstance(text, str):
+        raise FilterError("a filter is text", 0)
+    try:
+        return Filter(text, _Parser(text, table).parse(), table)
+    except RecursionError:
+        raise FilterError("nested too deeply", 0) from None
+
+
+def regexp(pattern: str, value: Any) -> bool:
+    """SQLite's ``regexp(pattern, value)`` (registered on reading connections)."""
+    if not isinstance(value, str):
+        return False
+    return _regex(pattern).search(value) is not None
+
+
+_REGEX_CACHE: dict[str, re.Pattern] = {}
+_PLAIN = re.compile(r"[A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*")  # ASCII, no regex metacharacters
+
+
+def _regex(pattern: str) -> re.Pattern:
+    compiled = _REGEX_CACHE.get(pattern)
+    if compiled is None:
+        if len(_REGEX_CACHE) > 64:
+            _REGEX_CACHE.clear()
+        # ASCII case folding, like LIKE and NOCASE: the same answer in SQL and in Python.
+        compiled = _REGEX_CACHE[pattern] = re.compile(pattern, re.IGNORECASE | re.ASCII)
+    return compiled

@@ -1,0 +1,498 @@
+"""The filter bar above each table: a filter line with completion, errors, counts and saved filters.
+
+:class:`FilterBar` reads the filter language of :mod:`app.filters`. Typing applies after a short
+pause and Enter applies at once; a text that does not parse never replaces the filter in force:
+the bar marks the line red and says where the problem is. Completion works on the word under
+the cursor (field names, keywords, and after ``field ==`` the values seen in the capture).
+Saved filters live in :attr:`app.config.Settings.saved_filters`.
+
+Every value that comes from the user or the capture is shown as plain text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCompleter,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import Settings
+from app.filters import ALIASES, FIELDS, REQUEST_FIELDS, And, Filter, FilterError, Or, parse
+
+DEBOUNCE_MS = 300
+TABLES = ("records", "requests")
+KEYWORDS = ("and", "or", "not", "last")
+COMMON_PATHS = (
+    "event_type.id", "event_severity.id", "detail.country.iso_code", "detail.country.name",
+    "detail.pdp_context.apn", "detail.pdp_context.rat_type", "sim.iccid", "endpoint.imei",
+    "operator.country.name", "traffic_type.id", "tariff.ratezone.name",
+)
+PLACEHOLDERS = {
+    "records": "Filter: words, iccid == 8988…, type ~ PDP, volume > 1, last 15m",
+    "requests": "Filter: words, status == 401, method ~ POST, records > 100, last 15m",
+}
+_EDIT_HINT = "Type a filter; it applies after a short pause, or at once with Enter."
+_ERROR_STYLE = "color: #b00020;"
+_EDIT_STYLE = 'QLineEdit[invalid="true"] { border: 2px solid #b00020; border-radius: 3px; }'
+_VALUE_OPS = ("==", "!=", "!~", "~", "=")
+# What ends a word in the filter language (as app.filters.tokenize reads it).
+_WORD_END = frozenset(" \t\r\n()\"'=!<>~&|")
+_BARE_VALUE = re.compile(r"\w+")
+_SAVED_TEXT_MAX = 60
+
+
+def quote_value(value: str) -> str:
+    """``value`` as the filter language reads it: bare when it is one word, else quoted."""
+    if _BARE_VALUE.fullmatch(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def word_span(text: str, cursor: int) -> tuple[int, int]:
+    """The word under ``cursor``: ``(start, end)`` offsets; a word may be a quoted value."""
+    quote_at = -1
+    i = 0
+    while i < cursor:
+        c = text[i]
+        if quote_at >= 0:
+            if c == "\\":
+                i += 2
+                continue
+            if c == text[quote_at]:
+                quote_at = -1
+        elif c in "\"'":
+            quote_at = i
+        i += 1
+    if quote_at >= 0:  # inside a quoted value: the word runs to its closing quote
+        end = cursor
+        while end < len(text):
+            if text[end] == "\\":
+                end += 2
+                continue
+            if text[end] == text[quote_at]:
+                end += 1
+                break
+            end += 1
+        return quote_at, min(end, len(text))
+    start = cursor
+    while start > 0 and text[start - 1] not in _WORD_END:
+        start -= 1
+    end = cursor
+    while end < len(text) and text[end] not in _WORD_END:
+        end += 1
+    return start, end
+
+
+def value_field(text: str, start: int) -> str | None:
+    """The field name when the word at ``start`` is the value of ``field ==`` (or ``!=``, ``~``)."""
+    before = text[:start].rstrip()
+    for op in _VALUE_OPS:
+        if before.endswith(op):
+            before = before[: -len(op)].rstrip()
+            break
+    else:
+        return None
+    name_start = len(before)
+    while name_start > 0 and before[name_start - 1] not in _WORD_END:
+        name_start -= 1
+    return before[name_start:] or None
+
+
+def _wrapped(text: str, table: str) -> bool:
+    """Whether ``text`` is one parenthesised group, e.g. ``(a or b)`` but not ``(a) or (b)``."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    try:
+        parse(text[1:-1], table)
+    except FilterError:
+        return False
+    return True
+
+
+class FilterBar(QWidget):
+    """The filter line above a table, with the match count, saved filters and a syntax help.
+
+    ``filter_changed`` carries the :class:`~app.filters.Filter` now in force; it is never
+    emitted for a text that does not parse (that text is shown as an error instead).
+    """
+
+    filter_changed = Signal(object)
+
+    def __init__(self, table: str, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        self._table = table
+        self._settings = settings
+        self._filter = parse("", table)
+        self._values: dict[str, list[str]] = {}
+        self._counts: tuple[int, int, float | None] | None = None
+        self._busy = False
+        self._help_box: QMessageBox | None = None
+        self._build()
+
+    # -- construction --------------------------------------------------------------------
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(row)
+
+        self._edit = QLineEdit(self)
+        self._edit.setObjectName("filter_edit")
+        self._edit.setClearButtonEnabled(True)
+        self._edit.setPlaceholderText(PLACEHOLDERS[self._table])
+        self._edit.setToolTip(_EDIT_HINT)
+        self._edit.setProperty("invalid", False)
+        self._edit.setStyleSheet(_EDIT_STYLE)
+        row.addWidget(self._edit, 1)
+
+        self._count = QLabel(self)
+        self._count.setObjectName("filter_count")
+        self._count.setTextFormat(Qt.TextFormat.PlainText)
+        row.addWidget(self._count)
+
+        self._saved_button = QToolButton(self)
+        self._saved_button.setObjectName("saved_filters")
+        self._saved_button.setText("Saved")
+        self._saved_button.setToolTip("Saved filters: apply, save the current one, delete.")
+        self._saved_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self._saved_menu = QMenu(self._saved_button)
+        self._saved_menu.setObjectName("saved_filters_menu")
+        self._saved_menu.setToolTipsVisible(True)
+        self._saved_button.setMenu(self._saved_menu)
+        self._save_action = QAction("Save current filter as…", self)
+        self._save_action.setObjectName("save_filter")
+        self._delete_menu = QMenu("Delete saved filter", self._saved_menu)
+        self._delete_menu.setObjectName("delete_saved_filter_menu")
+        row.addWidget(self._saved_button)
+
+        self._help = QToolButton(self)
+        self._help.setObjectName("filter_help")
+        self._help.setText("?")
+        self._help.setToolTip("The filter syntax")
+        row.addWidget(self._help)
+
+        self._error = QLabel(self)
+        self._error.setObjectName("filter_error")
+        self._error.setTextFormat(Qt.TextFormat.PlainText)
+        self._error.setStyleSheet(_ERROR_STYLE)
+        self._error.setVisible(False)
+        outer.addWidget(self._error)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+
+        self._model = QStringListModel(self)
+        self._completer = QCompleter(self._model, self)
+        self._completer.setWidget(self._edit)
+        self._completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self._edit.textEdited.connect(self._on_edit_text_edited)
+        self._edit.returnPressed.connect(self._on_edit_return_pressed)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._completer.activated[str].connect(self._on_completer_activated)
+        self._saved_menu.aboutToShow.connect(self._on_saved_menu_about_to_show)
+        self._saved_menu.triggered.connect(self._on_saved_menu_triggered)
+        self._delete_menu.triggered.connect(self._on_delete_menu_triggered)
+        self._save_action.triggered.connect(self._on_save_action_triggered)
+        self._help.clicked.connect(self._on_help_clicked)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def text(self) -> str:
+        """The filter line's text (not necessarily the filter in force)."""
+        return self._edit.text()
+
+    def current_filter(self) -> Filter:
+        """The filter in force."""
+        return self._filter
+
+    def set_text(self, text: str) -> None:
+        """Set the filter line's text and apply it at once."""
+        self._edit.setText(text)
+        self._apply()
+
+    def add_condition(self, expr: str, exclude: bool = False) -> None:
+        """Narrow the filter with ``expr`` ("Filter on this value"), or with ``not expr``."""
+        current = self._edit.text().strip()
+        expr = expr.strip()
+        if not current:
+            self.set_text(f"not ({expr})" if exclude else expr)
+            return
+        if self._needs_parens(current, Or):
+            current = f"({current})"
+        if exclude:
+            condition = f"not ({expr})" if self._needs_parens(expr, None) else f"not {expr}"
+        else:
+            condition = f"({expr})" if self._needs_parens(expr, Or) else expr
+        self.set_text(f"{current} and {condition}")
+
+    def set_counts(self, shown: int, total: int, seconds: float | None = None) -> None:
+        """Show how many rows match: ``shown of total`` while a filter is in force."""
+        self._counts = (shown, total, seconds)
+        self._show_counts()
+
+    def set_busy(self, busy: bool) -> None:
+        """Show "filtering…" in place of the count while a filter runs."""
+        self._busy = busy
+        self._show_counts()
+
+    def set_completions(self, values: dict[str, list[str]]) -> None:
+        """The values seen in the capture per field name, offered after ``field ==``."""
+        self._values = {name.lower(): list(items) for name, items in values.items()}
+
+    # -- applying ------------------------------------------------------------------------
+
+    def _apply(self) -> None:
+        self._timer.stop()
+        text = self._edit.text()
+        try:
+            new = parse(text, self._table)
+        except FilterError as exc:
+            self._show_error(text, exc)
+            return
+        self._clear_error()
+        changed = new.root != self._filter.root
+        self._filter = new
+        if changed:
+            self._show_counts()
+            self.filter_changed.emit(new)
+
+    def _show_error(self, text: str, exc: FilterError) -> None:
+        self._error.setText(f"Column {exc.position + 1}: {exc.args[0]}")
+        self._error.setVisible(True)
+        caret = " " * exc.position + "^"
+        self._edit.setToolTip(
+            f"<pre>{html.escape(text)}\n{caret}\n{html.escape(str(exc.args[0]))}</pre>"
+        )
+        self._set_invalid(True)
+
+    def _clear_error(self) -> None:
+        self._error.clear()
+        self._error.setVisible(False)
+        self._edit.setToolTip(_EDIT_HINT)
+        self._set_invalid(False)
+
+    def _set_invalid(self, invalid: bool) -> None:
+        if bool(self._edit.property("invalid")) == invalid:
+            return
+        self._edit.setProperty("invalid", invalid)
+        style = self._edit.style()
+        style.unpolish(self._edit)
+        style.polish(self._edit)
+        self._edit.update()
+
+    def _needs_parens(self, text: str, kind: type | None) -> bool:
+        """Whether ``text`` must be bracketed: an ``or`` (kind Or), or any and/or (kind None)."""
+        try:
+            root = parse(text, self._table).root
+        except FilterError:
+            return not _wrapped(text, self._table)
+        if _wrapped(text, self._table):
+            return False
+        if kind is None:
+            return isinstance(root, (And, Or))
+        return isinstance(root, kind)
+
+    def _show_counts(self) -> None:
+        if self._busy:
+            self._count.setText("filtering…")
+            return
+        if self._counts is None:
+            self._count.clear()
+            self._count.setToolTip("")
+            return
+        shown, total, seconds = self._counts
+        if self._filter.is_empty:
+            self._count.setText(f"{total:,}")
+        else:
+            self._count.setText(f"{shown:,} of {total:,}")
+        self._count.setToolTip("" if seconds is None else f"filtered in {seconds:.2f} s")
+
+    # -- completion ----------------------------------------------------------------------
+
+    def _names(self) -> list[str]:
+        if self._table == "requests":
+            return [*REQUEST_FIELDS, *KEYWORDS]
+        return [*FIELDS, *ALIASES, "family", *COMMON_PATHS, *KEYWORDS]
+
+    def _field_values(self, name: str) -> list[str]:
+        key = name.lower()
+        values = self._values.get(key)
+        if values is None and self._table == "records":
+            values = self._values.get(ALIASES.get(key, key))
+        return [quote_value(v) for v in values or ()]
+
+    def _update_completion(self) -> None:
+        text = self._edit.text()
+        cursor = self._edit.cursorPosition()
+        start, _end = word_span(text, cursor)
+        prefix = text[start:cursor]
+        name = value_field(text, start)
+        if name is not None:
+            candidates = self._field_values(name)
+            self._completer.setFilterMode(Qt.MatchFlag.MatchContains)
+            prefix = prefix.lstrip("\"'")
+        else:
+            candidates = self._names() if prefix else []
+            self._completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+        self._model.setStringList(candidates)
+        self._completer.setCompletionPrefix(prefix)
+        count = self._completer.completionCount()
+        popup = self._completer.popup()
+        if not candidates or count == 0 or (
+            count == 1 and self._completer.currentCompletion().lower() == prefix.lower()
+        ):
+            popup.hide()
+            return
+        rect = self._edit.cursorRect()
+        rect.setWidth(popup.sizeHintForColumn(0) + popup.verticalScrollBar().sizeHint().width())
+        self._completer.complete(rect)
+
+    # -- saved filters -------------------------------------------------------------------
+
+    def _save_current(self) -> None:
+        expression = self._filter.text.strip()
+        if not expression:
+            return
+        name, ok = QInputDialog.getText(self, "Save filter", "Name for this filter:")
+        name = name.strip()
+        if not ok or not name:
+            return
+        self._settings.saved_filters[name] = expression
+        self._settings.save()
+
+    def _help_text(self) -> str:
+        if self._table == "requests":
+            fields = ", ".join(sorted(REQUEST_FIELDS))
+            lines = [
+                "Filter the requests (case is ignored):",
+                "unauthorized — bare words search path, reason, problems, headers and body",
+                "status == 401, method != POST — a field and a value (\"quote\" spaces)",
+                "path ~ ^/hook — ~ matches a regular expression, !~ does not",
+                "records > 100, received >= 2025-03-18T07:00 — < > <= >= for numbers, times",
+                "a and b, a or b, not a, (a or b) and c — a b alone means a and b",
+                "last 15m — received in the last 15 minutes (s, m, h, d)",
+                "problems — a bare field: present and not empty, false or 0",
+                f"Fields: {fields}",
+            ]
+        else:
+            lines = [
+                "Filter the records (case is ignored):",
+                "netherlands — bare words search the whole record",
+                "iccid == 8988228066600001234, severity != INFO — a field and a value",
+                "detail.country.iso_code == nl — any JSON path of the record",
+                "type ~ PDP — ~ matches a regular expression, !~ does not",
+                "volume > 1.5, time >= 2025-03-18T07:00 — < > <= >= for numbers and times",
+                "a and b, a or b, not a, (a or b) and c — a b alone means a and b",
+                "last 15m — received in the last 15 minutes (s, m, h, d)",
+                "alert — a bare field: present and not empty, false or 0",
+                f"Fields: {', '.join(FIELDS)}, family",
+            ]
+        return "\n".join(lines)
+
+    # -- slots ---------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_edit_text_edited(self, _text: str) -> None:
+        self._timer.start()
+        self._update_completion()
+
+    @Slot()
+    def _on_edit_return_pressed(self) -> None:
+        popup = self._completer.popup()
+        if popup.isVisible() and popup.currentIndex().isValid():
+            return  # Enter chooses the completion (the completer's activated follows)
+        self._apply()
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        self._apply()
+
+    @Slot(str)
+    def _on_completer_activated(self, completion: str) -> None:
+        text = self._edit.text()
+        start, end = word_span(text, self._edit.cursorPosition())
+        self._edit.setText(text[:start] + completion + text[end:])
+        self._edit.setCursorPosition(start + len(completion))
+        self._timer.start()
+
+    @Slot()
+    def _on_saved_menu_about_to_show(self) -> None:
+        menu = self._saved_menu
+        menu.clear()
+        self._delete_menu.clear()
+        saved = self._settings.saved_filters
+        for name in sorted(saved, key=str.lower):
+            expression = saved[name]
+            short = expression
+            if len(short) > _SAVED_TEXT_MAX:
+                short = short[: _SAVED_TEXT_MAX - 1] + "…"
+            action = QAction(f"{name} — {short}".replace("&", "&&"), menu)
+            action.setData(name)
+            action.setToolTip(expression)
+            menu.addAction(action)
+            delete = QAction(name.replace("&", "&&"), self._delete_menu)
+            delete.setData(name)
+            self._delete_menu.addAction(delete)
+        if not saved:
+            empty = QAction("No saved filters", menu)
+            empty.setEnabled(False)
+            menu.addAction(empty)
+        menu.addSeparator()
+        self._save_action.setEnabled(not self._filter.is_empty)
+        menu.addAction(self._save_action)
+        menu.addMenu(self._delete_menu)
+        self._delete_menu.setEnabled(bool(saved))
+
+    @Slot(QAction)
+    def _on_saved_menu_triggered(self, action: QAction) -> None:
+        name = action.data()
+        if action.parent() is not self._saved_menu or not isinstance(name, str):
+            return
+        expression = self._settings.saved_filters.get(name)
+        if expression is not None:
+            self.set_text(expression)
+
+    @Slot(QAction)
+    def _on_delete_menu_triggered(self, action: QAction) -> None:
+        name = action.data()
+        if isinstance(name, str) and name in self._settings.saved_filters:
+            del self._settings.saved_filters[name]
+            self._settings.save()
+
+    @Slot()
+    def _on_save_action_triggered(self) -> None:
+        self._save_current()
+
+    @Slot()
+    def _on_help_clicked(self) -> None:
+        if self._help_box is None:
+            box = QMessageBox(QMessageBox.Icon.Information, "Filter syntax", self._help_text(),
+                              QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("filter_help_box")
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            self._help_box = box
+        if self._help_box.isVisible():
+            self._help_box.raise_()
+        else:
+            self._help_box.open()

@@ -1,0 +1,429 @@
+"""FilterBar driven through its real widgets: typing, errors, completion, saved filters."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QMessageBox, QToolButton
+
+from app.config import Settings, settings_path
+from app.filters import parse
+from app.ui import filterbar
+from app.ui.filterbar import FilterBar, quote_value, word_span
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(password="pw")
+
+
+def _bar(qtbot, settings: Settings, table: str = "records") -> FilterBar:
+    bar = FilterBar(table, settings)
+    qtbot.addWidget(bar)
+    bar.show()
+    qtbot.waitExposed(bar)
+    return bar
+
+
+def _child(bar: FilterBar, cls, name: str):
+    widget = bar.findChild(cls, name)
+    assert widget is not None, f"no {cls.__name__} named {name!r}"
+    return widget
+
+
+def _edit(bar: FilterBar) -> QLineEdit:
+    return _child(bar, QLineEdit, "filter_edit")
+
+
+def _error(bar: FilterBar) -> QLabel:
+    return _child(bar, QLabel, "filter_error")
+
+
+def _count(bar: FilterBar) -> QLabel:
+    return _child(bar, QLabel, "filter_count")
+
+
+def _completer(bar: FilterBar) -> QCompleter:
+    completer = bar.findChild(QCompleter)
+    assert completer is not None
+    return completer
+
+
+def _offered(bar: FilterBar) -> list[str]:
+    completer = _completer(bar)
+    model = completer.completionModel()
+    return [model.index(row, 0).data() for row in range(model.rowCount())]
+
+
+def _choose(qtbot, bar: FilterBar, completion: str) -> None:
+    """Pick ``completion`` in the open popup with the keyboard, as a user would."""
+    popup = _completer(bar).popup()
+    assert popup.isVisible()
+    offered = _offered(bar)
+    assert completion in offered
+    for _ in range(offered.index(completion) + 1):
+        qtbot.keyClick(popup, Qt.Key.Key_Down)
+    assert popup.currentIndex().data() == completion
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+
+
+def _no_signal(qtbot, bar: FilterBar, action) -> None:
+    with qtbot.assertNotEmitted(bar.filter_changed, wait=filterbar.DEBOUNCE_MS + 200):
+        action()
+
+
+def _open_saved_menu_and(qtbot, bar: FilterBar, pick) -> str:
+    """Click "Saved"; while its menu is open, click the action ``pick(menu)`` returns.
+
+    Says whether that action was enabled ("clicked") or not ("disabled").
+    """
+    button = _child(bar, QToolButton, "saved_filters")
+    menu = button.menu()
+    done: list[str] = []
+
+    def click() -> None:
+        action = pick(menu)
+        target = menu
+        if action not in menu.actions():  # in the "Delete saved filter" submenu
+            sub = action.parent()
+            qtbot.mouseClick(menu, Qt.MouseButton.LeftButton,
+                             pos=menu.actionGeometry(sub.menuAction()).center())
+            qtbot.waitUntil(sub.isVisible)
+            target = sub
+        qtbot.mouseClick(target, Qt.MouseButton.LeftButton,
+                         pos=target.actionGeometry(action).center())
+        done.append("clicked" if action.isEnabled() else "disabled")
+        if menu.isVisible():  # a disabled action leaves the menu open
+            qtbot.keyClick(target, Qt.Key.Key_Escape)
+            if target is not menu:
+                qtbot.keyClick(menu, Qt.Key.Key_Escape)
+
+    QTimer.singleShot(50, click)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # the menu's own event loop
+    qtbot.waitUntil(lambda: bool(done) and not menu.isVisible())
+    return done[0]
+
+
+def _action(menu, starts: str):
+    for action in menu.actions():
+        if action.text().startswith(starts):
+            return action
+    raise AssertionError(f"no action {starts!r} in {[a.text() for a in menu.actions()]}")
+
+
+# -- typing and applying ---------------------------------------------------------------------
+
+
+def test_typing_a_valid_filter_applies_once_after_the_pause(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    assert bar.current_filter().is_empty
+    emitted = []
+    bar.filter_changed.connect(emitted.append)
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        qtbot.keyClicks(_edit(bar), "type ~ PDP")
+        assert emitted == []  # nothing while typing
+    new = blocker.args[0]
+    assert new.text == "type ~ PDP"
+    assert new.root == parse("type ~ PDP").root
+    assert bar.current_filter() is new
+    assert bar.text() == "type ~ PDP"
+    qtbot.wait(filterbar.DEBOUNCE_MS + 100)
+    assert len(emitted) == 1
+
+
+def test_enter_applies_at_once(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    qtbot.keyClicks(_edit(bar), "alert")
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        qtbot.keyClick(_edit(bar), Qt.Key.Key_Return)
+    assert blocker.args[0].text == "alert"
+    # the pending pause does not apply the same filter a second time
+    _no_signal(qtbot, bar, lambda: None)
+
+
+def test_a_bad_filter_shows_where_and_keeps_the_filter_in_force(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    bar.set_text("alert")
+    before = bar.current_filter()
+    edit = _edit(bar)
+    _no_signal(qtbot, bar, lambda: qtbot.keyClicks(edit, " and (type))"))
+    assert bar.text() == "alert and (type))"
+    assert bar.current_filter() is before
+    assert _error(bar).isVisible()
+    assert _error(bar).text() == "Column 17: unexpected ')'"
+    assert edit.property("invalid") is True
+    tip = edit.toolTip()
+    assert "alert and (type))\n" + " " * 16 + "^" in tip
+    assert "<pre>" in tip
+
+    # fixing it clears the error and applies
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        qtbot.keyClick(edit, Qt.Key.Key_Backspace)
+    assert blocker.args[0].text == "alert and (type)"
+    assert not _error(bar).isVisible()
+    assert _error(bar).text() == ""
+    assert edit.property("invalid") is False
+    assert "^" not in edit.toolTip()
+
+
+def test_an_error_in_a_quoted_text_is_escaped_in_the_tooltip(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    _no_signal(qtbot, bar, lambda: bar.set_text('<b>x</b> "open'))
+    assert _error(bar).text() == "Column 10: this quote is never closed"
+    assert "&lt;b&gt;x&lt;/b&gt;" in _edit(bar).toolTip()
+    assert bar.current_filter().is_empty
+
+
+def test_set_text_applies_at_once_and_same_meaning_does_not_signal(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    with qtbot.waitSignal(bar.filter_changed, timeout=50):
+        bar.set_text("severity != INFO")
+    _no_signal(qtbot, bar, lambda: bar.set_text("severity  !=  INFO"))
+    assert bar.current_filter().text == "severity  !=  INFO"
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        bar.set_text("")
+    assert blocker.args[0].is_empty
+
+
+def test_the_clear_button_clears_the_filter(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    bar.set_text("alert")
+    edit = _edit(bar)
+    clear = next(b for b in edit.findChildren(QToolButton) if b.isVisible())
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        qtbot.mouseClick(clear, Qt.MouseButton.LeftButton)
+    assert blocker.args[0].is_empty
+    assert bar.text() == ""
+
+
+# -- add_condition ---------------------------------------------------------------------------
+
+
+def test_add_condition_builds_readable_filters(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    with qtbot.waitSignal(bar.filter_changed, timeout=50):
+        bar.add_condition("alert")
+    assert bar.text() == "alert"
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        bar.add_condition('type == "Update location"')
+    assert bar.text() == 'alert and type == "Update location"'
+    assert blocker.args[0].text == bar.text()
+
+    bar.set_text("a or b")
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        bar.add_condition("c", exclude=True)
+    assert bar.text() == "(a or b) and not c"
+    assert blocker.args[0].root == parse("(a or b) and not c").root
+
+    bar.set_text("(a or b)")
+    bar.add_condition("c or d")
+    assert bar.text() == "(a or b) and (c or d)"
+    bar.set_text("a")
+    bar.add_condition("b and c", exclude=True)
+    assert bar.text() == "a and not (b and c)"
+    bar.set_text("")
+    bar.add_condition("iccid == 1", exclude=True)
+    assert bar.text() == "not (iccid == 1)"
+    assert bar.current_filter().text == "not (iccid == 1)"
+
+
+# -- counts ----------------------------------------------------------------------------------
+
+
+def test_counts_and_busy(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    assert _count(bar).textFormat() == Qt.TextFormat.PlainText
+    bar.set_counts(56789, 56789)
+    assert _count(bar).text() == "56,789"
+    assert _count(bar).toolTip() == ""
+    bar.set_text("alert")
+    bar.set_counts(1234, 56789, 0.4249)
+    assert _count(bar).text() == "1,234 of 56,789"
+    assert _count(bar).toolTip() == "filtered in 0.42 s"
+    bar.set_busy(True)
+    assert _count(bar).text() == "filtering…"
+    bar.set_busy(False)
+    assert _count(bar).text() == "1,234 of 56,789"
+
+
+# -- completion ------------------------------------------------------------------------------
+
+
+def test_word_helpers():
+    assert word_span("alert and sev", 13) == (10, 13)
+    assert word_span("a and detail.country.iso_code == nl", 12) == (6, 29)
+    assert word_span('type == "Upd', 12) == (8, 12)
+    assert word_span('type == "a \\" b" and x', 10) == (8, 16)
+    assert quote_value("Data") == "Data"
+    assert quote_value("Update location") == '"Update location"'
+    assert quote_value('say "hi"') == '"say \\"hi\\""'
+
+
+def test_completion_replaces_only_the_word_under_the_cursor(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "alert and sev")
+    popup = _completer(bar).popup()
+    qtbot.waitUntil(popup.isVisible)
+    assert "severity" in _offered(bar)
+    assert all(o.lower().startswith("sev") for o in _offered(bar))
+    with qtbot.assertNotEmitted(bar.filter_changed):  # Enter chose; it did not apply "sev"
+        _choose(qtbot, bar, "severity")
+    assert bar.text() == "alert and severity"
+    assert edit.cursorPosition() == len("alert and severity")
+    assert not popup.isVisible()
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        pass  # the pause after choosing applies it
+    assert blocker.args[0].text == "alert and severity"
+
+    # Enter with the popup open but nothing chosen applies the text as it is
+    qtbot.keyClicks(edit, " and ty")
+    qtbot.waitUntil(popup.isVisible)
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert blocker.args[0].text == "alert and severity and ty"
+    assert not popup.isVisible()
+
+
+def test_completion_offers_keywords_paths_and_aliases(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "detail.co")
+    assert "detail.country.iso_code" in _offered(bar)
+    edit.clear()
+    qtbot.keyClicks(edit, "la")
+    assert "last" in _offered(bar)
+    edit.clear()
+    qtbot.keyClicks(edit, "event_")
+    assert {"event_type", "event_type.id", "event_severity.id"} <= set(_offered(bar))
+
+
+def test_completion_offers_the_values_of_the_field(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    bar.set_completions({"type": ["Update location", "Data", "PDP Context"],
+                         "country": ["Germany"]})
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "alert and type == ")
+    popup = _completer(bar).popup()
+    qtbot.waitUntil(popup.isVisible)
+    assert _offered(bar) == ['"Update location"', "Data", '"PDP Context"']
+    _choose(qtbot, bar, '"PDP Context"')
+    assert bar.text() == 'alert and type == "PDP Context"'
+
+    # a started value narrows the list and is replaced, quote and all; aliases count
+    edit.clear()
+    qtbot.keyClicks(edit, 'event_type != "upd')
+    qtbot.waitUntil(popup.isVisible)
+    assert _offered(bar) == ['"Update location"']
+    _choose(qtbot, bar, '"Update location"')
+    assert bar.text() == 'event_type != "Update location"'
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        pass
+    assert blocker.args[0].text == 'event_type != "Update location"'
+
+
+def test_requests_complete_request_fields(qtbot, settings):
+    bar = _bar(qtbot, settings, "requests")
+    qtbot.keyClicks(_edit(bar), "sta")
+    assert _offered(bar) == ["status"]
+    _edit(bar).clear()
+    qtbot.keyClicks(_edit(bar), "ic")
+    assert _offered(bar) == []
+
+
+# -- the requests table ----------------------------------------------------------------------
+
+
+def test_requests_table_reads_request_fields(qtbot, settings):
+    bar = _bar(qtbot, settings, "requests")
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "status == 401")
+    with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert blocker.args[0].table == "requests"
+    assert not _error(bar).isVisible()
+
+    edit.clear()
+    qtbot.keyClicks(edit, "iccid == 1")
+    _no_signal(qtbot, bar, lambda: qtbot.keyClick(edit, Qt.Key.Key_Return))
+    assert _error(bar).isVisible()
+    assert _error(bar).text().startswith("Column 1: requests have no field 'iccid'")
+    assert bar.current_filter().text == "status == 401"
+
+
+# -- saved filters ---------------------------------------------------------------------------
+
+
+def test_save_apply_and_delete_a_saved_filter(qtbot, settings, monkeypatch):
+    asked = []
+
+    def get_text(parent, title, label, *args, **kwargs):
+        asked.append(label)
+        return ("rejected PDP", True)
+
+    monkeypatch.setattr(filterbar.QInputDialog, "getText", get_text)
+    bar = _bar(qtbot, settings)
+    # nothing to save while no filter is in force, and nothing saved yet
+    assert _open_saved_menu_and(
+        qtbot, bar, lambda menu: _action(menu, "Save current filter as")) == "disabled"
+    assert _open_saved_menu_and(
+        qtbot, bar, lambda menu: _action(menu, "No saved filters")) == "disabled"
+    assert asked == []
+
+    bar.set_text("type ~ PDP and not alert")
+    _open_saved_menu_and(qtbot, bar, lambda menu: _action(menu, "Save current filter as"))
+    assert len(asked) == 1
+    assert settings.saved_filters == {"rejected PDP": "type ~ PDP and not alert"}
+    assert Settings.load().saved_filters == {"rejected PDP": "type ~ PDP and not alert"}
+
+    bar.set_text("")
+    with qtbot.waitSignal(bar.filter_changed, timeout=2000) as blocker:
+        _open_saved_menu_and(qtbot, bar, lambda menu: _action(menu, "rejected PDP — "))
+    assert blocker.args[0].text == "type ~ PDP and not alert"
+    assert bar.text() == "type ~ PDP and not alert"
+
+    # saving under an existing name overwrites it
+    bar.set_text("alert")
+    _open_saved_menu_and(qtbot, bar, lambda menu: _action(menu, "Save current filter as"))
+    assert Settings.load().saved_filters == {"rejected PDP": "alert"}
+
+    def delete(menu):
+        sub = _action(menu, "Delete saved filter").menu()
+        return _action(sub, "rejected PDP")
+
+    _open_saved_menu_and(qtbot, bar, delete)
+    assert settings.saved_filters == {}
+    assert Settings.load().saved_filters == {}
+
+
+def test_cancelling_the_name_saves_nothing(qtbot, settings, monkeypatch):
+    monkeypatch.setattr(filterbar.QInputDialog, "getText", lambda *a, **k: ("x", False))
+    bar = _bar(qtbot, settings)
+    bar.set_text("alert")
+    _open_saved_menu_and(qtbot, bar, lambda menu: _action(menu, "Save current filter as"))
+    assert settings.saved_filters == {}
+    assert not settings_path().exists()
+
+
+# -- help ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["records", "requests"])
+def test_help_lists_the_syntax(qtbot, settings, table):
+    bar = _bar(qtbot, settings, table)
+    qtbot.mouseClick(_child(bar, QToolButton, "filter_help"), Qt.MouseButton.LeftButton)
+    box = _child(bar, QMessageBox, "filter_help_box")
+    qtbot.waitUntil(box.isVisible)
+    text = box.text()
+    assert 8 <= len(text.splitlines()) <= 12
+    assert box.textFormat() == Qt.TextFormat.PlainText
+    for needed in ("==", "~", "and", "or", "not", "last 15m", "Fields:"):
+        assert needed in text
+    if table == "records":
+        assert "detail.country.iso_code" in text
+        assert "severity" in text and "alert" in text
+    else:
+        assert "status" in text and "iccid" not in text
+    box.close()
