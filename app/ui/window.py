@@ -199,6 +199,8 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._jump_to_records_of: int | None = None
         self._following: Path | None = None
+        self._totals: dict[str, int] = {}  # rows per table without its filter
+        self._filtered: dict[str, bool] = {}
         self.setWindowTitle(APP_TITLE)
         self.resize(1280, 800)
 
@@ -520,6 +522,8 @@ class MainWindow(QMainWindow):
             else:
                 model.append_ids(update.ids)
             bar = self.filter_bars[update.table]
+            self._totals[update.table] = update.total
+            self._filtered[update.table] = update.filtered
             if update.reset:
                 bar.set_busy(False)
             bar.set_counts(model.rowCount(), update.total, update.seconds)
@@ -549,8 +553,9 @@ class MainWindow(QMainWindow):
         titles = {"requests": "Requests", **{tab.key: tab.title for tab in RECORD_TABS}}
         for number, (table, title) in enumerate(titles.items()):
             count = self._model(table).rowCount()
-            mark = " ⧩" if not self.filter_bars[table].current_filter().is_empty else ""
-            self.tabs.setTabText(number, f"{title} ({count:,}){mark}")
+            total = self._totals.get(table, count)
+            shown = f"{count:,} of {total:,}" if self._filtered.get(table) else f"{count:,}"
+            self.tabs.setTabText(number, f"{title} ({shown})")
 
     def _on_reader_saved(self, target: str, error: str) -> None:
         if error:
