@@ -88,6 +88,7 @@ class Generator:
         self._now = start
         self._org = {"name": organisation[1], "id": organisation[0]}
         self._event_id = 1_000_000_000
+        self.reject_rate = 0.08  # share of Create PDP Context requests refused
         self._usage_id = 2_000_000_000
 
     def records(self, count: int) -> list[dict]:
@@ -104,17 +105,46 @@ class Generator:
             self._now += dt.timedelta(seconds=rnd.randrange(1, 30))
             roll = rnd.random()
             if roll < 0.15:
-                yield from self._attach(sim)
+                yield from self.attach(sim)
             elif roll < 0.85:
-                yield from self._data_session(sim)
+                yield from self.data_session(sim)
             elif roll < 0.95:
-                yield self._sms_usage(sim)
+                yield self.sms_usage(sim)
             else:
-                yield self._event(sim, 18, "Quota threshold reached", severity=(1, "WARN"),
-                                  source=(1, "Policy Control"), alert=True,
-                                  description="Data quota threshold reached",
-                                  detail={"quota": {"volume": 50.0, "threshold_volume": 40.0,
-                                                    "threshold_percentage": 80}})
+                yield self.quota_event(sim, used_up=self._rnd.random() < 0.3)
+
+    def advance(self, seconds: int) -> None:
+        """Move the generator's clock on (the time of the next record)."""
+        self._now += dt.timedelta(seconds=seconds)
+
+    def quota_event(self, sim: Sim, used_up: bool = False) -> dict:
+        """A data quota alert: threshold reached (18) or used up (19)."""
+        quota = {"volume": 50.0, "threshold_volume": 40.0, "threshold_percentage": 80}
+        if used_up:
+            return self.event(sim, 19, "Quota used up", severity=(1, "WARN"),
+                               source=(1, "Policy Control"), alert=True,
+                               description="Data quota used up: data service blocked",
+                               detail={"quota": {**quota, "volume": 0.0}})
+        return self.event(sim, 18, "Quota threshold reached", severity=(1, "WARN"),
+                           source=(1, "Policy Control"), alert=True,
+                           description="Data quota threshold reached", detail={"quota": quota})
+
+    def sms_events(self, sim: Sim) -> list[dict]:
+        """An MT SMS delivery report and an MO SMS (the 2024/25 SMS event shapes)."""
+        self._event_id += 2
+        when = _iso(self._now)
+        later = _iso(self._now + dt.timedelta(seconds=3))
+        endpoint = {"id": sim.endpoint_id, "name": sim.iccid}
+        return [
+            {"id": self._event_id - 1, "submit_date": when, "final_date": later,
+             "organisation": {"id": self._org["id"]}, "endpoint": endpoint,
+             "status": {"status": "DELIVERED", "id": 4},
+             "detail": {"sms": {"id": str(self._rnd.randrange(10**6))}}},
+            {"id": self._event_id, "submit_date": later,
+             "organisation": {"id": self._org["id"]}, "endpoint": endpoint,
+             "source_address": sim.msisdn, "dest_address": "338", "payload": "STATUS OK",
+             "dcs": 0, "pid": 0},
+        ]
 
     # -- records -----------------------------------------------------------------------------
 
@@ -137,7 +167,7 @@ class Generator:
             "id": op[0],
         }
 
-    def _event(self, sim: Sim, type_id: int, type_name: str, *, description: str,
+    def event(self, sim: Sim, type_id: int, type_name: str, *, description: str,
                severity=(0, "INFO"), source=(0, "Network"), alert=False, detail=None) -> dict:
         self._event_id += 1
         return {
@@ -162,40 +192,49 @@ class Generator:
                 "ue_ip_address": sim.ip_address, "apn": "iot.1nce.net", "rat_type": 6,
                 "mcc": op[7], "mnc": op[2]}
 
-    def _attach(self, sim: Sim) -> Iterator[dict]:
+    def attach(self, sim: Sim) -> Iterator[dict]:
+        """SIM activation, update GPRS location, create PDP context, update location."""
         loc = self._location(sim)
         vlr = f"49{self._rnd.randrange(10**10):010d}"
-        yield self._event(sim, 8, "SIM activation", source=(2, "API"),
+        yield self.event(sim, 8, "SIM activation", source=(2, "API"),
                           description="SIM activated")
-        yield self._event(sim, 2, "Update GPRS location", detail=loc,
+        yield self.event(sim, 2, "Update GPRS location", detail=loc,
                           description=f"New GPRS location received from SGSN for "
                                       f"IMSI='{sim.imsi}', RAT type='E_UTRAN'.")
-        if self._rnd.random() < 0.08:  # rejected by policy control, e.g. an IMEI lock
-            yield self._event(sim, 3, "Create PDP Context", severity=(1, "WARN"),
+        if self._rnd.random() < self.reject_rate:  # refused by policy control (IMEI lock)
+            yield self.event(sim, 3, "Create PDP Context", severity=(1, "WARN"),
                               source=(1, "Policy Control"), alert=True, detail=None,
                               description="Create PDP Context rejected: IMEI lock violation "
                                           "(IMEI_LOCK_BREACHED).")
             return
-        yield self._event(sim, 3, "Create PDP Context",
+        yield self.event(sim, 3, "Create PDP Context",
                           detail={**self._location(sim), "pdp_context": self._pdp(sim)},
                           description="PDP Context created.")
-        yield self._event(sim, 1, "Update location", detail=loc,
+        yield self.event(sim, 1, "Update location", detail=loc,
                           description=f"New location received from VLR for IMSI='{sim.imsi}', "
                                       f"now attached to VLR='{vlr}'.")
 
-    def _data_session(self, sim: Sim) -> Iterator[dict]:
+    def data_session(self, sim: Sim, interim: int = 0) -> Iterator[dict]:
+        """A data session's usage records (``interim`` 15-minute ones, then the closing one)
+        and the Delete PDP Context event that ends it."""
+        for _ in range(interim):
+            started = self._now
+            self._now += dt.timedelta(minutes=15)
+            yield self._usage(sim, 5, "Data", round(self._rnd.uniform(0.1, 1.5), 6),
+                              round(self._rnd.uniform(0.0, 0.3), 6), started)
         rx = round(self._rnd.uniform(0.0, 2.5), 6)
         tx = round(self._rnd.uniform(0.0, 0.6), 6)
         started = self._now
         self._now += dt.timedelta(seconds=self._rnd.randrange(5, 900))
         yield self._usage(sim, 5, "Data", rx, tx, started)
-        yield self._event(sim, 5, "Delete PDP Context",
+        yield self.event(sim, 5, "Delete PDP Context",
                           detail={**self._location(sim), "pdp_context": self._pdp(sim),
                                   "volume": {"rx": rx, "tx": tx, "total": round(rx + tx, 6)}},
                           description="PDP Context deleted.")
 
-    def _sms_usage(self, sim: Sim) -> dict:
-        mo = self._rnd.random() < 0.5
+    def sms_usage(self, sim: Sim, mo: bool | None = None) -> dict:
+        """A usage record for one SMS (tx/rx as delivered, see the schema's caveat)."""
+        mo = self._rnd.random() < 0.5 if mo is None else mo
         return self._usage(sim, 6, "SMS", 0.0 if mo else 1.0, 1.0 if mo else 0.0, self._now)
 
     def _usage(self, sim: Sim, traffic_id: int, traffic: str, rx: float, tx: float,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import io
 import json
 import os
 import socket
@@ -33,8 +34,10 @@ def request(rec, method="POST", path="/", body=b"", headers=None, auth=AUTH):
         if auth:
             hdrs["Authorization"] = auth
         hdrs.update(headers or {})
+        # aiohttp wants large bodies as a stream rather than raw bytes (it warns otherwise).
+        data = io.BytesIO(body) if len(body) > 512 * 1024 else body
         async with aiohttp.ClientSession() as session, session.request(
-            method, rec.url.rstrip("/") + path, data=body, headers=hdrs, ssl=ctx,
+            method, rec.url.rstrip("/") + path, data=data, headers=hdrs, ssl=ctx,
             allow_redirects=False,
         ) as resp:
             return resp.status, dict(resp.headers), await resp.read()
