@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -127,6 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Export the local CA certificate, to trust it in a client.")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the CA certificate (PEM)")
 
+    from app.sender import add_send_parser
+
+    add_send_parser(sub)
+
+    p = sub.add_parser("curl", help="run a pasted cURL command (placeholders go to this app's "
+                                    "endpoint, with its credentials and CA)",
+                       description="Run a cURL command as pasted from the documentation.")
+    p.add_argument("curl_command", nargs="?", metavar="COMMAND",
+                   help="the whole command, quoted")
+    p.add_argument("--file", type=Path, help="read the command from a file")
+    p.add_argument("--endpoint", metavar="URL",
+                   help="where documentation placeholders go (default: this app's endpoint "
+                        "as the settings describe it)")
+    p.add_argument("--events", choices=("human", "jsonl"), default="human")
+
     p = sub.add_parser("summary", help="what a capture file holds")
     p.add_argument("capture", type=Path)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -147,10 +163,103 @@ def main(argv: list[str] | None = None) -> int:
         return _ca(args)
     if args.command == "summary":
         return _summary(args)
+    if args.command == "send":
+        from app.sender import run_send
+
+        if args.user and args.password is None:  # the window passes it in the environment
+            args.password = os.environ.get(PASSWORD_ENV)
+        return run_send(args)
+    if args.command == "curl":
+        return _curl(args)
     return _window(argv)
 
 
+PASSWORD_ENV = "STREAMER_INSPECTOR_PASSWORD"
+
+
+def local_endpoint_url(settings: Settings) -> str:
+    scheme = "http" if settings.tls_mode == "off" else "https"
+    host = "localhost" if settings.host in ("127.0.0.1", "::1", "0.0.0.0", "::") else settings.host
+    return f"{scheme}://{host}:{settings.port}/"
+
+
+def _curl(args: argparse.Namespace) -> int:
+    from app.curl import CurlParseError, is_local, map_placeholders, parse_curl
+
+    if (args.curl_command is None) == (args.file is None):
+        print("streamer-inspector: error: give the command, or --file", file=sys.stderr)
+        return 2
+    try:
+        text = args.file.read_text("utf-8") if args.file else args.curl_command
+        base = args.file.parent if args.file else Path.cwd()
+        request = parse_curl(text, base_dir=base)
+    except (OSError, CurlParseError) as exc:
+        return _curl_result(args, {"error": f"cannot read the command: {exc}"}, 2)
+    settings = Settings.load()
+    endpoint = args.endpoint or local_endpoint_url(settings)
+    request = map_placeholders(request, endpoint)
+    if is_local(request.url, endpoint):
+        if request.user is None and settings.auth_enabled and settings.password:
+            request.user, request.password = settings.user, settings.password
+        ca = tls_dir() / "ca.pem"
+        if request.cacert is None and not request.insecure and ca.is_file():
+            request.cacert = str(ca)
+    import asyncio
+
+    outcome = asyncio.run(_perform(request))
+    status = outcome.get("status")
+    return _curl_result(args, outcome, 0 if status is not None and 200 <= status < 300 else 1)
+
+
+async def _perform(request) -> dict:
+    import ssl
+    import time
+
+    import aiohttp
+
+    ctx: ssl.SSLContext | bool = True
+    if request.insecure:
+        ctx = False
+    elif request.cacert:
+        ctx = ssl.create_default_context(cafile=request.cacert)
+    auth = None
+    if request.user is not None:
+        auth = aiohttp.BasicAuth(request.user, request.password or "")
+    started = time.perf_counter()
+    try:
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout, auto_decompress=True) as session, \
+                session.request(request.method, request.url, data=request.body,
+                                headers=request.headers, auth=auth, ssl=ctx,
+                                allow_redirects=request.follow_redirects) as resp:
+            body = await resp.read()
+            return {"status": resp.status, "reason": resp.reason,
+                    "headers": list(resp.headers.items()),
+                    "body": body.decode("utf-8", "replace"),
+                    "elapsed": time.perf_counter() - started, "url": request.url}
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        return {"status": None, "error": str(exc) or type(exc).__name__, "url": request.url}
+
+
+def _curl_result(args: argparse.Namespace, outcome: dict, code: int) -> int:
+    if args.events == "jsonl":
+        print(json.dumps(outcome, ensure_ascii=False), flush=True)
+    elif outcome.get("status") is None:
+        print(f"streamer-inspector: error: {outcome.get('error')}", file=sys.stderr)
+    else:
+        print(f"{outcome['status']} {outcome.get('reason') or ''} from {outcome['url']} in "
+              f"{outcome['elapsed'] * 1000:.0f} ms")
+        print(outcome["body"])
+    return code
+
+
 def _window(argv: list[str] | None) -> int:
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print("streamer-inspector: no display to open the window on (DISPLAY is not set). "
+              "Run it in a desktop session, or run only the endpoint: "
+              "streamer-inspector serve", file=sys.stderr)
+        return 2
     try:
         from app.ui.application import run
     except ImportError as exc:

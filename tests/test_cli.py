@@ -1,6 +1,7 @@
 """The command line as a user types it: ``summary``, ``ca --export``, ``--help``."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,24 @@ def test_bad_option_values_are_refused():
     assert "a port is between 0 and 65535" in result.stderr
     result = run("serve", "--max-body", "lots")
     assert "not a size" in result.stderr
+
+
+def test_curl_runs_the_documented_command_against_the_endpoint(receiver):
+    command = (ROOT / "resources" / "samples" / "usage-record.curl").read_text()
+    result = run("curl", "--endpoint", receiver.url, command)
+    assert result.returncode == 0, result.stderr
+    first, _, body = result.stdout.partition("\n")
+    assert first.startswith(f"200 OK from {receiver.url}")
+    assert json.loads(body)["counts"] == {"usage": 1}
+    result = run("curl", "--events", "jsonl", "curl --bogus https://x/")
+    assert result.returncode == 2
+    assert "unknown option --bogus" in json.loads(result.stdout)["error"]
+
+
+def test_window_without_a_display_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert "no display to open the window on" in result.stderr

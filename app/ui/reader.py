@@ -89,6 +89,8 @@ class CaptureReader(QObject):
     rows_ready = Signal(object)  # Rows
     value_filter_ready = Signal(str, str, bool)  # table, expression, exclude
     completions_ready = Signal(object)  # dict[str, list[str]]
+    text_ready = Signal(str, str)  # text for the clipboard, a message saying what it is
+    records_written = Signal(str, int)  # a file of records (NDJSON) for the sender, how many
     detail_ready = Signal(object)  # Detail
     saved = Signal(str, str)  # target path, error message ("" when it worked)
 
@@ -126,6 +128,15 @@ class CaptureReader(QObject):
     def set_filter(self, table: str, flt: Filter | None) -> None:
         """Show only the rows of ``table`` that pass ``flt`` (None or empty: all rows)."""
         self._put(("filter", table, None if flt is None or flt.is_empty else flt))
+
+    def copy_as_curl(self, table: str, ids: list[int], target: dict) -> None:
+        """Build a cURL command for these records (one JSON list) or this request (its exact
+        body); ``target``: url, user, password, ca_file of the endpoint it should go to."""
+        self._put(("curl", table, list(ids), dict(target)))
+
+    def write_records(self, ids: list[int], path: Path) -> None:
+        """Write these records' exact texts to ``path``, one per line (NDJSON)."""
+        self._put(("write", list(ids), Path(path)))
 
     def value_filter(self, table: str, item_id: int, field: str, exclude: bool) -> None:
         """Build ``field == <its value in this row>`` (for "filter on this value")."""
@@ -210,6 +221,16 @@ class CaptureReader(QObject):
             self._state.filters[table] = flt
             if follower is not None:
                 self.tables_updated.emit([self._state.refilter(follower, table)])
+        elif kind == "curl" and follower is not None:
+            self.text_ready.emit(*_curl_for(follower, *job[1:]))
+        elif kind == "write" and follower is not None:
+            ids, path = job[1], job[2]
+            found = follower.record_texts(ids)
+            with path.open("w", encoding="utf-8") as fh:
+                for record_id in ids:
+                    if record_id in found:
+                        fh.write(found[record_id][1] + "\n")
+            self.records_written.emit(str(path), len(found))
         elif kind == "value" and follower is not None:
             table, item_id, field_name, exclude = job[1:]
             expr = _value_expression(follower, table, item_id, field_name)
@@ -476,3 +497,23 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
     if field_name == "alert":
         return "alert" if value else "not alert"
     return f"{field_name} == {literal(value)}"
+
+
+def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> tuple[str, str]:
+    from app.curl import build_curl
+
+    if table == "requests":
+        row = follower.request(ids[0]) if ids else None
+        if row is None:
+            return "", "Nothing to copy"
+        body = row["body"] or b""
+        message = f"Copied request {ids[0]} as a cURL command (its exact body)"
+    else:
+        found = follower.record_texts(ids)
+        texts = [found[i][1] for i in ids if i in found]
+        body = ("[" + ",".join(texts) + "]").encode("utf-8")
+        noun = "record" if len(texts) == 1 else "records"
+        message = f"Copied {len(texts)} {noun} as a cURL command (one JSON list)"
+    command = build_curl(target.get("url", ""), body, user=target.get("user"),
+                         password=target.get("password"), cacert=target.get("ca_file"))
+    return command, message

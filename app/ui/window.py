@@ -8,7 +8,9 @@ both are handed in by the composition root (``app.ui.application``) and talk bac
 from __future__ import annotations
 
 import base64
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -53,12 +55,14 @@ from app import APP_TITLE, __version__
 from app.columns import RECORD_TABS
 from app.config import Settings, new_capture_path
 from app.filters import Filter
+from app.samples import library
 from app.ui.detail import JsonDetail
 from app.ui.dialogs import EndpointDialog, PortalDialog
 from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
+from app.ui.replay import ChildRun, CurlDialog, SendDialog
 
 MAX_RECENT = 8
 _STATE_TEXT = {
@@ -205,6 +209,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         self.requests_model = RequestsModel(reader, self)
+        self.sample_run = ChildRun(self)
+        self._send_tmp = Path(tempfile.mkdtemp(prefix="streamer-inspector-send-"))
         self.record_models = {tab.key: RecordsModel(tab.key, tab.columns, reader, self)
                               for tab in RECORD_TABS}
         self._build_actions()
@@ -258,6 +264,14 @@ class MainWindow(QMainWindow):
         self.show_records_action = a("Show its rec&ords", self._on_show_records_triggered,
                                      "Ctrl+K", "Go to the records of this request")
         self.about_action = a("&About", self._on_about_action_triggered)
+        self.paste_curl_action = a("&Paste a cURL command…", self._on_paste_curl_triggered,
+                                   "Ctrl+Shift+V", "Parse, edit and send a cURL command")
+        self.send_action = a("Send like the &Data Streamer…", self._on_send_action_triggered,
+                             "Ctrl+Shift+D", "Send records in batches, as the streamer does, "
+                                             "to this endpoint or your own backend")
+        self.copy_as_curl_action = a("Copy as c&URL", self._on_copy_as_curl_triggered,
+                                     "Ctrl+Alt+C", "Copy the selected records (or request) "
+                                                   "as a cURL command")
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Endpoint", self)
@@ -382,6 +396,19 @@ class MainWindow(QMainWindow):
         for action in (self.start_action, self.stop_action, None, self.settings_action,
                        self.portal_action, None, self.copy_url_action, self.copy_curl_action):
             menu.addSeparator() if action is None else menu.addAction(action)
+        menu = self.menuBar().addMenu("&Replay")
+        self.samples_menu = menu.addMenu("Send a &sample")
+        self.copy_sample_menu = menu.addMenu("Copy a sample as c&URL")
+        for sample in library():
+            action = self.samples_menu.addAction(sample.title)
+            action.setStatusTip(sample.description)
+            action.triggered.connect(lambda _=False, n=sample.name: self.send_sample(n))
+            action = self.copy_sample_menu.addAction(sample.title)
+            action.triggered.connect(lambda _=False, n=sample.name: self.copy_sample(n))
+        menu.addSeparator()
+        menu.addAction(self.paste_curl_action)
+        menu.addAction(self.send_action)
+        menu.addAction(self.copy_as_curl_action)
         menu = self.menuBar().addMenu("&View")
         for number, title in enumerate(["Requests", *(t.title for t in RECORD_TABS)]):
             action = QAction(title, self)
@@ -407,6 +434,9 @@ class MainWindow(QMainWindow):
         self.receiver.listening.connect(self._on_receiver_listening)
         self.receiver.failed.connect(self._on_receiver_failed)
         self.detail.copied.connect(self._on_detail_copied)
+        self.reader.text_ready.connect(self._on_reader_text_ready)
+        self.reader.records_written.connect(self._on_reader_records_written)
+        self.sample_run.event.connect(self._on_sample_run_event)
 
     # -- capture switching ------------------------------------------------------------------
 
@@ -691,9 +721,10 @@ class MainWindow(QMainWindow):
             off = menu.addAction(f"Exclude this value ({field})")
             off.triggered.connect(
                 lambda: self.reader.value_filter(table, item_id, field, True))
+        menu.addSeparator()
+        menu.addAction(self.copy_as_curl_action)
         cell = index.data()
         if cell:
-            menu.addSeparator()
             copy = menu.addAction("Copy cell")
             copy.triggered.connect(lambda: self._copy(str(cell), "Copied the cell"))
         menu.exec(view.viewport().mapToGlobal(pos))
@@ -789,6 +820,114 @@ class MainWindow(QMainWindow):
         QGuiApplication.clipboard().setText(text)
         self.statusBar().showMessage(message, 3000)
 
+    # -- replay -----------------------------------------------------------------------------
+
+    def _local_target(self) -> dict | None:
+        endpoint = self.receiver.endpoint
+        if not endpoint:
+            self.statusBar().showMessage("Start the endpoint first.", 4000)
+            return None
+        auth = self.settings.auth_enabled
+        return {"url": endpoint["url"], "ca_file": endpoint.get("ca_file"),
+                "user": self.settings.user if auth else None,
+                "password": self.settings.password if auth else None}
+
+    def send_sample(self, name: str) -> None:
+        """Post a sample to this window's endpoint (in a child process)."""
+        target = self._local_target()
+        if target is None or self.sample_run.running:
+            return
+        args = ["send", target["url"], "--sample", name, "--events", "jsonl"]
+        if target["ca_file"]:
+            args += ["--cacert", target["ca_file"]]
+        if target["user"]:
+            args += ["--user", target["user"]]
+        self.statusBar().showMessage(f"Sending the sample {name}…", 3000)
+        self.sample_run.start(args, target["password"])
+
+    def _on_sample_run_event(self, event: dict) -> None:
+        if event.get("event") == "report":
+            self.statusBar().showMessage(
+                f"Sample sent: {event.get('records_acknowledged', 0)} of "
+                f"{event.get('records_sent', 0)} records acknowledged ({event.get('state')})",
+                5000)
+
+    def copy_sample(self, name: str) -> None:
+        from app.curl import build_curl
+        from app.samples import find
+
+        target = self._local_target()
+        if target is None:
+            return
+        sample = find(name)
+        command = build_curl(target["url"], sample.body(), user=target["user"],
+                             password=target["password"], cacert=target["ca_file"])
+        if sample.path.is_file():  # refer to the file rather than inlining it
+            command = build_curl(target["url"], b"", user=target["user"],
+                                 password=target["password"], cacert=target["ca_file"])
+            command = command.replace("--data-raw ''", f"--data-binary @{sample.path}")
+        self._copy(command, f"Copied the sample {sample.title} as a cURL command")
+
+    def _on_copy_as_curl_triggered(self) -> None:
+        target = self._local_target()
+        if target is None:
+            return
+        view = self._current_view()
+        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
+        if not rows and view.currentIndex().isValid():
+            rows = [view.currentIndex().row()]
+        if not rows:
+            self.statusBar().showMessage("Select records or a request first.", 3000)
+            return
+        model = view.model()
+        ids = [model.id_at(r) for r in rows][:100_000]
+        self.reader.copy_as_curl(model.table, ids[:1] if model.table == "requests" else ids,
+                                 target)
+
+    def _on_reader_text_ready(self, text: str, message: str) -> None:
+        if text:
+            self._copy(text, message)
+
+    def _on_paste_curl_triggered(self) -> None:
+        dialog = CurlDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
+                            self, QGuiApplication.clipboard().text()
+                            if QGuiApplication.clipboard().text().lstrip().startswith("curl")
+                            else "")
+        dialog.exec()
+        dialog.deleteLater()
+
+    def _on_send_action_triggered(self) -> None:
+        view = self._current_view()
+        table = view.model().table
+        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
+        if table != "requests" and rows:
+            path = self._send_tmp / "selection.ndjson"
+            self.reader.write_records([view.model().id_at(r) for r in rows], path)
+            return  # the dialog opens when the reader has written them
+        self._open_send_dialog(None, 0)
+
+    def _on_reader_records_written(self, path: str, count: int) -> None:
+        self._open_send_dialog(path, count)
+
+    def _open_send_dialog(self, selection: str | None, count: int) -> None:
+        sources: dict[str, tuple[list[str], str]] = {}
+        if selection:
+            sources[f"The {count:,} selected records"] = (["--file", selection],
+                                                          "As they were received.")
+        table = self._current_view().model().table
+        if table != "requests" and self.capture is not None:
+            tab = next(t for t in RECORD_TABS if t.key == table)
+            families = " or ".join(f"family == {f}" for f in tab.families)
+            text = self.filter_bars[table].current_filter().text.strip()
+            expr = f"({families}) and ({text})" if text else f"({families})"
+            shown = self._model(table).rowCount()
+            sources[f"The {tab.title} table as filtered ({shown:,} records)"] = (
+                ["--capture", str(self.capture), "--filter", expr], f"Filter: {expr}")
+        dialog = SendDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
+                            sources, self)
+        dialog.exec()
+        dialog.deleteLater()
+
     def _on_about_action_triggered(self) -> None:
         QMessageBox.about(self, f"About {APP_TITLE}",
                           f"{APP_TITLE} {__version__}\n\nA local HTTPS endpoint and live "
@@ -837,5 +976,6 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.receiver.wait_stopped(10000)
         self.reader.stop()
+        shutil.rmtree(self._send_tmp, ignore_errors=True)
         event.accept()
 

@@ -24,8 +24,7 @@ from app.generator import Generator
 from app.ui.application import build
 from app.ui.dialogs import EndpointDialog
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
-
-WAIT = 20000
+from tests.ui.conftest import WAIT
 
 
 def post(window, body_file: Path | None = None, body: bytes | None = None,
@@ -52,17 +51,6 @@ def finish(proc: subprocess.Popen) -> dict:
     proc.stdout.close()
     proc.stderr.close()
     return json.loads(out)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    args = build_parser().parse_args(["--port", "0", "--capture", str(tmp_path / "c.sqlite")])
-    win = build(args, QApplication.instance())
-    qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
-    yield win
-    if win.isVisible():
-        win.close()
 
 
 def cell(model, row: int, column: int) -> str:

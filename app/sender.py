@@ -1,0 +1,678 @@
+"""Send records to an endpoint the way the 1NCE Data Streamer delivers them.
+
+The contract (``../shared/docs/data-streamer-webhook.md``, ``record-schema.md`` section 1): each
+POST carries a JSON list of at most 3000 records with ``Content-Type: application/json`` and HTTP
+Basic Auth; only HTTP 200 acknowledges a POST, and acknowledged records are never sent again;
+redirects (3xx) are not followed; unacknowledged deliveries are retried with back-off, and after
+a number of retries the stream goes to state FAILED.
+
+:func:`send` is Qt-free (asyncio and an aiohttp client); the command line (``send``) prints one
+line per batch, or JSON lines for the window, which runs it as a child process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import signal
+import sqlite3
+import ssl
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from app.capture import CaptureError
+from app.config import MAX_RECORDS_PER_POST
+from app.server import basic_auth_value
+
+MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts of one batch
+
+
+@dataclass
+class SendOptions:
+    """How to deliver: target, batching, pacing, retries, TLS, credentials."""
+
+    url: str
+    batch_size: int = MAX_RECORDS_PER_POST
+    interval: float = 0.0  # seconds between batches (after the previous one was acknowledged)
+    repeat: int = 1  # send the whole record list this many times
+    user: str | None = None
+    password: str | None = None
+    cacert: str | None = None  # trust this CA file (else the system's trust store)
+    insecure: bool = False  # no TLS verification (callers show a warning)
+    timeout: float = 30.0  # per attempt
+    retries: int = 5  # retries after the first attempt, then FAILED
+    backoff: float = 1.0  # first retry delay; doubles each retry (cap 60 s)
+
+
+@dataclass
+class BatchResult:
+    """One batch's outcome (or, passed to ``on_retry``, one failed attempt of it)."""
+
+    number: int
+    records: int
+    status: int | None
+    attempts: int
+    latency: float  # seconds of the last attempt
+    error: str | None
+    acknowledged: bool
+
+
+@dataclass
+class SendReport:
+    """The run's outcome: state is "done", "failed" or "cancelled"."""
+
+    state: str
+    batches: list[BatchResult] = field(default_factory=list)
+    records_sent: int = 0  # records of the batches that were posted at least once
+    records_acknowledged: int = 0
+    elapsed: float = 0.0
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+
+def _record_text(record: bytes | dict) -> bytes:
+    if isinstance(record, (bytes, bytearray, memoryview)):
+        return bytes(record)
+    return orjson.dumps(record)
+
+
+def batches(records: Iterable[bytes | dict], size: int) -> Iterator[bytes]:
+    """Cut ``records`` into JSON-list bodies of at most ``size`` records.
+
+    A record given as bytes is its exact JSON text (from a file or a capture) and is joined as
+    is; any other record (a dict) is serialised compactly.
+    """
+    for _count, body in _counted_batches(records, size):
+        yield body
+
+
+def _counted_batches(records: Iterable[bytes | dict], size: int) -> Iterator[tuple[int, bytes]]:
+    if size < 1:
+        raise ValueError("the batch size must be at least 1")
+    it = iter(records)
+    while chunk := list(itertools.islice(it, size)):
+        yield len(chunk), b"[" + b",".join(_record_text(r) for r in chunk) + b"]"
+
+
+def _count_batches(total: int, size: int) -> int:
+    return math.ceil(total / size) if total else 0
+
+
+# -- sending -------------------------------------------------------------------------------------
+
+
+def ssl_context(options: SendOptions) -> ssl.SSLContext | bool:
+    """``cacert``: trust only that CA file; ``insecure``: no verification; else the system's."""
+    if options.insecure:
+        return False
+    if options.cacert:
+        try:
+            return ssl.create_default_context(cafile=options.cacert)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ValueError(f"cannot use the CA file {options.cacert}: {reason}") from None
+    return ssl.create_default_context()
+
+
+def _check_options(options: SendOptions) -> URL:
+    try:
+        url = URL(options.url)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a URL: {options.url!r} ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"not an http(s) URL: {options.url!r} (e.g. https://host:8443/path)")
+    if options.batch_size < 1:
+        raise ValueError("the batch size must be at least 1")
+    if options.repeat < 0 or options.retries < 0:
+        raise ValueError("repeat and retries cannot be negative")
+    if options.timeout <= 0:
+        raise ValueError("the timeout must be positive")
+    if options.interval < 0 or options.backoff < 0:
+        raise ValueError("interval and back-off cannot be negative")
+    return url
+
+
+def _fmt_seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _refusal(status: int, reason: str | None, location: str | None, body: bytes) -> str:
+    head = f"{status} {reason}" if reason else str(status)
+    if 300 <= status < 400:
+        where = f" (Location: {location})" if location else " (no Location header)"
+        return f"{head}: redirects are not followed{where}"
+    if 200 <= status < 300:
+        return f"{head}: only 200 acknowledges a delivery"
+    detail = ""
+    try:
+        answer = json.loads(body)
+        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+            detail = answer["error"]
+    except ValueError:
+        detail = body.decode("utf-8", "replace")
+    detail = _short(detail)
+    return f"{head}: {detail}" if detail else head
+
+
+def _connection_error(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted: {_short(str(exc.certificate_error))}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS error: {_short(str(exc))}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve the host: {_short(str(exc.os_error))}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return f"cannot connect: {_short(str(exc.os_error) or str(exc))}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without an answer"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return f"bad response: {_short(str(exc))}"
+    return _short(str(exc)) or type(exc).__name__
+
+
+async def _wait_cancel(cancel: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds; True as soon as ``cancel`` is set."""
+    if cancel.is_set():
+        return True
+    if delay <= 0:
+        return False
+    try:
+        await asyncio.wait_for(cancel.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
+
+
+class _Cancelled(Exception):
+    """The cancel event was set while an attempt was in flight."""
+
+    def __init__(self, latency: float):
+        super().__init__(latency)
+        self.latency = latency
+
+
+async def _attempt(session: aiohttp.ClientSession, url: URL, body: bytes, headers: dict,
+                   options: SendOptions, cancel: asyncio.Event,
+                   ) -> tuple[int | None, str | None, float]:
+    """One POST: (status, error or None when acknowledged, latency)."""
+
+    async def post() -> tuple[int | None, str | None]:
+        async with session.post(url, data=body, headers=headers, allow_redirects=False,
+                                timeout=aiohttp.ClientTimeout(total=options.timeout)) as resp:
+            answer = await resp.read()
+            if resp.status == 200:
+                return 200, None
+            return resp.status, _refusal(resp.status, resp.reason,
+                                         resp.headers.get("Location"), answer)
+
+    started = time.monotonic()
+    task = asyncio.ensure_future(post())
+    stopper = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopper
+    latency = time.monotonic() - started
+    try:
+        status, error = await task
+    except asyncio.CancelledError:
+        if cancel.is_set():
+            raise _Cancelled(latency) from None
+        raise
+    except TimeoutError:
+        return None, f"timed out after {_fmt_seconds(options.timeout)}", latency
+    except aiohttp.ClientError as exc:
+        return None, _connection_error(exc), latency
+    return status, error, latency
+
+
+async def send(records: Sequence, options: SendOptions,
+               on_batch: Callable[[BatchResult], None] | None = None,
+               cancel: asyncio.Event | None = None,
+               on_retry: Callable[[BatchResult, float], None] | None = None) -> SendReport:
+    """Deliver ``records`` (``repeat`` times, as one stream) in batches, like the Data Streamer.
+
+    Only a 200 acknowledges a batch; any other answer, a timeout or a connection error is a
+    failed attempt, retried after ``backoff``, ``2*backoff``, ... (at most 60 s). A batch still
+    unacknowledged after ``retries`` retries ends the run in state "failed"; later batches are
+    not sent. Setting ``cancel`` ends the run promptly (also during a wait) as "cancelled".
+    ``on_batch`` gets each batch's final outcome, ``on_retry`` each failed attempt that will be
+    retried, with the delay before the retry.
+    """
+    url = _check_options(options)
+    tls = ssl_context(options) if url.scheme == "https" else None
+    cancel = cancel or asyncio.Event()
+    headers = {"Content-Type": "application/json"}
+    if options.user is not None:
+        headers["Authorization"] = basic_auth_value(options.user, options.password or "")
+    stream = itertools.chain.from_iterable(itertools.repeat(records, options.repeat))
+    report = SendReport(state="done")
+    started = time.monotonic()
+
+    def finish(result: BatchResult) -> None:
+        report.batches.append(result)
+        report.records_sent += result.records
+        if result.acknowledged:
+            report.records_acknowledged += result.records
+        if on_batch is not None:
+            on_batch(result)
+
+    connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True, limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        numbered = enumerate(_counted_batches(stream, options.batch_size), start=1)
+        for number, (count, body) in numbered:
+            if number > 1 and await _wait_cancel(cancel, options.interval):
+                report.state = "cancelled"
+                break
+            if cancel.is_set():
+                report.state = "cancelled"
+                break
+            attempts = 0
+            while True:
+                attempts += 1
+                try:
+                    status, error, latency = await _attempt(session, url, body, headers,
+                                                            options, cancel)
+                except _Cancelled as stop:
+                    # Posted, but whether the receiver took it is unknown: not acknowledged.
+                    finish(BatchResult(number, count, None, attempts, stop.latency,
+                                       "cancelled while waiting for the answer", False))
+                    report.state = "cancelled"
+                    break
+                result = BatchResult(number, count, status, attempts, latency, error,
+                                     error is None)
+                if result.acknowledged:
+                    finish(result)
+                    break
+                retry = attempts - 1
+                if retry >= options.retries:
+                    finish(result)
+                    report.state = "failed"
+                    break
+                delay = min(options.backoff * 2 ** min(retry, 32), MAX_BACKOFF)
+                if on_retry is not None:
+                    on_retry(result, delay)
+                if await _wait_cancel(cancel, delay):
+                    finish(result)
+                    report.state = "cancelled"
+                    break
+            if report.state != "done":
+                break
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+# -- record sources ------------------------------------------------------------------------------
+
+
+def _json_list_texts(text: str) -> list[bytes] | None:
+    """Each element's exact text when ``text`` is one JSON list, else None."""
+    decoder = json.JSONDecoder()
+    ws = " \t\n\r"
+    i = len(text) - len(text.lstrip(ws))
+    if not text.startswith("[", i):
+        return None
+    i += 1
+    out: list[bytes] = []
+    n = len(text)
+    while True:
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == "]" and not out:
+            i += 1
+            break
+        try:
+            _, end = decoder.raw_decode(text, i)
+        except ValueError:
+            return None
+        out.append(text[i:end].encode("utf-8"))
+        i = end
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == ",":
+            i += 1
+            continue
+        if i < n and text[i] == "]":
+            i += 1
+            break
+        return None
+    return out if not text[i:].strip(ws) else None
+
+
+def records_from_file(path: str | Path) -> list[bytes]:
+    """The records of a JSON list file (each element's exact text) or of NDJSON (one a line)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty: expected a JSON list of records or NDJSON")
+    texts = _json_list_texts(text)
+    if texts is not None:
+        return texts
+    out: list[bytes] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            kind = "a JSON list" if text.lstrip().startswith("[") else "NDJSON"
+            raise ValueError(
+                f"{path} is neither a JSON list of records nor NDJSON (one record a line): "
+                f"line {lineno}: {exc.msg} (column {exc.colno})"
+                + (" -- it looks like a JSON list, but does not parse" if kind != "NDJSON"
+                   else "")
+            ) from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: line {lineno} is not a JSON object: NDJSON holds one "
+                             f"record (object) a line")
+        out.append(line.encode("utf-8"))
+    return out
+
+
+def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
+    """The records of a capture file in their stored order, optionally only those matching."""
+    from app.capture import open_reader
+    from app.filters import parse
+
+    flt = parse(filter_text) if filter_text.strip() else None  # FilterError is a ValueError
+    db = open_reader(Path(path))
+    try:
+        if flt is None or flt.is_empty:
+            rows = db.execute("SELECT json FROM record ORDER BY id")
+        else:
+            query, params = flt.record_query(None)
+            rows = db.execute(f"SELECT json FROM record WHERE id IN ({query}) ORDER BY id",
+                              params)
+        return [text.encode("utf-8") if isinstance(text, str) else bytes(text)
+                for (text,) in rows]
+    finally:
+        db.close()
+
+
+def records_from_sample(name: str) -> list[bytes]:
+    """A sample shipped in ``resources/samples`` (``usage-record`` or ``usage-record.json``)."""
+    from app.resources import sample_path
+
+    file_name = name if name.endswith(".json") else f"{name}.json"
+    path = sample_path(file_name)
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise ValueError(f"no sample {name!r} (samples: {', '.join(known) or 'none'})")
+    return records_from_file(path)
+
+
+def generated_records(count: int, seed: int, sims: int = 100) -> list[dict]:
+    """``count`` realistic fake records from :class:`app.generator.Generator`."""
+    from app.generator import Generator
+
+    return Generator(sims=sims, seed=seed).records(count)
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("cannot be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be zero or more seconds")
+    return value
+
+
+def add_send_parser(sub) -> None:
+    """Add the ``send`` sub-command to ``sub`` (from ``ArgumentParser.add_subparsers``)."""
+    p = sub.add_parser(
+        "send", help="send records to an endpoint like the 1NCE Data Streamer",
+        description="POST records as JSON lists of at most 3000 records with Basic Auth; only "
+                    "HTTP 200 acknowledges; redirects are not followed; unacknowledged batches "
+                    "are retried with back-off, and after --retries the run fails, like a "
+                    "FAILED stream.")
+    p.add_argument("url", metavar="URL", help="the endpoint, e.g. https://localhost:8443/")
+    src = p.add_argument_group("records (exactly one source)")
+    one = src.add_mutually_exclusive_group(required=True)
+    one.add_argument("--sample", metavar="NAME",
+                     help="a shipped sample: update-location-event or usage-record")
+    one.add_argument("--file", type=Path, metavar="F",
+                     help="a JSON list of records or NDJSON (one record a line), sent as written")
+    one.add_argument("--capture", type=Path, metavar="C",
+                     help="the records of a capture file, in the order received")
+    one.add_argument("--generate", type=_positive_int, metavar="N",
+                     help="N realistic fake records")
+    src.add_argument("--filter", metavar="EXPR", default="",
+                     help="with --capture: only records matching EXPR (docs/filters.md)")
+    src.add_argument("--seed", type=int, default=None, help="with --generate: seed (default 1)")
+    src.add_argument("--sims", type=_positive_int, default=None, metavar="K",
+                     help="with --generate: number of fake SIMs (default 100)")
+    g = p.add_argument_group("delivery")
+    g.add_argument("--batch", type=_positive_int, default=MAX_RECORDS_PER_POST, metavar="N",
+                   help=f"records per POST (default and streamer maximum {MAX_RECORDS_PER_POST})")
+    g.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+                   help="send the records N times (as one stream)")
+    g.add_argument("--interval", type=_seconds, default=0.0, metavar="S",
+                   help="seconds between batches, after the previous one was acknowledged")
+    g.add_argument("--user", help="Basic Auth user")
+    g.add_argument("--password", help="Basic Auth password")
+    tls = g.add_mutually_exclusive_group()
+    tls.add_argument("--cacert", metavar="F",
+                     help="trust this CA certificate (PEM), e.g. from 'streamer-inspector ca'")
+    tls.add_argument("--insecure", action="store_true",
+                     help="do not verify the server's certificate (warns)")
+    g.add_argument("--retries", type=_count, default=5, metavar="N",
+                   help="retries of an unacknowledged batch before the run fails (default 5)")
+    g.add_argument("--backoff", type=_seconds, default=1.0, metavar="S",
+                   help="first retry delay, doubled for each further retry, at most 60 s "
+                        "(default 1)")
+    g.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
+                   help="seconds to wait for each answer (default 30)")
+    p.add_argument("--events", choices=("human", "jsonl"), default="human",
+                   help="jsonl: one JSON line per batch and one for the report, for the window")
+    p.set_defaults(send_parser=p)
+
+
+def _load_records(args: argparse.Namespace) -> list:
+    if args.sample is not None:
+        return records_from_sample(args.sample)
+    if args.file is not None:
+        return records_from_file(args.file)
+    if args.capture is not None:
+        return records_from_capture(args.capture, args.filter)
+    seed = 1 if args.seed is None else args.seed
+    return generated_records(args.generate, seed, args.sims or 100)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_batch(result: BatchResult, total: int) -> str:
+    """``batch 3/10  3000 records  200  0.41 s  1 attempt`` (and the error of a failure)."""
+    status = str(result.status) if result.status is not None else "---"
+    line = (f"batch {result.number}/{total}  {_plural(result.records, 'record')}  {status}  "
+            f"{result.latency:.2f} s  {_plural(result.attempts, 'attempt')}")
+    if result.error:
+        line += f"  {result.error}"
+    return line
+
+
+def format_report(report: SendReport, total_records: int, total_batches: int) -> str:
+    """The summary line of a run."""
+    acked = sum(b.acknowledged for b in report.batches)
+    tail = (f"{report.records_acknowledged} of {total_records} records acknowledged in "
+            f"{acked} of {total_batches} batches, {report.elapsed:.2f} s")
+    if report.state == "failed":
+        last = report.batches[-1]
+        return (f"failed: batch {last.number} not acknowledged after "
+                f"{_plural(last.attempts, 'attempt')}; {tail}")
+    return f"{report.state}: {tail}"
+
+
+def _error(args: argparse.Namespace, message: str) -> int:
+    print(f"streamer-inspector send: error: {message}", file=sys.stderr)
+    if args.events == "jsonl":
+        _emit({"event": "error", "message": message})
+    return 2
+
+
+def _emit(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """Run ``send``: 0 when done, 1 when failed, 130 when cancelled (SIGINT/SIGTERM), 2 on bad
+    input."""
+    parser = getattr(args, "send_parser", None)
+    misuse = None
+    if args.filter and args.capture is None:
+        misuse = "--filter only goes with --capture"
+    elif (args.seed is not None or args.sims is not None) and args.generate is None:
+        misuse = "--seed and --sims only go with --generate"
+    if misuse is not None:
+        if parser is not None:
+            parser.error(misuse)  # exits 2
+        return _error(args, misuse)
+    options = SendOptions(
+        url=args.url, batch_size=args.batch, interval=args.interval, repeat=args.repeat,
+        user=args.user, password=args.password, cacert=args.cacert, insecure=args.insecure,
+        timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+    )
+    try:
+        url = _check_options(options)
+        if url.scheme == "https":
+            ssl_context(options)
+        records = _load_records(args)
+    except (ValueError, OSError, CaptureError, sqlite3.DatabaseError) as exc:
+        return _error(args, _source_error(exc, args))
+    if not records:
+        return _error(args, "there are no records to send")
+    if options.insecure:
+        print("warning: --insecure: the server's certificate is not verified; the Data "
+              "Streamer itself only delivers to endpoints with a valid, publicly trusted "
+              "certificate", file=sys.stderr)
+    if url.scheme == "http":
+        print("note: plain HTTP; the Data Streamer only delivers to https:// endpoints",
+              file=sys.stderr)
+    if options.batch_size > MAX_RECORDS_PER_POST:
+        print(f"note: --batch {options.batch_size} is more than the {MAX_RECORDS_PER_POST} "
+              f"records the Data Streamer puts in one POST", file=sys.stderr)
+    total_records = len(records) * options.repeat
+    total = _count_batches(total_records, options.batch_size)
+    jsonl = args.events == "jsonl"
+    if jsonl:
+        _emit({"event": "start", "url": options.url, "records": total_records,
+               "batches": total, "batch_size": options.batch_size})
+
+    def on_batch(result: BatchResult) -> None:
+        if jsonl:
+            _emit({"event": "batch", "total": total, **asdict(result)})
+        else:
+            print(format_batch(result, total), flush=True)
+
+    def on_retry(result: BatchResult, delay: float) -> None:
+        if jsonl:
+            _emit({"event": "retry", "total": total, "delay": delay, **asdict(result)})
+        else:
+            print(f"  batch {result.number}/{total}: attempt {result.attempts} failed "
+                  f"({result.error}); retrying in {delay:g} s", file=sys.stderr, flush=True)
+
+    report = asyncio.run(_run_with_signals(records, options, on_batch, on_retry))
+    if jsonl:
+        _emit({"event": "report", "state": report.state, "records": total_records,
+               "records_sent": report.records_sent,
+               "records_acknowledged": report.records_acknowledged,
+               "batches": total, "batches_acknowledged": sum(b.acknowledged
+                                                             for b in report.batches),
+               "elapsed": report.elapsed})
+    else:
+        print(format_report(report, total_records, total), flush=True)
+    return {"done": 0, "failed": 1}.get(report.state, 130)
+
+
+def _source_error(exc: BaseException, args: argparse.Namespace) -> str:
+    from app.filters import FilterError
+
+    if isinstance(exc, FilterError):
+        text = args.filter
+        return (f"bad --filter: {exc.args[0]}\n  {text}\n  {' ' * exc.position}^")
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"{args.capture}: {exc}"
+    if isinstance(exc, OSError):
+        return f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip()
+    return str(exc)
+
+
+async def _run_with_signals(records: Sequence, options: SendOptions,
+                            on_batch: Callable[[BatchResult], None],
+                            on_retry: Callable[[BatchResult, float], None]) -> SendReport:
+    """:func:`send`, cancelled by SIGINT (Ctrl+C) or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    cancel = asyncio.Event()
+    installed = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, cancel.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            with contextlib.suppress(ValueError, OSError):
+                previous[sig] = signal.signal(
+                    sig, lambda *_: loop.call_soon_threadsafe(cancel.set))
+    try:
+        return await send(records, options, on_batch, cancel, on_retry)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

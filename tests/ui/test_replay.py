@@ -1,0 +1,172 @@
+"""Replay from the window: samples, Copy as cURL, Paste cURL, Send like the Data Streamer."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from app.capture import open_reader
+from app.samples import find
+from app.ui.replay import CurlDialog, SendDialog
+from tests.conftest import EVENT_SAMPLE, SAMPLES
+from tests.ui.conftest import WAIT
+
+
+def bash(command: str) -> dict:
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def stored_bodies(window) -> list[bytes]:
+    db = open_reader(window.capture)
+    try:
+        return [b for (b,) in db.execute("SELECT body FROM request ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_send_a_sample_from_the_menu(qtbot, window):
+    action = next(a for a in window.samples_menu.actions() if a.text() == find(
+        "attach-sequence").title)
+    action.trigger()
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 4, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Sample sent: 4 of 4" in window.statusBar().currentMessage(),
+                    timeout=WAIT)
+    # The sender batches records as the streamer does: each record's exact text in a list.
+    (body,) = stored_bodies(window)
+    assert json.loads(body) == json.loads(find("attach-sequence").body())
+
+
+def test_copy_a_sample_as_curl_runs_in_bash(qtbot, window):
+    window.copy_sample("usage-record")
+    command = QGuiApplication.clipboard().text()
+    assert "--data-binary @" in command and "--cacert" in command
+    assert bash(command)["counts"] == {"usage": 1}
+    assert stored_bodies(window) == [(SAMPLES / "usage-record.json").read_bytes()]
+
+
+def test_copy_selected_records_and_a_request_as_curl(qtbot, window):
+    window.copy_sample("attach-sequence")
+    bash(QGuiApplication.clipboard().text())  # the sample's file, byte for byte
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 4, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    view = window.views["event"]
+    for row in (1, 3):
+        view.selectionModel().select(events.index(row, 0),
+                                     QItemSelectionModel.SelectionFlag.Select
+                                     | QItemSelectionModel.SelectionFlag.Rows)
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    window.copy_as_curl_action.trigger()
+    qtbot.waitUntil(lambda: clipboard.text().startswith("curl"), timeout=WAIT)
+    answer = bash(clipboard.text())
+    assert answer["records"] == 2
+    records = json.loads(find("attach-sequence").body())
+    bodies = stored_bodies(window)
+    assert json.loads(bodies[-1]) == [records[1], records[3]]
+    # A request copies with its exact body, byte for byte.
+    window.tabs.setCurrentIndex(0)
+    requests = window.requests_model
+    qtbot.waitUntil(lambda: requests.rowCount() == 2, timeout=WAIT)
+    window.views["requests"].setCurrentIndex(requests.index(0, 0))
+    clipboard.clear()
+    window.copy_as_curl_action.trigger()
+    qtbot.waitUntil(lambda: clipboard.text().startswith("curl"), timeout=WAIT)
+    bash(clipboard.text())
+    assert stored_bodies(window)[-1] == find("attach-sequence").body()
+
+
+def test_paste_the_documented_command_and_send_it(qtbot, window):
+    text = (SAMPLES / "update-location-event.curl").read_text()
+    dialog = CurlDialog(window.receiver.endpoint, window.settings.user,
+                        window.settings.password, window, text)
+    qtbot.addWidget(dialog)
+    assert dialog.method.text() == "POST"
+    assert dialog.url.text() == window.receiver.endpoint["url"]
+    assert "Content-Type: application/json" in dialog.headers.toPlainText()
+    assert "this app's endpoint" in dialog.notes.text()
+    qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.response.toPlainText() != "Sending…", timeout=WAIT)
+    qtbot.waitUntil(lambda: dialog.response.toPlainText().startswith("200"), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 1, timeout=WAIT)
+    assert json.loads(stored_bodies(window)[0]) == json.loads(EVENT_SAMPLE.read_bytes())
+    dialog.command.setPlainText("curl --bogus https://x/")
+    assert "--bogus" in dialog.problem.text()
+    assert not dialog.send_button.isEnabled()
+    dialog.close()
+
+
+def test_send_like_the_streamer_with_progress(qtbot, window):
+    dialog = SendDialog(window.receiver.endpoint, window.settings.user,
+                        window.settings.password, {}, window)
+    qtbot.addWidget(dialog)
+    dialog.source.setCurrentIndex(dialog.source.findText("Generated records…"))
+    dialog.generate.setValue(7000)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("DONE"), timeout=WAIT)
+    assert dialog.results.rowCount() == 3
+    assert [dialog.results.item(r, 1).text() for r in range(3)] == ["3000", "3000", "1000"]
+    assert {dialog.results.item(r, 2).text() for r in range(3)} == {"200"}
+    assert dialog.progress.value() == 3
+    qtbot.waitUntil(lambda: window._counts["records"] == 7000, timeout=WAIT)
+    dialog.close()
+
+
+def test_send_fails_and_cancels_against_a_dead_backend(qtbot, window):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    dialog = SendDialog(window.receiver.endpoint, window.settings.user,
+                        window.settings.password, {}, window)
+    qtbot.addWidget(dialog)
+    dialog.url.setText(f"http://127.0.0.1:{port}/")
+    dialog.retries.setValue(1)
+    dialog.backoff.setValue(0.05)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("FAILED"), timeout=WAIT)
+    assert dialog.results.item(0, 4).text() == "2"  # the first attempt and one retry
+    # Cancel during a long back-off.
+    qtbot.waitUntil(dialog.start_button.isEnabled, timeout=WAIT)  # the run has ended
+    dialog.retries.setValue(10)
+    dialog.backoff.setValue(30)
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "retrying in" in dialog.state.text(), timeout=WAIT)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("CANCELLED"), timeout=WAIT)
+    dialog.close()
+
+
+def test_insecure_shows_a_warning(qtbot, window):
+    dialog = SendDialog(window.receiver.endpoint, "u", "p", {}, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.warning.isVisible()
+    dialog.insecure.setChecked(True)
+    assert dialog.warning.isVisible()
+    assert "--insecure" in dialog.arguments() and "--cacert" not in dialog.arguments()
+    dialog.close()
+
+
+def test_send_dialog_from_the_window_offers_the_filtered_view(qtbot, window):
+    window.send_sample("quota-alerts")
+    qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 2, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    window.filter_bars["event"].set_text("type_id == 19")
+    seen = {}
+
+    def look():
+        dialog = QApplication.activeModalWidget()
+        seen["sources"] = [dialog.source.itemText(i) for i in range(dialog.source.count())]
+        dialog.reject()
+
+    QTimer.singleShot(300, look)
+    window.send_action.trigger()
+    assert any(s.startswith("The Events table as filtered") for s in seen["sources"])
