@@ -135,6 +135,7 @@ class SendDialog(QDialog):
         self._total = 0
 
         form = QFormLayout()
+        self._form = form
         self.source = QComboBox(self)
         self.source.setObjectName("source")
         self.source.addItems([*self._sources, "A file (JSON list or NDJSON)…",
@@ -152,6 +153,7 @@ class SendDialog(QDialog):
         browse.clicked.connect(self._on_browse_clicked)
         file_row.addWidget(self.file, 1)
         file_row.addWidget(browse)
+        file_row.setContentsMargins(0, 0, 0, 0)
         self.file_row = QWidget(self)
         self.file_row.setLayout(file_row)
         form.addRow("File", self.file_row)
@@ -172,6 +174,7 @@ class SendDialog(QDialog):
         self.sims.setSuffix(" SIMs")
         for w in (self.generate, self.sims, self.seed):
             gen_row.addWidget(w)
+        gen_row.setContentsMargins(0, 0, 0, 0)
         self.gen_row = QWidget(self)
         self.gen_row.setLayout(gen_row)
         form.addRow("Generate", self.gen_row)
@@ -299,9 +302,11 @@ class SendDialog(QDialog):
 
     def _on_source_current_index_changed(self, _index: int) -> None:
         title = self.source.currentText()
-        self.file_row.setVisible(title.startswith("A file"))
-        self.gen_row.setVisible(title.startswith("Generated"))
-        self.source_note.setText(self._sources.get(title, ("", ""))[1])
+        self._form.setRowVisible(self.file_row, title.startswith("A file"))
+        self._form.setRowVisible(self.gen_row, title.startswith("Generated"))
+        note = self._sources.get(title, ("", ""))[1]
+        self.source_note.setText(note)
+        self._form.setRowVisible(self.source_note, bool(note))
 
     def _on_browse_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Records to send", "",

@@ -912,7 +912,8 @@ class MainWindow(QMainWindow):
     def _open_send_dialog(self, selection: str | None, count: int) -> None:
         sources: dict[str, tuple[list[str], str]] = {}
         if selection:
-            sources[f"The {count:,} selected records"] = (["--file", selection],
+            noun = "record" if count == 1 else "records"
+            sources[f"The {count:,} selected {noun}"] = (["--file", selection],
                                                           "As they were received.")
         table = self._current_view().model().table
         if table != "requests" and self.capture is not None:
