@@ -143,6 +143,34 @@ def build_parser() -> argparse.ArgumentParser:
                         "as the settings describe it)")
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 
+    p = sub.add_parser("export", help="export records or requests: json, ndjson, csv, har, "
+                                      "postman",
+                       description="Export from a capture. The file is written under a "
+                                   "temporary name and renamed when complete.")
+    p.add_argument("capture", type=Path)
+    p.add_argument("--format", required=True,
+                   choices=("json", "ndjson", "csv", "har", "postman"))
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    p.add_argument("--filter", metavar="EXPR", default="",
+                   help="only records matching EXPR (for har/postman: the requests they came in)")
+    p.add_argument("--ids-file", type=Path, help="only these record ids (one a line)")
+    p.add_argument("--request-ids-file", type=Path, help="har/postman: only these requests")
+    p.add_argument("--mask", action="store_true",
+                   help="replace ICCID, IMSI, MSISDN, IMEI and IP addresses with consistent "
+                        "pseudonyms")
+    p.add_argument("--csv-bom", action="store_true", help="CSV: start with a BOM (Excel)")
+    p.add_argument("--csv-delimiter", default=",", choices=(",", ";", "\t"))
+    p.add_argument("--events", choices=("human", "jsonl"), default="human")
+
+    p = sub.add_parser("import", help="import a JSON list, NDJSON, HAR or capture file",
+                       description="Import records into a capture: they look like received "
+                                   "ones, marked as imported. The file is checked completely "
+                                   "first; a bad file imports nothing.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--capture", type=Path, required=True,
+                   help="the capture to import into (made if new)")
+    p.add_argument("--events", choices=("human", "jsonl"), default="human")
+
     p = sub.add_parser("summary", help="what a capture file holds")
     p.add_argument("capture", type=Path)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -171,10 +199,57 @@ def main(argv: list[str] | None = None) -> int:
         return run_send(args)
     if args.command == "curl":
         return _curl(args)
+    if args.command == "import":
+        return _import(args)
+    if args.command == "export":
+        from app.transfer import run_export
+
+        flt = _filter(args.filter)
+        return 2 if flt is None else run_export(args)
     return _window(argv)
 
 
 PASSWORD_ENV = "STREAMER_INSPECTOR_PASSWORD"
+
+
+def _import(args: argparse.Namespace) -> int:
+    import signal
+
+    from app.capture import CaptureError, CaptureWriter
+    from app.importer import ImportFileError, plan, run_import
+
+    jsonl = args.events == "jsonl"
+
+    def say(event: dict, text: str, stream=sys.stdout) -> None:
+        print(json.dumps(event) if jsonl else text, file=sys.stdout if jsonl else stream,
+              flush=True)
+
+    try:
+        kind, planned = plan(args.file)
+    except ImportFileError as exc:
+        say({"event": "import", "state": "failed", "message": str(exc)},
+            f"streamer-inspector: error: {exc}", sys.stderr)
+        return 2
+    try:
+        writer = CaptureWriter(args.capture)
+    except CaptureError as exc:
+        hint = (" (import from the window that runs it: File > Import)"
+                if "another" in str(exc) else "")
+        say({"event": "import", "state": "failed", "message": str(exc)},
+            f"streamer-inspector: error: {exc}{hint}", sys.stderr)
+        return 2
+    cancelled = []
+    previous = signal.signal(signal.SIGINT, lambda *_: cancelled.append(True))
+    try:
+        result = run_import(writer, kind, planned, lambda r, n: not cancelled)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        writer.close()
+    say({"event": "import", "state": result.state, "kind": kind,
+         "done_requests": result.requests, "done_records": result.records},
+        f"{result.state}: imported {result.records:,} records in {result.requests:,} "
+        f"requests from {args.file} ({kind}) into {args.capture}")
+    return 0 if result.state == "done" else 130
 
 
 def local_endpoint_url(settings: Settings) -> str:

@@ -92,6 +92,8 @@ class Settings:
     ui: dict[str, str] = field(default_factory=dict)  # window geometry, splitters, columns
     saved_filters: dict[str, str] = field(default_factory=dict)  # name -> filter expression
     table_filters: dict[str, str] = field(default_factory=dict)  # table -> filter in force
+    mask_keys: dict[str, str] = field(default_factory=dict)  # capture -> masking key (secret)
+    mask_view: bool = False
 
     def serve_options(self, capture: Path, **overrides) -> ServeOptions:
         """The receiver's options for a run on ``capture``, as these settings say."""

@@ -116,6 +116,11 @@ class Follower:
         sql, params = filter_query(flt, table, after, upto)
         return array("q", (row[0] for row in self._db.execute(sql, params)))
 
+    def identity(self) -> str:
+        """What tells this capture apart (its creation time), e.g. to key its masking."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
+        return row[0] if row else str(self.path)
+
     def distinct_index_values(self, column: str, limit: int = 300) -> list[str]:
         """Values of one ``record_index`` column, most frequent first."""
         rows = self._db.execute(

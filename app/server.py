@@ -193,6 +193,10 @@ class Receiver:
             self._on_stored(incoming, stored)
         return stored
 
+    async def store_imported(self, item) -> Stored:
+        """Store one planned import request like a received one (see ``app.importer``)."""
+        return await self._store(item.incoming, item.status, item.reason)
+
     def _check_auth(self, request: web.Request, incoming: Incoming) -> bool:
         if self._expected_token is None:
             incoming.auth = "off"
@@ -385,6 +389,7 @@ async def start(options: ServeOptions, writer: CaptureWriter,
     url = f"{scheme}://{_url_host(options.host)}:{port}/"
     endpoint = Endpoint(url=url, host=options.host, port=port, tls=options.tls, ca_file=ca_file,
                         user=options.user, password=options.password, capture=writer.path)
+    runner.app["receiver"] = receiver
     return runner, endpoint
 
 
@@ -475,7 +480,9 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         if options.stop_with_stdin:
-            _stop_when_stdin_closes(loop, stop)
+            imports = Imports(runner.app["receiver"], emit if jsonl else
+                              (lambda e: err.write(json.dumps(e) + "\n")))
+            _stop_when_stdin_closes(loop, stop, imports.command)
         await stop.wait()
         await runner.cleanup()
         if jsonl:
@@ -491,17 +498,73 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         writer.close()
 
 
-def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Stop when the parent (the window) goes away, however it went: its end of our stdin
-    pipe closes, and a read returns end-of-file."""
+def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event,
+                            on_command: Callable[[dict], None]) -> None:
+    """Read the parent's commands (one JSON object a line) from stdin, and stop when the
+    parent (the window) goes away, however it went: its end of the pipe closes."""
 
     def watch() -> None:
         with contextlib.suppress(OSError, ValueError):
-            while sys.stdin.buffer.read(1024):
-                pass
+            for line in sys.stdin.buffer:
+                try:
+                    command = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(command, dict):
+                    loop.call_soon_threadsafe(on_command, command)
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class Imports:
+    """Imports the window asks for: through the same storage thread as received batches,
+    one request at a time, so live batches interleave and nothing else writes the capture."""
+
+    def __init__(self, receiver: Receiver, emit: Callable[[dict], None]):
+        self._receiver = receiver
+        self._emit = emit
+        self._cancelled: set = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    def command(self, command: dict) -> None:
+        if command.get("command") == "import":
+            task = asyncio.get_running_loop().create_task(self._run(command))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif command.get("command") == "cancel_import":
+            self._cancelled.add(command.get("id"))
+
+    async def _run(self, command: dict) -> None:
+        from app.importer import ImportFileError, plan
+
+        ident, path = command.get("id"), Path(command.get("path", ""))
+        event = {"event": "import", "id": ident, "path": str(path)}
+        loop = asyncio.get_running_loop()
+        try:
+            kind, planned = await loop.run_in_executor(None, plan, path)
+        except ImportFileError as exc:
+            self._emit({**event, "state": "failed", "message": str(exc)})
+            return
+        total = sum(p.records for p in planned)
+        self._emit({**event, "state": "started", "kind": kind, "requests": len(planned),
+                    "records": total})
+        done = records = 0
+        last = time.monotonic()
+        for item in planned:
+            if ident in self._cancelled:
+                self._emit({**event, "state": "cancelled", "done_requests": done,
+                            "done_records": records, "records": total})
+                return
+            stored = await self._receiver.store_imported(item)
+            done += 1
+            records += stored.record_count
+            if time.monotonic() - last > 0.25:
+                last = time.monotonic()
+                self._emit({**event, "state": "progress", "done_requests": done,
+                            "done_records": records, "records": total})
+        self._emit({**event, "state": "done", "kind": kind, "done_requests": done,
+                    "done_records": records, "records": total})
 
 
 def _fail(message: str, jsonl: bool, emit, err) -> int:

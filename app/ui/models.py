@@ -50,6 +50,15 @@ class CaptureTableModel(QAbstractTableModel):
         self._generation += 1
         self.endResetModel()
 
+    def invalidate(self) -> None:
+        """Forget the rendered cells (e.g. when masking is switched): they are fetched again."""
+        self._cache.clear()
+        self._asked.clear()
+        self._generation += 1
+        if self._ids:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._ids) - 1, len(self._headers) - 1))
+
     def append_ids(self, ids: array) -> None:
         if not ids:
             return

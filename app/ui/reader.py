@@ -39,6 +39,7 @@ from app.filters import (
     sql_value,
 )
 from app.follow import TABLES, Follower, Growth
+from app.masking import Masker
 
 POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
@@ -90,6 +91,7 @@ class CaptureReader(QObject):
     value_filter_ready = Signal(str, str, bool)  # table, expression, exclude
     completions_ready = Signal(object)  # dict[str, list[str]]
     text_ready = Signal(str, str)  # text for the clipboard, a message saying what it is
+    identity_ready = Signal(str)  # the capture's identity (its creation time), for its key
     records_written = Signal(str, int)  # a file of records (NDJSON) for the sender, how many
     detail_ready = Signal(object)  # Detail
     saved = Signal(str, str)  # target path, error message ("" when it worked)
@@ -100,6 +102,7 @@ class CaptureReader(QObject):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._blocks: OrderedDict[tuple, tuple] = OrderedDict()
         self._stopping = False
+        self._masker: Masker | None = None
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -137,6 +140,13 @@ class CaptureReader(QObject):
     def write_records(self, ids: list[int], path: Path) -> None:
         """Write these records' exact texts to ``path``, one per line (NDJSON)."""
         self._put(("write", list(ids), Path(path)))
+
+    def set_mask(self, key: str | None) -> None:
+        """Mask identifiers in everything rendered from now on (None: show them)."""
+        self._put(("mask", key))
+
+    def write_ids(self, ids: list[int], path: Path) -> None:
+        self._put(("ids", list(ids), Path(path)))
 
     def value_filter(self, table: str, item_id: int, field: str, exclude: bool) -> None:
         """Build ``field == <its value in this row>`` (for "filter on this value")."""
@@ -206,14 +216,15 @@ class CaptureReader(QObject):
                 self.open_failed.emit(str(job[1]), str(exc))
                 return None
             self.opened.emit(str(job[1]))
+            self.identity_ready.emit(follower.identity())
             self._state.reset()
             growth = follower.poll() or Growth()
             self._grow(follower, growth, reset=True)
             self.completions_ready.emit(_completions(follower))
         elif kind == "record" and follower is not None:
-            self.detail_ready.emit(_record_detail(follower, job[1]))
+            self.detail_ready.emit(_record_detail(follower, job[1], self._masker))
         elif kind == "request" and follower is not None:
-            self.detail_ready.emit(_request_detail(follower, job[1]))
+            self.detail_ready.emit(_request_detail(follower, job[1], self._masker))
         elif kind == "save":
             self.saved.emit(str(job[1]), _save(follower, job[1]))
         elif kind == "filter":
@@ -221,6 +232,10 @@ class CaptureReader(QObject):
             self._state.filters[table] = flt
             if follower is not None:
                 self.tables_updated.emit([self._state.refilter(follower, table)])
+        elif kind == "mask":
+            self._masker = Masker(job[1]) if job[1] else None
+        elif kind == "ids":  # for an export of the selection
+            job[2].write_text("".join(f"{i}\n" for i in job[1]), "utf-8")
         elif kind == "curl" and follower is not None:
             self.text_ready.emit(*_curl_for(follower, *job[1:]))
         elif kind == "write" and follower is not None:
@@ -249,8 +264,13 @@ class CaptureReader(QObject):
     def _rows(self, follower: Follower, table: str, generation: int, block: int,
               ids: tuple[int, ...]) -> Rows:
         if table == "requests":
-            return _request_rows(follower, generation, block, ids)
-        return _record_rows(follower, table, generation, block, ids)
+            rows = _request_rows(follower, generation, block, ids)
+            if self._masker is not None:
+                mask = self._masker.mask_text
+                rows.texts = [tuple(mask(t) for t in row) for row in rows.texts]
+                rows.tips = [mask(t) for t in rows.tips]
+            return rows
+        return _record_rows(follower, table, generation, block, ids, self._masker)
 
 
 def _human_size(n: int | None) -> str:
@@ -301,9 +321,11 @@ def _request_rows(follower: Follower, generation: int, block: int,
 
 
 def _record_rows(follower: Follower, table: str, generation: int, block: int,
-                 ids: tuple[int, ...]) -> Rows:
+                 ids: tuple[int, ...], masker: Masker | None = None) -> Rows:
     columns = _TAB_COLUMNS[table]
     found = follower.record_texts(list(ids))
+    if masker is not None:
+        found = {k: (r, masker.mask_record(t)) for k, (r, t) in found.items()}
     texts, flags, tips = [], [], []
     for record_id in ids:
         item = found.get(record_id)
@@ -324,12 +346,14 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
     return Rows(table, generation, block, ids, texts, flags, tips)
 
 
-def _record_detail(follower: Follower, record_id: int) -> Detail:
+def _record_detail(follower: Follower, record_id: int, masker: Masker | None = None) -> Detail:
     row = follower.record(record_id)
     if row is None:
         return Detail("record", record_id, f"Record {record_id} (not found)", None, "",
                       is_json=False, note="This record is not in the capture.")
     request_id, idx, family, text = row
+    if masker is not None:
+        text = masker.mask_record(text)
     value = orjson.loads(text)
     own_id = value.get("id") if isinstance(value, dict) else None
     title = (f"{family} record {scalar_text(own_id)} · request {request_id}, "
@@ -337,7 +361,17 @@ def _record_detail(follower: Follower, record_id: int) -> Detail:
     return Detail("record", record_id, title, value, text, request_id=request_id)
 
 
-def _request_detail(follower: Follower, request_id: int) -> Detail:
+def _request_detail(follower: Follower, request_id: int, masker: Masker | None = None) -> Detail:
+    detail = _request_detail_plain(follower, request_id)
+    if masker is not None:
+        detail.info = masker.mask_text(detail.info)
+        detail.raw_text = masker.mask_text(detail.raw_text)
+        if detail.is_json:
+            detail.value = orjson.loads(detail.raw_text)
+    return detail
+
+
+def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
     row = follower.request(request_id)
     if row is None:
         return Detail("request", request_id, f"Request {request_id} (not found)", is_json=False)

@@ -41,6 +41,7 @@ class ReceiverProcess(QObject):
     listening = Signal(dict)  # the child's "listening" event: url, ca_file, auth_header, ...
     request_stored = Signal(dict)  # one "request" event per stored request
     failed = Signal(str)  # a start error or an unexpected exit, readable
+    import_event = Signal(dict)  # progress of an import the window asked for
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -95,6 +96,13 @@ class ReceiverProcess(QObject):
         self._set_state("stopping")
         self._process.terminate()
 
+    def send_command(self, command: dict) -> bool:
+        """Ask the running receiver to do something (import a file, cancel an import)."""
+        if self._process is None or self._state != "listening":
+            return False
+        self._process.write((json.dumps(command) + "\n").encode("utf-8"))
+        return True
+
     def wait_stopped(self, msecs: int = 10000) -> bool:
         """Block until the child has exited; only for quitting the application."""
         if self._process is None:
@@ -124,6 +132,8 @@ class ReceiverProcess(QObject):
                 self.listening.emit(event)
             elif kind == "request":
                 self.request_stored.emit(event)
+            elif kind == "import":
+                self.import_event.emit(event)
             elif kind == "error":
                 self._report(event.get("message", "the receiver could not start"))
                 self._set_state("failed")

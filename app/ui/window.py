@@ -63,6 +63,7 @@ from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
 from app.ui.replay import ChildRun, CurlDialog, SendDialog
+from app.ui.transfer import ExportDialog
 
 MAX_RECENT = 8
 _STATE_TEXT = {
@@ -207,6 +208,9 @@ class MainWindow(QMainWindow):
         self._filtered: dict[str, bool] = {}
         self.setWindowTitle(APP_TITLE)
         self.resize(1280, 800)
+        self.setAcceptDrops(True)
+        self._identity: str | None = None
+        self._imports = 0
 
         self.requests_model = RequestsModel(reader, self)
         self.sample_run = ChildRun(self)
@@ -264,6 +268,16 @@ class MainWindow(QMainWindow):
         self.show_records_action = a("Show its rec&ords", self._on_show_records_triggered,
                                      "Ctrl+K", "Go to the records of this request")
         self.about_action = a("&About", self._on_about_action_triggered)
+        self.export_action = a("&Export…", self._on_export_action_triggered, "Ctrl+E",
+                               "Export records or requests: JSON, NDJSON, CSV, HAR, Postman")
+        self.import_action = a("&Import…", self._on_import_action_triggered, "Ctrl+I",
+                               "Import a JSON list, NDJSON, HAR or capture file into this "
+                               "capture (or drop the file on the window)")
+        self.mask_action = a("&Mask identifiers", self._on_mask_action_toggled, "Ctrl+M",
+                             "Show ICCID, IMSI, MSISDN, IMEI and IP addresses as consistent "
+                             "pseudonyms, for demos")
+        self.mask_action.setCheckable(True)
+        self.mask_action.setChecked(self.settings.mask_view)
         self.paste_curl_action = a("&Paste a cURL command…", self._on_paste_curl_triggered,
                                    "Ctrl+Shift+V", "Parse, edit and send a cURL command")
         self.send_action = a("Send like the &Data Streamer…", self._on_send_action_triggered,
@@ -389,6 +403,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
         menu.addAction(self.save_action)
         menu.addSeparator()
+        menu.addAction(self.import_action)
+        menu.addAction(self.export_action)
+        menu.addSeparator()
         menu.addAction(self.clear_action)
         menu.addSeparator()
         menu.addAction(self.quit_action)
@@ -416,6 +433,8 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             menu.addAction(action)
         menu.addSeparator()
+        menu.addAction(self.mask_action)
+        menu.addSeparator()
         menu.addAction(self.show_request_action)
         menu.addAction(self.show_records_action)
         menu = self.menuBar().addMenu("&Help")
@@ -435,6 +454,8 @@ class MainWindow(QMainWindow):
         self.receiver.failed.connect(self._on_receiver_failed)
         self.detail.copied.connect(self._on_detail_copied)
         self.reader.text_ready.connect(self._on_reader_text_ready)
+        self.reader.identity_ready.connect(self._on_reader_identity_ready)
+        self.receiver.import_event.connect(self._on_receiver_import_event)
         self.reader.records_written.connect(self._on_reader_records_written)
         self.sample_run.event.connect(self._on_sample_run_event)
 
@@ -723,6 +744,7 @@ class MainWindow(QMainWindow):
                 lambda: self.reader.value_filter(table, item_id, field, True))
         menu.addSeparator()
         menu.addAction(self.copy_as_curl_action)
+        menu.addAction(self.export_action)
         cell = index.data()
         if cell:
             copy = menu.addAction("Copy cell")
@@ -926,6 +948,111 @@ class MainWindow(QMainWindow):
                 ["--capture", str(self.capture), "--filter", expr], f"Filter: {expr}")
         dialog = SendDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
                             sources, self)
+        dialog.exec()
+        dialog.deleteLater()
+
+    # -- import, export, masking -------------------------------------------------------------
+
+    def import_file(self, path: Path) -> None:
+        """Import a file into the capture, through the receiver (the capture's only writer)."""
+        self._imports += 1
+        command = {"command": "import", "path": str(path), "id": self._imports}
+        if not self.receiver.send_command(command):
+            self.message_bar.show_message(
+                "Import: the endpoint must be running to import into this capture (it is the "
+                "capture's only writer). Start it and drop the file again.",
+                [("Start endpoint", self.start_endpoint)])
+            return
+        self.statusBar().showMessage(f"Importing {path.name}…")
+
+    def _on_receiver_import_event(self, event: dict) -> None:
+        name = Path(event.get("path", "")).name
+        state = event.get("state")
+        if state == "failed":
+            self.message_bar.show_message(f"Import: {event.get('message')}. Nothing was "
+                                          f"imported.")
+        elif state in ("started", "progress"):
+            done, total = event.get("done_records", 0), event.get("records", 0)
+            self.statusBar().showMessage(f"Importing {name}: {done:,} of {total:,} records…")
+        elif state == "done":
+            self.statusBar().showMessage(
+                f"Imported {event.get('done_records', 0):,} records from {name} "
+                f"({event.get('kind')}), marked as imported", 8000)
+        elif state == "cancelled":
+            self.message_bar.show_message(
+                f"Import of {name} cancelled after {event.get('done_records', 0):,} of "
+                f"{event.get('records', 0):,} records.", error=False)
+
+    def _on_import_action_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import into this capture", "",
+            "Records, HAR or captures (*.json *.ndjson *.jsonl *.har *.sqlite);;All files (*)")
+        if path:
+            self.import_file(Path(path))
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and all(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            self.import_file(Path(url.toLocalFile()))
+        event.acceptProposedAction()
+
+    def _on_reader_identity_ready(self, identity: str) -> None:
+        self._identity = identity
+        self._apply_mask()
+
+    def _on_mask_action_toggled(self, on: bool = False) -> None:
+        self.settings.mask_view = self.mask_action.isChecked()
+        self.settings.save()
+        self._apply_mask()
+
+    def _apply_mask(self) -> None:
+        key = None
+        if self.mask_action.isChecked() and self._identity is not None:
+            key = self.settings.mask_keys.get(self._identity)
+            if key is None:
+                from app.masking import new_key
+
+                key = self.settings.mask_keys[self._identity] = new_key()
+                self.settings.save()
+        self.reader.set_mask(key)
+        for table in self.views:
+            self._model(table).invalidate()
+        view = self._current_view()
+        if view.currentIndex().isValid():
+            self._on_view_current_row_changed(view.currentIndex(), view.currentIndex())
+
+    def _on_export_action_triggered(self) -> None:
+        if self.capture is None:
+            return
+        view = self._current_view()
+        table = view.model().table
+        scopes: dict[str, list[str]] = {}
+        text = self.filter_bars[table].current_filter().text.strip()
+        if table == "requests":
+            scopes["All requests"] = []
+        else:
+            tab = next(t for t in RECORD_TABS if t.key == table)
+            families = " or ".join(f"family == {f}" for f in tab.families)
+            scopes[f"All {tab.title} records"] = ["--filter", f"({families})"]
+            if text:
+                scopes[f"The {tab.title} table as filtered"] = [
+                    "--filter", f"({families}) and ({text})"]
+            scopes["All records of the capture"] = []
+        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
+        if rows:
+            ids_path = self._send_tmp / f"export-ids-{table}.txt"
+            self.reader.write_ids([view.model().id_at(r) for r in rows], ids_path)
+            option = "--request-ids-file" if table == "requests" else "--ids-file"
+            noun = "requests" if table == "requests" else "records"
+            scopes[f"The {len(rows):,} selected {noun}"] = [option, str(ids_path)]
+        dialog = ExportDialog(self.capture, scopes, self.mask_action.isChecked(), self)
+        if rows:
+            dialog.scope.setCurrentIndex(dialog.scope.count() - 1)
+        elif text and table != "requests":
+            dialog.scope.setCurrentIndex(1)
         dialog.exec()
         dialog.deleteLater()
 

@@ -1,0 +1,706 @@
+"""Export a capture's records or requests: a registry of pure, streaming write functions.
+
+Each format is an :class:`Exporter` in :data:`EXPORTERS` (mitmproxy style): a name, a title, a
+file extension, what it exports (``kind``: ``records`` or ``requests``) and a ``write`` function
+
+    write(source, out, options) -> int   # how many records / requests were written
+
+- ``source`` is a *row source*: a zero-argument callable returning an iterator of rows
+  (:class:`RecordRow` for ``records`` exporters, :class:`RequestRow` for ``requests`` ones),
+  e.g. ``lambda: record_rows(db)`` or a generator function. Every exporter takes the same thing;
+  CSV calls it twice (the header, the union of the records' JSON paths, must be known before the
+  first row), the others once. A re-iterable (a list) is accepted too; a one-shot iterator is
+  refused by CSV.
+- ``out`` is a binary file; the output is UTF-8 and written in chunks, never built whole: a
+  million records go through in constant memory.
+- ``options`` is an :class:`ExportOptions`. Its ``transform`` (masking plugs in here) is applied
+  to every text taken from the capture before it is written: each record's JSON text (json,
+  ndjson), each CSV cell taken from a record (CSV flattens the *untransformed* record, so a
+  transform need not keep the JSON valid; header names are not transformed), and the request
+  body text, header values, path and query and the client address (HAR, Postman). The receiver's
+  own answer is not transformed (it holds nothing from the request), nor is a body that is not
+  UTF-8 (exported as base64, byte for byte).
+
+:func:`record_rows` and :func:`request_rows` read a capture (``app.capture.open_reader``) in
+chunks, in id order; :func:`answer_body` rebuilds what the receiver answered a stored request.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl, urlsplit
+
+from app import APP_TITLE, __version__
+from app.columns import RECORD_TABS
+from app.filters import parse
+from app.records import BodyError, family_sql, inspect_body
+
+RECORD_CHUNK = 2000  # records read per query
+REQUEST_CHUNK = 200  # request rows (without their bodies) read per query
+_FLUSH_BYTES = 1 << 20  # write to ``out`` once about this much text has gathered
+_CSV_FLUSH_ROWS = 500
+_BOM = b"\xef\xbb\xbf"
+POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+
+
+@dataclass
+class RecordRow:
+    """One record as stored: capture record number, its request, family and JSON text."""
+
+    id: int
+    request_id: int
+    family: str
+    text: str  # the record's JSON text as stored (every token as sent)
+
+
+@dataclass
+class RequestRow:
+    """One request as stored in the capture's ``request`` table, body included."""
+
+    id: int
+    received_at: str
+    peer: str | None
+    method: str
+    path: str
+    query: str
+    http_version: str | None
+    headers: list[tuple[str, str]]
+    status: int
+    reason: str | None
+    problems: list[str]
+    body: bytes
+    record_count: int
+    counts: dict[str, int]
+    duration_ms: float | None
+    source: str
+    auth: str = "off"  # ok | missing | invalid | off
+    auth_user: str | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    body_size: int | None = None  # bytes that arrived; may exceed len(body) for a 413
+    # Records stored before this request: only read for the status page (GET /), whose text
+    # says how many requests and records had arrived.
+    records_before: int | None = None
+
+
+@dataclass
+class ExportOptions:
+    """How to write: CSV dialect, the URL requests are shown at, and a text transform."""
+
+    csv_bom: bool = False
+    csv_delimiter: str = ","
+    base_url: str = "https://localhost:8443"
+    transform: Callable[[str], str] | None = None
+
+
+RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One export format: ``write(source, out, options)`` returns how many items it wrote."""
+
+    name: str
+    title: str
+    extension: str
+    kind: str  # records | requests
+    write: Callable[[RowSource, BinaryIO, ExportOptions], int] = field(repr=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a capture
+
+
+def _record_select(where: str) -> str:
+    return (f"SELECT r.id, r.request_id, {family_sql('q.families', 'r.idx')}, r.json "
+            f"FROM record AS r JOIN request AS q ON q.id = r.request_id WHERE {where} "
+            f"ORDER BY r.id")
+
+
+def _chunks(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
+
+
+def record_rows(db, ids: Iterable[int] | None = None, filter_text: str = "",
+                families: tuple[str, ...] | None = None) -> Iterator[RecordRow]:
+    """The records of a capture in id order, read :data:`RECORD_CHUNK` at a time.
+
+    ``ids`` restricts to those record numbers; ``filter_text`` (the filter language,
+    ``app.filters``; raises ``FilterError``) and ``families`` narrow further. No query stays open
+    while rows are handed out, so a reader never holds the WAL back for long.
+    """
+    flt = parse(filter_text)
+    narrowed = not flt.is_empty or bool(families)
+    if ids is not None:
+        for chunk in _chunks(ids, 500):
+            if narrowed:
+                sql, params = flt.record_query(families, after=chunk[0] - 1, upto=chunk[-1])
+                passed = {row[0] for row in db.execute(sql, params)}
+                chunk = [i for i in chunk if i in passed]
+                if not chunk:
+                    continue
+            marks = ", ".join("?" * len(chunk))
+            for row in db.execute(_record_select(f"r.id IN ({marks})"), chunk).fetchall():
+                yield RecordRow(*row)
+        return
+    after = 0
+    while True:
+        if narrowed:
+            sql, params = flt.record_query(families, after=after)
+            chunk = [row[0] for row in db.execute(f"{sql} LIMIT ?", [*params, RECORD_CHUNK])]
+            if not chunk:
+                return
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(_record_select(f"r.id IN ({marks})"), chunk).fetchall()
+            after = chunk[-1]
+        else:
+            rows = db.execute(_record_select("r.id > ?") + " LIMIT ?",
+                              (after, RECORD_CHUNK)).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+        for row in rows:
+            yield RecordRow(*row)
+
+
+_REQUEST_COLUMNS = (
+    "id, received_at, peer, method, path, query, http_version, headers, status, reason, "
+    "problems, record_count, counts, duration_ms, source, auth, auth_user, content_type, "
+    "content_encoding, body_size"
+)
+
+
+def _request_row(db, row: tuple) -> RequestRow:
+    (rid, received_at, peer, method, path, query, http_version, headers, status, reason,
+     problems, record_count, counts, duration_ms, source, auth, auth_user, content_type,
+     content_encoding, body_size) = row
+    body = db.execute("SELECT body FROM request WHERE id = ?", (rid,)).fetchone()[0]
+    records_before = None
+    if _is_status_page(method, path, status):
+        records_before = db.execute(
+            "SELECT coalesce(sum(record_count), 0) FROM request WHERE id < ?", (rid,)
+        ).fetchone()[0]
+    return RequestRow(
+        id=rid, received_at=received_at, peer=peer, method=method, path=path, query=query or "",
+        http_version=http_version,
+        headers=[(str(k), str(v)) for k, v in json.loads(headers or "[]")],
+        status=status, reason=reason, problems=json.loads(problems) if problems else [],
+        body=bytes(body or b""), record_count=record_count or 0,
+        counts=json.loads(counts) if counts else {}, duration_ms=duration_ms,
+        source=source or "received", auth=auth or "off", auth_user=auth_user,
+        content_type=content_type, content_encoding=content_encoding, body_size=body_size,
+        records_before=records_before,
+    )
+
+
+def request_rows(db, ids: Iterable[int] | None = None) -> Iterator[RequestRow]:
+    """The requests of a capture in id order (all, or those in ``ids``), bodies included.
+
+    Rows are read :data:`REQUEST_CHUNK` at a time and each body on its own, so only one body
+    is in memory at a time.
+    """
+    select = f"SELECT {_REQUEST_COLUMNS} FROM request"
+    if ids is not None:
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in db.execute(f"{select} WHERE id IN ({marks}) ORDER BY id",
+                                  chunk).fetchall():
+                yield _request_row(db, row)
+        return
+    after = 0
+    while True:
+        rows = db.execute(f"{select} WHERE id > ? ORDER BY id LIMIT ?",
+                          (after, REQUEST_CHUNK)).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield _request_row(db, row)
+        after = rows[-1][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# What the receiver answered (app.server.Receiver._handle)
+
+
+def _is_status_page(method: str, path: str, status: int) -> bool:
+    return method in ("GET", "HEAD") and path == "/" and status == 200
+
+
+def _status_text(row: RequestRow) -> str:
+    # app.server.Receiver._status_text, as of the moment the request arrived.
+    auth = "no authentication" if row.auth == "off" else "HTTP Basic Auth required"
+    return (
+        f"{APP_TITLE} {__version__}: a mock endpoint for the 1NCE Data Streamer.\n"
+        f"POST JSON lists of Event, Usage and SMS records to any path ({auth}).\n"
+        f"Requests so far: {row.id - 1}; records: {row.records_before or 0}.\n"
+    )
+
+
+def _body_error(row: RequestRow) -> dict:
+    """The error part of a 400 for a body that is no batch, with its position when it had one.
+
+    The stored reason is the message; the position is found again by judging the stored body
+    the same way (it is deterministic).
+    """
+    try:
+        inspect_body(row.body)
+    except BodyError as exc:
+        if str(exc) == row.reason:
+            return exc.as_json()
+    return {"error": row.reason}
+
+
+def answer_body(row: RequestRow) -> bytes:
+    """The body the receiver answered ``row`` with, byte for byte.
+
+    200: ``{"ok": true, "request_id", "records", "counts"[, "problems"]}``; a rejection:
+    ``{"ok": false, "error", "request_id"}``, or for a body that is not a batch ``{"ok": false,
+    "request_id", "error"[, "position"][, "index"]}``. The status page (GET /) is text, and a
+    HEAD answer has no body.
+    """
+    if row.method == "HEAD":
+        return b""
+    if _is_status_page(row.method, row.path, row.status):
+        return _status_text(row).encode("utf-8")
+    if row.status == 200:
+        body: dict = {"ok": True, "request_id": row.id, "records": row.record_count,
+                      "counts": row.counts}
+        if row.problems:
+            body["problems"] = row.problems
+    elif row.status == 400 and not (row.reason or "").startswith("the body could not be read"):
+        body = {"ok": False, "request_id": row.id, **_body_error(row)}
+    else:
+        body = {"ok": False, "error": row.reason, "request_id": row.id}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def answer_headers(row: RequestRow) -> list[tuple[str, str]]:
+    """The answer's own headers (Content-Type, and Allow / WWW-Authenticate on 405 / 401)."""
+    from app.server import REALM  # the server imports much; only needed here
+
+    if _is_status_page(row.method, row.path, row.status):
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+    else:
+        headers = [("Content-Type", "application/json; charset=utf-8")]
+    if row.status == 405:
+        headers.append(("Allow", "POST"))
+    elif row.status == 401:
+        headers.append(("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'))
+    return headers
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _rows(source: RowSource) -> Iterable[Any]:
+    return source() if callable(source) else source
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _transform(options: ExportOptions) -> Callable[[str], str]:
+    return options.transform or _identity
+
+
+class _Buffered:
+    """Gathers text and writes it to a binary file as UTF-8 about a megabyte at a time."""
+
+    def __init__(self, out: BinaryIO):
+        self._out = out
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._out.write("".join(self._parts).encode("utf-8"))
+            self._parts.clear()
+            self._size = 0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: json, ndjson
+
+
+def write_json(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    """A JSON list of the records as the streamer posts them: their stored texts, unchanged."""
+    transform = _transform(options)
+    buf = _Buffered(out)
+    buf.write("[")
+    count = 0
+    for row in _rows(source):
+        if count:
+            buf.write(",")
+        buf.write(transform(row.text))
+        count += 1
+    buf.write("]\n")
+    buf.flush()
+    return count
+
+
+def write_ndjson(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    """One record's stored text a line."""
+    transform = _transform(options)
+    buf = _Buffered(out)
+    count = 0
+    for row in _rows(source):
+        buf.write(transform(row.text))
+        buf.write("\n")
+        count += 1
+    buf.flush()
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: csv
+
+
+class _Number(str):
+    """A JSON number token, kept as spelt (``1.50`` stays ``1.50``)."""
+
+    __slots__ = ()
+
+
+def _load(text: str) -> Any:
+    return json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            _flatten(item, f"{prefix}.{index}" if prefix else str(index), out)
+    else:
+        out[prefix] = _cell(value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, str):  # strings and number tokens (_Number) as they are
+        return str(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # {} and []
+
+
+def flatten(text: str) -> dict[str, str]:
+    """A record's JSON text as ``{dotted path: cell text}`` (list items by index)."""
+    out: dict[str, str] = {}
+    _flatten(_load(text), "", out)
+    return out
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
+def neutralise(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading ``'``
+    before ``= + - @``, tab or carriage return; a plain (negative) number stays a number."""
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _natural(path: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("."))
+
+
+def csv_columns(paths: Iterable[str], families: Iterable[str]) -> list[str]:
+    """The order of the record columns: first the paths of the families' columns in
+    ``app.columns.RECORD_TABS`` (tab by tab, column by column), then the others sorted."""
+    present = set(paths)
+    seen_families = set(families)
+    ordered: list[str] = []
+    for tab in RECORD_TABS:
+        if not seen_families.intersection(tab.families):
+            continue
+        for column in tab.columns:
+            for path in column.paths:
+                dotted = ".".join(str(step) for step in path)
+                if dotted in present and dotted not in ordered:
+                    ordered.append(dotted)
+    chosen = set(ordered)
+    return ordered + sorted((p for p in present if p not in chosen), key=_natural)
+
+
+_FIXED = ("id", "request_id", "family")
+
+
+def _column_names(paths: list[str]) -> list[str]:
+    """Header names: the dotted paths, except that a path named like one of the fixed columns
+    (the record's own ``id``, above all) becomes ``record_<path>`` (as in ``record_keys``)."""
+    taken = set(paths) | set(_FIXED)
+    names = []
+    for path in paths:
+        name = path
+        if name in _FIXED:
+            while name in taken:
+                name = f"record_{name}"
+            taken.add(name)
+        names.append(name)
+    return names
+
+
+def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    """One row a record: id, request_id, family, then every JSON path as a dotted column.
+
+    ``id`` is the capture's record number; the record's own ``id`` is the column
+    ``record_id``. Two passes over the source: the first collects the paths, the second writes
+    the rows.
+    """
+    if not callable(source) and iter(source) is source:
+        raise TypeError("CSV reads its rows twice: pass a callable that returns the rows")
+    paths: set[str] = set()
+    families: set[str] = set()
+    for row in _rows(source):
+        paths.update(flatten(row.text))
+        families.add(row.family)
+    columns = csv_columns(paths, families)
+    transform = _transform(options)
+    if options.csv_bom:
+        out.write(_BOM)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=options.csv_delimiter)
+    writer.writerow([*_FIXED, *(neutralise(name) for name in _column_names(columns))])
+    count = 0
+    for row in _rows(source):
+        cells = flatten(row.text)
+        writer.writerow([
+            row.id, row.request_id, row.family,
+            *(neutralise(transform(cells[c])) if c in cells else "" for c in columns),
+        ])
+        count += 1
+        if count % _CSV_FLUSH_ROWS == 0:
+            out.write(buf.getvalue().encode("utf-8"))
+            buf.seek(0)
+            buf.truncate()
+    out.write(buf.getvalue().encode("utf-8"))
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests: har, postman
+
+
+def _body_text(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _target(row: RequestRow, transform: Callable[[str], str]) -> str:
+    """Path and query (``/hook?a=1``), transformed."""
+    return transform(row.path + (f"?{row.query}" if row.query else ""))
+
+
+def har_entry(row: RequestRow, options: ExportOptions) -> dict:
+    """One HAR 1.2 entry: the request as it arrived and the answer it got.
+
+    A body that is not UTF-8 goes into ``postData.text`` as base64 with the custom field
+    ``"_encoding": "base64"`` (HAR 1.2 defines ``encoding`` only for response content).
+    """
+    transform = _transform(options)
+    version = f"HTTP/{row.http_version or '1.1'}"
+    target = _target(row, transform)
+    query = urlsplit(target).query
+    request: dict = {
+        "method": row.method,
+        "url": options.base_url.rstrip("/") + target,
+        "httpVersion": version,
+        "cookies": [],
+        "headers": [{"name": k, "value": transform(v)} for k, v in row.headers],
+        "queryString": [{"name": k, "value": v}
+                        for k, v in parse_qsl(query, keep_blank_values=True)],
+        "headersSize": -1,
+        "bodySize": row.body_size if row.body_size is not None else len(row.body),
+    }
+    if row.body or row.method not in ("GET", "HEAD"):
+        text = _body_text(row.body)
+        post: dict = {"mimeType": row.content_type or ""}
+        if text is None:
+            post["text"] = base64.b64encode(row.body).decode("ascii")
+            post["_encoding"] = "base64"
+        else:
+            post["text"] = transform(text)
+        request["postData"] = post
+    answer = answer_body(row)
+    mime = answer_headers(row)[0][1]
+    try:
+        status_text = HTTPStatus(row.status).phrase
+    except ValueError:
+        status_text = ""
+    wait = round(row.duration_ms, 3) if row.duration_ms is not None else 0
+    return {
+        "startedDateTime": row.received_at,
+        "time": wait,
+        "request": request,
+        "response": {
+            "status": row.status,
+            "statusText": status_text,
+            "httpVersion": version,
+            "cookies": [],
+            "headers": [{"name": k, "value": v} for k, v in answer_headers(row)],
+            "content": {"size": len(answer), "mimeType": mime,
+                        "text": answer.decode("utf-8")},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": len(answer),
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": wait, "receive": 0},
+        "_streamer_inspector": {
+            "request_id": row.id,
+            "record_count": row.record_count,
+            "counts": row.counts,
+            "problems": row.problems,
+            "source": row.source,
+            "peer": transform(row.peer) if row.peer else row.peer,
+            "auth": row.auth,
+            "reason": row.reason,
+        },
+    }
+
+
+def write_har(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    """HAR 1.2: one entry a request (see :func:`har_entry`)."""
+    creator = _dumps({"name": APP_TITLE, "version": __version__})
+    out.write(f'{{"log": {{"version": "1.2", "creator": {creator}, "entries": ['
+              .encode())
+    count = 0
+    for row in _rows(source):
+        out.write(((",\n" if count else "\n") + _dumps(har_entry(row, options))).encode("utf-8"))
+        count += 1
+    out.write(b"\n]}}\n")
+    return count
+
+
+_POSTMAN_DROPPED = {"authorization", "proxy-authorization", "content-length", "host",
+                    "content-encoding", "transfer-encoding"}
+
+
+def postman_item(row: RequestRow, options: ExportOptions) -> dict:
+    """One Postman v2.1 item: the request, ready to send again (fill in the password).
+
+    Authorization, Content-Length, Host, Content-Encoding and Transfer-Encoding headers are
+    left out (Postman sets them; the body is stored decompressed); Basic Auth uses the user the
+    request carried and the collection variable ``{{password}}``.
+    """
+    transform = _transform(options)
+    base = urlsplit(options.base_url.rstrip("/"))
+    target = _target(row, transform)
+    parts = urlsplit(target)
+    host = base.hostname or "localhost"
+    url: dict = {
+        "raw": options.base_url.rstrip("/") + target,
+        "protocol": base.scheme or "https",
+        "host": [f"[{host}]"] if ":" in host else host.split("."),
+        "path": (base.path + parts.path).lstrip("/").split("/"),
+    }
+    if base.port is not None:
+        url["port"] = str(base.port)
+    if parts.query:
+        url["query"] = [{"key": k, "value": v}
+                        for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    request: dict = {
+        "method": row.method,
+        "header": [{"key": k, "value": transform(v)} for k, v in row.headers
+                   if k.lower() not in _POSTMAN_DROPPED],
+        "url": url,
+        "auth": {"type": "basic", "basic": [
+            {"key": "username", "value": row.auth_user or "", "type": "string"},
+            {"key": "password", "value": "{{password}}", "type": "string"},
+        ]},
+    }
+    if row.body or row.method not in ("GET", "HEAD"):
+        text = _body_text(row.body)
+        raw = transform(text) if text is not None else row.body.decode("utf-8", "replace")
+        request["body"] = {"mode": "raw", "raw": raw, "options": {"raw": {"language": "json"}}}
+    name = f"#{row.id} {row.method} {parts.path} {row.status}"
+    if row.status == 200 and row.method == "POST":
+        name += f" ({row.record_count} record{'' if row.record_count == 1 else 's'})"
+    return {"name": name, "request": request, "response": []}
+
+
+def write_postman(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    """A Postman Collection v2.1 with one item a request and a ``password`` variable."""
+    info = _dumps({
+        "_postman_id": str(uuid.uuid4()),
+        "name": f"{APP_TITLE} capture",
+        "description": f"Requests exported from a {APP_TITLE} {__version__} capture. "
+                       f"Set the collection variable 'password' to the Basic Auth password.",
+        "schema": POSTMAN_SCHEMA,
+    })
+    out.write(f'{{"info": {info}, "item": ['.encode())
+    count = 0
+    for row in _rows(source):
+        out.write(((",\n" if count else "\n") + _dumps(postman_item(row, options)))
+                  .encode("utf-8"))
+        count += 1
+    out.write(b'\n], "variable": [{"key": "password", "value": ""}]}\n')
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+
+EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
+    Exporter("json", "JSON: a list of records, as the streamer posts them", "json", "records",
+             write_json),
+    Exporter("ndjson", "NDJSON: one record a line", "ndjson", "records", write_ndjson),
+    Exporter("csv", "CSV: one row a record, nested fields as dotted columns", "csv", "records",
+             write_csv),
+    Exporter("har", "HAR 1.2: the requests and their answers", "har", "requests", write_har),
+    Exporter("postman", "Postman Collection v2.1: the requests, to send again", "postman.json",
+             "requests", write_postman),
+)}
+
+
+def export(db, name: str, out: BinaryIO, options: ExportOptions | None = None, *,
+           ids: Iterable[int] | None = None, filter_text: str = "",
+           families: tuple[str, ...] | None = None) -> int:
+    """Export from an open capture with the exporter ``name``; returns the items written.
+
+    Records exporters take ``ids`` (record numbers), ``filter_text`` and ``families``;
+    requests exporters take ``ids`` (request numbers) only.
+    """
+    exporter = EXPORTERS[name]
+    options = options or ExportOptions()
+    if exporter.kind == "records":
+        id_list = list(ids) if ids is not None else None
+        return exporter.write(lambda: record_rows(db, id_list, filter_text, families),
+                              out, options)
+    if filter_text or families:
+        raise ValueError(f"{name} exports requests: select them by ids, not by a filter")
+    id_list = list(ids) if ids is not None else None
+    return exporter.write(lambda: request_rows(db, id_list), out, options)

@@ -1,0 +1,262 @@
+"""Import into a capture: a JSON list, NDJSON, a HAR file, or another capture.
+
+Imported records look like received ones: they arrive as requests (``source = 'imported'``) that
+go through the same :meth:`CaptureWriter.store` as the endpoint's, so they are validated, split
+and classified the same way. A file is read and checked completely before the first request is
+stored: a file that is not what it claims imports nothing, and says why. Only a cancel can stop
+an import half-way, and the result says how far it got.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.capture import CaptureError, CaptureWriter, Incoming, open_reader
+from app.config import MAX_RECORDS_PER_POST
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class ImportFileError(ValueError):
+    """The file is not what it claims to be; the message says where and why."""
+
+
+@dataclass
+class Planned:
+    """One request to store: what arrives, and its status when it is not to be judged."""
+
+    incoming: Incoming
+    status: int | None = None
+    reason: str | None = None
+    records: int = 0
+
+
+@dataclass
+class ImportResult:
+    """How an import ended: done, or cancelled after so many requests and records."""
+
+    kind: str
+    state: str
+    requests: int
+    records: int
+    total_requests: int
+    total_records: int
+
+
+def plan(path: Path, batch_size: int = MAX_RECORDS_PER_POST) -> tuple[str, list[Planned]]:
+    """Read and check the whole file; returns its kind and the requests it becomes."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path}: {exc.strerror}") from None
+    if head == _SQLITE_MAGIC:
+        return "capture", _plan_capture(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path.name} is not UTF-8 text (byte {exc.start}) and not a "
+                              f"capture file") from None
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return "json", _plan_json_list(path, stripped, batch_size)
+    if stripped.startswith("{"):
+        first_line = stripped.split("\n", 1)[0]
+        try:
+            json.loads(first_line)
+            single_line_object = True
+        except ValueError:
+            single_line_object = False
+        if not single_line_object or '"log"' in first_line[:200]:
+            return "har", _plan_har(path, stripped)
+        return "ndjson", _plan_ndjson(path, stripped, batch_size)
+    if not stripped:
+        raise ImportFileError(f"{path.name} is empty")
+    raise ImportFileError(f"{path.name} is neither a JSON list, NDJSON, a HAR file nor a "
+                          f"capture (it starts with {stripped[:20]!r})")
+
+
+def _imported(source: Path, body: bytes, **kw) -> Incoming:
+    kw.setdefault("method", "POST")
+    kw.setdefault("path", f"/import/{source.name}")
+    kw.setdefault("content_type", "application/json")
+    kw.setdefault("headers", [("X-Imported-From", source.name)])
+    return Incoming(body=body, source="imported", auth="off", peer=None, **kw)
+
+
+def _batches(path: Path, texts: list[str], size: int) -> list[Planned]:
+    out = []
+    for start in range(0, len(texts), size):
+        chunk = texts[start:start + size]
+        body = ("[" + ",".join(chunk) + "]").encode("utf-8")
+        out.append(Planned(_imported(path, body), records=len(chunk)))
+    return out
+
+
+def _plan_json_list(path: Path, text: str, size: int) -> list[Planned]:
+    decoder = json.JSONDecoder()
+    texts: list[str] = []
+    i = 1  # after '['
+    n = len(text)
+    ws = " \t\r\n"
+    while True:
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == "]" and not texts:
+            i += 1
+            break
+        try:
+            value, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(f"{path.name} is not valid JSON: {exc.msg} at line "
+                                  f"{exc.lineno} column {exc.colno}") from None
+        if not isinstance(value, dict):
+            raise ImportFileError(f"{path.name}: element {len(texts)} of the list is not a "
+                                  f"record (a JSON object)")
+        texts.append(text[i:end])
+        i = end
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == ",":
+            i += 1
+            continue
+        if i < n and text[i] == "]":
+            i += 1
+            break
+        raise ImportFileError(f"{path.name} is not valid JSON: expected ',' or ']' at offset {i}")
+    if text[i:].strip():
+        raise ImportFileError(f"{path.name} has text after the JSON list (offset {i})")
+    if not texts:
+        raise ImportFileError(f"{path.name} is an empty list: nothing to import")
+    return _batches(path, texts, size)
+
+
+def _plan_ndjson(path: Path, text: str, size: int) -> list[Planned]:
+    texts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise ImportFileError(f"{path.name} line {number} is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ImportFileError(f"{path.name} line {number} is not a record (a JSON object)")
+        texts.append(line)
+    if not texts:
+        raise ImportFileError(f"{path.name} holds no records")
+    return _batches(path, texts, size)
+
+
+def _plan_har(path: Path, text: str) -> list[Planned]:
+    try:
+        har = json.loads(text)
+        entries = har["log"]["entries"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise ImportFileError(f"{path.name} is not a HAR file (no log.entries list)") from None
+    out = []
+    for number, entry in enumerate(entries):
+        try:
+            request = entry["request"]
+            method = request["method"]
+            url = urlsplit(request["url"])
+            post = request.get("postData") or {}
+            body_text = post.get("text", "") or ""
+            if post.get("_encoding") == "base64" or post.get("encoding") == "base64":
+                body = base64.b64decode(body_text)
+            else:
+                body = body_text.encode("utf-8")
+            headers = [(h["name"], _mask_auth(h["name"], h["value"]))
+                       for h in request.get("headers", [])]
+            started = _when(entry.get("startedDateTime"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImportFileError(f"{path.name}: entry {number} is not a HAR request "
+                                  f"({exc})") from None
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
+        incoming = _imported(path, body, method=method, path=url.path or "/",
+                             query=url.query, headers=headers, content_type=ctype,
+                             received_at=started)
+        if method == "POST":
+            out.append(Planned(incoming))
+        else:
+            status = (entry.get("response") or {}).get("status") or 405
+            out.append(Planned(incoming, status=int(status), reason="imported from a HAR file"))
+    if not out:
+        raise ImportFileError(f"{path.name} holds no requests")
+    return out
+
+
+def _mask_auth(name: str, value: str) -> str:
+    if name.lower() in ("authorization", "proxy-authorization"):
+        scheme = value.partition(" ")[0]
+        return f"{scheme} ****" if scheme else "****"
+    return value
+
+
+def _when(text: str | None) -> float:
+    if not text:
+        return dt.datetime.now(dt.UTC).timestamp()
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _plan_capture(path: Path) -> list[Planned]:
+    try:
+        db = open_reader(path)
+    except CaptureError as exc:
+        raise ImportFileError(str(exc)) from None
+    out = []
+    try:
+        rows = db.execute(
+            "SELECT received_at, peer, method, path, query, http_version, headers, auth, "
+            "auth_user, status, reason, content_type, content_encoding, body, body_size, "
+            "record_count FROM request ORDER BY id").fetchall()
+    except sqlite3.Error as exc:
+        raise ImportFileError(f"{path.name} cannot be read: {exc}") from None
+    finally:
+        db.close()
+    for (received, peer, method, rpath, query, version, headers, auth, user, status, reason,
+         ctype, encoding, body, body_size, count) in rows:
+        incoming = Incoming(method=method, path=rpath, body=body or b"", query=query,
+                            peer=peer, http_version=version,
+                            headers=[tuple(h) for h in json.loads(headers)], auth=auth,
+                            auth_user=user, body_size=body_size, content_type=ctype,
+                            content_encoding=encoding, received_at=_when(received),
+                            source="imported")
+        judged = method == "POST" and status in (200, 400)
+        out.append(Planned(incoming, None if judged else status, None if judged else reason,
+                           records=count))
+    if not out:
+        raise ImportFileError(f"{path.name} is a capture without requests")
+    return out
+
+
+def run_import(writer: CaptureWriter, kind: str, planned: list[Planned],
+               progress: Callable[[int, int], bool] | None = None) -> ImportResult:
+    """Store the planned requests one by one; ``progress(requests, records)`` returning False
+    cancels (between requests)."""
+    total_records = sum(p.records for p in planned)
+    done_requests = done_records = 0
+    for item in _each(planned):
+        stored = writer.store(item.incoming, item.status, item.reason)
+        done_requests += 1
+        done_records += stored.record_count
+        if progress is not None and not progress(done_requests, done_records):
+            return ImportResult(kind, "cancelled", done_requests, done_records, len(planned),
+                                total_records)
+    return ImportResult(kind, "done", done_requests, done_records, len(planned), total_records)
+
+
+def _each(planned: list[Planned]) -> Iterator[Planned]:
+    yield from planned

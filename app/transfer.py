@@ -1,0 +1,152 @@
+"""``streamer-inspector export``: what to export, masking, progress, and an all-or-nothing file.
+
+The exporters themselves (``app.exporters``) are pure functions of rows and a stream; this module
+chooses the rows (all, a filter, a list of ids), plugs in masking, reports progress and writes
+to a temporary name that is renamed only when the export is complete, so a cancelled or failed
+export never leaves a half-written file under the chosen name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+
+from app.capture import CaptureError, open_reader
+from app.config import Settings
+from app.exporters import EXPORTERS, ExportOptions, record_rows, request_rows
+from app.filters import parse
+from app.masking import Masker, masker_for
+
+
+class Cancelled(Exception):
+    """The export was interrupted (SIGINT) before it completed."""
+
+
+def mask_transform(masker: Masker) -> Callable[[str], str]:
+    """Masking for any text an exporter writes: records, bodies (lists of records), headers."""
+
+    def transform(text: str) -> str:
+        if text[:1] in "{[":
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                value = None
+            for item in value if isinstance(value, list) else [value]:
+                masker.learn(item)
+        return masker.mask_text(text)
+
+    return transform
+
+
+def _ids(path: Path | None) -> list[int] | None:
+    if path is None:
+        return None
+    return [int(line) for line in path.read_text("utf-8").split() if line.strip()]
+
+
+def run_export(args: argparse.Namespace) -> int:
+    jsonl = args.events == "jsonl"
+
+    def emit(event: dict, text: str = "", stream=sys.stdout) -> None:
+        if jsonl:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+        elif text:
+            print(text, file=stream, flush=True)
+
+    try:
+        db = open_reader(args.capture)
+    except CaptureError as exc:
+        emit({"event": "error", "message": str(exc)}, f"streamer-inspector: error: {exc}",
+             sys.stderr)
+        return 2
+    exporter = EXPORTERS[args.format]
+    options = ExportOptions(csv_bom=args.csv_bom,
+                            csv_delimiter="\t" if args.csv_delimiter == "\\t"
+                            else args.csv_delimiter)
+    if args.mask:
+        options.transform = mask_transform(masker_for(db, Settings.load()))
+    cancelled: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: cancelled.append(True))
+    target: Path = args.output
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        record_ids = _ids(args.ids_file)
+        if exporter.kind == "records":
+            total = (len(record_ids) if record_ids is not None else None)
+            source = lambda: record_rows(db, record_ids, args.filter)  # noqa: E731
+        else:
+            request_ids = _ids(args.request_ids_file)
+            if request_ids is None and (args.filter or record_ids is not None):
+                request_ids = _requests_of(db, args.filter, record_ids)
+            total = len(request_ids) if request_ids is not None else None
+            source = lambda: request_rows(db, request_ids)  # noqa: E731
+        if total is None:
+            table = "record" if exporter.kind == "records" else "request"
+            total = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        progress = _Progress(emit, total, cancelled, exporter.kind)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as out:
+            count = exporter.write(lambda: progress.watch(source()), out, options)
+        tmp.replace(target)
+    except Cancelled:
+        tmp.unlink(missing_ok=True)
+        emit({"event": "cancelled"}, "cancelled: nothing was written", sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        emit({"event": "error", "message": str(exc)}, f"streamer-inspector: error: {exc}",
+             sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        db.close()
+    emit({"event": "done", "path": str(target), "items": count, "kind": exporter.kind,
+          "bytes": target.stat().st_size},
+         f"exported {count:,} {exporter.kind} to {target} ({target.stat().st_size:,} bytes)")
+    return 0
+
+
+def _requests_of(db, filter_text: str, record_ids: list[int] | None) -> list[int]:
+    """The requests holding the chosen records, in order."""
+    if record_ids is not None:
+        found = set()
+        for start in range(0, len(record_ids), 900):
+            chunk = record_ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(r for (r,) in db.execute(
+                f"SELECT DISTINCT request_id FROM record WHERE id IN ({marks})", chunk))
+        return sorted(found)
+    query, params = parse(filter_text).record_query(None)
+    return [r for (r,) in db.execute(
+        f"SELECT DISTINCT r.request_id FROM record AS r WHERE r.id IN ({query}) "
+        f"ORDER BY 1", params)]
+
+
+class _Progress:
+    """Counts rows as the exporter reads them; says how far it is; stops on a cancel."""
+
+    def __init__(self, emit, total: int, cancelled: list[bool], kind: str):
+        self._emit = emit
+        self._total = total
+        self._cancelled = cancelled
+        self._kind = kind
+        self._passes = 0
+
+    def watch(self, rows) -> Iterator:
+        self._passes += 1
+        last = time.monotonic()
+        for done, row in enumerate(rows, start=1):
+            if self._cancelled:
+                raise Cancelled
+            if time.monotonic() - last > 0.25:
+                last = time.monotonic()
+                self._emit({"event": "progress", "done": done, "total": self._total,
+                            "pass": self._passes})
+            yield row

@@ -1,0 +1,98 @@
+"""Import, export and masking from the window."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from app.capture import open_reader
+from app.columns import EVENT_COLUMNS
+from app.generator import Generator
+from app.ui.transfer import ExportDialog
+from tests.ui.conftest import WAIT
+
+
+def iccid_column() -> int:
+    return [c.name for c in EVENT_COLUMNS].index("iccid")
+
+
+def test_dropping_a_file_imports_it_through_the_receiver(qtbot, window, tmp_path):
+    records = Generator(sims=6, seed=5).records(300)
+    src = tmp_path / "records.ndjson"
+    src.write_text("\n".join(json.dumps(r) for r in records))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(src))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window._counts["records"] == 300, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Imported 300 records from records.ndjson"
+                    in window.statusBar().currentMessage(), timeout=WAIT)
+    db = open_reader(window.capture)
+    assert {s for (s,) in db.execute("SELECT source FROM request")} == {"imported"}
+    stored = [json.loads(t) for (t,) in db.execute("SELECT json FROM record ORDER BY id")]
+    db.close()
+    assert stored == records
+
+
+def test_a_bad_file_imports_nothing_and_says_why(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"a": 1}, 5]')
+    window.import_file(bad)
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
+    assert "element 1 of the list is not a record" in window.message_bar.label.text()
+    assert "Nothing was imported" in window.message_bar.label.text()
+    assert window.requests_model.rowCount() == 0
+
+
+def test_mask_view_hides_identifiers_and_keeps_them_consistent(qtbot, window, tmp_path):
+    records = Generator(sims=3, seed=9).records(60)
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(records))
+    window.import_file(src)
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() > 5, timeout=WAIT)
+    column = iccid_column()
+    originals = {r["sim"]["iccid"] for r in records}
+    qtbot.waitUntil(lambda: events.data(events.index(0, column)) in originals, timeout=WAIT)
+    window.mask_action.trigger()
+    qtbot.waitUntil(lambda: (events.data(events.index(0, column)) or "").startswith("89")
+                    and events.data(events.index(0, column)) not in originals, timeout=WAIT)
+    shown = {events.data(events.index(r, column)) for r in range(events.rowCount())}
+    qtbot.waitUntil(lambda: all(events.data(events.index(r, column))
+                                for r in range(events.rowCount())), timeout=WAIT)
+    shown = {events.data(events.index(r, column)) for r in range(events.rowCount())}
+    assert not shown & originals and len(shown) == len(
+        {r["sim"]["iccid"] for r in records if "event_type" in r})
+    window.views["event"].setCurrentIndex(events.index(0, 0))
+    qtbot.waitUntil(lambda: "event record" in window.detail_title.text(), timeout=WAIT)
+    window.mask_action.trigger()
+    qtbot.waitUntil(lambda: events.data(events.index(0, column)) in originals, timeout=WAIT)
+
+
+def test_export_dialog_writes_the_filtered_table(qtbot, window, tmp_path):
+    records = Generator(sims=4, seed=3).records(200)
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(records))
+    window.import_file(src)
+    qtbot.waitUntil(lambda: window._counts["records"] == 200, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    window.filter_bars["event"].set_text("type_id == 5")
+    scopes = {"Deletes": ["--filter", "(family == event) and (type_id == 5)"]}
+    dialog = ExportDialog(window.capture, scopes, False, window)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("csv"))
+    target = tmp_path / "deletes.csv"
+    dialog.target.setText(str(target))
+    dialog.bom.setChecked(True)
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("Exported"), timeout=WAIT)
+    with target.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = [r for r in records if r.get("event_type", {}).get("id") == 5]
+    assert len(rows) == len(expected)
+    assert {r["sim.iccid"] for r in rows} == {r["sim"]["iccid"] for r in expected}
+    dialog.close()
