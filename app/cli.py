@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace ICCID, IMSI, MSISDN, IMEI and IP addresses with consistent "
                         "pseudonyms")
     p.add_argument("--csv-bom", action="store_true", help="CSV: start with a BOM (Excel)")
+    p.add_argument("--csv-all-fields", action="store_true",
+                   help="CSV: every JSON path of every record as a column (numbers as spelt; "
+                        "slower), instead of the columns of the window's tables")
     p.add_argument("--csv-delimiter", default=",", choices=(",", ";", "\t"))
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 

@@ -39,6 +39,8 @@ from http import HTTPStatus
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
+
 from app import APP_TITLE, __version__
 from app.columns import RECORD_TABS
 from app.filters import parse
@@ -100,6 +102,7 @@ class ExportOptions:
     csv_delimiter: str = ","
     base_url: str = "https://localhost:8443"
     transform: Callable[[str], str] | None = None
+    csv_all_fields: bool = False  # every JSON path (slower) instead of the family's columns
 
 
 RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
@@ -384,19 +387,24 @@ class _Number(str):
     __slots__ = ()
 
 
-def _load(text: str) -> Any:
-    return json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+_DECODER = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+_load = _DECODER.decode
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, str]) -> None:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(value, list) and value:
-        for index, item in enumerate(value):
-            _flatten(item, f"{prefix}.{index}" if prefix else str(index), out)
-    else:
-        out[prefix] = _cell(value)
+def _flatten(value: dict | list, prefix: str, out: dict[str, str]) -> None:
+    # Hot: a million records go through here twice for one export, hence type() and no
+    # helper calls for the common leaves.
+    for key, item in value.items() if type(value) is dict else enumerate(value):
+        kind = type(item)
+        if kind is str or kind is _Number:
+            out[prefix + str(key)] = item
+        elif kind is dict or kind is list:
+            if item:
+                _flatten(item, f"{prefix}{key}.", out)
+            else:
+                out[prefix + str(key)] = "{}" if kind is dict else "[]"
+        else:
+            out[prefix + str(key)] = _cell(item)
 
 
 def _cell(value: Any) -> str:
@@ -412,9 +420,14 @@ def _cell(value: Any) -> str:
 
 
 def flatten(text: str) -> dict[str, str]:
-    """A record's JSON text as ``{dotted path: cell text}`` (list items by index)."""
+    """A record's JSON text as ``{dotted path: cell text}`` (list items by index): strings and
+    number tokens as spelt, true/false, null as empty, an empty container as ``{}``/``[]``."""
+    value = _load(text)
     out: dict[str, str] = {}
-    _flatten(_load(text), "", out)
+    if isinstance(value, (dict, list)) and value:
+        _flatten(value, "", out)
+    else:
+        out[""] = _cell(value)
     return out
 
 
@@ -471,21 +484,135 @@ def _column_names(paths: list[str]) -> list[str]:
 
 
 def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
-    """One row a record: id, request_id, family, then every JSON path as a dotted column.
+    """One row a record: id, request_id, family, then the record's columns.
 
-    ``id`` is the capture's record number; the record's own ``id`` is the column
-    ``record_id``. Two passes over the source: the first collects the paths, the second writes
-    the rows.
+    By default the columns are those of the record tables in the window (``app.columns``), for
+    the families present, each named by its JSON path (``event_type.description``): one fast
+    pass over the JSON. With ``csv_all_fields``, every JSON path of every record becomes a
+    dotted column (lists by index): two passes, the first to find the paths.
     """
     if not callable(source) and iter(source) is source:
         raise TypeError("CSV reads its rows twice: pass a callable that returns the rows")
+    if options.csv_all_fields:
+        return _write_csv_all_fields(source, out, options)
+    transform = options.transform
+    json_safe = getattr(transform, "json_safe", False)
+    families = {row.family for row in _rows(source)}
+    columns = _family_columns(families)
+    if options.csv_bom:
+        out.write(_BOM)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=options.csv_delimiter)
+    names = _column_names([".".join(map(str, c.paths[0])) for c in columns])
+    writer.writerow([*_FIXED, *(neutralise(name) for name in names)])
+    count = 0
+    loads = orjson.loads
+    getters = [c.value for c in columns]
+    compiled: dict[str, Callable] = {}
+    for row in _rows(source):
+        text = transform(row.text) if json_safe else row.text
+        try:
+            record = loads(text)
+        except orjson.JSONDecodeError:
+            record = None
+        if type(record) is not dict:
+            record = {}
+        getter = compiled.get(row.family)
+        if getter is None:
+            getter = compiled[row.family] = _compile_row(columns, row.family)
+        try:
+            values = [v if type(v) is str else _cell_text(v) for v in getter(record)]
+        except AttributeError:  # an unexpected type on a path: the careful way
+            values = [_cell_text(get(record)) if _applies(c, row.family) else ""
+                      for get, c in zip(getters, columns, strict=True)]
+        if transform is not None and not json_safe:
+            values = [transform(v) if v else v for v in values]
+        writer.writerow([row.id, row.request_id, row.family,
+                         *(neutralise(v) if v[:1] in _FORMULA_FIRST else v for v in values)])
+        count += 1
+        if count % _CSV_FLUSH_ROWS == 0:
+            out.write(buf.getvalue().encode("utf-8"))
+            buf.seek(0)
+            buf.truncate()
+    out.write(buf.getvalue().encode("utf-8"))
+    return count
+
+
+_FORMULA_FIRST = frozenset("=+-@\t\r")
+
+
+def _family_columns(families: set[str]) -> list:
+    """The window's columns (``app.columns``) of these families, each JSON path once."""
+    out = []
+    seen: set[tuple] = set()
+    for tab in RECORD_TABS:
+        if not families.intersection(tab.families):
+            continue
+        for column in tab.columns:
+            if column.paths[0] not in seen and column.name != "keys":
+                seen.add(column.paths[0])
+                out.append(column)
+    return out
+
+
+def _compile_row(columns: list, family: str) -> Callable[[dict], tuple]:
+    """A function reading this family's columns from a parsed record in one go (other
+    families' columns are empty): the per-record work of a CSV export, kept in bytecode."""
+    own = {c.paths[0]: c for tab in RECORD_TABS if family in tab.families for c in tab.columns}
+    exprs = []
+    for shown in columns:
+        column = own.get(shown.paths[0])
+        if column is None:
+            exprs.append("''")
+            continue
+        alternatives = []
+        for path in column.paths:
+            expr = "r"
+            for n, step in enumerate(path):
+                expr = f"{expr}.get({step!r})" if n == len(path) - 1 else \
+                    f"({expr}.get({step!r}) or E)"
+            alternatives.append(expr)
+        code = alternatives[-1]
+        for alt in reversed(alternatives[:-1]):
+            code = f"(v if (v := {alt}) is not None else {code})"
+        exprs.append(code)
+    return eval(f"lambda r: ({', '.join(exprs)},)", {"E": _EMPTY})
+
+
+_EMPTY: dict = {}
+
+
+def _applies(column, family: str) -> bool:
+    return any(family in tab.families and any(c.paths[0] == column.paths[0]
+                                              for c in tab.columns) for tab in RECORD_TABS)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+def _write_csv_all_fields(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
+    transform = options.transform
+    json_safe = getattr(transform, "json_safe", False)
     paths: set[str] = set()
     families: set[str] = set()
     for row in _rows(source):
-        paths.update(flatten(row.text))
+        paths.update(flatten(transform(row.text) if json_safe else row.text))
         families.add(row.family)
     columns = csv_columns(paths, families)
-    transform = _transform(options)
     if options.csv_bom:
         out.write(_BOM)
     buf = io.StringIO()
@@ -493,11 +620,13 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     writer.writerow([*_FIXED, *(neutralise(name) for name in _column_names(columns))])
     count = 0
     for row in _rows(source):
-        cells = flatten(row.text)
-        writer.writerow([
-            row.id, row.request_id, row.family,
-            *(neutralise(transform(cells[c])) if c in cells else "" for c in columns),
-        ])
+        get = flatten(transform(row.text) if json_safe else row.text).get
+        values = [get(c, "") for c in columns]
+        if transform is not None and not json_safe:
+            values = [transform(v) if v else v for v in values]
+        writer.writerow([row.id, row.request_id, row.family,
+                         *(neutralise(v) if v.startswith(_FORMULA_START) else v
+                           for v in values)])
         count += 1
         if count % _CSV_FLUSH_ROWS == 0:
             out.write(buf.getvalue().encode("utf-8"))

@@ -42,6 +42,7 @@ def mask_transform(masker: Masker) -> Callable[[str], str]:
                 masker.learn(item)
         return masker.mask_text(text)
 
+    transform.json_safe = True  # masked JSON is still JSON: CSV may mask whole records first
     return transform
 
 
@@ -67,7 +68,7 @@ def run_export(args: argparse.Namespace) -> int:
              sys.stderr)
         return 2
     exporter = EXPORTERS[args.format]
-    options = ExportOptions(csv_bom=args.csv_bom,
+    options = ExportOptions(csv_bom=args.csv_bom, csv_all_fields=args.csv_all_fields,
                             csv_delimiter="\t" if args.csv_delimiter == "\\t"
                             else args.csv_delimiter)
     if args.mask:

@@ -41,7 +41,8 @@ def test_same_value_same_pseudonym_and_shapes_kept():
 
 def test_record_ids_and_times_are_kept():
     masker = Masker(new_key())
-    text = '{"id":1234567890,"timestamp":"2019-01-21T09:36:17Z","sim":{"iccid":"89882280666000000123"}}'
+    text = ('{"id":1234567890,"timestamp":"2019-01-21T09:36:17Z",'
+            '"sim":{"iccid":"89882280666000000123"}}')
     out = json.loads(masker.mask_record(text))
     assert out["id"] == 1234567890 and out["timestamp"] == "2019-01-21T09:36:17Z"
     assert out["sim"]["iccid"] != "89882280666000000123"

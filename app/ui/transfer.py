@@ -73,8 +73,12 @@ class ExportDialog(QDialog):
         self.bom.setObjectName("bom")
         self.semicolon = QCheckBox("semicolons (comma-decimal locales)", self)
         self.semicolon.setObjectName("semicolon")
+        self.all_fields = QCheckBox("every field", self)
+        self.all_fields.setObjectName("all_fields")
+        self.all_fields.setToolTip("Every JSON path as a column, instead of the table's columns")
         csv_row.addWidget(self.bom)
         csv_row.addWidget(self.semicolon)
+        csv_row.addWidget(self.all_fields)
         self.csv_row = QWidget(self)
         self.csv_row.setLayout(csv_row)
         form.addRow("CSV", self.csv_row)
@@ -136,6 +140,8 @@ class ExportDialog(QDialog):
                 args.append("--csv-bom")
             if self.semicolon.isChecked():
                 args += ["--csv-delimiter", ";"]
+            if self.all_fields.isChecked():
+                args.append("--csv-all-fields")
         return args
 
     def _on_export_button_clicked(self) -> None:
