@@ -1057,10 +1057,20 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()
 
     def _on_about_action_triggered(self) -> None:
-        QMessageBox.about(self, f"About {APP_TITLE}",
-                          f"{APP_TITLE} {__version__}\n\nA local HTTPS endpoint and live "
-                          f"inspector for the 1NCE Data Streamer.\n\nBuilt with PySide6 (Qt, "
-                          f"LGPLv3), aiohttp, trustme, SQLite and simdjson.")
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APP_TITLE}")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(f"{APP_TITLE} {__version__}")
+        box.setInformativeText(
+            "A local HTTPS endpoint and live inspector for the 1NCE Data Streamer.\n\n"
+            "Licence: MIT.\n\nBuilt with: Qt 6 and Qt for Python (PySide6), LGPL-3.0; aiohttp, "
+            "Apache-2.0; trustme, MIT or Apache-2.0; cryptography, Apache-2.0 or BSD; orjson, "
+            "Apache-2.0 or MIT; pysimdjson, MIT (simdjson, Apache-2.0); platformdirs, MIT; "
+            "SQLite, public domain; Python, PSF licence.")
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.exec()
+        box.deleteLater()
 
     def refresh_colours(self, *_args) -> None:
         """Repaint what carries colours derived from the palette (after a scheme change)."""
