@@ -103,6 +103,8 @@ class ExportOptions:
     base_url: str = "https://localhost:8443"
     transform: Callable[[str], str] | None = None
     csv_all_fields: bool = False  # every JSON path (slower) instead of the family's columns
+    families: frozenset[str] | None = None  # the families exported, when the caller knows
+    csv_header: bool = True  # False: rows only (a part of a parallel export)
 
 
 RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
@@ -497,14 +499,16 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
         return _write_csv_all_fields(source, out, options)
     transform = options.transform
     json_safe = getattr(transform, "json_safe", False)
-    families = {row.family for row in _rows(source)}
+    families = (set(options.families) if options.families is not None
+                else {row.family for row in _rows(source)})
     columns = _family_columns(families)
-    if options.csv_bom:
+    if options.csv_bom and options.csv_header:
         out.write(_BOM)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=options.csv_delimiter)
     names = _column_names([".".join(map(str, c.paths[0])) for c in columns])
-    writer.writerow([*_FIXED, *(neutralise(name) for name in names)])
+    if options.csv_header:
+        writer.writerow([*_FIXED, *(neutralise(name) for name in names)])
     count = 0
     loads = orjson.loads
     getters = [c.value for c in columns]
@@ -521,14 +525,16 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
         if getter is None:
             getter = compiled[row.family] = _compile_row(columns, row.family)
         try:
-            values = [v if type(v) is str else _cell_text(v) for v in getter(record)]
+            values = [(neutralise(v) if v[:1] in _FORMULA_FIRST else v) if type(v) is str
+                      else _cell_text(v) for v in getter(record)]
         except AttributeError:  # an unexpected type on a path: the careful way
             values = [_cell_text(get(record)) if _applies(c, row.family) else ""
                       for get, c in zip(getters, columns, strict=True)]
+            values = [neutralise(v) if v[:1] in _FORMULA_FIRST else v for v in values]
         if transform is not None and not json_safe:
-            values = [transform(v) if v else v for v in values]
-        writer.writerow([row.id, row.request_id, row.family,
-                         *(neutralise(v) if v[:1] in _FORMULA_FIRST else v for v in values)])
+            values = [neutralise(t) if (t := transform(v))[:1] in _FORMULA_FIRST else t
+                      for v in values]
+        writer.writerow([row.id, row.request_id, row.family, *values])
         count += 1
         if count % _CSV_FLUSH_ROWS == 0:
             out.write(buf.getvalue().encode("utf-8"))

@@ -45,6 +45,7 @@ class Masker:
     """Pseudonyms for one capture; learns identifiers from the records it masks."""
 
     def __init__(self, key: str):
+        self.key = key
         self._key = bytes.fromhex(key) if len(key) == 64 else key.encode()
         self._known: set[str] = set()  # identifier values seen in identifier fields
         self._others: set[str] = set()  # of those, the ones that are not plain digit runs

@@ -4,9 +4,11 @@
 window starts its receiver as ``<this executable> serve …`` (see ``app.ui.receiver``).
 """
 
+import multiprocessing
 import sys
 
 from app.cli import main
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # exports run worker processes (spawn)
     sys.exit(main())

@@ -127,3 +127,32 @@ def test_import_into_a_capture_a_receiver_writes_is_refused_with_a_hint(tmp_path
     result = cli("import", str(EVENT_SAMPLE), "--capture", str(receiver.capture))
     assert result.returncode == 2
     assert "File > Import" in result.stderr
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_parallel_csv_equals_the_single_process_one(tmp_path, monkeypatch, mask):
+    import argparse
+
+    from app import transfer
+
+    path = tmp_path / "c.sqlite"
+    writer = CaptureWriter(path)
+    body = json.dumps(Generator(sims=40, seed=12).records(3000)).encode()
+    for _ in range(2):
+        writer.store(Incoming("POST", "/", body, content_type="application/json"))
+    writer.close()
+
+    def export(name: str, threshold: int) -> bytes:
+        monkeypatch.setattr(transfer, "PARALLEL_FROM", threshold)
+        args = argparse.Namespace(capture=path, format="csv", output=tmp_path / name,
+                                  filter="", ids_file=None, request_ids_file=None, mask=mask,
+                                  csv_bom=True, csv_delimiter=";", csv_all_fields=False,
+                                  events="human")
+        assert transfer.run_export(args) == 0
+        return (tmp_path / name).read_bytes()
+
+    single = export("single.csv", 10**9)
+    parallel = export("parallel.csv", 100)
+    assert parallel == single
+    assert single.startswith(b"\xef\xbb\xbf") and single.count(b"\n") == 6001
+    assert list(tmp_path.glob("*.part*")) == []
