@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from app.capture import CaptureError, CaptureWriter, Incoming, open_reader
 from app.config import MAX_RECORDS_PER_POST
+from app.records import json_list_elements
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -103,41 +104,17 @@ def _batches(path: Path, texts: list[str], size: int) -> list[Planned]:
 
 
 def _plan_json_list(path: Path, text: str, size: int) -> list[Planned]:
-    decoder = json.JSONDecoder()
-    texts: list[str] = []
-    i = 1  # after '['
-    n = len(text)
-    ws = " \t\r\n"
-    while True:
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == "]" and not texts:
-            i += 1
-            break
-        try:
-            value, end = decoder.raw_decode(text, i)
-        except json.JSONDecodeError as exc:
-            raise ImportFileError(f"{path.name} is not valid JSON: {exc.msg} at line "
-                                  f"{exc.lineno} column {exc.colno}") from None
+    try:
+        elements = json_list_elements(text)
+    except ValueError as exc:
+        raise ImportFileError(f"{path.name} is {exc}") from None
+    for number, (_text, value) in enumerate(elements):
         if not isinstance(value, dict):
-            raise ImportFileError(f"{path.name}: element {len(texts)} of the list is not a "
+            raise ImportFileError(f"{path.name}: element {number} of the list is not a "
                                   f"record (a JSON object)")
-        texts.append(text[i:end])
-        i = end
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == ",":
-            i += 1
-            continue
-        if i < n and text[i] == "]":
-            i += 1
-            break
-        raise ImportFileError(f"{path.name} is not valid JSON: expected ',' or ']' at offset {i}")
-    if text[i:].strip():
-        raise ImportFileError(f"{path.name} has text after the JSON list (offset {i})")
-    if not texts:
+    if not elements:
         raise ImportFileError(f"{path.name} is an empty list: nothing to import")
-    return _batches(path, texts, size)
+    return _batches(path, [t for t, _ in elements], size)
 
 
 def _plan_ndjson(path: Path, text: str, size: int) -> list[Planned]:

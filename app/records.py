@@ -212,3 +212,41 @@ def _inspect_slow(body: bytes) -> BodyShape:
             _raise_not_object(index, _JSON_TYPES.get(type(item), "a value"))
         codes += FAMILY_CODES[family_of(item)]
     return _finish(bytes(codes))
+
+
+def json_list_elements(text: str) -> list[tuple[str, object]]:
+    """Each element of the JSON list ``text``: its exact text (every token as written) and
+    its value. Raises ``ValueError`` saying where the text stops being one JSON list."""
+    decoder = json.JSONDecoder()
+    ws = " \t\n\r"
+    n = len(text)
+    i = n - len(text.lstrip(ws))
+    if not text.startswith("[", i):
+        raise ValueError("not a JSON list")
+    i += 1
+    out: list[tuple[str, object]] = []
+    while True:
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == "]" and not out:
+            i += 1
+            break
+        try:
+            value, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno}") from None
+        out.append((text[i:end], value))
+        i = end
+        while i < n and text[i] in ws:
+            i += 1
+        if i < n and text[i] == ",":
+            i += 1
+            continue
+        if i < n and text[i] == "]":
+            i += 1
+            break
+        raise ValueError(f"not valid JSON: expected ',' or ']' at offset {i}")
+    if text[i:].strip(ws):
+        raise ValueError(f"text after the JSON list (offset {i})")
+    return out

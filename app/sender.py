@@ -33,6 +33,7 @@ from yarl import URL
 
 from app.capture import CaptureError
 from app.config import MAX_RECORDS_PER_POST
+from app.records import json_list_elements
 from app.server import basic_auth_value
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts of one batch
@@ -330,36 +331,10 @@ async def send(records: Sequence, options: SendOptions,
 
 def _json_list_texts(text: str) -> list[bytes] | None:
     """Each element's exact text when ``text`` is one JSON list, else None."""
-    decoder = json.JSONDecoder()
-    ws = " \t\n\r"
-    i = len(text) - len(text.lstrip(ws))
-    if not text.startswith("[", i):
+    try:
+        return [t.encode("utf-8") for t, _ in json_list_elements(text)]
+    except ValueError:
         return None
-    i += 1
-    out: list[bytes] = []
-    n = len(text)
-    while True:
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == "]" and not out:
-            i += 1
-            break
-        try:
-            _, end = decoder.raw_decode(text, i)
-        except ValueError:
-            return None
-        out.append(text[i:end].encode("utf-8"))
-        i = end
-        while i < n and text[i] in ws:
-            i += 1
-        if i < n and text[i] == ",":
-            i += 1
-            continue
-        if i < n and text[i] == "]":
-            i += 1
-            break
-        return None
-    return out if not text[i:].strip(ws) else None
 
 
 def records_from_file(path: str | Path) -> list[bytes]:

@@ -329,7 +329,9 @@ def _json_response(status: int, body: dict, headers: dict | None = None) -> web.
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether only this computer can reach an endpoint bound to ``host``."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import MAX_RECORDS_PER_POST, Settings
+from app.server import is_loopback
 
 MIB = 1024 * 1024
 MAX_BODY_MIB = 1024
@@ -65,17 +66,6 @@ def normalise_path(text: str) -> str:
 def callback_url(url: str, path_hint: str) -> str:
     """``url`` (which ends with ``/``) with the path hint appended, without a double slash."""
     return url.rstrip("/") + normalise_path(path_hint)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this computer can reach an endpoint bound to ``host``."""
-    host = host.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _local_url_note(url: str) -> str:
