@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from app import APP_NAME, __version__
 from app.config import MAX_RECORDS_PER_POST
+from app.db import sqlite3
 from app.filters import INDEXED, Filter, field_sql, index_column, regexp
 from app.records import FAMILIES, BodyError, BodyShape, family_sql, inspect_body
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.capture import open_reader
 from app.columns import RECORD_TABS
+from app.db import sqlite3
 from app.filters import Filter
 from app.records import CODE_FAMILIES, FAMILIES
 
@@ -163,8 +164,6 @@ class Follower:
 
     def backup(self, target: Path) -> None:
         """Copy a consistent snapshot of the capture (even while it grows) to ``target``."""
-        import sqlite3
-
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
         tmp.unlink(missing_ok=True)

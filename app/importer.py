@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 
 from app.capture import CaptureError, CaptureWriter, Incoming, open_reader
 from app.config import MAX_RECORDS_PER_POST
+from app.db import sqlite3
 from app.records import json_list_elements
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -19,7 +19,6 @@ import itertools
 import json
 import math
 import signal
-import sqlite3
 import ssl
 import sys
 import time
@@ -33,6 +32,7 @@ from yarl import URL
 
 from app.capture import CaptureError
 from app.config import MAX_RECORDS_PER_POST
+from app.db import sqlite3
 from app.records import json_list_elements
 from app.server import basic_auth_value
 

@@ -35,7 +35,7 @@ def main() -> None:
     capture = tmp / "big.sqlite"
     stored, _ = make_capture(capture, args.records)
     print(f"{args.records:,} records stored in {stored:.1f} s")
-    import sqlite3
+    from app.db import sqlite3
 
     db = sqlite3.connect(capture)
     t0 = time.perf_counter()

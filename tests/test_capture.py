@@ -1,7 +1,6 @@
 """The capture file: what a stored request and its records look like, and reopening it."""
 
 import json
-import sqlite3
 
 import pytest
 
@@ -15,6 +14,7 @@ from app.capture import (
     open_reader,
     summary,
 )
+from app.db import sqlite3
 from app.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 

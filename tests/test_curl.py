@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sqlite3
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +22,7 @@ from app.curl import (
     map_placeholders,
     parse_curl,
 )
+from app.db import sqlite3
 from tests.conftest import EVENT_SAMPLE, SAMPLES
 
 DOC_URL = "https://<server-domain>:<port>/<endpoint>/"

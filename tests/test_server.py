@@ -9,7 +9,6 @@ import io
 import json
 import os
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import aiohttp
 import pytest
 
 from app.capture import open_reader
+from app.db import sqlite3
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver
 
 AUTH = "Basic " + base64.b64encode(b"streamer:test-password").decode()

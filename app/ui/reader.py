@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import queue
 import re
-import sqlite3
 import threading
 import time
 from array import array
@@ -27,6 +26,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureError
 from app.columns import RECORD_TABS, scalar_text
+from app.db import sqlite3
 from app.filters import (
     ALIASES,
     FIELDS,

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming
 from app.cli import build_parser
 from app.columns import EVENT_COLUMNS, USAGE_COLUMNS
 from app.config import Settings
+from app.db import sqlite3
 from app.generator import Generator
 from app.ui.application import build
 from app.ui.dialogs import EndpointDialog
