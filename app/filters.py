@@ -252,7 +252,12 @@ class And(Node):
     right: Node
 
     def sql(self, ctx):
-        return f"({self.left.sql(ctx)} AND {self.right.sql(ctx)})"
+        # The cheaper side first: SQLite stops at the first false term. (Both sides are
+        # never NULL, so the order does not change the answer.)
+        first, second = self.left, self.right
+        if _cost(second, ctx) < _cost(first, ctx):
+            first, second = second, first
+        return f"({first.sql(ctx)} AND {second.sql(ctx)})"
 
     def matches(self, record, meta):
         return self.left.matches(record, meta) and self.right.matches(record, meta)
@@ -411,13 +416,31 @@ class Compare(Node):
         return (f"({text} OR (typeof({v}) IN ('integer', 'real') AND "
                 f"{v} = {ctx.param(self.number)}))")
 
+    def _prefilter(self, ctx: SqlContext) -> str | None:
+        """A cheap necessary condition for ``path == text`` on the record's JSON text.
+
+        Records are stored minified (json_each), so a string value equal to a plain literal
+        appears as ``"key":"literal"`` (LIKE ignores ASCII case, as == does), unless the
+        record writes it with \\u escapes: such records are always checked in full.
+        """
+        if self.null or self.boolean is not None or self.number is not None:
+            return None
+        steps = self.ref.steps if self.ref.kind == "path" else ()
+        if not steps or not isinstance(steps[-1], str) or not _PLAIN_LITERAL.fullmatch(
+                self.literal):
+            return None
+        pattern = ctx.param(f'%"{steps[-1]}":"{_like_escape(self.literal)}"%')
+        return f"(r.json LIKE {pattern} ESCAPE '\\' OR instr(r.json, '\\u') > 0)"
+
     def sql(self, ctx):
         v = self.ref.sql(ctx)
         op = self.op
-        if op == "==":
-            return self._eq_sql(v, ctx)
-        if op == "!=":
-            return f"(NOT coalesce({self._eq_sql(v, ctx)}, 0))"
+        if op in ("==", "!="):
+            pre = self._prefilter(ctx)
+            eq = self._eq_sql(v, ctx)
+            if pre is not None:
+                eq = f"({pre} AND {eq})"
+            return eq if op == "==" else f"(NOT coalesce({eq}, 0))"
         if op in ("~", "!~"):
             if _PLAIN.fullmatch(self.literal):  # no regex syntax: LIKE is the same, and faster
                 pattern = ctx.param(f"%{_like_escape(self.literal)}%")
@@ -709,6 +732,25 @@ class Filter:
         return bool(self.root.matches(record, meta or Meta()))
 
 
+def _cost(node: Node, ctx: SqlContext) -> int:
+    """A rough cost of evaluating ``node`` on one record: 0 an index column, 1 a quick scan
+    of the text, 3 a JSON path read."""
+    if isinstance(node, (And, Or)):
+        return _cost(node.left, ctx) + _cost(node.right, ctx)
+    if isinstance(node, Not):
+        return _cost(node.inner, ctx)
+    if isinstance(node, Text):
+        return 1
+    if isinstance(node, (Compare, Truthy)):
+        if not node.ref.reads_json and (ctx.mode == "index" or node.ref.kind == "request"):
+            return 0
+        if isinstance(node, Compare) and node.op in ("==", "!=") and node.ref.kind == "path" \
+                and node._prefilter(SqlContext()) is not None:
+            return 1
+        return 3
+    return 0
+
+
 def _reads_json(node: Node) -> bool:
     if isinstance(node, Text):
         return True
@@ -739,6 +781,7 @@ def regexp(pattern: str, value: Any) -> bool:
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}
+_PLAIN_LITERAL = re.compile(r"[A-Za-z0-9_.:+\- ]+")
 _PLAIN = re.compile(r"[A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*")  # ASCII, no regex metacharacters
 
 

@@ -23,7 +23,8 @@ from common import make_capture
 def _iccid() -> str:
     from app.generator import Generator
 
-    return Generator(sims=2000, seed=9).sims[1234].iccid  # a SIM of make_capture's
+    # the SIM of the first record make_capture writes: it has events and usage records
+    return Generator(sims=2000, seed=9).records(1)[0]["sim"]["iccid"]
 
 
 ICCID = _iccid()

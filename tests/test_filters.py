@@ -259,3 +259,39 @@ def test_sql_agrees_with_python_on_generated_records(tmp_path_factory, records, 
         except FilterError:
             continue
         assert sql_ids(path, text) == python_ids(path, text), text
+
+
+def test_escaped_text_is_still_found_by_path_equality(tmp_path):
+    # A sender may escape any character: "\u006el" is "nl". The quick text test in front of
+    # path equality must not lose such records.
+    path = tmp_path / "c.sqlite"
+    writer = CaptureWriter(path)
+    body = (b'[{"event_type": {"id": 1}, "detail": {"country": {"iso_code": "\\u006el"}}},'
+            b' {"event_type": {"id": 1}, "detail": {"country": {"iso_code": "NL"}}},'
+            b' {"event_type": {"id": 1}, "detail": {"country": {"iso_code": "de"}}}]')
+    writer.store(Incoming("POST", "/", body, content_type="application/json"))
+    writer.close()
+    for text, want in (("detail.country.iso_code == nl", [1, 2]),
+                       ("detail.country.iso_code != nl", [3]),
+                       ("not detail.country.iso_code == nl", [3])):
+        assert sql_ids(path, text) == want == python_ids(path, text)
+
+
+def test_big_ranges_are_filtered_in_halves_with_the_same_answer(tmp_path, monkeypatch):
+    from app import follow
+
+    records = Generator(sims=20, seed=17).records(3000)
+    make_capture(tmp_path / "c.sqlite", [], indexed=0)
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    writer.store(Incoming("POST", "/", json.dumps(records).encode(),
+                          content_type="application/json"))
+    writer.close()
+    for text in ("detail.country.iso_code == de", "type ~ PDP", "netherlands"):
+        flt = parse(text)
+        whole = Follower(tmp_path / "c.sqlite")
+        monkeypatch.setattr(follow, "SPLIT_FROM", 10**9)
+        one = whole.matching(flt, "event", 0, 3000)
+        monkeypatch.setattr(follow, "SPLIT_FROM", 100)
+        halves = whole.matching(flt, "event", 0, 3000)
+        whole.close()
+        assert list(halves) == list(one) and len(one) > 0
