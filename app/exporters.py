@@ -537,14 +537,19 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
         writer.writerow([row.id, row.request_id, row.family, *values])
         count += 1
         if count % _CSV_FLUSH_ROWS == 0:
-            out.write(buf.getvalue().encode("utf-8"))
-            buf.seek(0)
-            buf.truncate()
-    out.write(buf.getvalue().encode("utf-8"))
+            _drain(buf, out)
+    _drain(buf, out)
     return count
 
 
 _FORMULA_FIRST = frozenset("=+-@\t\r")
+
+
+def _drain(buf: io.StringIO, out: BinaryIO) -> None:
+    """Move the CSV text gathered so far to ``out`` (rows are written in batches)."""
+    out.write(buf.getvalue().encode("utf-8"))
+    buf.seek(0)
+    buf.truncate()
 
 
 def _family_columns(families: set[str]) -> list:
@@ -635,10 +640,8 @@ def _write_csv_all_fields(source: RowSource, out: BinaryIO, options: ExportOptio
                            for v in values)])
         count += 1
         if count % _CSV_FLUSH_ROWS == 0:
-            out.write(buf.getvalue().encode("utf-8"))
-            buf.seek(0)
-            buf.truncate()
-    out.write(buf.getvalue().encode("utf-8"))
+            _drain(buf, out)
+    _drain(buf, out)
     return count
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from app.capture import CaptureError, CaptureWriter, Incoming, open_reader
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
-from app.records import json_list_elements
+from app.records import LineError, json_list_elements, ndjson_records
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -118,18 +118,11 @@ def _plan_json_list(path: Path, text: str, size: int) -> list[Planned]:
 
 
 def _plan_ndjson(path: Path, text: str, size: int) -> list[Planned]:
-    texts = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            raise ImportFileError(f"{path.name} line {number} is not JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise ImportFileError(f"{path.name} line {number} is not a record (a JSON object)")
-        texts.append(line)
+    try:
+        texts = ndjson_records(text)
+    except LineError as exc:
+        prefix = "is not JSON: " if "column" in str(exc) else "is "
+        raise ImportFileError(f"{path.name} line {exc.line} {prefix}{exc}") from None
     if not texts:
         raise ImportFileError(f"{path.name} holds no records")
     return _batches(path, texts, size)

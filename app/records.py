@@ -250,3 +250,30 @@ def json_list_elements(text: str) -> list[tuple[str, object]]:
     if text[i:].strip(ws):
         raise ValueError(f"text after the JSON list (offset {i})")
     return out
+
+
+class LineError(ValueError):
+    """An NDJSON line that is not a record; ``line`` is its number (from 1)."""
+
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.line = line
+
+
+def ndjson_records(text: str) -> list[str]:
+    """The records of NDJSON text (one JSON object a line), each line's exact text.
+
+    Raises :class:`LineError` for the first line that is not a JSON object."""
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LineError(f"{exc.msg} (column {exc.colno})", number) from None
+        if not isinstance(value, dict):
+            raise LineError("not a record (a JSON object)", number)
+        out.append(line)
+    return out

@@ -33,7 +33,7 @@ from yarl import URL
 from app.capture import CaptureError
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
-from app.records import json_list_elements
+from app.records import LineError, json_list_elements, ndjson_records
 from app.server import basic_auth_value
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts of one batch
@@ -353,26 +353,18 @@ def records_from_file(path: str | Path) -> list[bytes]:
     texts = _json_list_texts(text)
     if texts is not None:
         return texts
-    out: list[bytes] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            kind = "a JSON list" if text.lstrip().startswith("[") else "NDJSON"
-            raise ValueError(
-                f"{path} is neither a JSON list of records nor NDJSON (one record a line): "
-                f"line {lineno}: {exc.msg} (column {exc.colno})"
-                + (" -- it looks like a JSON list, but does not parse" if kind != "NDJSON"
-                   else "")
-            ) from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}: line {lineno} is not a JSON object: NDJSON holds one "
-                             f"record (object) a line")
-        out.append(line.encode("utf-8"))
-    return out
+    try:
+        return [line.encode("utf-8") for line in ndjson_records(text)]
+    except LineError as exc:
+        if "column" not in str(exc):
+            raise ValueError(f"{path}: line {exc.line} is not a JSON object: NDJSON holds one "
+                             f"record (object) a line") from None
+        looks_like_list = text.lstrip().startswith("[")
+        raise ValueError(
+            f"{path} is neither a JSON list of records nor NDJSON (one record a line): "
+            f"line {exc.line}: {exc}"
+            + (" -- it looks like a JSON list, but does not parse" if looks_like_list else "")
+        ) from None
 
 
 def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
