@@ -248,6 +248,8 @@ class SqlContext:
 
 @dataclass
 class And(Node):
+    """Both sides pass (``a and b``, ``a b``)."""
+
     left: Node
     right: Node
 
@@ -265,6 +267,8 @@ class And(Node):
 
 @dataclass
 class Or(Node):
+    """Either side passes (``a or b``)."""
+
     left: Node
     right: Node
 
@@ -277,6 +281,8 @@ class Or(Node):
 
 @dataclass
 class Not(Node):
+    """The inner test fails (``not a``)."""
+
     inner: Node
 
     def sql(self, ctx):
@@ -503,6 +509,8 @@ class Everything(Node):
 
 @dataclass
 class Token:
+    """A piece of filter text: a word, a quoted string, an operator or a parenthesis."""
+
     kind: str  # word | string | op | ( | ) | end
     text: str
     pos: int
