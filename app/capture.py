@@ -40,7 +40,7 @@ try:
 except ImportError:  # Windows: no advisory lock, SQLite still serialises writers
     fcntl = None
 
-SCHEMA_VERSION = 2  # 2: record_index
+SCHEMA_VERSION = 3  # 2: record_index; 3: a body may be stored once, as its records
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
@@ -139,6 +139,27 @@ VALUES (:id, :received_at, :peer, :method, :path, :query, :http_version, :header
 """
 
 
+def request_body(db: sqlite3.Connection, request_id: int, body: bytes | None = None,
+                 first_record: int | None = None, record_count: int = 0) -> bytes:
+    """A request's body, byte for byte: as stored, or rebuilt from its records when it was
+    stored once, as them (``body`` NULL: ``[`` + the record texts joined by ``,`` + ``]``).
+    Pass the row's ``body``, ``first_record`` and ``record_count`` when you have them."""
+    if first_record is None and body is None:
+        row = db.execute("SELECT body, first_record, record_count FROM request WHERE id = ?",
+                         (request_id,)).fetchone()
+        if row is None:
+            return b""
+        body, first_record, record_count = row
+    if body is not None:
+        return body
+    if not first_record or not record_count:
+        return b""
+    texts = [t for (t,) in db.execute(
+        "SELECT json FROM record WHERE id BETWEEN ? AND ? ORDER BY id",
+        (first_record, first_record + record_count - 1))]
+    return ("[" + ",".join(texts) + "]").encode("utf-8")
+
+
 class CaptureError(Exception):
     """A capture file that cannot be used; the message says which file and why."""
 
@@ -189,6 +210,8 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
         if version == 1:  # made before the filter index existed
             db.executescript("BEGIN;" + _INDEX_TABLE.replace("{schema}", "")
                              + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version == 2:  # same tables; from now on a body may be NULL (see request_body)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
@@ -342,8 +365,11 @@ class CaptureWriter:
                 error = BodyError(f"the records could not be split: {split_error or split}")
                 return self._store_plain(incoming, 400, str(error), error)
             problems = contract_problems(incoming, shape)
-            self._insert_request(incoming, request_id, 200, None, problems, shape,
-                                 first_record - shape.total + 1 if shape.total else None)
+            first = first_record - shape.total + 1 if shape.total else None
+            once = first is not None and self._body_is_its_records(incoming.body, first,
+                                                                   first_record)
+            self._insert_request(incoming, request_id, 200, None, problems, shape, first,
+                                 store_body=not once)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -369,9 +395,26 @@ class CaptureWriter:
         # Only called inside the writer's own IMMEDIATE transaction: nobody else inserts.
         return self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM request").fetchone()[0]
 
+    def _body_is_its_records(self, body: bytes, first: int, last: int) -> bool:
+        """Whether ``body`` is byte for byte ``[`` + its records' texts joined by ``,`` +
+        ``]``, as a compact sender's is: then it is stored once, as its records (about a
+        quarter of the acknowledgement path is writing the body a second time)."""
+        size = self._db.execute(
+            "SELECT sum(length(CAST(json AS BLOB))) + count(*) + 1 FROM record "
+            "WHERE id BETWEEN ? AND ?", (first, last)).fetchone()[0]
+        if size != len(body):  # white space between tokens: keep the body as it came
+            return False
+        # group_concat over an ordered sub-query: SQLite keeps that order (documented as not
+        # promised, but a different order could only make the test fail, which keeps the
+        # body; request_body always rebuilds it in id order).
+        return bool(self._db.execute(
+            "SELECT CAST('[' || group_concat(json, ',') || ']' AS BLOB) = ? FROM "
+            "(SELECT json FROM record WHERE id BETWEEN ? AND ? ORDER BY id)",
+            (body, first, last)).fetchone()[0])
+
     def _insert_request(self, incoming: Incoming, request_id: int, status: int,
                         reason: str | None, problems: list[str], shape: BodyShape | None,
-                        first_record: int | None) -> None:
+                        first_record: int | None, store_body: bool = True) -> None:
         counts = shape.counts if shape is not None else {}
         self._db.execute(_INSERT_REQUEST, {
             "id": request_id,
@@ -397,7 +440,7 @@ class CaptureWriter:
             "families": shape.codes if shape is not None else None,
             "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
             "source": incoming.source,
-            "body": incoming.body,
+            "body": incoming.body if store_body else None,
         })
 
     def _stored(self, request_id, status, reason, problems, shape, error) -> Stored:

@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from app import APP_TITLE, __version__
+from app.capture import request_body
 from app.columns import RECORD_TABS
 from app.filters import parse
 from app.records import BodyError, family_sql, inspect_body
@@ -190,7 +191,7 @@ def _request_row(db, row: tuple) -> RequestRow:
     (rid, received_at, peer, method, path, query, http_version, headers, status, reason,
      problems, record_count, counts, duration_ms, source, auth, auth_user, content_type,
      content_encoding, body_size) = row
-    body = db.execute("SELECT body FROM request WHERE id = ?", (rid,)).fetchone()[0]
+    body = request_body(db, rid)
     records_before = None
     if _is_status_page(method, path, status):
         records_before = db.execute(

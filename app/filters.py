@@ -304,7 +304,9 @@ class Text(Node):
             return (f"(q.path LIKE {pattern} ESCAPE '\\' OR coalesce(q.reason, '') LIKE "
                     f"{pattern} ESCAPE '\\' OR coalesce(q.problems, '') LIKE {pattern} "
                     f"ESCAPE '\\' OR q.headers LIKE {pattern} ESCAPE '\\' OR "
-                    f"CAST(coalesce(q.body, '') AS TEXT) LIKE {pattern} ESCAPE '\\')")
+                    f"CAST(coalesce(q.body, (SELECT group_concat(json, ',') FROM record "
+                    f"WHERE id BETWEEN q.first_record AND q.first_record + q.record_count "
+                    f"- 1), '') AS TEXT) LIKE {pattern} ESCAPE '\\')")
         return f"(r.json LIKE {pattern} ESCAPE '\\')"
 
     def matches(self, record, meta):

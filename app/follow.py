@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.capture import open_reader
+from app.capture import open_reader, request_body
 from app.columns import RECORD_TABS
 from app.db import sqlite3
 from app.filters import Filter
@@ -211,7 +211,10 @@ class Follower:
         row = cur.fetchone()
         if row is None:
             return None
-        return dict(zip((d[0] for d in cur.description), row, strict=True))
+        out = dict(zip((d[0] for d in cur.description), row, strict=True))
+        out["body"] = request_body(self._db, request_id, out["body"], out["first_record"],
+                                   out["record_count"])
+        return out
 
 
 def _chunks(ids: list[int], size: int = 900):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.capture import CaptureError, CaptureWriter, Incoming, open_reader
+from app.capture import CaptureError, CaptureWriter, Incoming, open_reader, request_body
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
 from app.records import LineError, json_list_elements, ndjson_records
@@ -191,7 +191,9 @@ def _plan_capture(path: Path) -> list[Planned]:
         rows = db.execute(
             "SELECT received_at, peer, method, path, query, http_version, headers, auth, "
             "auth_user, status, reason, content_type, content_encoding, body, body_size, "
-            "record_count FROM request ORDER BY id").fetchall()
+            "record_count, id, first_record FROM request ORDER BY id").fetchall()
+        rows = [(*row[:13], request_body(db, row[16], row[13], row[17], row[15]), *row[14:16])
+                for row in rows]
     except sqlite3.Error as exc:
         raise ImportFileError(f"{path.name} cannot be read: {exc}") from None
     finally:

@@ -12,6 +12,7 @@ from app.capture import (
     CaptureWriter,
     Incoming,
     open_reader,
+    request_body,
     summary,
 )
 from app.db import sqlite3
@@ -173,3 +174,24 @@ def test_summary_counts(writer, tmp_path):
         assert by_type[type_id] == sum(e["event_type"]["id"] == type_id for e in events)
     times = [r.get("timestamp") or r["start_timestamp"] for r in records]
     assert info["record_time"] == {"first": min(times), "last": max(times)}
+
+
+def test_a_compact_body_is_stored_once_and_comes_back_byte_for_byte(writer, tmp_path):
+    records = Generator(sims=10, seed=3).records(500)
+    compact = json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode()
+    spaced = json.dumps(records).encode()
+    escaped = compact.replace(b'"Data"', b'"D\\u0061ta"')  # escapes kept as sent
+    for body in (compact, spaced, escaped):
+        writer.store(post(body))
+    db = open_reader(tmp_path / "c.sqlite")
+    stored = [b for (b,) in db.execute("SELECT body FROM request ORDER BY id")]
+    assert stored[0] is None  # stored once, as its records
+    assert stored[1] == spaced  # white space: kept as it came
+    assert stored[2] is None
+    for request_id, body in ((1, compact), (2, spaced), (3, escaped)):
+        assert request_body(db, request_id) == body
+    from app.follow import Follower
+
+    follower = Follower(tmp_path / "c.sqlite")
+    assert follower.request(1)["body"] == compact
+    follower.close()

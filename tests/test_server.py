@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.capture import open_reader
+from app.capture import open_reader, request_body
 from app.db import sqlite3
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver
 
@@ -49,7 +49,11 @@ def stored_rows(rec):
     db = open_reader(rec.capture)
     try:
         db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM request ORDER BY id")]
+        rows = [dict(r) for r in db.execute("SELECT * FROM request ORDER BY id")]
+        for row in rows:  # a compact body is stored once, as its records
+            row["body"] = request_body(db, row["id"], row["body"], row["first_record"],
+                                       row["record_count"])
+        return rows
     finally:
         db.close()
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.capture import open_reader
+from app.capture import open_reader, request_body
 from app.samples import find
 from app.ui.replay import CurlDialog, SendDialog
 from tests.conftest import EVENT_SAMPLE, SAMPLES
@@ -26,7 +26,8 @@ def bash(command: str) -> dict:
 def stored_bodies(window) -> list[bytes]:
     db = open_reader(window.capture)
     try:
-        return [b for (b,) in db.execute("SELECT body FROM request ORDER BY id")]
+        ids = [i for (i,) in db.execute("SELECT id FROM request ORDER BY id")]
+        return [request_body(db, i) for i in ids]
     finally:
         db.close()
 
