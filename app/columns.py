@@ -177,4 +177,3 @@ RECORD_TABS = (
     Tab("sms", "SMS", ("sms_dr", "sms_mo"), SMS_COLUMNS),
     Tab("other", "Other", ("unknown",), OTHER_COLUMNS),
 )
-TAB_OF_FAMILY = {fam: tab.key for tab in RECORD_TABS for fam in tab.families}

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import queue
 import re
+import shlex
 import threading
 import time
 from array import array
@@ -137,6 +138,10 @@ class CaptureReader(QObject):
         body); ``target``: url, user, password, ca_file of the endpoint it should go to."""
         self._put(("curl", table, list(ids), dict(target)))
 
+    def copy_sample_as_curl(self, name: str, target: dict) -> None:
+        """Build a cURL command for a sample (a generated one is made here, off the GUI)."""
+        self._put(("sample_curl", name, dict(target)))
+
     def write_records(self, ids: list[int], path: Path) -> None:
         """Write these records' exact texts to ``path``, one per line (NDJSON)."""
         self._put(("write", list(ids), Path(path)))
@@ -156,10 +161,6 @@ class CaptureReader(QObject):
         """Stop the thread (and wait for it): call before the application quits."""
         self._put(("stop",))
         self._thread.join(timeout=10)
-
-    def pending_block(self, table: str, generation: int, block: int) -> bool:
-        with self._lock:
-            return (table, generation, block) in self._blocks
 
     def _put(self, job: tuple) -> None:
         with self._lock:
@@ -236,6 +237,8 @@ class CaptureReader(QObject):
             self._masker = Masker(job[1]) if job[1] else None
         elif kind == "ids":  # for an export of the selection
             job[2].write_text("".join(f"{i}\n" for i in job[1]), "utf-8")
+        elif kind == "sample_curl":
+            self.text_ready.emit(*_curl_for_sample(job[1], job[2]))
         elif kind == "curl" and follower is not None:
             self.text_ready.emit(*_curl_for(follower, *job[1:]))
         elif kind == "write" and follower is not None:
@@ -531,6 +534,21 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
     if field_name == "alert":
         return "alert" if value else "not alert"
     return f"{field_name} == {literal(value)}"
+
+
+def _curl_for_sample(name: str, target: dict) -> tuple[str, str]:
+    from app.curl import build_curl
+    from app.samples import find
+
+    sample = find(name)
+    auth = {"user": target.get("user"), "password": target.get("password"),
+            "cacert": target.get("ca_file")}
+    if sample.path.is_file():  # refer to the file, byte for byte, rather than inlining it
+        command = build_curl(target["url"], b"", **auth).replace(
+            "--data-raw ''", f"--data-binary @{shlex.quote(str(sample.path))}")
+    else:
+        command = build_curl(target["url"], sample.body(), **auth)
+    return command, f"Copied the sample {sample.title} as a cURL command"
 
 
 def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> tuple[str, str]:

@@ -875,20 +875,11 @@ class MainWindow(QMainWindow):
                 5000)
 
     def copy_sample(self, name: str) -> None:
-        from app.curl import build_curl
-        from app.samples import find
-
+        """Put a cURL command posting a sample to this endpoint on the clipboard (built on
+        the reader thread: the full batch is generated, not stored)."""
         target = self._local_target()
-        if target is None:
-            return
-        sample = find(name)
-        command = build_curl(target["url"], sample.body(), user=target["user"],
-                             password=target["password"], cacert=target["ca_file"])
-        if sample.path.is_file():  # refer to the file rather than inlining it
-            command = build_curl(target["url"], b"", user=target["user"],
-                                 password=target["password"], cacert=target["ca_file"])
-            command = command.replace("--data-raw ''", f"--data-binary @{sample.path}")
-        self._copy(command, f"Copied the sample {sample.title} as a cURL command")
+        if target is not None:
+            self.reader.copy_sample_as_curl(name, target)
 
     def _on_copy_as_curl_triggered(self) -> None:
         target = self._local_target()

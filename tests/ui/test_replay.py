@@ -18,7 +18,9 @@ from tests.ui.conftest import WAIT
 
 
 def bash(command: str) -> dict:
-    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    """Run a copied command the way a user pastes it into a shell (on bash's input)."""
+    out = subprocess.run(["bash", "-s"], input=command, capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -45,17 +47,30 @@ def test_send_a_sample_from_the_menu(qtbot, window):
     assert json.loads(body) == json.loads(find("attach-sequence").body())
 
 
+def copied(qtbot, action) -> str:
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    action()
+    # "curl …", or "printf … | curl …" for a body too long for one argument
+    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")), timeout=WAIT)
+    return clipboard.text()
+
+
 def test_copy_a_sample_as_curl_runs_in_bash(qtbot, window):
-    window.copy_sample("usage-record")
-    command = QGuiApplication.clipboard().text()
+    command = copied(qtbot, lambda: window.copy_sample("usage-record"))
     assert "--data-binary @" in command and "--cacert" in command
     assert bash(command)["counts"] == {"usage": 1}
     assert stored_bodies(window) == [(SAMPLES / "usage-record.json").read_bytes()]
 
 
+def test_copy_the_generated_full_batch_as_curl(qtbot, window):
+    command = copied(qtbot, lambda: window.copy_sample("full-batch-3000"))
+    assert bash(command)["records"] == 3000
+    assert stored_bodies(window) == [find("full-batch-3000").body()]
+
+
 def test_copy_selected_records_and_a_request_as_curl(qtbot, window):
-    window.copy_sample("attach-sequence")
-    bash(QGuiApplication.clipboard().text())  # the sample's file, byte for byte
+    bash(copied(qtbot, lambda: window.copy_sample("attach-sequence")))  # its file, as is
     events = window.record_models["event"]
     qtbot.waitUntil(lambda: events.rowCount() == 4, timeout=WAIT)
     window.tabs.setCurrentIndex(1)

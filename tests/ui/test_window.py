@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QLineEdit, QSpinBox
 
-from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming
+from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming, open_reader
 from app.cli import build_parser
 from app.columns import EVENT_COLUMNS, USAGE_COLUMNS
 from app.config import Settings
@@ -359,3 +359,40 @@ def test_filter_on_this_value_from_a_cell(qtbot, window):
     qtbot.waitUntil(lambda: bar.current_filter().text
                     == 'country == Netherlands and not type == "Update location"',
                     timeout=WAIT)
+
+
+def test_new_capture_clear_save_as_and_recent(qtbot, window, tmp_path):
+    first = window.capture
+    finish(post(window, EVENT_SAMPLE))
+    qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 1, timeout=WAIT)
+    # Save a copy: a consistent snapshot in a file of its own.
+    copy = tmp_path / "copy.sqlite"
+    window.reader.save_as(copy)
+    qtbot.waitUntil(lambda: "Saved a copy" in window.statusBar().currentMessage(),
+                    timeout=WAIT)
+    db = open_reader(copy)
+    assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 1
+    db.close()
+    # Clear: a new, empty capture; the old file stays and is in the recent list.
+    window.clear_action.trigger()
+    qtbot.waitUntil(lambda: window.receiver.state == "listening"
+                    and window.capture != first, timeout=WAIT)
+    assert window.record_models["event"].rowCount() == 0
+    assert first.exists()
+    finish(post(window, USAGE_SAMPLE))
+    qtbot.waitUntil(lambda: window.record_models["usage"].rowCount() == 1, timeout=WAIT)
+    # Open recent: back to the first capture, the endpoint now writes there.
+    window.recent_menu.aboutToShow.emit()
+    action = next(a for a in window.recent_menu.actions() if a.text() == str(first))
+    action.trigger()
+    qtbot.waitUntil(lambda: window.capture == first
+                    and window.record_models["event"].rowCount() == 1
+                    and window.receiver.state == "listening", timeout=WAIT)
+    assert window.record_models["usage"].rowCount() == 0
+    finish(post(window, USAGE_SAMPLE))
+    qtbot.waitUntil(lambda: window.record_models["usage"].rowCount() == 1, timeout=WAIT)
+    # New capture: empty again.
+    window.new_action.trigger()
+    qtbot.waitUntil(lambda: window.capture not in (first,)
+                    and window.receiver.state == "listening", timeout=WAIT)
+    assert window.requests_model.rowCount() == 0
