@@ -34,7 +34,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from app import APP_TITLE, __version__
+from app import APP_TITLE, __version__, runtime
 from app.capture import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
 from app.resources import DOCUMENTED_EVENT_SAMPLE, sample_path
@@ -471,6 +471,7 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         if not is_loopback(options.host):
             err.write(f"warning: listening on {options.host}, reachable from other machines; "
                       f"anyone who can reach it and knows the password can post to it\n")
+        registration = runtime.try_register(endpoint)  # for curl/send: app/runtime.py
         if jsonl:
             emit(endpoint.as_event())
         else:
@@ -486,6 +487,7 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
                               (lambda e: err.write(json.dumps(e) + "\n")))
             _stop_when_stdin_closes(loop, stop, imports.command)
         await stop.wait()
+        runtime.unregister(registration)
         await runner.cleanup()
         if jsonl:
             emit({"event": "stopped", "requests": writer.requests, "records": writer.records})
