@@ -7,6 +7,7 @@ reads a global context.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -184,6 +185,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    A reader that goes away (``summary … | head``) ends the command quietly with status 141
+    (128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe), never with a
+    traceback.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a broken pipe could not be caught
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull so the interpreter's last flush is quiet.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return 141
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -262,7 +283,8 @@ def local_endpoint_url(settings: Settings) -> str:
 
 
 def _curl(args: argparse.Namespace) -> int:
-    from app.curl import CurlParseError, is_local, map_placeholders, parse_curl
+    from app import runtime
+    from app.curl import CurlParseError, has_placeholders, is_local, map_placeholders, parse_curl
 
     if (args.curl_command is None) == (args.file is None):
         print("streamer-inspector: error: give the command, or --file", file=sys.stderr)
@@ -273,10 +295,42 @@ def _curl(args: argparse.Namespace) -> int:
         request = parse_curl(text, base_dir=base)
     except (OSError, CurlParseError) as exc:
         return _curl_result(args, {"error": f"cannot read the command: {exc}"}, 2)
-    settings = Settings.load()
-    endpoint = args.endpoint or local_endpoint_url(settings)
+    # Placeholders and local URLs go to a receiver that runs now (as it registered itself),
+    # with its credentials and CA; only when none runs, to what the settings describe.
+    live = runtime.running()
+    notes: list[str] = []
+    if args.endpoint:
+        endpoint = args.endpoint
+        running = next((e for e in live if e.reaches(endpoint)), None)
+    elif has_placeholders(request.url) and live:
+        running = live[0]
+        endpoint = running.url
+        if len(live) > 1:
+            others = ", ".join(e.describe() for e in live[1:])
+            notes.append(f"{len(live)} endpoints are running; placeholders go to the most "
+                         f"recent, {running.describe()} (others: {others}; choose with "
+                         f"--endpoint URL)")
+        else:
+            notes.append(f"placeholders go to the running endpoint {running.describe()}")
+    else:
+        running = next((e for e in live if e.reaches(request.url)), None)
+        settings_url = local_endpoint_url(Settings.load())
+        endpoint = running.url if running is not None else settings_url
+        if running is None and has_placeholders(request.url):
+            notes.append(f"no endpoint is running here: placeholders go to {endpoint}, as the "
+                         f"settings describe it")
     request = map_placeholders(request, endpoint)
-    if is_local(request.url, endpoint):
+    if running is not None and running.reaches(request.url):
+        if request.user is None and running.auth_enabled:
+            if running.password is not None:
+                request.user, request.password = running.user, running.password
+            elif running.password_note:
+                notes.append(running.password_note)
+        if (request.cacert is None and not request.insecure and running.ca_file
+                and request.url.lower().startswith("https:")):
+            request.cacert = running.ca_file
+    elif is_local(request.url, endpoint):
+        settings = Settings.load()
         if request.user is None and settings.auth_enabled and settings.password:
             request.user, request.password = settings.user, settings.password
         ca = tls_dir() / "ca.pem"
@@ -285,21 +339,32 @@ def _curl(args: argparse.Namespace) -> int:
     import asyncio
 
     outcome = asyncio.run(_perform(request))
+    outcome["notes"] = [*request.notes, *notes]
     status = outcome.get("status")
     return _curl_result(args, outcome, 0 if status is not None and 200 <= status < 300 else 1)
 
 
 async def _perform(request) -> dict:
+    """Send ``request`` once. Redirects are never followed (the Data Streamer does not follow
+    them, and following one to another host would post the body there): a 3xx is reported with
+    its Location."""
     import ssl
     import time
 
     import aiohttp
 
+    from app.sender import describe_client_error
+
     ctx: ssl.SSLContext | bool = True
-    if request.insecure:
-        ctx = False
-    elif request.cacert:
-        ctx = ssl.create_default_context(cafile=request.cacert)
+    try:
+        if request.insecure:
+            ctx = False
+        elif request.cacert:
+            ctx = ssl.create_default_context(cafile=request.cacert)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        return {"status": None, "url": request.url,
+                "error": f"cannot use the CA file {request.cacert}: {reason}"}
     auth = None
     if request.user is not None:
         auth = aiohttp.BasicAuth(request.user, request.password or "")
@@ -309,25 +374,38 @@ async def _perform(request) -> dict:
         async with aiohttp.ClientSession(timeout=timeout, auto_decompress=True) as session, \
                 session.request(request.method, request.url, data=request.body,
                                 headers=request.headers, auth=auth, ssl=ctx,
-                                allow_redirects=request.follow_redirects) as resp:
+                                allow_redirects=False) as resp:
             body = await resp.read()
-            return {"status": resp.status, "reason": resp.reason,
-                    "headers": list(resp.headers.items()),
-                    "body": body.decode("utf-8", "replace"),
-                    "elapsed": time.perf_counter() - started, "url": request.url}
+            outcome = {"status": resp.status, "reason": resp.reason,
+                       "headers": list(resp.headers.items()),
+                       "body": body.decode("utf-8", "replace"),
+                       "elapsed": time.perf_counter() - started, "url": str(resp.url)}
+            if 300 <= resp.status < 400:
+                outcome["location"] = resp.headers.get("Location")
+            return outcome
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        return {"status": None, "error": str(exc) or type(exc).__name__, "url": request.url}
+        return {"status": None, "error": describe_client_error(exc, request.url),
+                "url": request.url}
 
 
 def _curl_result(args: argparse.Namespace, outcome: dict, code: int) -> int:
     if args.events == "jsonl":
         print(json.dumps(outcome, ensure_ascii=False), flush=True)
-    elif outcome.get("status") is None:
+        return code
+    for note in outcome.get("notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    if outcome.get("status") is None:
         print(f"streamer-inspector: error: {outcome.get('error')}", file=sys.stderr)
-    else:
-        print(f"{outcome['status']} {outcome.get('reason') or ''} from {outcome['url']} in "
-              f"{outcome['elapsed'] * 1000:.0f} ms")
-        print(outcome["body"])
+        return code
+    head = (f"{outcome['status']} {outcome.get('reason') or ''} from {outcome['url']} in "
+            f"{outcome['elapsed'] * 1000:.0f} ms")
+    if 300 <= outcome["status"] < 400:
+        where = outcome.get("location")
+        head += (f": a redirect to {where}, not followed" if where else
+                 ": a redirect without a Location header")
+        head += " (the Data Streamer does not follow redirects either)"
+    print(head)
+    print(outcome["body"])
     return code
 
 

@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import math
+import re
 import signal
 import ssl
 import sys
@@ -172,22 +173,69 @@ def _refusal(status: int, reason: str | None, location: str | None, body: bytes)
     return f"{head}: {detail}" if detail else head
 
 
-def _connection_error(exc: BaseException) -> str:
+_OBJECT_REPR = re.compile(r"<[^<>]*\bobject at 0x[0-9A-Fa-f]+>")
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _plain(text: str) -> str:
+    """An exception's text without Python object reprs (``<ssl.SSLContext object at 0x…>``)."""
+    return _short(_OBJECT_REPR.sub("…", text))
+
+
+def _where(exc: BaseException, url: str | URL | None) -> tuple[str, str | None]:
+    """``host:port`` the error is about, and the host alone."""
+    host = port = None
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        host, port = exc.host, exc.port
+    elif url is not None:
+        try:
+            parsed = URL(str(url))
+            host, port = parsed.host, parsed.port
+        except (ValueError, TypeError):
+            pass
+    if host is None:
+        return "the server", None
+    shown = f"[{host}]" if ":" in host else host
+    return (f"{shown}:{port}" if port else shown), host
+
+
+def describe_client_error(exc: BaseException, url: str | URL | None = None) -> str:
+    """A client error (aiohttp, OS, TLS, timeout) as one readable line, never a Python repr:
+    ``cannot connect to localhost:8443: connection refused (is `streamer-inspector serve`
+    running?)``."""
+    where, host = _where(exc, url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS certificate not trusted: {_short(str(exc.certificate_error))}"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return f"TLS error: {_short(str(exc))}"
+        cert = exc.certificate_error
+        reason = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or cert
+        hint = ("the local endpoint's CA is what `streamer-inspector ca` prints"
+                if host in _LOOPBACK else "or --insecure to skip the check")
+        return (f"TLS certificate of {where} not trusted: {_plain(str(reason))} (give its CA "
+                f"with --cacert; {hint})")
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        reason = getattr(exc.os_error, "reason", None) or exc.os_error.strerror or exc.os_error
+        return f"TLS error with {where}: {_plain(str(reason))}"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve the host: {_short(str(exc.os_error))}"
+        return f"cannot resolve {host or where}: {_plain(exc.strerror or str(exc.os_error))}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
-            return "connection refused"
-        return f"cannot connect: {_short(str(exc.os_error) or str(exc))}"
+            hint = (" (is `streamer-inspector serve` running?)" if host in _LOOPBACK
+                    else "")
+            return f"cannot connect to {where}: connection refused{hint}"
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect to {where}: {_plain(reason)}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection without an answer"
+        return f"{where} closed the connection without an answer"
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        return f"no answer from {where} in time"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return f"TLS error with {where}: {_plain(getattr(exc, 'reason', None) or str(exc))}"
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return f"bad response: {_short(str(exc))}"
-    return _short(str(exc)) or type(exc).__name__
+        return f"bad response from {where}: {_plain(str(exc))}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"not a usable URL: {_plain(str(exc.url))}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{where}: {_plain(exc.strerror)}"
+    return _plain(str(exc)) or type(exc).__name__
 
 
 async def _wait_cancel(cancel: asyncio.Event, delay: float) -> bool:
@@ -246,7 +294,7 @@ async def _attempt(session: aiohttp.ClientSession, url: URL, body: bytes, header
     except TimeoutError:
         return None, f"timed out after {_fmt_seconds(options.timeout)}", latency
     except aiohttp.ClientError as exc:
-        return None, _connection_error(exc), latency
+        return None, describe_client_error(exc, url), latency
     return status, error, latency
 
 
@@ -388,15 +436,32 @@ def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]
 
 
 def records_from_sample(name: str) -> list[bytes]:
-    """A sample shipped in ``resources/samples`` (``usage-record`` or ``usage-record.json``)."""
-    from app.resources import sample_path
+    """A sample of the library (``app.samples``, ``resources/samples/index.json``), by name
+    (``usage-record`` or ``usage-record.json``): each record's exact text."""
+    from app import samples
 
-    file_name = name if name.endswith(".json") else f"{name}.json"
-    path = sample_path(file_name)
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.json"))
-        raise ValueError(f"no sample {name!r} (samples: {', '.join(known) or 'none'})")
-    return records_from_file(path)
+    try:
+        sample = samples.find(name)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+    try:
+        body = sample.body()
+    except OSError as exc:
+        raise ValueError(f"cannot read the sample {sample.name}: {exc.strerror or exc}") from None
+    texts = _json_list_texts(body.decode("utf-8"))
+    if texts is None:
+        raise ValueError(f"the sample {sample.name} is not a JSON list of records")
+    return texts
+
+
+def sample_names() -> list[str]:
+    """The names ``--sample`` takes, in the library's order."""
+    from app import samples
+
+    try:
+        return [s.name for s in samples.library()]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def generated_records(count: int, seed: int, sims: int = 100) -> list[dict]:
@@ -439,10 +504,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help text wrapped between words only: sample names keep their hyphens whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def add_send_parser(sub) -> None:
     """Add the ``send`` sub-command to ``sub`` (from ``ArgumentParser.add_subparsers``)."""
     p = sub.add_parser(
         "send", help="send records to an endpoint like the 1NCE Data Streamer",
+        formatter_class=_HelpFormatter,
         description="POST records as JSON lists of at most 3000 records with Basic Auth; only "
                     "HTTP 200 acknowledges; redirects are not followed; unacknowledged batches "
                     "are retried with back-off, and after --retries the run fails, like a "
@@ -451,7 +526,8 @@ def add_send_parser(sub) -> None:
     src = p.add_argument_group("records (exactly one source)")
     one = src.add_mutually_exclusive_group(required=True)
     one.add_argument("--sample", metavar="NAME",
-                     help="a shipped sample: update-location-event or usage-record")
+                     help="a sample of the library (Replay > Send a sample): "
+                          + ", ".join(sample_names()))
     one.add_argument("--file", type=Path, metavar="F",
                      help="a JSON list of records or NDJSON (one record a line), sent as written")
     one.add_argument("--capture", type=Path, metavar="C",
@@ -550,6 +626,7 @@ def run_send(args: argparse.Namespace) -> int:
         if parser is not None:
             parser.error(misuse)  # exits 2
         return _error(args, misuse)
+    _use_running_endpoint(args)
     options = SendOptions(
         url=args.url, batch_size=args.batch, interval=args.interval, repeat=args.repeat,
         user=args.user, password=args.password, cacert=args.cacert, insecure=args.insecure,
@@ -605,6 +682,32 @@ def run_send(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, total_records, total), flush=True)
     return {"done": 0, "failed": 1}.get(report.state, 130)
+
+
+def _use_running_endpoint(args: argparse.Namespace) -> None:
+    """When ``args.url`` reaches a receiver running here (``serve`` or the window), take the
+    credentials and the CA it registered (app/runtime.py) for those not given."""
+    from app import runtime
+
+    if args.user is not None and args.password is not None and (args.cacert or args.insecure):
+        return
+    endpoint = runtime.for_url(args.url)
+    if endpoint is None:
+        return
+    used = []
+    if args.user is None and args.password is None and endpoint.auth_enabled:
+        if endpoint.password is None:
+            print(f"note: {endpoint.password_note}", file=sys.stderr)
+        else:
+            args.user, args.password = endpoint.user, endpoint.password
+            used.append("credentials")
+    if (args.cacert is None and not args.insecure and endpoint.ca_file
+            and args.url.lower().startswith("https:")):
+        args.cacert = endpoint.ca_file
+        used.append("CA")
+    if used:
+        print(f"note: using the {' and '.join(used)} of the running endpoint "
+              f"{endpoint.describe()}", file=sys.stderr)
 
 
 def _source_error(exc: BaseException, args: argparse.Namespace) -> str:

@@ -253,8 +253,37 @@ def test_connection_refused_is_a_failed_attempt():
         port = s.getsockname()[1]
     report = asyncio.run(send(numbered(1), opts(f"http://127.0.0.1:{port}/", retries=1)))
     assert report.state == "failed"
-    assert report.batches[0].error == "connection refused"
+    assert report.batches[0].error == (f"cannot connect to 127.0.0.1:{port}: connection "
+                                       f"refused (is `streamer-inspector serve` running?)")
     assert report.batches[0].attempts == 2
+
+
+def test_client_errors_read_as_text_never_as_python_reprs():
+    """Regression (issue 10): aiohttp's text held ``ssl:<ssl.SSLContext object at 0x…>``."""
+    import ssl as ssl_module
+
+    from app.sender import describe_client_error
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def refused(ctx):
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.get(f"https://localhost:{port}/", ssl=ctx)
+            except aiohttp.ClientError as exc:
+                return exc
+        raise AssertionError("connected to a closed port")
+
+    exc = asyncio.run(refused(ssl_module.create_default_context()))
+    assert "object at 0x" in str(exc)  # what aiohttp says
+    text = describe_client_error(exc, f"https://localhost:{port}/")
+    assert text == (f"cannot connect to localhost:{port}: connection refused "
+                    f"(is `streamer-inspector serve` running?)")
+    assert "object at" not in describe_client_error(ValueError("<a.B object at 0xdeadbeef>"))
 
 
 def test_interval_and_backoff_delays_from_arrival_times():
@@ -357,7 +386,8 @@ def test_end_to_end_over_tls_into_the_capture(receiver):
                         (200, "streamer", "application/json", 40),
                         (200, "streamer", "application/json", 20)]
     assert untrusted.state == "failed"
-    assert untrusted.batches[0].error.startswith("TLS certificate not trusted")
+    assert untrusted.batches[0].error.startswith("TLS certificate of localhost:")
+    assert "not trusted: unable to get local issuer certificate" in untrusted.batches[0].error
     assert insecure.state == "done"
     assert wrong.state == "failed"
     assert wrong.batches[0].status == 401
@@ -569,6 +599,26 @@ def test_records_from_the_documented_samples():
         assert records_from_sample(name.removesuffix(".json")) == records
     with pytest.raises(ValueError, match="update-location-event, usage-record"):
         records_from_sample("nope")
+
+
+def test_every_sample_of_the_library_sends_and_the_help_lists_them(capsys):
+    """Regression (issue 10): the help named two samples, the full batch was refused and
+    ``--sample index`` posted the library's index file as records."""
+    from app.samples import library
+
+    names = [s.name for s in library()]
+    assert len(names) >= 9
+    for sample in library():
+        records = records_from_sample(sample.name)
+        assert records and all(json.loads(r).keys() for r in records), sample.name
+        assert [json.loads(r) for r in records] == json.loads(sample.body()), sample.name
+    with pytest.raises(ValueError, match="no sample 'index'"):
+        records_from_sample("index")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["send", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in names:
+        assert name in help_text, name
 
 
 def test_generated_records_are_the_generators():
