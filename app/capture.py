@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import APP_NAME, __version__
-from app.config import MAX_RECORDS_PER_POST
+from app.config import MAX_RECORDS_PER_POST, is_own, private_dir
 from app.db import sqlite3
 from app.filters import INDEXED, Filter, field_sql, index_column, regexp
 from app.records import FAMILIES, BodyError, BodyShape, family_sql, inspect_body
@@ -194,9 +194,18 @@ def _check(db: sqlite3.Connection, path: Path) -> int:
 
 
 def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
-    """Open (creating if new) a capture for writing; existing captures are appended to."""
+    """Open (creating if new) a capture for writing; existing captures are appended to.
+
+    A new capture and the folders created for it are private (0600 / 0700): it holds ICCIDs.
+    SQLite gives the -wal and -shm files the database file's mode.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if not path.stat().st_size or is_own(path):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         version = _check(db, path)
@@ -318,6 +327,7 @@ class CaptureWriter:
 
     def __init__(self, path: Path, *, sync: str = "normal"):
         self.path = Path(path)
+        self._closed = False
         self._lock_fd = _lock(self.path)
         try:
             self._db = open_writer_db(self.path, sync)
@@ -372,8 +382,7 @@ class CaptureWriter:
                                  store_body=not once)
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return self._stored(request_id, 200, None, problems, shape, None)
 
@@ -387,7 +396,7 @@ class CaptureWriter:
             self._insert_request(incoming, request_id, status, reason, problems, None, None)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return self._stored(request_id, status, reason, problems, None, error)
 
@@ -460,26 +469,43 @@ class CaptureWriter:
             count = db.execute(_INDEX_RECORDS, (done, limit)).rowcount
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         if count:
             self._checkpointer.wake()
         return count
 
     def close(self) -> None:
+        """Checkpoint and close; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._classifier.shutdown(wait=True)
         self._checkpointer.stop()
         with contextlib.suppress(sqlite3.Error):
+            _rollback(self._db)  # e.g. left open by a failed write on a full disk
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
         _unlock(self._lock_fd)
+
+    def remove(self) -> None:
+        """Delete the (closed) capture and its WAL files: for a capture that was never used."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite ends some itself (a full disk)."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 def _lock(path: Path) -> int | None:
     if fcntl is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -7,6 +7,7 @@ mode 0600 because it holds the endpoint password.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -58,9 +59,35 @@ def new_capture_path(now: dt.datetime | None = None) -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """Make sure the folder ``path`` exists; the folders created here are the owner's only
+    (0700), and so are the app's own folders (in the user's data and config dirs), which an
+    earlier version made 0755. A folder the user chose elsewhere keeps its mode."""
+    path = Path(path)
+    missing = []
+    here = path
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    if is_own(path):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+    return path
+
+
+def is_own(path: Path) -> bool:
+    """Whether ``path`` is one of the app's own folders (or a file's folder within them)."""
+    path = Path(path).absolute()
+    return any(path == base or base in path.parents
+               for base in (data_dir().absolute(), config_dir().absolute()))
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` readable by the owner only (keys, passwords)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
