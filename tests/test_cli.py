@@ -98,3 +98,19 @@ def test_window_without_a_display_says_so(tmp_path):
                             text=True, timeout=60, env=env)
     assert result.returncode == 2
     assert "no display to open the window on" in result.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """Regression (issue 10): ``summary … | head`` ended with a BrokenPipeError traceback."""
+    path = tmp_path / "c.sqlite"
+    make_capture(path)
+    command = f"{sys.executable} -m app summary {path}"
+    for reader in ("head -n 1", "head -n 0", "true"):
+        result = subprocess.run(["bash", "-c", f"{command} | {reader}; "
+                                 f"echo \"status ${{PIPESTATUS[0]}}\" >&2"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        status = result.stderr.splitlines()[-1]
+        assert result.stderr == f"{status}\n", result.stderr  # nothing but the status
+        assert status in ("status 0", "status 141"), status
+        if reader == "head -n 1":
+            assert result.stdout == f"Capture {path}\n"

@@ -371,3 +371,64 @@ def test_a_full_batch_goes_through_printf(receiver, tmp_path):
     assert json.loads(result.stdout)["records"] == 3000
     assert stored(receiver)[0]["body"] == body
     assert parse_curl(command).body == body
+
+
+# --- the curl sub-command does not follow redirects ------------------------------------------
+
+def test_the_curl_command_reports_a_redirect_and_never_reposts_the_body_elsewhere():
+    """Regression (issue 10): ``curl --location`` re-posted the body to another host and said
+    "200 OK from <original URL>". Like the streamer, the command follows no redirect."""
+    import asyncio
+    import sys
+
+    from aiohttp import web
+
+    from tests.conftest import ROOT
+
+    async def scenario():
+        elsewhere: list[bytes] = []
+
+        async def other_host(request: web.Request) -> web.Response:
+            elsewhere.append(await request.read())
+            return web.json_response({"ok": True})
+
+        async def redirecting(request: web.Request) -> web.Response:
+            await request.read()
+            raise web.HTTPTemporaryRedirect(other_url)
+
+        runners = []
+        urls = []
+        for handler in (other_host, redirecting):
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", handler)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            runners.append(runner)
+            urls.append(f"http://127.0.0.1:{runner.addresses[0][1]}")
+        other_url = f"{urls[0]}/collect"
+        command = (f"curl --location --request POST '{urls[1]}/ingest' "
+                   f"--header 'Content-Type: application/json' --data-raw '[{{\"id\": 1}}]'")
+        try:
+            results = []
+            for events in ("human", "jsonl"):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "app", "curl", "--events", events, command, cwd=ROOT,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(proc.communicate(), 60)
+                results.append((proc.returncode, out.decode(), err.decode()))
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+        return urls, other_url, elsewhere, results
+
+    urls, other_url, elsewhere, results = asyncio.run(scenario())
+    assert elsewhere == []  # the body never went to the other host
+    (code, out, err), (code_jsonl, out_jsonl, _) = results
+    assert code == code_jsonl == 1
+    assert out.startswith(f"307 Temporary Redirect from {urls[1]}/ingest in ")
+    assert f"a redirect to {other_url}, not followed" in out.splitlines()[0]
+    assert LOCATION_NOTE in err
+    outcome = json.loads(out_jsonl)
+    assert (outcome["status"], outcome["url"], outcome["location"]) == (
+        307, f"{urls[1]}/ingest", other_url)
