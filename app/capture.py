@@ -40,7 +40,8 @@ try:
 except ImportError:  # Windows: no advisory lock, SQLite still serialises writers
     fcntl = None
 
-SCHEMA_VERSION = 3  # 2: record_index; 3: a body may be stored once, as its records
+SCHEMA_VERSION = 4  # 2: record_index; 3: a body may be stored once, as its records;
+# 4: record ids and type ids beyond 64 bits exact in record_keys and record_index
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
@@ -87,17 +88,7 @@ CREATE TABLE record (
     json       TEXT NOT NULL
 );
 
-CREATE VIEW record_keys AS SELECT
-    r.id, r.request_id, r.idx,
-    {family_sql("q.families", "r.idx")} AS family,
-    {field_sql("id")} AS record_id,
-    {field_sql("time")} AS ts,
-    {field_sql("iccid")} AS iccid,
-    {field_sql("imsi")} AS imsi,
-    {field_sql("type_id")} AS type_id,
-    {field_sql("type")} AS type_name,
-    r.json
-FROM record AS r JOIN request AS q ON q.id = r.request_id;
+{{keys_view}}
 
 {{index_table}}
 
@@ -111,7 +102,28 @@ CREATE TABLE {{schema}}record_index (
     {", ".join(f'"{index_column(f.name)}"' for f in INDEXED)}
 );
 """
-_SCHEMA = _SCHEMA.replace("{index_table}", _INDEX_TABLE.replace("{schema}", ""))
+# record_id and type_id are exact: an integer beyond 64 bits is the text of its digits (since
+# capture format 4; json_extract alone made it a lossy REAL).
+_KEYS_VIEW = f"""
+CREATE VIEW record_keys AS SELECT
+    r.id, r.request_id, r.idx,
+    {family_sql("q.families", "r.idx")} AS family,
+    {field_sql("id")} AS record_id,
+    {field_sql("time")} AS ts,
+    {field_sql("iccid")} AS iccid,
+    {field_sql("imsi")} AS imsi,
+    {field_sql("type_id")} AS type_id,
+    {field_sql("type")} AS type_name,
+    r.json
+FROM record AS r JOIN request AS q ON q.id = r.request_id;
+"""
+_SCHEMA = (_SCHEMA.replace("{index_table}", _INDEX_TABLE.replace("{schema}", ""))
+           .replace("{keys_view}", _KEYS_VIEW))
+# Format 3 to 4: the exact view, and the index's integers beyond 64 bits read again exactly.
+_MIGRATE_TO_4 = "DROP VIEW IF EXISTS record_keys;" + _KEYS_VIEW + "".join(
+    f'UPDATE record_index SET "{index_column(name)}" = (SELECT {field_sql(name)} FROM record '
+    f'AS r WHERE r.id = record_index.id) WHERE typeof("{index_column(name)}") = \'real\';'
+    for name in ("id", "type_id"))
 
 # The key fields of records, for fast filtering, written after the batch was acknowledged (see
 # CaptureWriter.index_pending): never on the acknowledgement path.
@@ -216,11 +228,12 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             raise CaptureError(f"{path}: cannot switch the capture to WAL mode (got {mode})")
         db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer thread does it
-        if version == 1:  # made before the filter index existed
-            db.executescript("BEGIN;" + _INDEX_TABLE.replace("{schema}", "")
+        if 0 < version < SCHEMA_VERSION:
+            # 1: made before the filter index existed; 2: same tables, from 3 on a body may be
+            # NULL (see request_body); 3: integers beyond 64 bits were REALs in the index.
+            index = _INDEX_TABLE.replace("{schema}", "") if version == 1 else ""
+            db.executescript("BEGIN;" + index + _MIGRATE_TO_4
                              + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-        elif version == 2:  # same tables; from now on a body may be NULL (see request_body)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
@@ -237,6 +250,19 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
     return db
 
 
+def _text(data: bytes) -> str:
+    """TEXT from SQLite as str. ``json_extract`` of a string holding a lone surrogate escape
+    (legal JSON) gives bytes that are not UTF-8 (the surrogate, CESU-8 style): read back as
+    that same lone surrogate, as Python's json reads it, instead of failing the query."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return data.decode("utf-8", "replace")
+
+
 def open_reader(path: Path) -> sqlite3.Connection:
     """Open a capture read-only (it may be growing in another process)."""
     path = Path(path)
@@ -245,12 +271,15 @@ def open_reader(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                          check_same_thread=False)
     db.create_function("regexp", 2, regexp, deterministic=True)
+    db.text_factory = _text
     try:
         version = _check(db, path)
         if version == 0:
             raise CaptureError(f"{path} is not a capture file (it is empty)")
         if version < 2:  # no filter index: an empty one, so every record is read from JSON
             db.execute(_INDEX_TABLE.replace("{schema}", "temp."))
+        if version < 4:  # the exact record_keys, until a writer migrates the file
+            db.execute(_KEYS_VIEW.replace("CREATE VIEW", "CREATE TEMP VIEW"))
     except CaptureError:
         db.close()
         raise
@@ -315,6 +344,7 @@ def contract_problems(incoming: Incoming, shape: BodyShape | None) -> list[str]:
             )
         if shape.total == 0:
             problems.append("an empty list: the Data Streamer posts only when it has records")
+        problems.extend(shape.notes)  # legal JSON that other parsers may refuse or misread
     ctype = (incoming.content_type or "").split(";")[0].strip().lower()
     if incoming.method == "POST" and ctype != "application/json":
         shown = ctype or "missing"

@@ -157,8 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ids-file", type=Path, help="only these record ids (one a line)")
     p.add_argument("--request-ids-file", type=Path, help="har/postman: only these requests")
     p.add_argument("--mask", action="store_true",
-                   help="replace ICCID, IMSI, MSISDN, IMEI and IP addresses with consistent "
-                        "pseudonyms")
+                   help="replace ICCID, IMSI, MSISDN, IMEI, IP addresses and organisation "
+                        "names with consistent pseudonyms")
+    p.add_argument("--strict-json", action="store_true",
+                   help="json/ndjson: write records that strict parsers refuse (lone "
+                        "surrogates, numbers beyond a double, duplicate keys) as strict JSON "
+                        "instead of byte for byte")
     p.add_argument("--csv-bom", action="store_true", help="CSV: start with a BOM (Excel)")
     p.add_argument("--csv-all-fields", action="store_true",
                    help="CSV: every JSON path of every record as a column (numbers as spelt; "

@@ -2,7 +2,9 @@
 
 Qt-free: the window's tables show them, the filter language names them, exports use them.
 A column reads a path into the parsed record (first non-missing alternative wins) and renders
-it as text the way the record spells it.
+it as text the way the record spells it. Records are parsed with :func:`app.records.parse_record`
+(integers of any size exact, a duplicate key's first value, as SQLite reads it); a lone surrogate,
+which no screen or UTF-8 file can show, is rendered as U+FFFD.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from app.records import replace_lone_surrogates
 
 Path = tuple[str | int, ...]
 _MISSING = object()
@@ -74,8 +78,8 @@ class Column:
     def text(self, record: dict) -> str:
         value = self.value(record)
         if self.render is not None:
-            return self.render(value, record)
-        return scalar_text(value)
+            return replace_lone_surrogates(self.render(value, record))
+        return replace_lone_surrogates(scalar_text(value))
 
 
 def col(name: str, title: str, *dotted: str, kind: str = "text", render=None,

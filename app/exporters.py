@@ -18,8 +18,17 @@ file extension, what it exports (``kind``: ``records`` or ``requests``) and a ``
   ndjson), each CSV cell taken from a record (CSV flattens the *untransformed* record, so a
   transform need not keep the JSON valid; header names are not transformed), and the request
   body text, header values, path and query and the client address (HAR, Postman). The receiver's
-  own answer is not transformed (it holds nothing from the request), nor is a body that is not
-  UTF-8 (exported as base64, byte for byte).
+  own answer is not transformed (it holds nothing from the request). A body that is not UTF-8
+  is exported as base64, byte for byte; with a transform, the transform sees it decoded with
+  ``surrogateescape`` (every byte that is not UTF-8 kept aside) and the result is encoded back,
+  so masking covers it too.
+
+Records are read the one way the whole app reads them (``app.records.parse_record``: integers of
+any size exact, a duplicate key's first value). JSON and NDJSON exports write each record's text
+byte for byte; records that are legal JSON but that strict parsers refuse or misread (lone
+surrogates, numbers beyond a double, duplicate keys) are counted in ``options.stats``, and with
+``options.strict_json`` written as strict JSON instead (``app.records.strict_json``). CSV writes a
+lone surrogate as U+FFFD (no UTF-8 file can hold one).
 
 :func:`record_rows` and :func:`request_rows` read a capture (``app.capture.open_reader``) in
 chunks, in id order; :func:`answer_body` rebuilds what the receiver answered a stored request.
@@ -45,7 +54,16 @@ from app import APP_TITLE, __version__
 from app.capture import request_body
 from app.columns import RECORD_TABS
 from app.filters import parse
-from app.records import BodyError, family_sql, inspect_body
+from app.records import (
+    BodyError,
+    JsonFloat,
+    family_sql,
+    first_wins,
+    inspect_body,
+    parse_record,
+    replace_lone_surrogates,
+    strict_json,
+)
 
 RECORD_CHUNK = 2000  # records read per query
 REQUEST_CHUNK = 200  # request rows (without their bodies) read per query
@@ -96,8 +114,33 @@ class RequestRow:
 
 
 @dataclass
+class ExportStats:
+    """What an export met on the way: records that strict JSON parsers refuse or misread."""
+
+    non_interoperable: int = 0  # lone surrogates, numbers beyond a double, duplicate keys
+    rewritten: int = 0  # of those, written as strict JSON (``strict_json``)
+
+    def message(self) -> str:
+        """A sentence for the end of the export, or "" when there is nothing to say."""
+        n = self.non_interoperable
+        if not n:
+            return ""
+        what = (f"{n} record{'' if n == 1 else 's'} hold{'s' if n == 1 else ''} legal JSON "
+                f"that strict parsers refuse or read differently (lone surrogates, numbers "
+                f"beyond a double, duplicate keys)")
+        if self.rewritten:
+            return f"{what}: written as strict JSON (see docs: --strict-json)"
+        return f"{what}: jq, duckdb and others may refuse the file; --strict-json writes " \
+               f"them as strict JSON"
+
+
+@dataclass
 class ExportOptions:
-    """How to write: CSV dialect, the URL requests are shown at, and a text transform."""
+    """How to write: CSV dialect, the URL requests are shown at, and a text transform.
+
+    ``strict_json`` writes records that are legal but not interoperable JSON as strict JSON
+    (json and ndjson: U+FFFD for a lone surrogate, a duplicate key once with its first value, a
+    number beyond a double as a string of its spelling); ``stats`` counts what was met."""
 
     csv_bom: bool = False
     csv_delimiter: str = ","
@@ -106,6 +149,8 @@ class ExportOptions:
     csv_all_fields: bool = False  # every JSON path (slower) instead of the family's columns
     families: frozenset[str] | None = None  # the families exported, when the caller knows
     csv_header: bool = True  # False: rows only (a part of a parallel export)
+    strict_json: bool = False
+    stats: ExportStats = field(default_factory=ExportStats)
 
 
 RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
@@ -351,8 +396,32 @@ def _dumps(value: Any) -> str:
 # Records: json, ndjson
 
 
+def _checked(text: str, options: ExportOptions) -> str:
+    """A record's text for json/ndjson: as stored, or as strict JSON (``strict_json``) when it
+    is not interoperable; either way counted in ``options.stats``."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None  # a lone surrogate, a number beyond a double or 64 bits: look closer
+    else:
+        try:
+            if len(orjson.dumps(value)) == len(text.encode("utf-8")):
+                return text  # nothing dropped: no duplicate key (see parse_record)
+        except TypeError:  # nested deeper than orjson writes
+            pass
+    strict, changed = strict_json(text)
+    if not changed:
+        return text
+    options.stats.non_interoperable += 1
+    if options.strict_json:
+        options.stats.rewritten += 1
+        return strict
+    return text
+
+
 def write_json(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
-    """A JSON list of the records as the streamer posts them: their stored texts, unchanged."""
+    """A JSON list of the records as the streamer posts them: their stored texts, unchanged
+    (see :func:`_checked` for ``strict_json``)."""
     transform = _transform(options)
     buf = _Buffered(out)
     buf.write("[")
@@ -360,7 +429,7 @@ def write_json(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     for row in _rows(source):
         if count:
             buf.write(",")
-        buf.write(transform(row.text))
+        buf.write(transform(_checked(row.text, options)))
         count += 1
     buf.write("]\n")
     buf.flush()
@@ -373,7 +442,7 @@ def write_ndjson(source: RowSource, out: BinaryIO, options: ExportOptions) -> in
     buf = _Buffered(out)
     count = 0
     for row in _rows(source):
-        buf.write(transform(row.text))
+        buf.write(transform(_checked(row.text, options)))
         buf.write("\n")
         count += 1
     buf.flush()
@@ -390,7 +459,8 @@ class _Number(str):
     __slots__ = ()
 
 
-_DECODER = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+_DECODER = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number,
+                            object_pairs_hook=first_wins)
 _load = _DECODER.decode
 
 
@@ -511,14 +581,14 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     if options.csv_header:
         writer.writerow([*_FIXED, *(neutralise(name) for name in names)])
     count = 0
-    loads = orjson.loads
+    loads = parse_record  # orjson when it reads the record exactly, else the exact reader
     getters = [c.value for c in columns]
     compiled: dict[str, Callable] = {}
     for row in _rows(source):
         text = transform(row.text) if json_safe else row.text
         try:
             record = loads(text)
-        except orjson.JSONDecodeError:
+        except ValueError:
             record = None
         if type(record) is not dict:
             record = {}
@@ -547,8 +617,14 @@ _FORMULA_FIRST = frozenset("=+-@\t\r")
 
 
 def _drain(buf: io.StringIO, out: BinaryIO) -> None:
-    """Move the CSV text gathered so far to ``out`` (rows are written in batches)."""
-    out.write(buf.getvalue().encode("utf-8"))
+    """Move the CSV text gathered so far to ``out`` (rows are written in batches); a lone
+    surrogate (legal in JSON, impossible in UTF-8) is written as U+FFFD."""
+    text = buf.getvalue()
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = replace_lone_surrogates(text).encode("utf-8")
+    out.write(data)
     buf.seek(0)
     buf.truncate()
 
@@ -611,9 +687,12 @@ def _cell_text(value: Any) -> str:
         return "false"
     if kind is int:
         return str(value)
-    if kind is float:
-        return repr(value)
-    return orjson.dumps(value).decode()
+    if kind is float or kind is JsonFloat:
+        return repr(value)  # a JsonFloat's repr is its spelling (1e400)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # a big integer, a lone surrogate, 1e400 inside: the exact writer
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _write_csv_all_fields(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
@@ -657,6 +736,12 @@ def _body_text(body: bytes) -> str | None:
         return None
 
 
+def transform_bytes(body: bytes, transform: Callable[[str], str]) -> bytes:
+    """``transform`` (masking) applied to a body that is not UTF-8: every UTF-8 part and ASCII
+    digit is seen, every other byte kept as it was (``surrogateescape``)."""
+    return transform(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
 def _target(row: RequestRow, transform: Callable[[str], str]) -> str:
     """Path and query (``/hook?a=1``), transformed."""
     return transform(row.path + (f"?{row.query}" if row.query else ""))
@@ -687,7 +772,9 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
         text = _body_text(row.body)
         post: dict = {"mimeType": row.content_type or ""}
         if text is None:
-            post["text"] = base64.b64encode(row.body).decode("ascii")
+            body = row.body if options.transform is None else transform_bytes(row.body,
+                                                                                 transform)
+            post["text"] = base64.b64encode(body).decode("ascii")
             post["_encoding"] = "base64"
         else:
             post["text"] = transform(text)
@@ -782,7 +869,10 @@ def postman_item(row: RequestRow, options: ExportOptions) -> dict:
     }
     if row.body or row.method not in ("GET", "HEAD"):
         text = _body_text(row.body)
-        raw = transform(text) if text is not None else row.body.decode("utf-8", "replace")
+        if text is None:  # not UTF-8: masked byte-wise, then what Postman can hold (U+FFFD)
+            raw = transform_bytes(row.body, transform).decode("utf-8", "replace")
+        else:
+            raw = transform(text)
         request["body"] = {"mode": "raw", "raw": raw, "options": {"raw": {"language": "json"}}}
     name = f"#{row.id} {row.method} {parts.path} {row.status}"
     if row.status == 200 and row.method == "POST":

@@ -37,6 +37,7 @@ class Field:
     indexed: bool = True
     text_only: tuple[bool, ...] = ()  # per path: only a string value counts (``imsi``)
     help: str = ""
+    exact: bool = False  # holds integers: one beyond 64 bits is read as its exact digits
 
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
@@ -46,7 +47,7 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("type", ("event_type.description", "traffic_type.description", "status.status"),
           help="event type, traffic type (Data, SMS) or SMS status"),
     Field("type_id", ("event_type.id", "traffic_type.id", "status.id"),
-          help="event type id, traffic type id (5 Data, 6 SMS) or SMS status id"),
+          help="event type id, traffic type id (5 Data, 6 SMS) or SMS status id", exact=True),
     Field("severity", ("event_severity.description",), help="INFO, WARN, ..."),
     Field("alert", ("alert",), help="true for alerts"),
     Field("iccid", ("sim.iccid",)),
@@ -61,7 +62,7 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("tx", ("volume.tx", "detail.volume.tx")),
     Field("cost", ("cost",)),
     Field("ratezone", ("tariff.ratezone.name",)),
-    Field("id", ("id",), help="the record's own id"),
+    Field("id", ("id",), help="the record's own id", exact=True),
     Field("description", ("description",), indexed=False),
     Field("payload", ("payload",), indexed=False),
     Field("from", ("source_address",), indexed=False),
@@ -141,16 +142,48 @@ def lookup(record: Any, steps: tuple[str | int, ...]) -> Any:
 
 
 def sql_value(value: Any) -> Any:
-    """What ``json_extract`` returns for a JSON value: None, int, float, str, or JSON text."""
+    """What a filter reads for a JSON value (``json_extract``, see :func:`exact_sql`): None,
+    int, float, str, or JSON text; an integer beyond 64 bits as the text of its digits."""
     if value is _MISSING or value is None:
         return None
     if value is True:
         return 1
     if value is False:
         return 0
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        return str(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
+
+
+def exact_sql(json_col: str, jp: str) -> str:
+    """SQL reading the JSON path ``jp`` like ``json_extract``, except that an integer beyond
+    64 bits (which ``json_extract`` turns into a lossy REAL) is the exact text of its digits."""
+    x = f"json_extract({json_col}, '{jp}')"
+    return (f"CASE WHEN typeof({x}) = 'real' AND json_type({json_col}, '{jp}') = 'integer' "
+            f"THEN {json_col} -> '{jp}' ELSE {x} END")
+
+
+def filter_literal(value: Any) -> str:
+    """A JSON value as the filter literal that matches exactly it (``id == <literal>``):
+    integers of any size exact, strings quoted with ``\\`` and ``"`` escaped, true, false,
+    null; a number beyond a double as it is spelt. Containers are written as compact JSON text
+    in quotes (they compare as that text)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(value)  # the shortest exact spelling; a JsonFloat's as the record has it
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def field_value(record: dict, name: str) -> Any:
@@ -175,6 +208,8 @@ def field_sql(name: str, json_col: str = "r.json") -> str:
         if spec.text_only and spec.text_only[number]:
             parts.append(f"CASE json_type({json_col}, '{jp}') WHEN 'text' "
                          f"THEN json_extract({json_col}, '{jp}') END")
+        elif spec.exact:
+            parts.append(exact_sql(json_col, jp))
         else:
             parts.append(f"json_extract({json_col}, '{jp}')")
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
@@ -352,7 +387,7 @@ class Ref:
         if self.kind == "family":
             return "k.family" if ctx.mode == "index" else FAMILY_JSON
         if self.kind == "path":
-            return f"json_extract(r.json, '{json_path(self.steps)}')"
+            return exact_sql("r.json", json_path(self.steps))
         if ctx.mode == "index" and FIELDS[self.name].indexed:
             return f'k."{index_column(self.name)}"'
         return field_sql(self.name)

@@ -7,7 +7,10 @@ records, tables and exports, and nobody without the key can map pseudonyms back 
 What is masked, in any text (a record's JSON, a request body, a header):
 - the values of the identifier fields of each record seen (``sim.iccid``, ``imsi``,
   ``sim.msisdn``, ``endpoint.imei``, ``endpoint.name`` when it is a number, ``source_address``,
-  ``detail.pdp_context.imsi`` / ``imeisv``), wherever they occur, descriptions included;
+  ``detail.pdp_context.imsi`` / ``imeisv``, ``organisation.name``: the 1NCE customer number),
+  wherever they occur, descriptions included;
+- an organisation's name found in the text itself (``"organisation": {... "name": "..."}``),
+  even in a body that is no record list (a rejected request, a body that is not UTF-8);
 - any run of 14 to 20 digits (the length of an IMSI, IMEI or ICCID, and of 1NCE MSISDNs);
 - any IPv4 or IPv6 address.
 Pseudonyms keep their shape: an ICCID stays 89…, an IMSI gets the test network 001 01, digit
@@ -25,13 +28,14 @@ import re
 import secrets
 from typing import Any
 
-import orjson
+from app.records import parse_record
 
 _FIELDS = (
     ("sim", "iccid"), ("sim", "msisdn"), ("imsi",), ("imsi", "imsi"), ("endpoint", "imei"),
     ("endpoint", "name"), ("source_address",), ("detail", "pdp_context", "imsi"),
-    ("detail", "pdp_context", "imeisv"),
+    ("detail", "pdp_context", "imeisv"), ("organisation", "name"),
 )
+_ORGANISATION = re.compile(r'"organisation"\s*:\s*\{[^{}]*?"name"\s*:\s*"([^"\\]{4,})"')
 _DIGITS = re.compile(r"(?<!\d)\d{6,20}(?!\d)")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
@@ -73,13 +77,17 @@ class Masker:
 
     def mask_record(self, text: str) -> str:
         """A record's JSON text with its identifiers (and any others recognised) masked."""
-        with contextlib.suppress(orjson.JSONDecodeError):
-            self.learn(orjson.loads(text))
+        with contextlib.suppress(ValueError, RecursionError):
+            self.learn(parse_record(text))
         return self.mask_text(text)
 
     def mask_text(self, text: str) -> str:
+        """Any text with every identifier it holds replaced by its pseudonym."""
         if not text:
             return text
+        if "organisation" in text:
+            for match in _ORGANISATION.finditer(text):
+                self.learn({"organisation": {"name": match.group(1)}})
         for value in sorted(self._present(text), key=len, reverse=True):
             text = text.replace(value, self.pseudonym(value))
         text = _IPV4.sub(self._ipv4, text)

@@ -20,9 +20,13 @@ from it, with line, column and offset.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 import simdjson
 
 FAMILIES = ("event", "usage", "sms_dr", "sms_mo", "unknown")
@@ -92,10 +96,14 @@ class BodyError(ValueError):
 
 @dataclass
 class BodyShape:
-    """What :func:`inspect_body` learnt: one family code byte per record, and counts."""
+    """What :func:`inspect_body` learnt: one family code byte per record, and counts.
+
+    ``notes`` name what is legal JSON but not interoperable (lone surrogates, numbers outside
+    double range, duplicate keys): the request is accepted, and its contract notes say so."""
 
     codes: bytes
     counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -111,8 +119,11 @@ def inspect_body(body: bytes) -> BodyShape:
 
     Raises :class:`BodyError` with a message precise enough to fix the sender.
     """
-    if not body.strip():
+    if not body:
         raise BodyError("the body is empty: the Data Streamer posts a JSON list of records")
+    if not body.strip():
+        raise BodyError(f"the body holds only white space ({len(body)} bytes): the Data "
+                        f"Streamer posts a JSON list of records")
     if body.startswith(b"\xef\xbb\xbf"):
         raise BodyError(_BOM, offset=0, line=1, column=1)
     # A parser is reused only after a clean pass: while any proxy object of its last document
@@ -135,17 +146,41 @@ def _shape_of(doc) -> BodyShape:
     append = codes.append
     obj = simdjson.Object
     event, usage = FAMILY_CODES["event"][0], FAMILY_CODES["usage"][0]
+    duplicates: list[int] = []
     for index, item in enumerate(doc):
         if type(item) is not obj:
             _raise_not_object(index, _kind_of_simd(item))
         keys = tuple(item.keys())  # a few keys: a linear look-up beats building a set
+        if len(frozenset(keys)) != len(keys):  # simdjson lists a duplicate key twice
+            duplicates.append(index)
         if "event_type" in keys:
             append(event)
         elif "traffic_type" in keys:
             append(usage)
         else:
             append(FAMILY_CODES[family_of(set(keys))][0])
-    return _finish(bytes(codes))
+    shape = _finish(bytes(codes))
+    if duplicates:
+        shape.notes.append(_note(DUPLICATE_KEYS, duplicates))
+    return shape
+
+
+DUPLICATE_KEYS = ("a key given twice in one object (duplicate keys): legal JSON, but parsers "
+                  "disagree on which value counts (SQLite and this app read the first, jq and most "
+                  "JSON libraries the last)")
+LONE_SURROGATES = ("a lone surrogate escape (e.g. \\ud83d without its pair): legal JSON, but "
+                   "not valid Unicode; strict parsers (jq, duckdb, orjson, Rust, Go) refuse or "
+                   "replace it")
+OUT_OF_RANGE = ("a number outside the range of a double (e.g. 1e400): legal JSON, but most "
+                "parsers refuse it or read it as infinity")
+BIG_INTEGERS = ("an integer beyond 64 bits: legal JSON, but many parsers read it as a float "
+                "and lose digits (the 1NCE id is a 64-bit LONG)")
+
+
+def _note(what: str, indexes: list[int]) -> str:
+    where = ", ".join(str(i) for i in indexes[:5]) + (", ..." if len(indexes) > 5 else "")
+    n = len(indexes)
+    return f"{n} record{'' if n == 1 else 's'} (element {where}) with {what}"
 
 
 def _finish(codes: bytes) -> BodyShape:
@@ -193,7 +228,8 @@ def _inspect_slow(body: bytes) -> BodyShape:
             column=exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1,
         ) from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float,
+                           object_pairs_hook=first_wins)
     except json.JSONDecodeError as exc:
         offset = len(text[: exc.pos].encode("utf-8"))
         raise BodyError(
@@ -211,7 +247,50 @@ def _inspect_slow(body: bytes) -> BodyShape:
         if not isinstance(item, dict):
             _raise_not_object(index, _JSON_TYPES.get(type(item), "a value"))
         codes += FAMILY_CODES[family_of(item)]
-    return _finish(bytes(codes))
+    shape = _finish(bytes(codes))
+    shape.notes = interop_notes(value)
+    return shape
+
+
+def interop_problems(value: Any) -> set[str]:
+    """What in a parsed value (parsed by :func:`parse_record` or the slow path) is legal JSON
+    but not interoperable: a subset of ``{"surrogate", "range", "duplicate", "bigint"}``."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if _LONE.search(item):
+                found.add("surrogate")
+        elif kind is _FirstDict or kind is dict:
+            if kind is _FirstDict and item.duplicated:
+                found.add("duplicate")
+            for key, member in item.items():
+                if _LONE.search(key):
+                    found.add("surrogate")
+                stack.append(member)
+        elif kind is list:
+            stack.extend(item)
+        elif kind is JsonFloat:
+            found.add("range")
+        elif kind is int and not -(2**63) <= item < 2**64:
+            found.add("bigint")
+    return found
+
+
+def interop_notes(records: list) -> list[str]:
+    """Contract notes for the records of a body that simdjson refused (see :data:`_WHAT`)."""
+    by_problem: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        for problem in interop_problems(record):
+            by_problem.setdefault(problem, []).append(index)
+    return [_note(_WHAT[p], by_problem[p]) for p in _WHAT if p in by_problem]
+
+
+_LONE = re.compile("[\ud800-\udfff]")
+_WHAT = {"surrogate": LONE_SURROGATES, "range": OUT_OF_RANGE, "duplicate": DUPLICATE_KEYS,
+         "bigint": BIG_INTEGERS}
 
 
 def json_list_elements(text: str) -> list[tuple[str, object]]:
@@ -277,3 +356,116 @@ def ndjson_records(text: str) -> list[str]:
             raise LineError("not a record (a JSON object)", number)
         out.append(line)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One reading of a record's text, everywhere
+
+
+class JsonFloat(float):
+    """A JSON number outside the range of a double (``1e400``): its value is the infinity a
+    double gives, its ``text`` (and ``str()``) the number as the record spells it."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        out = super().__new__(cls, text)
+        out.text = text
+        return out
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+def _exact_float(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else JsonFloat(text)
+
+
+class _FirstDict(dict):
+    """An object read with duplicate keys: the first value of each key, like SQLite's
+    ``json_extract``; ``duplicated`` says that keys were dropped."""
+
+    __slots__ = ("duplicated",)
+
+
+def first_wins(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` for ``json``: a duplicate key keeps its first value."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    first = _FirstDict()
+    for key, value in pairs:
+        if key not in first:
+            first[key] = value
+    first.duplicated = True
+    return first
+
+
+_DECODER = json.JSONDecoder(parse_float=_exact_float, object_pairs_hook=first_wins)
+
+
+def parse_exact(text: str | bytes) -> Any:
+    """The value of a JSON text, read the one way this app reads records everywhere:
+    integers of any size exact, a duplicate key's *first* value (as SQLite's ``json_extract``
+    reads it), lone surrogates kept as they are, numbers beyond a double as :class:`JsonFloat`.
+    Raises ``ValueError`` for text that is not JSON."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _DECODER.decode(text)
+
+
+def parse_record(text: str | bytes) -> Any:
+    """A stored record's value (see :func:`parse_exact`), fast for the usual record.
+
+    orjson reads it first; its value is trusted only when writing it back gives as many bytes
+    as the (minified, as stored) text: a dropped duplicate key, a 64-bit-plus integer, a lone
+    surrogate or a number beyond a double all make orjson fail or the lengths differ, and the
+    exact reader takes over. Raises ``ValueError`` for text that is not JSON.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return parse_exact(text)
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    try:
+        same = len(orjson.dumps(value)) == size
+    except TypeError:  # nested deeper than orjson writes
+        same = False
+    return value if same else parse_exact(text)
+
+
+def strict_json(text: str) -> tuple[str, bool]:
+    """A record's text as strict, interoperable JSON, and whether it had to change.
+
+    Unchanged when it already is; else re-written from its exact value: lone surrogates as
+    U+FFFD, duplicate keys once (the first value), numbers beyond a double as strings of their
+    spelling (``"1e400"``); integers stay exact."""
+    value = parse_exact(text)
+    problems = interop_problems(value)
+    problems.discard("bigint")  # exact integers are valid JSON; jq and duckdb take them
+    if not problems:
+        return text, False
+    return json.dumps(_strict(value), ensure_ascii=False, separators=(",", ":")), True
+
+
+def _strict(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return replace_lone_surrogates(value)
+    if kind is JsonFloat:
+        return value.text
+    if isinstance(value, dict):
+        return {replace_lone_surrogates(k): _strict(v) for k, v in value.items()}
+    if kind is list:
+        return [_strict(v) for v in value]
+    return value
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (which no UTF-8 can carry) as U+FFFD."""
+    if not _LONE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

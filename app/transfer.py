@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import orjson
-
 from app.capture import CaptureError, open_reader
 from app.config import Settings
 from app.exporters import EXPORTERS, ExportOptions, record_rows, request_rows
 from app.filters import parse
 from app.masking import Masker, masker_for
+from app.records import parse_record
 
 
 class Cancelled(Exception):
@@ -38,8 +37,8 @@ def mask_transform(masker: Masker) -> Callable[[str], str]:
     def transform(text: str) -> str:
         if text[:1] in "{[":
             try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
+                value = parse_record(text)
+            except ValueError:
                 value = None
             for item in value if isinstance(value, list) else [value]:
                 masker.learn(item)
@@ -74,7 +73,8 @@ def run_export(args: argparse.Namespace) -> int:
     exporter = EXPORTERS[args.format]
     options = ExportOptions(csv_bom=args.csv_bom, csv_all_fields=args.csv_all_fields,
                             csv_delimiter="\t" if args.csv_delimiter == "\\t"
-                            else args.csv_delimiter)
+                            else args.csv_delimiter,
+                            strict_json=getattr(args, "strict_json", False))
     if args.mask:
         options.transform = mask_transform(masker_for(db, Settings.load()))
     cancelled: list[bool] = []
@@ -120,9 +120,14 @@ def run_export(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         db.close()
-    emit({"event": "done", "path": str(target), "items": count, "kind": exporter.kind,
-          "bytes": target.stat().st_size},
-         f"exported {count:,} {exporter.kind} to {target} ({target.stat().st_size:,} bytes)")
+    note = options.stats.message()
+    done = {"event": "done", "path": str(target), "items": count, "kind": exporter.kind,
+            "bytes": target.stat().st_size}
+    if note:
+        done.update(non_interoperable=options.stats.non_interoperable,
+                    rewritten=options.stats.rewritten, note=note)
+    emit(done, f"exported {count:,} {exporter.kind} to {target} ({target.stat().st_size:,} "
+               f"bytes)" + (f"\nnote: {note}" if note else ""))
     return 0
 
 
@@ -175,6 +180,8 @@ def _parallel_csv(args, options: ExportOptions, ids: list[int], out, emit, cance
     head_options = dataclasses.replace(options, transform=None)
     EXPORTERS["csv"].write(lambda: iter(()), header, head_options)  # BOM + header only
     out.write(header.getvalue())
+    if not ids:  # the filter matched nothing: the header alone
+        return 0
     key = getattr(options.transform, "mask_key", None)
     size = -(-len(ids) // WORKERS)
     slices = [ids[i:i + size] for i in range(0, len(ids), size)]

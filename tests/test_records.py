@@ -57,7 +57,7 @@ def test_generated_batch_is_classified_like_python_would():
 
 @pytest.mark.parametrize(("body", "message"), [
     (b"", "the body is empty"),
-    (b"   \n", "the body is empty"),
+    (b"   \n", "the body holds only white space (4 bytes)"),  # issue 10 #14: not "empty"
     (b'{"id": 1}', "the body is an object, not a list"),
     (b'"text"', "the body is a string, not a list"),
     (b"[{}, 5]", "element 1 of the list is a number, not an object"),
