@@ -72,9 +72,11 @@ def private_dir(path: Path) -> Path:
     for folder in reversed(missing):
         folder.mkdir(mode=0o700, exist_ok=True)
         os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
-    if is_own(path):
+    here = path
+    while is_own(here):  # this folder and the app's folders above it
         with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
+            os.chmod(here, 0o700)
+        here = here.parent
     return path
 
 
