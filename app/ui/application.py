@@ -8,22 +8,72 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import APP_NAME, APP_TITLE, __version__
 from app.config import Settings, new_capture_path
 from app.resources import resources_dir
-from app.ui.reader import CaptureReader
+from app.ui.reader import CaptureReader, error_text
 from app.ui.receiver import ReceiverProcess
 from app.ui.window import MainWindow
 
 APP_ID = "io.github.streamer_inspector.StreamerInspector"
+log = logging.getLogger("app.ui")
+
+
+class ErrorReporter(QObject):
+    """Nothing dies silently: an exception nobody caught, on the GUI thread (``sys.excepthook``)
+    or on any other thread (``threading.excepthook``), is logged with its traceback and shown
+    to the user in the window's message bar, in plain words.
+
+    The hooks may run on any thread; ``error`` is a queued signal to the GUI thread.
+    """
+
+    error = Signal(str)
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self._previous: tuple | None = None
+
+    def install(self) -> None:
+        if self._previous is None:
+            self._previous = (sys.excepthook, threading.excepthook)
+            sys.excepthook = self.on_exception
+            threading.excepthook = self.on_thread_exception
+
+    def uninstall(self) -> None:
+        """Put back the hooks found by :meth:`install` (if nobody replaced ours since)."""
+        if self._previous is None:
+            return
+        if sys.excepthook == self.on_exception:
+            sys.excepthook = self._previous[0]
+        if threading.excepthook == self.on_thread_exception:
+            threading.excepthook = self._previous[1]
+        self._previous = None
+
+    def on_exception(self, kind, value, traceback) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            return
+        log.error("unexpected error", exc_info=(kind, value, traceback))
+        self.error.emit(f"Something went wrong: {error_text(value)}. The window carries on; "
+                        f"details are in the log.")
+
+    def on_thread_exception(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "a worker"
+        log.error("unexpected error in the thread %s", name,
+                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        self.error.emit(f"A background task ({name}) failed: {error_text(args.exc_value)}. "
+                        f"The window carries on; details are in the log.")
 
 
 def apply_arguments(settings: Settings, args: argparse.Namespace) -> None:
@@ -69,6 +119,11 @@ def build(args: argparse.Namespace, app: QApplication) -> MainWindow:
     reader = CaptureReader(app)
     receiver = ReceiverProcess(app)
     window = MainWindow(settings, reader, receiver)
+    reporter = ErrorReporter(window)
+    reporter.error.connect(window.show_error)
+    reporter.install()
+    window.closed.connect(reporter.uninstall)
+    window.error_reporter = reporter
     window.show()
     window.open_capture(initial_capture(settings, args))
     return window

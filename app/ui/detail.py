@@ -54,6 +54,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.values import JsonNumber
+
 MIB = 1024 * 1024
 HIGHLIGHT_LIMIT = 300 * 1024
 """Texts longer than this (characters) are shown without syntax colours."""
@@ -155,6 +157,8 @@ def scalar_text(value: Any) -> str:
     """A scalar as a user reads it: strings without quotes, the rest as JSON spells it."""
     if isinstance(value, str):
         return value
+    if isinstance(value, JsonNumber):  # 1e400: its token, not "Infinity"
+        return value.token
     return json.dumps(value)
 
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.config import Settings
 from app.filters import ALIASES, FIELDS, REQUEST_FIELDS, And, Filter, FilterError, Or, parse
+from app.ui.values import tooltip_text
 
 DEBOUNCE_MS = 300
 TABLES = ("records", "requests")
@@ -449,7 +450,7 @@ class FilterBar(QWidget):
                 short = short[: _SAVED_TEXT_MAX - 1] + "…"
             action = QAction(f"{name} — {short}".replace("&", "&&"), menu)
             action.setData(name)
-            action.setToolTip(expression)
+            action.setToolTip(tooltip_text(expression))
             menu.addAction(action)
             delete = QAction(name.replace("&", "&&"), self._delete_menu)
             delete.setData(name)

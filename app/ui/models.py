@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.columns import Column
 from app.ui.reader import REQUEST_HEADERS, CaptureReader, Rows
+from app.ui.values import tooltip_text
 
 BLOCK = 128
 CACHED_BLOCKS = 96
@@ -39,6 +40,7 @@ class CaptureTableModel(QAbstractTableModel):
         self._asked: set[int] = set()
         self._generation = 0
         reader.rows_ready.connect(self._on_reader_rows_ready)
+        reader.blocks_dropped.connect(self._on_reader_blocks_dropped)
 
     # -- contents ---------------------------------------------------------------------------
 
@@ -119,9 +121,9 @@ class CaptureTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return rows.texts[offset][index.column()]
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:  # text from the wire: never rich text
             tip = rows.tips[offset]
-            return tip or None
+            return tooltip_text(tip) or None
         if role == Qt.ItemDataRole.ForegroundRole and rows.flags[offset]:
             return _flag_colour(rows.flags[offset])
         return None
@@ -137,6 +139,11 @@ class CaptureTableModel(QAbstractTableModel):
         self._asked.add(block)
         ids = tuple(self._ids[block * BLOCK:(block + 1) * BLOCK])
         self._reader.fetch_rows(self.table, self._generation, block, ids)
+
+    def _on_reader_blocks_dropped(self, table: str, generation: int, blocks: list) -> None:
+        """The reader gave up on these blocks (newer ones came first): ask again when shown."""
+        if table == self.table and generation == self._generation:
+            self._asked.difference_update(blocks)
 
     def _on_reader_rows_ready(self, rows: Rows) -> None:
         if rows.table != self.table or rows.generation != self._generation:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
+import os
 import queue
 import re
 import shlex
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureError
@@ -41,6 +42,9 @@ from app.filters import (
 )
 from app.follow import TABLES, Follower, Growth
 from app.masking import Masker
+from app.ui.values import load_json, plain
+
+log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
@@ -76,6 +80,7 @@ class Detail:
     is_json: bool = True
     note: str = ""
     request_id: int | None = None
+    mask: str | None = None  # the mask key it was rendered with (None: not masked)
     info: str = ""  # request line, status, headers: shown above the JSON
     first_record: int | None = None  # a request's records: first id and how many
     record_count: int = 0
@@ -96,6 +101,10 @@ class CaptureReader(QObject):
     records_written = Signal(str, int)  # a file of records (NDJSON) for the sender, how many
     detail_ready = Signal(object)  # Detail
     saved = Signal(str, str)  # target path, error message ("" when it worked)
+    ids_written = Signal(str, str)  # a complete ids file (for an export), its table
+    blocks_dropped = Signal(str, int, object)  # table, generation, [block]: ask again
+    job_failed = Signal(str)  # what failed, readable: the thread carries on
+    notice = Signal(str)  # something the user should know that is not a failure
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -116,9 +125,12 @@ class CaptureReader(QObject):
         with self._lock:
             self._blocks[(table, generation, block)] = ids
             self._blocks.move_to_end((table, generation, block))
+            dropped = []
             while len(self._blocks) > MAX_PENDING_BLOCKS:
-                self._blocks.popitem(last=False)
+                dropped.append(self._blocks.popitem(last=False)[0])
             self._lock.notify()
+        for key in dropped:  # the models forget they asked, so they ask again when shown
+            self.blocks_dropped.emit(key[0], key[1], [key[2]])
 
     def fetch_record(self, record_id: int) -> None:
         self._put(("record", record_id))
@@ -150,8 +162,10 @@ class CaptureReader(QObject):
         """Mask identifiers in everything rendered from now on (None: show them)."""
         self._put(("mask", key))
 
-    def write_ids(self, ids: list[int], path: Path) -> None:
-        self._put(("ids", list(ids), Path(path)))
+    def write_ids(self, ids: list[int], path: Path, table: str = "") -> None:
+        """Write ids one a line to ``path`` (through a temporary file renamed when complete);
+        ``ids_written`` says when it is there."""
+        self._put(("ids", list(ids), Path(path), table))
 
     def value_filter(self, table: str, item_id: int, field: str, exclude: bool) -> None:
         """Build ``field == <its value in this row>`` (for "filter on this value")."""
@@ -180,28 +194,36 @@ class CaptureReader(QObject):
                 block = None
                 if job is None and self._blocks:
                     block = self._blocks.popitem(last=True)  # newest first: what is on screen
+            what = "Reading the capture"
             try:
                 if job is not None:
                     if job[0] == "stop":
                         if follower is not None:
                             follower.close()
                         return
+                    what = _job_title(job)
                     follower = self._do_job(job, follower)
                 elif block is not None and follower is not None:
                     (table, generation, number), ids = block
+                    what = f"Showing rows of the {table} table"
                     self.rows_ready.emit(self._rows(follower, table, generation, number, ids))
                 if follower is not None and job is None and block is None:
+                    what = "Following the capture"
                     growth = follower.poll()
                     if growth is not None:
                         self._grow(follower, growth)
             except sqlite3.Error as exc:
                 # A capture replaced or damaged under us: say so once, stop following it.
+                log.warning("%s: %s", what, exc)
                 if follower is not None:
                     path = str(follower.path)
                     with contextlib.suppress(sqlite3.Error):
                         follower.close()
                     follower = None
                     self.open_failed.emit(path, f"the capture could not be read: {exc}")
+            except Exception as exc:  # one job failed: say so, carry on
+                log.exception("%s failed", what)
+                self.job_failed.emit(f"{what} failed: {error_text(exc)}")
 
     def _do_job(self, job: tuple, follower: Follower | None) -> Follower | None:
         kind = job[0]
@@ -223,9 +245,13 @@ class CaptureReader(QObject):
             self._grow(follower, growth, reset=True)
             self.completions_ready.emit(_completions(follower))
         elif kind == "record" and follower is not None:
-            self.detail_ready.emit(_record_detail(follower, job[1], self._masker))
+            detail = _record_detail(follower, job[1], self._masker)
+            detail.mask = self._masker.key if self._masker is not None else None
+            self.detail_ready.emit(detail)
         elif kind == "request" and follower is not None:
-            self.detail_ready.emit(_request_detail(follower, job[1], self._masker))
+            detail = _request_detail(follower, job[1], self._masker)
+            detail.mask = self._masker.key if self._masker is not None else None
+            self.detail_ready.emit(detail)
         elif kind == "save":
             self.saved.emit(str(job[1]), _save(follower, job[1]))
         elif kind == "filter":
@@ -235,8 +261,12 @@ class CaptureReader(QObject):
                 self.tables_updated.emit([self._state.refilter(follower, table)])
         elif kind == "mask":
             self._masker = Masker(job[1]) if job[1] else None
-        elif kind == "ids":  # for an export of the selection
-            job[2].write_text("".join(f"{i}\n" for i in job[1]), "utf-8")
+        elif kind == "ids":  # for an export of the selection: complete before it is named
+            ids, path, table = job[1:]
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text("".join(f"{i}\n" for i in ids), "utf-8")
+            os.replace(partial, path)
+            self.ids_written.emit(str(path), table)
         elif kind == "sample_curl":
             self.text_ready.emit(*_curl_for_sample(job[1], job[2]))
         elif kind == "curl" and follower is not None:
@@ -252,7 +282,13 @@ class CaptureReader(QObject):
         elif kind == "value" and follower is not None:
             table, item_id, field_name, exclude = job[1:]
             expr = _value_expression(follower, table, item_id, field_name)
-            if expr:
+            if expr and self._masker is not None and _reveals(self._masker, expr):
+                # The filter bar would show the identifier the table masks.
+                self.notice.emit(
+                    f"Filter on this value: not while identifiers are masked, the filter "
+                    f"bar would show the real {field_name}. Switch off View ▸ Mask "
+                    f"identifiers to filter on it.")
+            elif expr:
                 self.value_filter_ready.emit(table, expr, exclude)
         return follower
 
@@ -274,6 +310,41 @@ class CaptureReader(QObject):
                 rows.tips = [mask(t) for t in rows.tips]
             return rows
         return _record_rows(follower, table, generation, block, ids, self._masker)
+
+
+_JOB_TITLES = {
+    "open": "Opening the capture", "record": "Showing record {}", "request": "Showing request {}",
+    "save": "Saving a copy of the capture", "filter": "Filtering the {} table",
+    "mask": "Switching the mask", "ids": "Writing the ids to export",
+    "sample_curl": "Copying the sample {} as cURL", "curl": "Copying as cURL",
+    "write": "Writing the records to send", "value": "Filter on this value",
+}
+
+
+def _job_title(job: tuple) -> str:
+    title = _JOB_TITLES.get(job[0], "Reading the capture")
+    return title.format(job[1]) if "{}" in title and len(job) > 1 else title
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as a user reads it: its message, never a repr or a traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no {exc.args[0]}"
+    if isinstance(exc, RecursionError):
+        return "too deeply nested"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = plain(str(exc)).strip()
+    name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+    return text or name
+
+
+def _reveals(masker: Masker, text: str) -> bool:
+    """Whether ``text`` holds something ``masker`` hides (an identifier, an address)."""
+    return masker.mask_text(text) != text
 
 
 def _human_size(n: int | None) -> str:
@@ -315,11 +386,12 @@ def _request_rows(follower: Follower, generation: int, block: int,
         records = str(row["record_count"]) if row["method"] == "POST" else ""
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)
-        texts.append((_local_time(row["received_at"]), row["peer"] or "", row["method"], path,
-                      str(status), records, _human_size(row["body_size"]), duration,
-                      _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems))
+        texts.append(tuple(plain(str(t)) for t in (
+            _local_time(row["received_at"]), row["peer"] or "", row["method"], path,
+            str(status), records, _human_size(row["body_size"]), duration,
+            _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
         flags.append(1 if status >= 400 else 2 if problems else 0)
-        tips.append("\n".join(filter(None, [row["reason"], *problems])))
+        tips.append(plain("\n".join(filter(None, [row["reason"], *problems]))))
     return Rows("requests", generation, block, ids, texts, flags, tips)
 
 
@@ -333,19 +405,21 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
     for record_id in ids:
         item = found.get(record_id)
         flag = 0
+        tip = ""
         if item is None:
             texts.append(("",) * len(columns))
         else:
-            try:
-                record = orjson.loads(item[1])
-            except orjson.JSONDecodeError:
-                record = {}
-            if not isinstance(record, dict):
-                record = {}
-            texts.append(tuple(c.text(record) for c in columns))
-            flag = 2 if record.get("alert") is True else 0  # alerts in amber
+            try:  # one record that cannot be shown never blanks the others
+                record = load_json(item[1])
+                if not isinstance(record, dict):
+                    record = {}
+                texts.append(tuple(plain(c.text(record)) for c in columns))
+                flag = 2 if record.get("alert") is True else 0  # alerts in amber
+            except (ValueError, RecursionError) as exc:
+                texts.append(("",) * len(columns))
+                flag, tip = 1, f"This record cannot be shown: {error_text(exc)}"
         flags.append(flag)
-        tips.append("")
+        tips.append(tip)
     return Rows(table, generation, block, ids, texts, flags, tips)
 
 
@@ -357,10 +431,15 @@ def _record_detail(follower: Follower, record_id: int, masker: Masker | None = N
     request_id, idx, family, text = row
     if masker is not None:
         text = masker.mask_record(text)
-    value = orjson.loads(text)
+    title = f"{family} record · request {request_id}, position {idx}"
+    try:
+        value = load_json(text)
+    except (ValueError, RecursionError) as exc:
+        return Detail("record", record_id, title, None, text, is_json=False,
+                      note=f"Not shown as a tree: {error_text(exc)}", request_id=request_id)
     own_id = value.get("id") if isinstance(value, dict) else None
-    title = (f"{family} record {scalar_text(own_id)} · request {request_id}, "
-             f"position {idx}")
+    title = plain(f"{family} record {scalar_text(own_id)} · request {request_id}, "
+                  f"position {idx}")
     return Detail("record", record_id, title, value, text, request_id=request_id)
 
 
@@ -370,7 +449,7 @@ def _request_detail(follower: Follower, request_id: int, masker: Masker | None =
         detail.info = masker.mask_text(detail.info)
         detail.raw_text = masker.mask_text(detail.raw_text)
         if detail.is_json:
-            detail.value = orjson.loads(detail.raw_text)
+            detail.value = load_json(detail.raw_text)
     return detail
 
 
@@ -388,10 +467,11 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
              "", *(f"{name}: {value}" for name, value in headers)]
     if row["body_size"] > len(body):
         lines.insert(2, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
-    info = "\n".join(lines)
+    info = plain("\n".join(lines))
     noun = "record" if row["record_count"] == 1 else "records"
     title = f"Request {request_id} · {row['status']} · {row['record_count']} {noun}"
-    detail = Detail("request", request_id, title, None, body.decode("utf-8", errors="replace"),
+    detail = Detail("request", request_id, title, None,
+                    plain(body.decode("utf-8", errors="replace")),
                     is_json=False, request_id=request_id, info=info,
                     first_record=row["first_record"], record_count=row["record_count"])
     if not body:
@@ -400,10 +480,12 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
         detail.note = "Too large to show as a tree; raw text only."
     else:
         try:
-            detail.value = orjson.loads(body)
+            detail.value = load_json(detail.raw_text)
             detail.is_json = True
-        except orjson.JSONDecodeError as exc:
-            detail.note = f"Not JSON: {exc}"
+        except ValueError as exc:
+            detail.note = plain(f"Not JSON: {exc}")
+        except RecursionError:
+            detail.note = "Too deeply nested to show as a tree; raw text only."
     return detail
 
 
@@ -525,7 +607,7 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
     _request_id, _idx, family, text = found
     if field_name == "family":
         return f"family == {family}"
-    record = orjson.loads(text)
+    record = load_json(text)
     target = ALIASES.get(field_name, field_name)
     if target in FIELDS:
         value = field_value(record, target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -50,17 +51,40 @@ def app_command(*args: str) -> list[str]:
     return [*base, *args]
 
 
+def last_error_line(stderr: str) -> str:
+    """The line of a child's stderr that says what went wrong (the last one that says
+    anything), without the program's name and without a traceback's frames."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith(("warning:", "File \"", "Traceback", "^", "~")):
+            continue
+        line = line.removeprefix("streamer-inspector: ").removeprefix("error: ")
+        # The last line of a traceback: its message, without the exception's class name.
+        line = _EXCEPTION_LINE.sub("", line, count=1)
+        return _ERRNO.sub("", line, count=1)
+    return ""
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit): ")
+_ERRNO = re.compile(r"^\[Errno \d+\] ")
+
+
 class ChildRun(QObject):
-    """A ``send``/``curl`` child process whose JSON lines become signals."""
+    """A ``send``/``curl``/``export`` child process whose JSON lines become signals; a child
+    that fails (a non-zero exit other than a cancel, or one that cannot start) says so with
+    ``failed`` and its last error line."""
 
     event = Signal(dict)  # one parsed line
     finished = Signal(int, str)  # exit code, the end of stderr
+    failed = Signal(str)  # what went wrong, readable (for the window's message bar)
 
-    def __init__(self, parent: QObject):
+    def __init__(self, parent: QObject, name: str = ""):
         super().__init__(parent)
         self._process: QProcess | None = None
         self._buffer = b""
         self._stderr = b""
+        self._name = name
+        self._last_error = ""
 
     @property
     def running(self) -> bool:
@@ -81,7 +105,10 @@ class ChildRun(QObject):
         process.readyReadStandardOutput.connect(self._on_process_ready_read_standard_output)
         process.readyReadStandardError.connect(self._on_process_ready_read_standard_error)
         process.finished.connect(self._on_process_finished)
+        process.errorOccurred.connect(self._on_process_error_occurred)
         self._buffer = self._stderr = b""
+        self._last_error = ""
+        self._name = self._name or args[0]
         self._process = process
         process.start()
 
@@ -96,18 +123,40 @@ class ChildRun(QObject):
         for line in lines:
             if line.strip():
                 try:
-                    self.event.emit(json.loads(line))
+                    event = json.loads(line)
                 except ValueError:
                     continue
+                if not isinstance(event, dict):
+                    continue
+                error = event.get("message") if event.get("event") == "error" else \
+                    event.get("error")
+                if error:
+                    self._last_error = str(error)
+                self.event.emit(event)
 
     def _on_process_ready_read_standard_error(self) -> None:
         self._stderr = (self._stderr + bytes(self._process.readAllStandardError().data()))[-4096:]
 
-    def _on_process_finished(self, code: int, _status) -> None:
+    def _on_process_error_occurred(self, error: QProcess.ProcessError) -> None:
+        if error != QProcess.ProcessError.FailedToStart or self._process is None:
+            return
+        process, self._process = self._process, None
+        message = process.errorString()
+        process.deleteLater()
+        self.failed.emit(f"{self._name}: could not be started: {message}")
+        self.finished.emit(-1, message)
+
+    def _on_process_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         process, self._process = self._process, None
         if process is not None:
             process.deleteLater()
-        self.finished.emit(code, self._stderr.decode("utf-8", "replace").strip())
+        stderr = self._stderr.decode("utf-8", "replace").strip()
+        if status == QProcess.ExitStatus.CrashExit or code not in (0, 130):
+            line = last_error_line(stderr) or self._last_error
+            how = ("crashed" if status == QProcess.ExitStatus.CrashExit
+                   else f"failed (exit code {code})")
+            self.failed.emit(f"{self._name} {how}" + (f": {line}" if line else ""))
+        self.finished.emit(code, stderr)
 
 
 def _monospace(widget: QWidget) -> None:
@@ -117,6 +166,8 @@ def _monospace(widget: QWidget) -> None:
 class SendDialog(QDialog):
     """Send records the way the Data Streamer does, with progress and per-batch results."""
 
+    failed = Signal(str)  # the send child failed: what it said (for the window's message bar)
+
     def __init__(self, endpoint: dict | None, user: str, password: str,
                  sources: dict[str, tuple[list[str], str]], parent: QWidget | None = None):
         """``sources``: title -> (the ``send`` arguments naming the records, a description);
@@ -125,9 +176,10 @@ class SendDialog(QDialog):
         self.setWindowTitle("Send like the Data Streamer")
         self.resize(760, 620)
         self._endpoint = endpoint or {}
-        self._run = ChildRun(self)
+        self._run = ChildRun(self, "Sending")
         self._run.event.connect(self._on_run_event)
         self._run.finished.connect(self._on_run_finished)
+        self._run.failed.connect(self.failed)
         self._sources = dict(sources)
         for sample in library():
             self._sources[f"Sample: {sample.title}"] = (["--sample", sample.name],
@@ -384,7 +436,7 @@ class SendDialog(QDialog):
         self.progress.setRange(0, max(self._total, 1))
         if code not in (0, 1, 130) or (not self.state.text().startswith(("DONE", "FAILED",
                                                                         "CANCELLED"))):
-            self.state.setText(f"The sender stopped: {stderr.splitlines()[-1] if stderr else code}")
+            self.state.setText(f"The sender stopped: {last_error_line(stderr) or code}")
 
     def reject(self) -> None:
         if self._run.running:
@@ -395,6 +447,8 @@ class SendDialog(QDialog):
 class CurlDialog(QDialog):
     """Paste a cURL command, see what it sends, edit it, send it."""
 
+    failed = Signal(str)  # the curl child failed: what it said (for the window's message bar)
+
     def __init__(self, endpoint: dict | None, user: str, password: str,
                  parent: QWidget | None = None, text: str = ""):
         super().__init__(parent)
@@ -403,9 +457,10 @@ class CurlDialog(QDialog):
         self._endpoint = endpoint or {}
         self._user, self._password = user, password
         self._command_file: Path | None = None
-        self._run = ChildRun(self)
+        self._run = ChildRun(self, "The cURL command")
         self._run.event.connect(self._on_run_event)
         self._run.finished.connect(self._on_run_finished)
+        self._run.failed.connect(self.failed)
 
         self.command = QPlainTextEdit(self)
         self.command.setObjectName("command")

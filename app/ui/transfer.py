@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.replay import ChildRun
+from app.ui.replay import ChildRun, last_error_line
 
 FORMATS = {  # name: (title, extension, what it exports)
     "json": ("JSON: a list of records, as the streamer posts them", "json", "records"),
@@ -40,6 +40,8 @@ FORMATS = {  # name: (title, extension, what it exports)
 class ExportDialog(QDialog):
     """Choose what to export, how, and where; then watch it go."""
 
+    failed = Signal(str)  # the export child failed: what it said (for the message bar)
+
     def __init__(self, capture: Path, scopes: dict[str, list[str]], mask: bool,
                  parent: QWidget | None = None):
         """``scopes``: title -> the ``export`` arguments selecting those records."""
@@ -48,9 +50,10 @@ class ExportDialog(QDialog):
         self.resize(640, 300)
         self._capture = capture
         self._scopes = scopes
-        self._run = ChildRun(self)
+        self._run = ChildRun(self, "Export")
         self._run.event.connect(self._on_run_event)
         self._run.finished.connect(self._on_run_finished)
+        self._run.failed.connect(self.failed)
         form = QFormLayout()
         self.format = QComboBox(self)
         self.format.setObjectName("format")
@@ -178,7 +181,7 @@ class ExportDialog(QDialog):
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         if code not in (0, 130) and not self.state.text().startswith("Could not"):
-            self.state.setText(f"Could not export: {stderr.splitlines()[-1] if stderr else code}")
+            self.state.setText(f"Could not export: {last_error_line(stderr) or code}")
 
     def reject(self) -> None:
         if self._run.running:

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     Qt,
     Signal,
 )
@@ -64,6 +65,7 @@ from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpd
 from app.ui.receiver import ReceiverProcess
 from app.ui.replay import ChildRun, CurlDialog, SendDialog
 from app.ui.transfer import ExportDialog
+from app.ui.values import plain
 
 MAX_RECENT = 8
 _STATE_TEXT = {
@@ -189,6 +191,7 @@ class MainWindow(QMainWindow):
     """Streamer Inspector's main window."""
 
     capture_changed = Signal(str)
+    closed = Signal()  # the window has closed (the receiver and the reader are stopped)
 
     def __init__(self, settings: Settings, reader: CaptureReader, receiver: ReceiverProcess,
                  parent: QWidget | None = None):
@@ -210,10 +213,14 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.setAcceptDrops(True)
         self._identity: str | None = None
+        self._mask_key: str | None = None  # the key the tables are masked with now
         self._imports = 0
+        self._export_scopes: tuple[str, dict, str] | None = None  # waiting for its ids file
+        self.export_dialog: ExportDialog | None = None  # while it is open
+        self.error_reporter: QObject | None = None  # set by the composition root
 
         self.requests_model = RequestsModel(reader, self)
-        self.sample_run = ChildRun(self)
+        self.sample_run = ChildRun(self, "Sending the sample")
         self._send_tmp = Path(tempfile.mkdtemp(prefix="streamer-inspector-send-"))
         self.record_models = {tab.key: RecordsModel(tab.key, tab.columns, reader, self)
                               for tab in RECORD_TABS}
@@ -458,6 +465,10 @@ class MainWindow(QMainWindow):
         self.receiver.import_event.connect(self._on_receiver_import_event)
         self.reader.records_written.connect(self._on_reader_records_written)
         self.sample_run.event.connect(self._on_sample_run_event)
+        self.sample_run.failed.connect(self._on_child_failed)
+        self.reader.job_failed.connect(self._on_reader_job_failed)
+        self.reader.notice.connect(self._on_reader_notice)
+        self.reader.ids_written.connect(self._on_reader_ids_written)
 
     # -- capture switching ------------------------------------------------------------------
 
@@ -608,9 +619,27 @@ class MainWindow(QMainWindow):
             shown = f"{count:,} of {total:,}" if self._filtered.get(table) else f"{count:,}"
             self.tabs.setTabText(number, f"{title} ({shown})")
 
+    def show_error(self, message: str) -> None:
+        """Show a failure in the message bar (plain text): something did not happen."""
+        self.message_bar.show_message(plain(message))
+
+    def _on_reader_job_failed(self, message: str) -> None:
+        self.show_error(message)
+
+    def _on_reader_notice(self, message: str) -> None:
+        self.message_bar.show_message(plain(message), error=False)
+
+    def _on_child_failed(self, message: str) -> None:
+        self.show_error(message)
+
     def _on_reader_saved(self, target: str, error: str) -> None:
         if error:
-            QMessageBox.warning(self, "Save capture as", f"Could not save {target}:\n{error}")
+            box = QMessageBox(QMessageBox.Icon.Warning, "Save capture as",
+                              plain(f"Could not save {target}:\n{error}"),
+                              QMessageBox.StandardButton.Ok, self)
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.exec()
+            box.deleteLater()
         else:
             self.statusBar().showMessage(f"Saved a copy of the capture to {target}", 5000)
 
@@ -630,6 +659,8 @@ class MainWindow(QMainWindow):
             self.reader.fetch_record(item_id)
 
     def _on_reader_detail_ready(self, detail: Detail) -> None:
+        if detail.mask != self._mask_key:
+            return  # rendered before the mask was switched: a fresh one is on its way
         if detail.kind == "request" and self._jump_to_records_of == detail.item_id:
             self._jump_to_records_of = None
             self._select_records(detail.first_record, detail.record_count)
@@ -906,6 +937,7 @@ class MainWindow(QMainWindow):
                             self, QGuiApplication.clipboard().text()
                             if QGuiApplication.clipboard().text().lstrip().startswith("curl")
                             else "")
+        dialog.failed.connect(self._on_child_failed)
         dialog.exec()
         dialog.deleteLater()
 
@@ -939,6 +971,7 @@ class MainWindow(QMainWindow):
                 ["--capture", str(self.capture), "--filter", expr], f"Filter: {expr}")
         dialog = SendDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
                             sources, self)
+        dialog.failed.connect(self._on_child_failed)
         dialog.exec()
         dialog.deleteLater()
 
@@ -960,8 +993,9 @@ class MainWindow(QMainWindow):
         name = Path(event.get("path", "")).name
         state = event.get("state")
         if state == "failed":
-            self.message_bar.show_message(f"Import: {event.get('message')}. Nothing was "
-                                          f"imported.")
+            message = str(event.get("message") or "it failed").rstrip(".")
+            self.message_bar.show_message(plain(f"Import of {name} failed: {message}. Nothing "
+                                                f"was imported."))
         elif state in ("started", "progress"):
             done, total = event.get("done_records", 0), event.get("records", 0)
             self.statusBar().showMessage(f"Importing {name}: {done:,} of {total:,} records…")
@@ -1008,6 +1042,7 @@ class MainWindow(QMainWindow):
 
                 key = self.settings.mask_keys[self._identity] = new_key()
                 self.settings.save()
+        self._mask_key = key
         self.reader.set_mask(key)
         for table in self.views:
             self._model(table).invalidate()
@@ -1034,18 +1069,33 @@ class MainWindow(QMainWindow):
             scopes["All records of the capture"] = []
         rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
         if rows:
+            # The export child reads the ids file: the dialog (and so the child) starts only
+            # once the reader has written it whole (``_on_reader_ids_written``).
             ids_path = self._send_tmp / f"export-ids-{table}.txt"
-            self.reader.write_ids([view.model().id_at(r) for r in rows], ids_path)
             option = "--request-ids-file" if table == "requests" else "--ids-file"
             noun = "requests" if table == "requests" else "records"
             scopes[f"The {len(rows):,} selected {noun}"] = [option, str(ids_path)]
+            self._export_scopes = (str(ids_path), scopes, table)
+            self.reader.write_ids([view.model().id_at(r) for r in rows], ids_path, table)
+            return
+        self._open_export_dialog(scopes, 1 if text and table != "requests" else 0)
+
+    def _on_reader_ids_written(self, path: str, _table: str) -> None:
+        pending, self._export_scopes = self._export_scopes, None
+        if pending is None or pending[0] != path:
+            return
+        self._open_export_dialog(pending[1], len(pending[1]) - 1)
+
+    def _open_export_dialog(self, scopes: dict[str, list[str]], current: int) -> None:
+        if self.capture is None:
+            return
         dialog = ExportDialog(self.capture, scopes, self.mask_action.isChecked(), self)
-        if rows:
-            dialog.scope.setCurrentIndex(dialog.scope.count() - 1)
-        elif text and table != "requests":
-            dialog.scope.setCurrentIndex(1)
+        dialog.failed.connect(self._on_child_failed)
+        dialog.scope.setCurrentIndex(current)
+        self.export_dialog = dialog  # for tests and for the user's next look
         dialog.exec()
         dialog.deleteLater()
+        self.export_dialog = None
 
     def _on_about_action_triggered(self) -> None:
         box = QMessageBox(self)
@@ -1107,4 +1157,5 @@ class MainWindow(QMainWindow):
         self.reader.stop()
         shutil.rmtree(self._send_tmp, ignore_errors=True)
         event.accept()
+        self.closed.emit()
 
