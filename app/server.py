@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web, web_urldispatcher
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -252,11 +252,14 @@ class Receiver:
 
     async def _expect(self, request: web.Request) -> None:
         """``Expect: 100-continue``: invite the body only from a client with valid
-        credentials; the others get their 401 without sending it."""
-        if self._check_auth(request, Incoming(method=request.method, path=request.path)):
-            await web_urldispatcher._default_expect_handler(request)
-        elif request.headers.get("Expect", "").lower() != "100-continue":
-            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {request.headers['Expect']}")
+        credentials; the others get their 401 without sending it. Any other expectation is
+        ignored (the request is answered and stored as usual, not refused with a 417)."""
+        if (request.version >= (1, 1)
+                and request.headers.get("Expect", "").lower() == "100-continue"
+                and self._check_auth(request, Incoming(method=request.method,
+                                                       path=request.path))):
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the answer's size starts after this line
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self._in_flight += 1
@@ -405,6 +408,9 @@ class Receiver:
         )
 
 
+RECEIVER = web.AppKey("receiver", Receiver)  # the running app's Receiver
+
+
 def _json_response(status: int, body: dict, headers: dict | None = None) -> web.Response:
     return web.Response(status=status, text=json.dumps(body, ensure_ascii=False),
                         content_type="application/json", headers=headers)
@@ -532,8 +538,10 @@ async def start(options: ServeOptions, writer: CaptureWriter,
     """
     ctx, ca_file, notice = _ssl_context(options)
     receiver = Receiver(writer, options, on_stored, on_problem)
+    app = receiver.make_app()
+    app[RECEIVER] = receiver
     # auto_decompress off: Receiver._read_body decodes, so that every body can be stored.
-    runner = web.AppRunner(receiver.make_app(), access_log=None, handle_signals=False,
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=30, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, ssl_context=ctx,
@@ -563,7 +571,6 @@ async def start(options: ServeOptions, writer: CaptureWriter,
     endpoint = Endpoint(url=url, host=options.host, port=port, tls=options.tls, ca_file=ca_file,
                         user=options.user, password=options.password, capture=writer.path,
                         notices=[notice] if notice else [])
-    runner.app["receiver"] = receiver
     return runner, endpoint
 
 
@@ -762,7 +769,7 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         if options.stop_with_stdin:
-            imports = Imports(runner.app["receiver"], emit if jsonl else
+            imports = Imports(runner.app[RECEIVER], emit if jsonl else
                               (lambda e: say(json.dumps(e))))
             _stop_when_stdin_closes(loop, stop, imports.command)
         await stop.wait()

@@ -401,3 +401,38 @@ def test_an_old_ca_is_replaced_with_a_notice_event(tmp_path, user_dirs):
     finally:
         rec.stop()
     assert "notice: the local CA" in rec.stderr_text
+
+
+def test_an_unexpected_storage_failure_gets_our_json_500(tmp_path):
+    """Whatever fails while storing, the sender gets our JSON answer (never aiohttp's page
+    with a traceback) and the user one line. Here the capture writer is closed under a
+    running receiver, so storing fails in ways nobody planned for."""
+    from app.config import ServeOptions
+    from app.server import start
+
+    problems: list[str] = []
+
+    async def go():
+        writer = CaptureWriter(tmp_path / "c.sqlite")
+        options = ServeOptions(capture=writer.path, port=0, password="test-password")
+        runner, endpoint = await start(options, writer, on_problem=problems.append)
+        answers = []
+        try:
+            writer.close()
+            ctx = ssl.create_default_context(cafile=str(endpoint.ca_file))
+            async with aiohttp.ClientSession() as session:
+                for auth in (AUTH, None):
+                    headers = {"Authorization": auth} if auth else {}
+                    async with session.post(endpoint.url, data=b"[{}]", headers=headers,
+                                            ssl=ctx) as resp:
+                        answers.append((resp.status, resp.content_type, await resp.json()))
+        finally:
+            await runner.cleanup()
+        return answers
+
+    (status, ctype, answer), (status_401, _, answer_401) = asyncio.run(go())
+    assert (status, ctype, answer["ok"]) == (500, "application/json", False)
+    assert answer["error"].startswith("the request could not be stored: RuntimeError: ")
+    assert status_401 == 503  # a closed database is an SQLite error: "not written"
+    assert "could not be written" in answer_401["error"]
+    assert problems and all("\n" not in p and "Traceback" not in p for p in problems)
