@@ -305,6 +305,63 @@ MEANINGS = {
 }
 
 
+def _usage(r: dict) -> bool:
+    return "traffic_type" in r
+
+
+def _volume(r: dict) -> float:
+    total = _get(r, "volume", "total") if _usage(r) else _get(r, "detail", "volume", "total")
+    return float(total or 0)
+
+
+def _country(r: dict) -> str | None:
+    return _get(r, "operator", "country", "name") or _get(r, "detail", "country", "name")
+
+
+# The tasks of filters.md's examples table, as tests on records: the row's filter (and an
+# "(or …)" alternative) must find exactly what the task says, on the table it names.
+TASKS = {
+    "rejected PDP contexts": (None, lambda r: _event(r, 3) and r.get("alert") is True),
+    "data sessions that ended (Delete PDP Context events)": (None, lambda r: _event(r, 5)),
+    "usage above 1 MB in Germany": (
+        _usage, lambda r: _volume(r) > 1 and _country(r) == "Germany"),
+    "SMS usage records": (_usage, lambda r: _get(r, "traffic_type", "description") == "SMS"),
+    "quota alerts": (None, lambda r: _get(r, "event_type", "id") in (18, 19)
+                     and r.get("alert") is True),
+}
+
+
+def test_the_examples_table_finds_what_each_task_says(world):
+    """Regression (issue 10): "data sessions that ended" was ``type_id == 5``, which also
+    matches every Data usage record (traffic type 5)."""
+    text = (ROOT / "docs" / "filters.md").read_text("utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = re.split(r"(?<!\\)\|", line)[1:-1]
+        if len(cells) == 2 and cells[0].strip() in TASKS:
+            spans = _spans(cells[1])
+            alternatives = re.findall(r"\(or `([^`]+)`", cells[1])
+            rows[cells[0].strip()] = [spans[0], *alternatives]
+    assert set(rows) == set(TASKS)
+    records = world["records"]
+    first = 3  # record ids: the two documented samples, then the generated records
+    db = open_reader(world["capture"])
+    try:
+        for task, filters in rows.items():
+            table, meaning = TASKS[task]
+            expected = [first + i for i, r in enumerate(records)
+                        if (table is None or table(r)) and meaning(r)]
+            assert expected, task
+            for expression in filters:
+                query, params = parse(expression).record_query(
+                    ("usage",) if table is _usage else None)
+                found = [i for (i,) in db.execute(query, params)
+                         if first <= i < first + len(records)]
+                assert found == expected, (task, expression, len(found), len(expected))
+    finally:
+        db.close()
+
+
 def test_every_filter_example_parses_and_runs(world):
     found = filter_examples()
     texts = {f for _, f, _ in found}
