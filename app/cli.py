@@ -135,13 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("curl", help="run a pasted cURL command (placeholders go to this app's "
                                     "endpoint, with its credentials and CA)",
-                       description="Run a cURL command as pasted from the documentation.")
+                       description="Run a cURL command as pasted from the documentation. "
+                                   "Placeholders and local URLs go to the receiver running "
+                                   "on this machine (serve or the window), with its "
+                                   "credentials and CA; redirects are reported, not followed.")
     p.add_argument("curl_command", nargs="?", metavar="COMMAND",
                    help="the whole command, quoted")
     p.add_argument("--file", type=Path, help="read the command from a file")
     p.add_argument("--endpoint", metavar="URL",
-                   help="where documentation placeholders go (default: this app's endpoint "
-                        "as the settings describe it)")
+                   help="where documentation placeholders go (default: the running endpoint, "
+                        "the most recently started if several run; else the one the settings "
+                        "describe)")
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 
     p = sub.add_parser("export", help="export records or requests: json, ndjson, csv, har, "
