@@ -277,6 +277,11 @@ class SqlContext:
     mode: str = "json"
 
     def param(self, value: Any) -> str:
+        if isinstance(value, str) and _LONE_SURROGATE.search(value):
+            # No UTF-8 holds a lone surrogate, so it cannot be bound as text; SQLite's JSON
+            # functions write one as its three CESU-8 bytes: compare with those bytes as TEXT.
+            self.params.append(value.encode("utf-8", "surrogatepass"))
+            return "CAST(? AS TEXT)"
         self.params.append(value)
         return "?"
 
@@ -515,6 +520,8 @@ class Compare(Node):
         if op == "!=":
             return not self._eq(value)
         if op in ("~", "!~"):
+            if isinstance(value, str) and "\0" in value:
+                value = value[:value.index("\0")]  # SQLite's LIKE and functions stop there
             found = isinstance(value, str) and self.regex.search(value) is not None
             return found if op == "~" else not found
         if self.number is not None:
@@ -825,6 +832,7 @@ def regexp(pattern: str, value: Any) -> bool:
     return _regex(pattern).search(value) is not None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _REGEX_CACHE: dict[str, re.Pattern] = {}
 _PLAIN_LITERAL = re.compile(r"[A-Za-z0-9_.:+\- ]+")
 _PLAIN = re.compile(r"[A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*")  # ASCII, no regex metacharacters

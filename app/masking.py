@@ -37,7 +37,7 @@ _FIELDS = (
 )
 _ORGANISATION = re.compile(r'"organisation"\s*:\s*\{[^{}]*?"name"\s*:\s*"([^"\\]{4,})"')
 _DIGITS = re.compile(r"(?<!\d)\d{6,20}(?!\d)")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")  # "IP 10.1.2.3." too
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 
 

@@ -151,7 +151,7 @@ HOSTILE_RECORDS: list[str] = list(RECORDS.values())
 NON_INTEROPERABLE: dict[str, str] = {
     "surrogate_value": "lone surrogate",
     "surrogate_key": "lone surrogate",
-    "huge_numbers": "outside double range",
+    "huge_numbers": "outside the range of a double",
     "duplicate_id": "duplicate key",
     "duplicate_event_type": "duplicate key",
 }
