@@ -264,9 +264,14 @@ def _leaf_order(name: str) -> tuple[int, str]:
 
 
 def _cert_names_of_subtrees(ca: x509.Certificate) -> list[str]:
-    """Host names (not networks) an older CA of ours permitted, to keep covering them."""
-    return [t.value for t in _permitted(ca) or []
-            if isinstance(t, x509.DNSName) and t.value != "localhost"]
+    """The hosts an older CA of ours permitted beyond the local ones, to keep covering them."""
+    kept = []
+    for tree in _permitted(ca) or []:
+        if isinstance(tree, x509.DNSName) and tree.value != "localhost":
+            kept.append(tree.value)
+        elif isinstance(tree, x509.IPAddress) and tree.value not in LOCAL_NETWORKS:
+            kept.append(str(tree.value))
+    return kept
 
 
 def _server_cert_usable(paths: LocalCa, ca: x509.Certificate, wanted: set[str]) -> bool:

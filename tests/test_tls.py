@@ -120,6 +120,10 @@ def test_new_host_name_gets_a_ca_that_covers_it(tmp_path):
     ip = ensure_local_ca(tmp_path, host="192.0.2.7")
     assert {"192.0.2.7/32", "inspector.example.test"} <= permitted(load(ip.ca_cert))
     assert "192.0.2.7" in san_names(ip.server_cert)
+    other = ensure_local_ca(tmp_path, host="other.example.test")
+    assert {"192.0.2.7/32", "inspector.example.test", "other.example.test"} <= permitted(
+        load(other.ca_cert))
+    assert handshake(other, "other.example.test") is None
 
 
 def test_a_trustme_ca_of_an_earlier_version_is_replaced_with_a_notice(tmp_path):
