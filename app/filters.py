@@ -478,6 +478,9 @@ class Compare(Node):
                 self.literal):
             return None
         pattern = ctx.param(f'%"{steps[-1]}":"{_like_escape(self.literal)}"%')
+        if re.fullmatch(r"-?\d{19,}", self.literal):  # or an integer beyond 64 bits, unquoted
+            bare = ctx.param(f'%"{steps[-1]}":{self.literal}%')
+            pattern = f"{pattern} ESCAPE '\\' OR r.json LIKE {bare}"
         return f"(r.json LIKE {pattern} ESCAPE '\\' OR instr(r.json, '\\u') > 0)"
 
     def sql(self, ctx):

@@ -14,7 +14,7 @@ from app.capture import CaptureWriter, Incoming, open_reader
 from app.filters import FilterError, Meta, parse
 from app.follow import Follower
 from app.generator import Generator
-from app.records import family_of
+from app.records import family_of, parse_record
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 EDGE_RECORDS = [
@@ -79,7 +79,7 @@ def python_ids(path, text: str) -> list[int]:
         db.close()
     out = []
     for rid, text_json, received in rows:
-        record = json.loads(text_json)
+        record = parse_record(text_json)  # the one reading of a record (issue 10)
         meta = Meta(family=family_of(record), received_at=received, text=text_json)
         if flt.matches(record, meta):
             out.append(rid)
@@ -295,3 +295,17 @@ def test_big_ranges_are_filtered_in_halves_with_the_same_answer(tmp_path, monkey
         halves = whole.matching(flt, "event", 0, 3000)
         whole.close()
         assert list(halves) == list(one) and len(one) > 0
+
+
+@pytest.mark.parametrize("value", [
+    18446744073709551615, 123456789012345678901234567890, -5, 0, 1.5, 1e-05, True, False, None,
+    "Update location", 'say "hi" \\ here', "8988228066602390137", "",
+])
+def test_filter_on_this_value_matches_exactly_that_value(tmp_path, value):
+    """Issue 10 #5: the literal of "filter on this value" finds its record, SQL and Python."""
+    from app.filters import filter_literal
+
+    capture = tmp_path / "c.sqlite"
+    make_capture(capture, [{"id": 7, "x": value}, {"id": 8, "x": "other"}])
+    flt = f"x == {filter_literal(value)}"
+    assert sql_ids(capture, flt) == python_ids(capture, flt) == [1], flt

@@ -89,3 +89,23 @@ def test_masked_exports_leak_no_identifier(tmp_path, fmt):
                     "--mask", "-o", str(again)], cwd=ROOT, check=True, timeout=60)
     if fmt not in ("postman",):  # postman collections carry a fresh id each time
         assert again.read_bytes() == data
+
+
+def test_organisation_names_are_masked_even_in_a_body_that_is_not_utf8():
+    """Issue 10 #7: the 1NCE customer number, and every byte of a non-UTF-8 body."""
+    from app.exporters import transform_bytes
+    from tests.hostile import LATIN1_BODY, LATIN1_IDENTIFIERS, RECORDS
+
+    masker = Masker(new_key())
+    masked = masker.mask_record(RECORDS["event"])
+    assert "81013181" not in masked and '"name":"' in masked
+    out = transform_bytes(LATIN1_BODY, Masker(new_key()).mask_text)
+    assert b"\xe4" in out  # the bytes that are not UTF-8 are kept
+    for value in LATIN1_IDENTIFIERS:
+        assert value.encode() not in out, value
+
+
+def test_an_ip_address_at_the_end_of_a_sentence_is_masked():
+    masker = Masker(new_key())
+    assert "10.196.70.12" not in masker.mask_text("Device IP 10.196.70.12. Done")
+    assert masker.mask_text("version 1.2.3.4.5") == "version 1.2.3.4.5"

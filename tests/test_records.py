@@ -99,3 +99,51 @@ def test_parser_is_reusable_after_an_error():
     with pytest.raises(BodyError):
         inspect_body(b"[{}, 1]")
     assert inspect_body(b"[{}]").counts == {"unknown": 1}
+
+
+# -- issue 10: one exact reading of a record, and notes on non-interoperable JSON -------------
+
+
+def test_parse_record_is_exact_and_takes_the_first_duplicate():
+    from app.records import JsonFloat, parse_record
+
+    assert parse_record('{"id":18446744073709551616}')["id"] == 2**64
+    assert parse_record('{"id":123456789012345678901234567890}')["id"] == \
+        123456789012345678901234567890
+    assert parse_record('{"id":1,"id":2}') == {"id": 1}  # as SQLite's json_extract reads it
+    assert parse_record(b'{"a":{"b":1,"b":2}}') == {"a": {"b": 1}}
+    huge = parse_record('{"v":1e400}')["v"]
+    assert isinstance(huge, JsonFloat) and str(huge) == "1e400" and huge == float("inf")
+    assert parse_record('{"s":"\\ud83d"}')["s"] == "\ud83d"
+    deep = '{"a":' * 400 + "1" + "}" * 400
+    assert parse_record(deep)["a"]["a"]["a"]
+
+
+def test_strict_json_rewrites_only_what_strict_parsers_refuse():
+    from app.records import strict_json
+
+    text = '{"id":1,"id":2,"s":"x\\ud83dy","v":1e400,"big":123456789012345678901234567890}'
+    strict, changed = strict_json(text)
+    assert changed
+    assert json.loads(strict) == {"id": 1, "s": "x\ufffdy", "v": "1e400",
+                                  "big": 123456789012345678901234567890}
+    plain = '{"id":123456789012345678901234567890,"s":"\\u00fc"}'
+    assert strict_json(plain) == (plain, False)
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b'[{"id":1,"id":2}]', "duplicate keys"),  # simdjson takes it: the fast path notes it
+    (b'[{"s":"\\ud83d"}]', "lone surrogate"),
+    (b'[{"v":-1e400}]', "outside the range of a double"),
+    (b'[{"id":123456789012345678901234567890}]', "integer beyond 64 bits"),
+    (b'[{"a":[{"b":1,"b":2}]},{"s":"\\udc00"}]', "duplicate keys"),  # nested: slow path
+])
+def test_non_interoperable_records_get_a_note(body, words):
+    notes = inspect_body(body).notes
+    assert any(words in note for note in notes), notes
+
+
+def test_interoperable_records_get_no_note():
+    body = json.dumps(Generator(sims=5, seed=3).records(50)).encode()
+    assert inspect_body(body).notes == []
+    assert inspect_body(b'[{"id":18446744073709551615,"v":1e-400}]').notes == []
