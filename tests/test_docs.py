@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -63,10 +64,11 @@ def exempt_reason(command: str) -> str | None:
     return None
 
 
-def sh_commands(text: str) -> list[str]:
-    """The commands of the ```sh blocks, continuation lines joined, comment lines dropped."""
-    commands = []
+def sh_blocks(text: str) -> list[list[str]]:
+    """The commands of each ```sh block, continuation lines joined, comment lines dropped."""
+    blocks = []
     for block in re.findall(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        commands = []
         logical = ""
         for line in block.splitlines():
             if logical:
@@ -76,7 +78,8 @@ def sh_commands(text: str) -> list[str]:
             if logical and not logical.endswith("\\"):
                 commands.append(logical)
                 logical = ""
-    return commands
+        blocks.append(commands)
+    return blocks
 
 
 def inline_commands(text: str) -> list[str]:
@@ -86,13 +89,19 @@ def inline_commands(text: str) -> list[str]:
         r"`((?:uv run )?streamer-inspector(?:\s[^`]*)?)`", prose)]
 
 
-def examples() -> list[tuple[str, str]]:
-    found = []
+def example_chains() -> list[tuple[str, list[str]]]:
+    """(document, commands) for each ```sh block (its commands run in order: an example may
+    use what the previous one wrote) and for each inline command."""
+    chains = []
     for doc in DOCS:
         text = doc.read_text("utf-8")
-        for command in sh_commands(text) + inline_commands(text):
-            found.append((doc.name, command))
-    return found
+        chains += [(doc.name, block) for block in sh_blocks(text)]
+        chains += [(doc.name, [command]) for command in inline_commands(text)]
+    return chains
+
+
+def examples() -> list[tuple[str, str]]:
+    return [(doc, command) for doc, chain in example_chains() for command in chain]
 
 
 def test_the_examples_are_found():
@@ -183,56 +192,90 @@ def run_serve_example(command: str, world: dict) -> tuple[int, str, str]:
     return proc.returncode, seen + out, err
 
 
-def test_every_shell_example_runs_as_written(world):
-    ran, exempted, failures = [], [], []
-    for doc, written in examples():
-        reason = exempt_reason(written)
-        if reason is not None:
-            exempted.append((written, reason))
-            continue
-        if written.startswith("sqlite3 ") and shutil.which("sqlite3") is None:
-            exempted.append((written, "no sqlite3 tool here"))
-            continue
-        command = substitute(written, world)
-        assert "uv run streamer-inspector" not in command, command
-        started = time.monotonic()
-        if re.search(r"-m app serve$", command):
-            code, out, err = run_serve_example(command, world)
-            expect = "is listening."
-        else:
-            result = subprocess.run(["bash", "-c", command], cwd=world["work"],
-                                    env=world["env"], capture_output=True, text=True,
-                                    timeout=120)
-            code, out, err = result.returncode, result.stdout, result.stderr
-            expect = ""
-            if " send " in command:
-                expect = "done: "
-            elif " curl " in command:
-                expect = "200 OK from "
-            elif command.startswith("curl "):
-                expect = '"ok": true'
-        ran.append((written, round(time.monotonic() - started, 2)))
-        if code != 0 or "Traceback" in out + err or expect not in out:
-            failures.append(f"{doc}: {written}\n  ran: {command}\n  exit {code}\n"
-                            f"  stdout: {out[-800:]}\n  stderr: {err[-800:]}")
+def run_example(written: str, world: dict) -> dict:
+    command = substitute(written, world)
+    assert "uv run streamer-inspector" not in command, command
+    started = time.monotonic()
+    if re.search(r"-m app serve$", command):
+        code, out, err = run_serve_example(command, world)
+        expect = "is listening."
+    else:
+        result = subprocess.run(["bash", "-c", command], cwd=world["work"], env=world["env"],
+                                capture_output=True, text=True, timeout=120)
+        code, out, err = result.returncode, result.stdout, result.stderr
+        expect = ""
+        if " send " in command:
+            expect = "done: "
+        elif " curl " in command:
+            expect = "200 OK from "
+        elif command.startswith("curl "):
+            expect = '"ok": true'
+    return {"command": command, "code": code, "out": out, "err": err, "expect": expect,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+@pytest.fixture(scope="module")
+def ran(world) -> dict:
+    """Every example that is not exempt, run: written command -> what happened. The blocks run
+    side by side (each in its order); the ``serve`` examples after them, one at a time, so
+    that the documentation's placeholders meet one running endpoint."""
+    chains, serves, exempted = [], [], []
+    for doc, chain in example_chains():
+        todo = []
+        for written in chain:
+            reason = exempt_reason(written)
+            if reason is None and written.startswith("sqlite3 ") and not shutil.which("sqlite3"):
+                reason = "no sqlite3 tool here"
+            if reason is not None:
+                exempted.append((written, reason))
+            elif re.search(r"streamer-inspector serve$", written):
+                serves.append((doc, written))
+            else:
+                todo.append((doc, written))
+        if todo:
+            chains.append(todo)
+    results: dict = {}
+
+    def run_chain(chain):
+        for doc, written in chain:
+            results[written] = {"doc": doc, **run_example(written, world)}
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(run_chain, chains))
+    run_chain(serves)
+    return {"results": results, "exempted": exempted}
+
+
+def test_every_shell_example_runs_as_written(ran):
+    failures = [
+        f"{r['doc']}: {written}\n  ran: {r['command']}\n  exit {r['code']}\n"
+        f"  stdout: {r['out'][-800:]}\n  stderr: {r['err'][-800:]}"
+        for written, r in ran["results"].items()
+        if r["code"] != 0 or "Traceback" in r["out"] + r["err"] or r["expect"] not in r["out"]]
     assert not failures, "\n\n".join(failures)
-    assert len(ran) >= 18, ran
+    assert len(ran["results"]) >= 17, list(ran["results"])
+    exempted = ran["exempted"]
     unused = [p for p, _ in EXEMPT if not any(re.search(p, w) for w, _ in exempted)]
     assert not unused, f"exemptions no example needs any more: {unused}"
 
 
-def test_the_send_example_without_credentials_gets_200_not_401(world):
+def test_the_send_example_without_credentials_gets_200_not_401(ran, world):
     """Regression (issue 10): ``send … --capture old.sqlite --filter 'type_id == 3'
     --insecure`` got 401 six times: it now takes the running endpoint's credentials."""
-    command = substitute("uv run streamer-inspector send https://localhost:8443/ --capture "
-                         "old.sqlite --filter 'type_id == 3' --insecure", world)
-    result = subprocess.run(["bash", "-c", command], cwd=world["work"], env=world["env"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = ran["results"]["uv run streamer-inspector send https://localhost:8443/ --capture "
+                            "old.sqlite --filter 'type_id == 3' --insecure"]
+    assert result["code"] == 0, result["err"]
     expected = sum(r.get("event_type", {}).get("id") == 3 for r in world["records"])
-    assert f"done: {expected} of {expected} records acknowledged" in result.stdout
-    assert "401" not in result.stdout + result.stderr
-    assert "using the credentials of the running endpoint" in result.stderr
+    assert f"done: {expected} of {expected} records acknowledged" in result["out"]
+    assert "401" not in result["out"] + result["err"]
+    assert "using the credentials of the running endpoint" in result["err"]
+
+
+def test_the_placeholder_curl_example_reaches_the_running_serve(ran, world):
+    result = ran["results"]['uv run streamer-inspector curl "$(cat '
+                            'resources/samples/usage-record.curl)"']
+    assert result["out"].startswith(f"200 OK from {world['receiver'].url} in ")
+    assert json.loads(result["out"].partition("\n")[2])["counts"] == {"usage": 1}
 
 
 # --- filters ----------------------------------------------------------------------------------
