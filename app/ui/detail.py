@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.values import JsonNumber
+from app.records import JsonFloat
 
 MIB = 1024 * 1024
 HIGHLIGHT_LIMIT = 300 * 1024
@@ -157,8 +157,8 @@ def scalar_text(value: Any) -> str:
     """A scalar as a user reads it: strings without quotes, the rest as JSON spells it."""
     if isinstance(value, str):
         return value
-    if isinstance(value, JsonNumber):  # 1e400: its token, not "Infinity"
-        return value.token
+    if isinstance(value, JsonFloat):  # 1e400: as spelt, not "Infinity"
+        return str(value)
     return json.dumps(value)
 
 

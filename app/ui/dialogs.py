@@ -457,17 +457,23 @@ class PortalDialog(QDialog):
     """The "1NCE Portal setup" dialog: the values for the Portal's Configuration tab, to copy.
 
     ``copied`` carries a short message (for a status bar) after every copy to the clipboard.
+    With ``masked`` (View ▸ Mask identifiers, e.g. while sharing the screen) the Basic Auth
+    header shows as dots until *Show* is pressed, and the password in the curl command as
+    dots; *Copy* still copies the real values.
     """
 
     copied = Signal(str)
 
     def __init__(self, url: str, auth_header: str | None, curl_command: str,
-                 path_hint: str = "/", parent: QWidget | None = None):
+                 path_hint: str = "/", parent: QWidget | None = None, *, masked: bool = False,
+                 password: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("1NCE Portal setup")
         self._callback = callback_url(url, path_hint)
         self._auth_header = auth_header
         self._curl_command = curl_command
+        self._masked = masked
+        self._password = password
         self._build()
 
     @property
@@ -506,6 +512,15 @@ class PortalDialog(QDialog):
             "The complete Basic Auth Header value, including \"Basic \"; the Data Streamer "
             "sends it as the Authorization header of every POST."
         )
+        self._reveal_header = QPushButton("Show", row)
+        self._reveal_header.setObjectName("reveal_auth_header")
+        self._reveal_header.setCheckable(True)
+        self._reveal_header.setToolTip("Show or hide the header (identifiers are masked).")
+        self._reveal_header.toggled.connect(self._on_reveal_header_toggled)
+        row.layout().insertWidget(1, self._reveal_header)
+        self._reveal_header.setVisible(masked_header := self._masked and bool(self._auth_header))
+        if masked_header:
+            self._header.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("Basic Auth Header:", row)
         self._auth_note = _plain_label(
             "Basic Auth is off for this endpoint, so it accepts any header. The Portal still "
@@ -548,7 +563,10 @@ class PortalDialog(QDialog):
         self._curl = QPlainTextEdit(curl_row)
         self._curl.setObjectName("curl_command")
         self._curl.setReadOnly(True)
-        self._curl.setPlainText(self._curl_command)
+        shown = self._curl_command
+        if self._masked and self._password:
+            shown = shown.replace(self._password, "\u2022" * 8)
+        self._curl.setPlainText(shown)
         self._curl.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._curl.setMaximumHeight(90)
         self._copy_curl = QPushButton("Copy", curl_row)
@@ -586,6 +604,12 @@ class PortalDialog(QDialog):
     def _copy(self, text: str, what: str) -> None:
         QGuiApplication.clipboard().setText(text)
         self.copied.emit(f"Copied {what} to the clipboard")
+
+    @Slot(bool)
+    def _on_reveal_header_toggled(self, shown: bool) -> None:
+        self._header.setEchoMode(QLineEdit.EchoMode.Normal if shown
+                                 else QLineEdit.EchoMode.Password)
+        self._reveal_header.setText("Hide" if shown else "Show")
 
     @Slot()
     def _on_copy_api_type_clicked(self) -> None:

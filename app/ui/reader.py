@@ -35,6 +35,7 @@ from app.filters import (
     REQUEST_FIELDS,
     Filter,
     field_value,
+    filter_literal,
     index_column,
     lookup,
     parse_path,
@@ -586,7 +587,7 @@ def literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value)
+        return filter_literal(value)  # exact: integers of any size, 1e400 as spelt
     text = str(value)
     if text and re.fullmatch(r"[A-Za-z0-9_.:+\-]+", text) and text.lower() not in (
             "and", "or", "not", "null", "true", "false", "last"):

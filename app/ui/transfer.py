@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.replay import ChildRun, last_error_line
+from app.ui.values import plain, tooltip_text
 
 FORMATS = {  # name: (title, extension, what it exports)
     "json": ("JSON: a list of records, as the streamer posts them", "json", "records"),
@@ -85,6 +86,15 @@ class ExportDialog(QDialog):
         self.csv_row = QWidget(self)
         self.csv_row.setLayout(csv_row)
         form.addRow("CSV", self.csv_row)
+        self.strict = QCheckBox("Strict JSON: write records that jq or duckdb refuse (lone "
+                                "surrogates, numbers beyond a double, duplicate keys) as "
+                                "strict JSON", self)
+        self.strict.setObjectName("strict")
+        self.strict.setToolTip(tooltip_text(
+            "Off (the default), every record is written byte for byte as received.\n"
+            "On, such records are rewritten: U+FFFD for a lone surrogate, the first value of a\n"
+            "duplicate key, a number beyond a double as a string of its spelling."))
+        form.addRow("", self.strict)
         target = QHBoxLayout()
         self.target = QLineEdit(self)
         self.target.setObjectName("target")
@@ -121,6 +131,7 @@ class ExportDialog(QDialog):
     def _on_format_current_index_changed(self, _index: int) -> None:
         name = self.format.currentData()
         self._form.setRowVisible(self.csv_row, name == "csv")
+        self._form.setRowVisible(self.strict, name in ("json", "ndjson"))
         ext = FORMATS[name][1]
         current = self.target.text().strip()
         stem = Path(current).name.split(".")[0] if current else self._capture.stem
@@ -138,6 +149,8 @@ class ExportDialog(QDialog):
                 *self._scopes.get(self.scope.currentText(), [])]
         if self.mask.isChecked():
             args.append("--mask")
+        if self.format.currentData() in ("json", "ndjson") and self.strict.isChecked():
+            args.append("--strict-json")
         if self.format.currentData() == "csv":
             if self.bom.isChecked():
                 args.append("--csv-bom")
@@ -168,8 +181,11 @@ class ExportDialog(QDialog):
         elif kind == "done":
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
-            self.state.setText(f"Exported {event.get('items', 0):,} "
-                               f"{event.get('kind', 'records')} to {event.get('path')}")
+            text = (f"Exported {event.get('items', 0):,} {event.get('kind', 'records')} to "
+                    f"{event.get('path')}")
+            if event.get("note"):
+                text += f"\nNote: {event['note']}"
+            self.state.setText(plain(text))
         elif kind == "cancelled":
             self.state.setText("Cancelled: nothing was written.")
         elif kind == "error":

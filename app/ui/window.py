@@ -855,7 +855,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Start the endpoint first.", 4000)
             return
         dialog = PortalDialog(endpoint["url"], endpoint.get("auth_header"), endpoint["curl"],
-                              self.settings.path_hint, self)
+                              self.settings.path_hint, self,
+                              masked=self.mask_action.isChecked(),
+                              password=self.settings.password or None)
         dialog.copied.connect(self._on_detail_copied)
         dialog.exec()
         dialog.deleteLater()

@@ -4,6 +4,7 @@ children, text from the wire, dropped row blocks, the export ids file, masking."
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.hostile import (
     BIG_UINT64,
     ICCID_EVENT,
     ICCID_HOSTILE,
+    ORGANISATION,
     RECORDS,
     hostile_body,
 )
@@ -44,13 +46,13 @@ def test_hostile_records_render_select_and_live_updates_go_on(qtbot, window):
     be shown), selecting them shows the detail with the raw text untouched, and a normal batch
     posted afterwards still moves the counters and the tables."""
     names = ["event", "usage", "surrogate_value", "surrogate_key", "uint64_max", "big_id",
-             "huge_numbers"]
+             "huge_numbers", "duplicate_id"]
     finish(post(window, body=hostile_body(names)))
     events, usage, other = (window.record_models[t] for t in ("event", "usage", "other"))
-    qtbot.waitUntil(lambda: events.rowCount() == 4 and usage.rowCount() == 2
+    qtbot.waitUntil(lambda: events.rowCount() == 5 and usage.rowCount() == 2
                     and other.rowCount() == 1, timeout=WAIT)
     description = column_of(EVENT_COLUMNS, "description")
-    qtbot.waitUntil(lambda: all(cell(events, r, description) for r in range(4)), timeout=WAIT)
+    qtbot.waitUntil(lambda: all(cell(events, r, description) for r in range(5)), timeout=WAIT)
     (broken,) = rows_where(events, description, lambda t: "broken emoji" in t)
     assert cell(events, broken, description) == "a broken emoji \ufffd in the description"
     assert cell(events, broken, column_of(EVENT_COLUMNS, "iccid")) == ICCID_HOSTILE
@@ -59,7 +61,7 @@ def test_hostile_records_render_select_and_live_updates_go_on(qtbot, window):
                     == {"1.234567 MB", "1e400 MB"}, timeout=WAIT)
     (huge,) = rows_where(usage, volume, lambda t: t.startswith("1e400"))
     assert cell(usage, huge, column_of(USAGE_COLUMNS, "rx")) == "-1e400 MB"
-    assert cell(usage, huge, column_of(USAGE_COLUMNS, "tx")) == "1e-400 MB"
+    assert cell(usage, huge, column_of(USAGE_COLUMNS, "tx")) == "0.0 MB"  # as a double
     qtbot.waitUntil(lambda: cell(other, 0, column_of(OTHER_COLUMNS, "id")) == str(BIG_ID),
                     timeout=WAIT)
 
@@ -85,11 +87,15 @@ def test_hostile_records_render_select_and_live_updates_go_on(qtbot, window):
     tree = window.detail._model
     keys = {tree.data(tree.index(r, 0)) for r in range(tree.rowCount())}
     assert "\ufffd" in keys
+    # A duplicate key: the window reads the first value, as filters and exports do.
+    (twice,) = rows_where(events, description, lambda t: "id given twice" in t)
+    select(qtbot, window, "event", twice)
+    qtbot.waitUntil(lambda: "event record 1 ·" in window.detail_title.text(), timeout=WAIT)
     assert not window.message_bar.isVisible(), window.message_bar.label.text()
 
     # The reader thread is alive: a normal batch moves the counters and the table.
     finish(post(window, EVENT_SAMPLE))
-    qtbot.waitUntil(lambda: window._counts["requests"] == 2 and events.rowCount() == 5,
+    qtbot.waitUntil(lambda: window._counts["requests"] == 2 and events.rowCount() == 6,
                     timeout=WAIT)
     assert window.reader._thread.is_alive()
     qtbot.waitUntil(lambda: "2 requests" in window.counter_label.text(), timeout=WAIT)
@@ -347,3 +353,85 @@ def test_detail_follows_a_fast_mask_toggle(qtbot, masked):
     qtbot.waitUntil(lambda: ICCID_EVENT not in window.detail._source_text, timeout=WAIT)
     qtbot.wait(300)
     assert ICCID_EVENT not in window.detail._source_text
+
+
+def test_masked_detail_hides_the_organisation_name(qtbot, window):
+    """With masking on, the organisation (the 1NCE customer) is masked in the detail, as are
+    the identifiers; the table and detail agree."""
+    record = RECORDS["event"].replace(ORGANISATION, "Acme Logistics GmbH")
+    finish(post(window, body=f"[{record}]".encode()))
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 1, timeout=WAIT)
+    window.mask_action.trigger()
+    select(qtbot, window, "event", 0)
+    qtbot.waitUntil(lambda: "event record" in window.detail_title.text()
+                    and ICCID_EVENT not in window.detail._source_text, timeout=WAIT)
+    shown = window.detail._source_text + window.detail._raw_edit.toPlainText()
+    assert "Acme" not in shown and ICCID_EVENT not in shown
+    assert cell(events, 0, column_of(EVENT_COLUMNS, "iccid")) != ICCID_EVENT
+
+
+def test_portal_dialog_hides_the_auth_header_while_masking(qtbot, window, monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QPushButton
+
+    from app.ui.dialogs import PortalDialog
+
+    opened: list[PortalDialog] = []
+    monkeypatch.setattr(PortalDialog, "exec", lambda dialog: opened.append(dialog) or 0)
+    window.mask_action.trigger()
+    window.portal_action.trigger()
+    (dialog,) = opened
+    header = dialog.findChild(QLineEdit, "auth_header")
+    real = window.receiver.endpoint["auth_header"]
+    password = window.settings.password
+    assert header.echoMode() == QLineEdit.EchoMode.Password and real not in header.displayText()
+    curl = dialog.findChild(QPlainTextEdit, "curl_command").toPlainText()
+    assert password not in curl and "••••" in curl
+    reveal = dialog.findChild(QPushButton, "reveal_auth_header")
+    assert reveal.isVisible() or not dialog.isVisible()
+    reveal.click()
+    assert header.displayText() == real
+    dialog.findChild(QPushButton, "copy_auth_header").click()
+    assert QGuiApplication.clipboard().text() == real  # Copy copies the real value
+    # Without masking: shown as before, no reveal button.
+    window.mask_action.trigger()
+    window.portal_action.trigger()
+    plain_dialog = opened[-1]
+    assert plain_dialog.findChild(QLineEdit, "auth_header").displayText() == real
+    assert plain_dialog.findChild(QPushButton, "reveal_auth_header").isHidden()
+    assert password in plain_dialog.findChild(QPlainTextEdit, "curl_command").toPlainText()
+
+
+def test_export_dialog_strict_json_and_its_note(qtbot, window, tmp_path):
+    """JSON exports are byte-exact by default and say when records strict parsers refuse are
+    in them; the dialog's Strict JSON box rewrites those records."""
+    from app.ui.transfer import ExportDialog
+
+    finish(post(window, body=hostile_body(["event", "surrogate_value", "huge_numbers"])))
+    qtbot.waitUntil(lambda: window._counts["records"] == 3, timeout=WAIT)
+    outputs = {}
+    for strict in (False, True):
+        dialog = ExportDialog(window.capture, {"All": []}, False, window)
+        qtbot.addWidget(dialog)
+        dialog.format.setCurrentIndex(dialog.format.findData("ndjson"))
+        assert not dialog.strict.isHidden()
+        dialog.strict.setChecked(strict)
+        target = tmp_path / f"strict-{strict}.ndjson"
+        dialog.target.setText(str(target))
+        dialog.export_button.click()
+        qtbot.waitUntil(lambda d=dialog: d.state.text().startswith("Exported"), timeout=WAIT)
+        outputs[strict] = (target.read_text("utf-8"), dialog.state.text())
+        dialog.format.setCurrentIndex(dialog.format.findData("csv"))
+        assert dialog.strict.isHidden()
+        dialog.close()
+    exact, note = outputs[False]
+    assert "\\ud83d" in exact and "1e400" in exact and "Note:" in note
+    strict_text, _ = outputs[True]
+    assert "\\ud83d" not in strict_text
+    def finite(token: str) -> float:
+        assert math.isfinite(float(token)), f"{token} is beyond a double"
+        return float(token)
+
+    for line in strict_text.splitlines():  # what jq or duckdb would read
+        json.loads(line, parse_float=finite)
