@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from app import runtime
 from app.capture import open_reader
 from app.config import Settings, settings_path
@@ -107,25 +105,6 @@ def test_entries_of_processes_that_are_gone_are_ignored_and_removed(tmp_path):
     assert not stale.exists() and not reused.exists()
 
 
-def test_serve_registers_while_it_runs_and_unregisters_when_it_stops(tmp_path):
-    rec = start_receiver(tmp_path, user="owner", password="own-secret")
-    try:
-        entry = entry_of(rec.listening["pid"])
-        assert entry.is_file()  # already there when "listening" is announced
-        [found] = runtime.running()
-        assert (found.url, found.user, found.password) == (rec.url, "owner", "own-secret")
-        assert found.ca_file == rec.ca_file
-        assert "own-secret" not in entry.read_text()  # serve remembers it in the settings
-    finally:
-        assert rec.stop() == 0
-    assert not entry.exists()
-    killed = start_receiver(tmp_path, capture=tmp_path / "other.sqlite")
-    killed.kill()
-    assert entry_of(killed.listening["pid"]).exists()
-    assert runtime.running() == []  # the entry of a killed receiver is not believed
-    assert not entry_of(killed.listening["pid"]).exists()
-
-
 def test_curl_and_send_reach_the_running_serve_without_being_told_how(tmp_path):
     """Regression (issue 10): the documentation's placeholders went to the settings' port 8443
     even while a serve ran on another port with other credentials."""
@@ -156,10 +135,19 @@ def test_curl_and_send_reach_the_running_serve_without_being_told_how(tmp_path):
         rec.stop()
 
 
-def test_with_two_receivers_placeholders_go_to_the_most_recent_and_say_so(tmp_path):
+def test_two_receivers_register_placeholders_go_to_the_most_recent_and_entries_go(tmp_path):
     first = start_receiver(tmp_path, capture=tmp_path / "first.sqlite")
+    first_entry = entry_of(first.listening["pid"])
     second = start_receiver(tmp_path, capture=tmp_path / "second.sqlite")
+    second_entry = entry_of(second.listening["pid"])
     try:
+        # Both registered (already when "listening" was announced), the newest first.
+        assert first_entry.is_file() and second_entry.is_file()
+        assert [e.url for e in runtime.running()] == [second.url, first.url]
+        newest = runtime.running()[0]
+        assert (newest.user, newest.password, newest.ca_file) == (
+            "streamer", "test-password", second.ca_file)
+        assert "test-password" not in second_entry.read_text()  # the settings keep it
         result = cli("curl", "--events", "jsonl",
                      (ROOT / CURL_SAMPLE).read_text())
         outcome = json.loads(result.stdout)
@@ -173,21 +161,25 @@ def test_with_two_receivers_placeholders_go_to_the_most_recent_and_say_so(tmp_pa
             "https://<server-domain>:<port>/<endpoint>/", f"https://127.0.0.1:{port}/x")
         outcome = json.loads(cli("curl", "--events", "jsonl", command).stdout)
         assert outcome["status"] == 200, outcome
+        assert outcome["url"] == f"https://127.0.0.1:{port}/x"
         assert first.next_event()["status"] == 200
         assert stored_requests(first.capture) == [("/x", "ok", "streamer")]
     finally:
-        second.stop()
-        first.stop()
+        assert second.stop() == 0
+    assert not second_entry.exists()  # a clean stop removes the entry
+    first.kill()
+    assert first_entry.exists()
+    assert runtime.running() == []  # the entry of a killed receiver is not believed
+    assert not first_entry.exists()
 
 
-@pytest.mark.parametrize("events", ["human", "jsonl"])
-def test_a_closed_port_is_said_plainly(events):
+def test_a_closed_port_is_said_plainly():
     """Regression (issue 10): ``Cannot connect to host localhost:8443 ssl:<ssl.SSLContext
     object at 0x…>``."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = cli("curl", "--events", events, "--endpoint", f"https://localhost:{port}/",
+    result = cli("curl", "--endpoint", f"https://localhost:{port}/",
                  (ROOT / CURL_SAMPLE).read_text())
     assert result.returncode == 1
     out = result.stdout + result.stderr
