@@ -58,13 +58,14 @@ def last_error_line(stderr: str) -> str:
     for line in reversed(lines):
         if line.startswith(("warning:", "File \"", "Traceback", "^", "~")):
             continue
-        line = line.removeprefix("streamer-inspector: ").removeprefix("error: ")
+        line = _PROGRAM.sub("", line, count=1)
         # The last line of a traceback: its message, without the exception's class name.
         line = _EXCEPTION_LINE.sub("", line, count=1)
         return _ERRNO.sub("", line, count=1)
     return ""
 
 
+_PROGRAM = re.compile(r"^(?:streamer-inspector(?: [a-z-]+)?: )?(?:error: )?")
 _EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit): ")
 _ERRNO = re.compile(r"^\[Errno \d+\] ")
 
