@@ -187,6 +187,7 @@ class CaptureReader(QObject):
     def _run(self) -> None:
         follower: Follower | None = None
         self._state = _Tables()
+        last_failure = ("", 0.0)
         while True:
             with self._lock:
                 if self._jobs.empty() and not self._blocks:
@@ -223,8 +224,13 @@ class CaptureReader(QObject):
                     follower = None
                     self.open_failed.emit(path, f"the capture could not be read: {exc}")
             except Exception as exc:  # one job failed: say so, carry on
-                log.exception("%s failed", what)
-                self.job_failed.emit(f"{what} failed: {error_text(exc)}")
+                message = f"{what} failed: {error_text(exc)}"
+                now = time.monotonic()
+                if message != last_failure[0] or now - last_failure[1] > 10:
+                    # (the same failure again and again, e.g. on every poll: said once)
+                    log.exception("%s failed", what)
+                    self.job_failed.emit(message)
+                    last_failure = (message, now)
 
     def _do_job(self, job: tuple, follower: Follower | None) -> Follower | None:
         kind = job[0]

@@ -435,3 +435,46 @@ def test_export_dialog_strict_json_and_its_note(qtbot, window, tmp_path):
 
     for line in strict_text.splitlines():  # what jq or duckdb would read
         json.loads(line, parse_float=finite)
+
+
+def test_a_failing_curl_child_says_why_in_the_message_bar(qtbot, window):
+    from app.ui.replay import CurlDialog
+
+    port = closed_port()
+    dialog = CurlDialog(window.receiver.endpoint, "", "", window,
+                        f"curl -H 'Content-Type: application/json' --data-raw '[]' "
+                        f"https://127.0.0.1:{port}/")
+    qtbot.addWidget(dialog)
+    dialog.failed.connect(window._on_child_failed)
+    dialog.send_button.click()
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
+    assert window.message_bar.label.text() == (
+        f"The cURL command failed (exit code 1): cannot connect to 127.0.0.1:{port}: "
+        f"connection refused (is `streamer-inspector serve` running?)")
+    assert dialog.response.toPlainText().startswith("Failed: cannot connect")
+    dialog.close()
+
+
+def test_child_error_lines_are_plain_words():
+    from app.ui.replay import last_error_line
+
+    assert last_error_line("warning: --insecure\nstreamer-inspector send: error: no sample 'x'"
+                           "\n") == "no sample 'x'"
+    assert last_error_line('Traceback (most recent call last):\n  File "x", line 1\n'
+                           "    f()\n    ^^^\nNotADirectoryError: [Errno 20] Not a directory: "
+                           "'/a'") == "Not a directory: '/a'"
+    assert last_error_line("") == ""
+
+
+def test_filter_on_an_integer_beyond_64_bits_is_exact(qtbot, window):
+    """"Filter on this value" on an Id beyond 64 bits writes it exactly, and it matches."""
+    finish(post(window, body=hostile_body(["big_id"])[:-1] + b',{"id":7,"kind":"x"}]'))
+    other = window.record_models["other"]
+    qtbot.waitUntil(lambda: other.rowCount() == 2, timeout=WAIT)
+    id_column = column_of(OTHER_COLUMNS, "id")
+    qtbot.waitUntil(lambda: cell(other, 0, id_column) == str(BIG_ID), timeout=WAIT)
+    window.reader.value_filter("other", other.id_at(0), "id", False)
+    bar = window.filter_bars["other"]
+    qtbot.waitUntil(lambda: bar.current_filter().text == f"id == {BIG_ID}", timeout=WAIT)
+    qtbot.waitUntil(lambda: other.rowCount() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: cell(other, 0, id_column) == str(BIG_ID), timeout=WAIT)
