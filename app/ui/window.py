@@ -68,6 +68,9 @@ from app.ui.transfer import ExportDialog
 from app.ui.values import plain
 
 MAX_RECENT = 8
+# Columns (by filter field) whose values masking replaces: "filter on this value" is off for
+# them while masking is on (the reader also refuses any other expression that would reveal).
+MASKED_FIELDS = frozenset({"iccid", "imsi", "msisdn", "imei", "endpoint", "from", "to", "peer"})
 _STATE_TEXT = {
     "stopped": ("Stopped", "#8b949e"),
     "starting": ("Starting…", "#d29922"),
@@ -757,6 +760,12 @@ class MainWindow(QMainWindow):
         if not index.isValid():
             return
         view.setCurrentIndex(index)
+        menu = self.context_menu(view, index)
+        menu.exec(view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def context_menu(self, view: RecordTableView, index: QModelIndex) -> QMenu:
+        """The menu of a table cell (the caller shows it and deletes it)."""
         menu = QMenu(self)
         if view.model().table == "requests":
             menu.addAction(self.show_records_action)
@@ -773,6 +782,12 @@ class MainWindow(QMainWindow):
             off = menu.addAction(f"Exclude this value ({field})")
             off.triggered.connect(
                 lambda: self.reader.value_filter(table, item_id, field, True))
+            if self._mask_key is not None and field in MASKED_FIELDS:
+                # The filter bar would have to show the real value the table hides; a filter
+                # on the pseudonym would match nothing. Type it yourself with masking off.
+                for action in (on, off):
+                    action.setEnabled(False)
+                    action.setText(f"{action.text()}: not while identifiers are masked")
         menu.addSeparator()
         menu.addAction(self.copy_as_curl_action)
         menu.addAction(self.export_action)
@@ -780,8 +795,7 @@ class MainWindow(QMainWindow):
         if cell:
             copy = menu.addAction("Copy cell")
             copy.triggered.connect(lambda: self._copy(str(cell), "Copied the cell"))
-        menu.exec(view.viewport().mapToGlobal(pos))
-        menu.deleteLater()
+        return menu
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -328,6 +328,18 @@ def test_filter_on_a_masked_value_never_writes_the_real_one(qtbot, masked):
     assert "not while identifiers are masked" in window.message_bar.label.text()
     assert ICCID_EVENT not in bar.current_filter().text
     assert ICCID_EVENT not in window.message_bar.label.text()
+    # The menu says so before: its entries are off for a masked column, on for the others.
+    view = window.views["event"]
+    select(qtbot, window, "event", 0)
+    menu = window.context_menu(view, events.index(0, column_of(EVENT_COLUMNS, "iccid")))
+    entries = {a.text(): a.isEnabled() for a in menu.actions() if "value" in a.text()}
+    assert entries == {
+        "Filter on this value (iccid): not while identifiers are masked": False,
+        "Exclude this value (iccid): not while identifiers are masked": False}
+    menu.deleteLater()
+    menu = window.context_menu(view, events.index(0, column_of(EVENT_COLUMNS, "type")))
+    assert [a.isEnabled() for a in menu.actions() if "value" in a.text()] == [True, True]
+    menu.deleteLater()
     # a value that masking does not hide still filters
     window.reader.value_filter("event", events.id_at(0), "type", False)
     qtbot.waitUntil(lambda: bar.current_filter().text == 'type == "Update location"',
