@@ -66,8 +66,8 @@ class ExportDialog(QDialog):
         self.scope.setObjectName("scope")
         self.scope.addItems(list(scopes))
         form.addRow("What", self.scope)
-        self.mask = QCheckBox("Mask ICCID, IMSI, MSISDN, IMEI and IP addresses "
-                              "(consistent pseudonyms)", self)
+        self.mask = QCheckBox("Mask ICCID, IMSI, MSISDN, IMEI, IP addresses and organisation "
+                              "names (consistent pseudonyms)", self)
         self.mask.setObjectName("mask")
         self.mask.setChecked(mask)
         form.addRow("", self.mask)
@@ -86,14 +86,15 @@ class ExportDialog(QDialog):
         self.csv_row = QWidget(self)
         self.csv_row.setLayout(csv_row)
         form.addRow("CSV", self.csv_row)
-        self.strict = QCheckBox("Strict JSON: write records that jq or duckdb refuse (lone "
-                                "surrogates, numbers beyond a double, duplicate keys) as "
-                                "strict JSON", self)
+        self.strict = QCheckBox("Strict JSON: rewrite the records jq or duckdb would refuse",
+                                self)
         self.strict.setObjectName("strict")
         self.strict.setToolTip(tooltip_text(
-            "Off (the default), every record is written byte for byte as received.\n"
-            "On, such records are rewritten: U+FFFD for a lone surrogate, the first value of a\n"
-            "duplicate key, a number beyond a double as a string of its spelling."))
+            "Records with lone surrogates, numbers beyond a double or duplicate keys are\n"
+            "legal JSON that strict parsers refuse. Off (the default), every record is\n"
+            "written byte for byte as received. On, such records are rewritten: U+FFFD for\n"
+            "a lone surrogate, the first value of a duplicate key, a number beyond a double\n"
+            "as a string of its spelling."))
         form.addRow("", self.strict)
         target = QHBoxLayout()
         self.target = QLineEdit(self)

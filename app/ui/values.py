@@ -17,12 +17,13 @@ import html
 import re
 from typing import Any
 
-from app.records import JsonFloat, parse_record
+from app.records import JsonFloat, parse_exact, parse_record
 
 __all__ = ["JsonFloat", "load_json", "plain", "tooltip_text"]
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LONG_INTEGER = re.compile(r"(?:^|[:\[,])\s*-?\d{19,}")  # may be beyond 64 bits
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a lone surrogate may come from
 
 
@@ -47,7 +48,9 @@ def load_json(text: str | bytes) -> Any:
     is not JSON at all."""
     if isinstance(text, bytes | bytearray | memoryview):
         text = bytes(text).decode("utf-8", errors="replace")
-    value = parse_record(text)
+    # orjson turns an integer beyond 64 bits into a float without failing: such a text goes
+    # straight to the exact reader.
+    value = parse_exact(text) if _LONG_INTEGER.search(text) else parse_record(text)
     return _clean(value) if _SURROGATE_ESCAPE.search(text) else value
 
 

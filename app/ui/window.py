@@ -284,8 +284,8 @@ class MainWindow(QMainWindow):
                                "Import a JSON list, NDJSON, HAR or capture file into this "
                                "capture (or drop the file on the window)")
         self.mask_action = a("&Mask identifiers", self._on_mask_action_toggled, "Ctrl+M",
-                             "Show ICCID, IMSI, MSISDN, IMEI and IP addresses as consistent "
-                             "pseudonyms, for demos")
+                             "Show ICCID, IMSI, MSISDN, IMEI, IP addresses and organisation "
+                             "names as consistent pseudonyms, for demos")
         self.mask_action.setCheckable(True)
         self.mask_action.setChecked(self.settings.mask_view)
         self.paste_curl_action = a("&Paste a cURL command…", self._on_paste_curl_triggered,
