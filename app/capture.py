@@ -123,7 +123,11 @@ _SCHEMA = (_SCHEMA.replace("{index_table}", _INDEX_TABLE.replace("{schema}", "")
 _MIGRATE_TO_4 = "DROP VIEW IF EXISTS record_keys;" + _KEYS_VIEW + "".join(
     f'UPDATE record_index SET "{index_column(name)}" = (SELECT {field_sql(name)} FROM record '
     f'AS r WHERE r.id = record_index.id) WHERE typeof("{index_column(name)}") = \'real\';'
-    for name in ("id", "type_id"))
+    for name in ("id", "type_id")) + (
+    # Requests from this one on carry notes on non-interoperable records (see INTEROP_FROM).
+    "INSERT OR IGNORE INTO meta (key, value) "
+    "SELECT 'interop_notes_from', coalesce(max(id), 0) + 1 FROM request;")
+INTEROP_FROM = "interop_notes_from"  # meta key: the first request whose notes are complete
 
 # The key fields of records, for fast filtering, written after the batch was acknowledged (see
 # CaptureWriter.index_pending): never on the acknowledgement path.
@@ -239,7 +243,7 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("application", APP_NAME), ("created_by", __version__),
-                 ("created_at", utc_now_iso())],
+                 ("created_at", utc_now_iso()), (INTEROP_FROM, "1")],
             )
     except sqlite3.DatabaseError as exc:
         db.close()

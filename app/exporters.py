@@ -51,15 +51,17 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from app import APP_TITLE, __version__
-from app.capture import request_body
+from app.capture import INTEROP_FROM, request_body
 from app.columns import RECORD_TABS
 from app.filters import parse
 from app.records import (
+    INTEROP_MARK,
     BodyError,
     JsonFloat,
     family_sql,
     first_wins,
     inspect_body,
+    orjson_is_exact,
     parse_record,
     replace_lone_surrogates,
     strict_json,
@@ -113,6 +115,31 @@ class RequestRow:
     records_before: int | None = None
 
 
+@dataclass(frozen=True)
+class KnownInterop:
+    """Which records may be legal but non-interoperable JSON, from the capture's notes.
+
+    The receiver notes such records on their request (``app.capture.contract_problems``);
+    requests stored before a capture had those notes (``notes_from``) may hold any."""
+
+    notes_from: int
+    flagged: frozenset[int]
+
+    def may_hold(self, request_id: int) -> bool:
+        return request_id < self.notes_from or request_id in self.flagged
+
+
+def known_interop(db) -> KnownInterop:
+    """What the capture ``db`` knows about non-interoperable records (see :class:`KnownInterop`).
+    Duplicate keys nested inside a record of a body simdjson accepted are not noted."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (INTEROP_FROM,)).fetchone()
+    notes_from = int(row[0]) if row else 2**62
+    flagged = frozenset(r for (r,) in db.execute(
+        "SELECT id FROM request WHERE id >= ? AND problems LIKE ?",
+        (notes_from, f"%{INTEROP_MARK}%")))
+    return KnownInterop(notes_from, flagged)
+
+
 @dataclass
 class ExportStats:
     """What an export met on the way: records that strict JSON parsers refuse or misread."""
@@ -150,6 +177,9 @@ class ExportOptions:
     families: frozenset[str] | None = None  # the families exported, when the caller knows
     csv_header: bool = True  # False: rows only (a part of a parallel export)
     strict_json: bool = False
+    # json/ndjson count (not strict_json) only the records of requests noted as holding
+    # non-interoperable ones; None: every record is checked
+    known: KnownInterop | None = None
     stats: ExportStats = field(default_factory=ExportStats)
 
 
@@ -396,19 +426,20 @@ def _dumps(value: Any) -> str:
 # Records: json, ndjson
 
 
-def _checked(text: str, options: ExportOptions) -> str:
+def _checked(row: RecordRow, options: ExportOptions) -> str:
     """A record's text for json/ndjson: as stored, or as strict JSON (``strict_json``) when it
     is not interoperable; either way counted in ``options.stats``."""
+    text = row.text
+    if not options.strict_json and options.known is not None \
+            and not options.known.may_hold(row.request_id):
+        return text  # the receiver found nothing to note in its request: only count, so trust
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        value = None  # a lone surrogate, a number beyond a double or 64 bits: look closer
+        pass  # a lone surrogate, a number beyond a double or 64 bits: look closer
     else:
-        try:
-            if len(orjson.dumps(value)) == len(text.encode("utf-8")):
-                return text  # nothing dropped: no duplicate key (see parse_record)
-        except TypeError:  # nested deeper than orjson writes
-            pass
+        if orjson_is_exact(text, value):
+            return text  # no duplicate key either (see parse_record)
     strict, changed = strict_json(text)
     if not changed:
         return text
@@ -429,7 +460,7 @@ def write_json(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     for row in _rows(source):
         if count:
             buf.write(",")
-        buf.write(transform(_checked(row.text, options)))
+        buf.write(transform(_checked(row, options)))
         count += 1
     buf.write("]\n")
     buf.flush()
@@ -442,7 +473,7 @@ def write_ndjson(source: RowSource, out: BinaryIO, options: ExportOptions) -> in
     buf = _Buffered(out)
     count = 0
     for row in _rows(source):
-        buf.write(transform(_checked(row.text, options)))
+        buf.write(transform(_checked(row, options)))
         buf.write("\n")
         count += 1
     buf.flush()
@@ -581,7 +612,7 @@ def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     if options.csv_header:
         writer.writerow([*_FIXED, *(neutralise(name) for name in names)])
     count = 0
-    loads = parse_record  # orjson when it reads the record exactly, else the exact reader
+    loads = parse_record  # the one reading: big integers exact, a duplicate key's first value
     getters = [c.value for c in columns]
     compiled: dict[str, Callable] = {}
     for row in _rows(source):
@@ -925,6 +956,8 @@ def export(db, name: str, out: BinaryIO, options: ExportOptions | None = None, *
     """
     exporter = EXPORTERS[name]
     options = options or ExportOptions()
+    if options.known is None:
+        options.known = known_interop(db)
     if exporter.kind == "records":
         id_list = list(ids) if ids is not None else None
         return exporter.write(lambda: record_rows(db, id_list, filter_text, families),

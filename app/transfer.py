@@ -21,7 +21,7 @@ from pathlib import Path
 
 from app.capture import CaptureError, open_reader
 from app.config import Settings
-from app.exporters import EXPORTERS, ExportOptions, record_rows, request_rows
+from app.exporters import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
 from app.filters import parse
 from app.masking import Masker, masker_for
 from app.records import parse_record
@@ -75,6 +75,7 @@ def run_export(args: argparse.Namespace) -> int:
                             csv_delimiter="\t" if args.csv_delimiter == "\\t"
                             else args.csv_delimiter,
                             strict_json=getattr(args, "strict_json", False))
+    options.known = known_interop(db)
     if args.mask:
         options.transform = mask_transform(masker_for(db, Settings.load()))
     cancelled: list[bool] = []

@@ -142,12 +142,13 @@ def test_the_index_holds_exact_integers(db):
                       "OR typeof(type_id) = 'real'").fetchone()[0] == 0
 
 
-def test_a_format_3_capture_is_migrated_to_exact_ids(tmp_path, stored):
+def test_a_format_3_capture_is_migrated_to_exact_ids(tmp_path, stored, capsys):
     capture = tmp_path / "old.sqlite"
     shutil.copy(stored["capture"], capture)
     old = __import__("sqlite3").connect(capture)
     old.executescript("UPDATE record_index SET own_id = CAST(own_id AS REAL) "
-                      "WHERE length(own_id) > 19; PRAGMA user_version = 3;")
+                      "WHERE length(own_id) > 19; PRAGMA user_version = 3; "
+                      "DELETE FROM meta WHERE key = 'interop_notes_from';")
     old.close()
     reader = open_reader(capture)  # a reader of an unmigrated file reads exact keys anyway
     assert reader.execute("SELECT count(*) FROM record_keys WHERE record_id = ?",
@@ -159,6 +160,9 @@ def test_a_format_3_capture_is_migrated_to_exact_ids(tmp_path, stored):
     assert db.execute("SELECT count(*) FROM record_index WHERE own_id = ?",
                       (str(BIG_ID),)).fetchone()[0] == 1
     db.close()
+    # its requests carry no notes on non-interoperable records: an export checks them all
+    done = _export(capsys, capture, "ndjson", tmp_path / "old.ndjson")
+    assert done["non_interoperable"] == len(NON_INTEROPERABLE)
 
 
 # -- reading: columns, filters, summary -------------------------------------------------------
