@@ -42,6 +42,7 @@ class ErrorReporter(QObject):
     def __init__(self, parent: QObject):
         super().__init__(parent)
         self._previous: tuple | None = None
+        self.where = "the log"  # where the tracebacks go (the log file, when there is one)
 
     def install(self) -> None:
         if self._previous is None:
@@ -64,7 +65,7 @@ class ErrorReporter(QObject):
             return
         log.error("unexpected error", exc_info=(kind, value, traceback))
         self.error.emit(f"Something went wrong: {error_text(value)}. The window carries on; "
-                        f"details are in the log.")
+                        f"the details are in {self.where}.")
 
     def on_thread_exception(self, args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit:
@@ -73,7 +74,7 @@ class ErrorReporter(QObject):
         log.error("unexpected error in the thread %s", name,
                   exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
         self.error.emit(f"A background task ({name}) failed: {error_text(args.exc_value)}. "
-                        f"The window carries on; details are in the log.")
+                        f"The window carries on; the details are in {self.where}.")
 
 
 def apply_arguments(settings: Settings, args: argparse.Namespace) -> None:
@@ -96,6 +97,32 @@ def apply_arguments(settings: Settings, args: argparse.Namespace) -> None:
         settings.auth_enabled = False
     if args.max_body:
         settings.max_body = args.max_body
+
+
+def log_file() -> Path:
+    """The window's log (errors with their tracebacks), private to the user."""
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)) / "window.log"
+
+
+def start_logging() -> Path | None:
+    """Log warnings and errors to stderr and to :func:`log_file` (kept small, mode 0600)."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    root.addHandler(logging.StreamHandler())
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1 << 20, backupCount=2, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return path
 
 
 def initial_capture(settings: Settings, args: argparse.Namespace) -> Path:
@@ -139,7 +166,10 @@ def run(argv: list[str] | None) -> int:
     app.setApplicationDisplayName(APP_TITLE)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
+    where = start_logging()
     window = build(args, app)
+    if where is not None:
+        window.error_reporter.where = str(where)
     # Light and dark follow the system: Qt switches the palette; colours we derive from it
     # (marked rows, JSON highlighting) are recomputed on the next paint.
     app.styleHints().colorSchemeChanged.connect(window.refresh_colours)

@@ -490,3 +490,32 @@ def test_filter_on_an_integer_beyond_64_bits_is_exact(qtbot, window):
     qtbot.waitUntil(lambda: bar.current_filter().text == f"id == {BIG_ID}", timeout=WAIT)
     qtbot.waitUntil(lambda: other.rowCount() == 1, timeout=WAIT)
     qtbot.waitUntil(lambda: cell(other, 0, id_column) == str(BIG_ID), timeout=WAIT)
+
+
+def test_the_window_log_is_private_and_gets_the_tracebacks():
+    import logging
+    import stat
+
+    from app.ui.application import log_file, start_logging
+
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    try:
+        path = start_logging()
+        assert path == log_file() and path.is_file()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        try:
+            raise ValueError("a job broke")
+        except ValueError:
+            logging.getLogger("app.ui.reader").exception("Showing record 7 failed")
+        for handler in root.handlers:
+            handler.flush()
+        text = path.read_text("utf-8")
+        assert "Showing record 7 failed" in text and "ValueError: a job broke" in text
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
