@@ -52,8 +52,17 @@ class ImportResult:
 
 
 def plan(path: Path, batch_size: int = MAX_RECORDS_PER_POST) -> tuple[str, list[Planned]]:
-    """Read and check the whole file; returns its kind and the requests it becomes."""
-    path = Path(path)
+    """Read and check the whole file; returns its kind and the requests it becomes.
+
+    Raises only :class:`ImportFileError` for a file that cannot be imported."""
+    try:
+        return _plan(Path(path), batch_size)
+    except RecursionError:
+        raise ImportFileError(f"{Path(path).name} is nested too deeply to read (JSON deeper "
+                              f"than about 1000 levels)") from None
+
+
+def _plan(path: Path, batch_size: int) -> tuple[str, list[Planned]]:
     try:
         with path.open("rb") as fh:
             head = fh.read(16)

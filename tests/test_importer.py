@@ -156,3 +156,13 @@ def test_parallel_csv_equals_the_single_process_one(tmp_path, monkeypatch, mask)
     assert parallel == single
     assert single.startswith(b"\xef\xbb\xbf") and single.count(b"\n") == 6001
     assert list(tmp_path.glob("*.part*")) == []
+
+
+@pytest.mark.parametrize("text", ['[{"a":' + "[" * 5000 + "]" * 5000 + "}]",
+                                  '{"a":' + "[" * 5000 + "]" * 5000 + "}\n"])
+def test_a_file_nested_too_deeply_is_refused_with_a_reason(tmp_path, text):
+    """Issue 10 #4: a RecursionError is an import file error, not a traceback."""
+    path = tmp_path / "deep.json"
+    path.write_text(text, "utf-8")
+    with pytest.raises(ImportFileError, match="nested too deeply"):
+        plan(path)
