@@ -227,6 +227,14 @@ def test_import_that_breaks_says_so(qtbot, window, tmp_path):
     text = window.message_bar.label.text()
     assert text.startswith("Import of deep.json failed: ") and "Nothing was imported" in text
     assert "Error" not in text and "Traceback" not in text
+    # A failure the importer does not know as a file problem (here open() raises ValueError
+    # for a name with a NUL byte) ends the same way, through the receiver's catch-all.
+    window.message_bar.hide()
+    window.import_file(tmp_path / "bad\x00name.json")
+    qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
+    text = window.message_bar.label.text()
+    assert "name.json failed: " in text and "could not be imported: embedded null byte" in text
+    assert "ValueError" not in text
     finish(post(window, EVENT_SAMPLE))
     qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 1, timeout=WAIT)
 
