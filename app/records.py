@@ -228,9 +228,10 @@ def _inspect_slow(body: bytes) -> BodyShape:
             line=body.count(b"\n", 0, exc.start) + 1,
             column=exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1,
         ) from None
+    duplicated: set[int] = set()
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float,
-                           object_pairs_hook=first_wins)
+                           object_pairs_hook=_noting(duplicated))
     except json.JSONDecodeError as exc:
         offset = len(text[: exc.pos].encode("utf-8"))
         raise BodyError(
@@ -249,13 +250,14 @@ def _inspect_slow(body: bytes) -> BodyShape:
             _raise_not_object(index, _JSON_TYPES.get(type(item), "a value"))
         codes += FAMILY_CODES[family_of(item)]
     shape = _finish(bytes(codes))
-    shape.notes = interop_notes(value)
+    shape.notes = interop_notes(value, duplicated)
     return shape
 
 
-def interop_problems(value: Any) -> set[str]:
-    """What in a parsed value (parsed by :func:`parse_record` or the slow path) is legal JSON
-    but not interoperable: a subset of ``{"surrogate", "range", "duplicate", "bigint"}``."""
+def interop_problems(value: Any, duplicated: set[int] = frozenset()) -> set[str]:
+    """What in a parsed value (read with :func:`first_wins` or :func:`parse_exact`) is legal
+    JSON but not interoperable: a subset of ``{"surrogate", "range", "duplicate", "bigint"}``;
+    ``duplicated`` holds the ``id()`` of the objects that had duplicate keys (:func:`_noting`)."""
     found: set[str] = set()
     stack = [value]
     while stack:
@@ -264,8 +266,8 @@ def interop_problems(value: Any) -> set[str]:
         if kind is str:
             if _LONE.search(item):
                 found.add("surrogate")
-        elif kind is _FirstDict or kind is dict:
-            if kind is _FirstDict and item.duplicated:
+        elif kind is dict:
+            if id(item) in duplicated:
                 found.add("duplicate")
             for key, member in item.items():
                 if _LONE.search(key):
@@ -280,11 +282,11 @@ def interop_problems(value: Any) -> set[str]:
     return found
 
 
-def interop_notes(records: list) -> list[str]:
+def interop_notes(records: list, duplicated: set[int] = frozenset()) -> list[str]:
     """Contract notes for the records of a body that simdjson refused (see :data:`_WHAT`)."""
     by_problem: dict[str, list[int]] = {}
     for index, record in enumerate(records):
-        for problem in interop_problems(record):
+        for problem in interop_problems(record, duplicated):
             by_problem.setdefault(problem, []).append(index)
     return [_note(_WHAT[p], by_problem[p]) for p in _WHAT if p in by_problem]
 
@@ -385,24 +387,29 @@ def _exact_float(text: str) -> float:
     return value if math.isfinite(value) else JsonFloat(text)
 
 
-class _FirstDict(dict):
-    """An object read with duplicate keys: the first value of each key, like SQLite's
-    ``json_extract``; ``duplicated`` says that keys were dropped."""
-
-    __slots__ = ("duplicated",)
-
-
 def first_wins(pairs: list[tuple[str, Any]]) -> dict:
     """``object_pairs_hook`` for ``json``: a duplicate key keeps its first value."""
     out = dict(pairs)
     if len(out) == len(pairs):
         return out
-    first = _FirstDict()
+    out = {}
     for key, value in pairs:
-        if key not in first:
-            first[key] = value
-    first.duplicated = True
-    return first
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def _noting(duplicated: set[int]):
+    """:func:`first_wins` that also notes the ``id()`` of each object that had duplicates
+    (valid while the parsed value lives)."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict:
+        out = first_wins(pairs)
+        if len(out) != len(pairs):
+            duplicated.add(id(out))
+        return out
+
+    return hook
 
 
 _DECODER = json.JSONDecoder(parse_float=_exact_float, object_pairs_hook=first_wins)
@@ -456,8 +463,9 @@ def strict_json(text: str) -> tuple[str, bool]:
     Unchanged when it already is; else re-written from its exact value: lone surrogates as
     U+FFFD, duplicate keys once (the first value), numbers beyond a double as strings of their
     spelling (``"1e400"``); integers stay exact."""
-    value = parse_exact(text)
-    problems = interop_problems(value)
+    duplicated: set[int] = set()
+    value = json.loads(text, parse_float=_exact_float, object_pairs_hook=_noting(duplicated))
+    problems = interop_problems(value, duplicated)
     problems.discard("bigint")  # exact integers are valid JSON; jq and duckdb take them
     if not problems:
         return text, False

@@ -111,6 +111,7 @@ def test_parse_record_is_exact_and_takes_the_first_duplicate():
     assert parse_record('{"id":123456789012345678901234567890}')["id"] == \
         123456789012345678901234567890
     assert parse_record('{"id":1,"id":2}') == {"id": 1}  # as SQLite's json_extract reads it
+    assert type(parse_record('{"id":1,"id":2}')) is dict  # a plain dict: type checks hold
     assert parse_record(b'{"a":{"b":1,"b":2}}') == {"a": {"b": 1}}
     huge = parse_record('{"v":1e400}')["v"]
     assert isinstance(huge, JsonFloat) and str(huge) == "1e400" and huge == float("inf")
