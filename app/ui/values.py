@@ -61,3 +61,15 @@ def tooltip_text(text: str) -> str:
     if not text:
         return ""
     return f"<p style='white-space:pre'>{html.escape(plain(text))}</p>"
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line_safe(text: str) -> str:
+    """``text`` for a label: :func:`plain`, and control characters (NUL, ESC…) shown as their
+    symbols (␀, ␛) instead of cutting or garbling the text."""
+    text = plain(text)
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: "\u2421" if m[0] == "\x7f" else chr(0x2400 + ord(m[0])), text)

@@ -65,7 +65,7 @@ from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpd
 from app.ui.receiver import ReceiverProcess
 from app.ui.replay import ChildRun, CurlDialog, SendDialog
 from app.ui.transfer import ExportDialog
-from app.ui.values import plain
+from app.ui.values import one_line_safe, plain
 
 MAX_RECENT = 8
 # Columns (by filter field) whose values masking replaces: "filter on this value" is off for
@@ -129,7 +129,7 @@ class MessageBar(QFrame):
         for button in self._buttons:
             button.deleteLater()
         self._buttons = []
-        self.label.setText(text)
+        self.label.setText(one_line_safe(text))
         for title, slot in actions:
             button = QPushButton(title, self)
             button.clicked.connect(slot)

@@ -233,7 +233,8 @@ def test_import_that_breaks_says_so(qtbot, window, tmp_path):
     window.import_file(tmp_path / "bad\x00name.json")
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
     text = window.message_bar.label.text()
-    assert "name.json failed: " in text and "could not be imported: embedded null byte" in text
+    assert "Import of bad\u2400name.json failed: " in text  # the NUL shown as ␀
+    assert "could not be imported: embedded null byte" in text
     assert "ValueError" not in text
     finish(post(window, EVENT_SAMPLE))
     qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 1, timeout=WAIT)
