@@ -744,6 +744,13 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
         return _fail(str(exc), jsonl, emit, err)
 
     async def main() -> int:
+        # Signals first: a SIGTERM right after the banner still stops cleanly (a "stopped"
+        # line, the runtime entry removed), never with the default handler's status -15.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
         try:
             runner, endpoint = await start(options, writer, on_stored, on_problem)
         except (ServeError, TlsError) as exc:
@@ -763,11 +770,6 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             lines.put(format_banner(endpoint))
         for notice in endpoint.notices:
             say(f"notice: {notice}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
         if options.stop_with_stdin:
             imports = Imports(runner.app[RECEIVER], emit if jsonl else
                               (lambda e: say(json.dumps(e))))

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import trustme
 
+from app import runtime
 from app.capture import CaptureWriter, Incoming, open_reader, request_body
 from app.db import sqlite3
 from app.server import UNAUTHENTICATED_BODY_CAP, storage_error_message
@@ -436,3 +437,16 @@ def test_an_unexpected_storage_failure_gets_our_json_500(tmp_path):
     assert status_401 == 503  # a closed database is an SQLite error: "not written"
     assert "could not be written" in answer_401["error"]
     assert problems and all("\n" not in p and "Traceback" not in p for p in problems)
+
+
+def test_sigterm_right_after_listening_stops_cleanly(tmp_path):
+    """The signal handlers are in place before the endpoint is announced: a SIGTERM sent the
+    moment ``listening`` is read ends with status 0, a ``stopped`` event and no runtime
+    entry left behind (it once died of the default handler, status -15)."""
+    proc, _ = spawn(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    events = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert events[-1]["event"] == "stopped"
+    assert runtime.running() == []
+    stop(proc)
