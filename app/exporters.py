@@ -153,12 +153,14 @@ class ExportStats:
         if not n:
             return ""
         what = (f"{n} record{'' if n == 1 else 's'} hold{'s' if n == 1 else ''} legal JSON "
-                f"that strict parsers refuse or read differently (lone surrogates, numbers "
-                f"beyond a double, duplicate keys)")
+                f"that other tools refuse or read differently (a lone surrogate: jq and duckdb "
+                f"refuse the whole file; a number beyond a double: jq reads 1.8e308; a "
+                f"duplicate key: jq takes the last value, this app the first)")
         if self.rewritten:
-            return f"{what}: written as strict JSON (see docs: --strict-json)"
-        return f"{what}: jq, duckdb and others may refuse the file; --strict-json writes " \
-               f"them as strict JSON"
+            return (f"{what}: written as strict JSON (a lone surrogate as U+FFFD, a number "
+                    f"beyond a double as a string of its spelling, a duplicate key once with "
+                    f"its first value)")
+        return f"{what}; --strict-json writes them as strict JSON"
 
 
 @dataclass
