@@ -42,6 +42,7 @@ class ReceiverProcess(QObject):
     request_stored = Signal(dict)  # one "request" event per stored request
     failed = Signal(str)  # a start error or an unexpected exit, readable
     import_event = Signal(dict)  # progress of an import the window asked for
+    notice = Signal(str)  # something the user should know: CA replaced, disk full, lines lost
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -134,6 +135,13 @@ class ReceiverProcess(QObject):
                 self.request_stored.emit(event)
             elif kind == "import":
                 self.import_event.emit(event)
+            elif kind == "notice":
+                self.notice.emit(f"Endpoint: {event.get('message', '')}")
+            elif kind == "dropped":
+                # The tables follow the capture file, not these lines: nothing is missing.
+                self.notice.emit(f"Endpoint: {event.get('count', 0):,} event lines were dropped "
+                                 f"while the window was busy; every request is in the capture "
+                                 f"and in the tables")
             elif kind == "error":
                 self._report(event.get("message", "the receiver could not start"))
                 self._set_state("failed")

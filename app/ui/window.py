@@ -466,6 +466,7 @@ class MainWindow(QMainWindow):
         self.reader.text_ready.connect(self._on_reader_text_ready)
         self.reader.identity_ready.connect(self._on_reader_identity_ready)
         self.receiver.import_event.connect(self._on_receiver_import_event)
+        self.receiver.notice.connect(self._on_receiver_notice)
         self.reader.records_written.connect(self._on_reader_records_written)
         self.sample_run.event.connect(self._on_sample_run_event)
         self.sample_run.failed.connect(self._on_child_failed)
@@ -630,6 +631,9 @@ class MainWindow(QMainWindow):
         self.show_error(message)
 
     def _on_reader_notice(self, message: str) -> None:
+        self.message_bar.show_message(plain(message), error=False)
+
+    def _on_receiver_notice(self, message: str) -> None:
         self.message_bar.show_message(plain(message), error=False)
 
     def _on_child_failed(self, message: str) -> None:
@@ -1122,7 +1126,7 @@ class MainWindow(QMainWindow):
         box.setInformativeText(
             "A local HTTPS endpoint and live inspector for the 1NCE Data Streamer.\n\n"
             "Licence: MIT.\n\nBuilt with: Qt 6 and Qt for Python (PySide6), LGPL-3.0; aiohttp, "
-            "Apache-2.0; trustme, MIT or Apache-2.0; cryptography, Apache-2.0 or BSD; orjson, "
+            "Apache-2.0; cryptography, Apache-2.0 or BSD; orjson, "
             "Apache-2.0 or MIT; pysimdjson, MIT (simdjson, Apache-2.0); platformdirs, MIT; "
             "SQLite, public domain; Python, PSF licence.")
         box.setStandardButtons(QMessageBox.StandardButton.Ok)

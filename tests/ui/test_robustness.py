@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QApplication
 
+from app.cli import build_parser
 from app.columns import EVENT_COLUMNS, OTHER_COLUMNS, USAGE_COLUMNS
 from app.samples import FULL_BATCH, find
+from app.ui.application import build
 from app.ui.replay import SendDialog
 from app.ui.values import tooltip_text
 from tests.conftest import EVENT_SAMPLE
@@ -547,3 +550,25 @@ def test_the_window_log_is_private_and_gets_the_tracebacks():
                 root.removeHandler(handler)
                 handler.close()
         root.setLevel(level)
+
+
+def test_the_receivers_notices_reach_the_message_bar(qtbot, tmp_path, user_dirs):
+    """A notice of the receiver (here: the local CA of an earlier version was replaced) is
+    shown in the message bar, as a warning, not only written to the child's stderr."""
+    import trustme
+
+    tls = Path(user_dirs["XDG_DATA_HOME"]) / "streamer-inspector" / "tls"
+    tls.mkdir(parents=True)
+    old = trustme.CA()
+    (tls / "ca.pem").write_bytes(old.cert_pem.bytes())
+    (tls / "ca-key.pem").write_bytes(old.private_key_pem.bytes())
+    args = build_parser().parse_args(["--port", "0", "--capture", str(tmp_path / "c.sqlite")])
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    try:
+        qtbot.waitUntil(lambda: "local CA" in win.message_bar.label.text(), timeout=WAIT)
+        assert win.message_bar.label.text().startswith("Endpoint: ")
+        assert "earlier version" in win.message_bar.label.text()
+        assert win.receiver.state == "listening"
+    finally:
+        win.close()
