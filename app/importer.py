@@ -160,7 +160,10 @@ def _plan_har(path: Path, text: str) -> list[Planned]:
             headers = [(h["name"], _mask_auth(h["name"], h["value"]))
                        for h in request.get("headers", [])]
             started = _when(entry.get("startedDateTime"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:  # str() of a KeyError is the repr of the key: say it in words
+            raise ImportFileError(f"{path.name}: entry {number} is not a HAR request (it has "
+                                  f"no {exc.args[0]} field)") from None
+        except (TypeError, ValueError) as exc:
             raise ImportFileError(f"{path.name}: entry {number} is not a HAR request "
                                   f"({exc})") from None
         ctype = next((v for k, v in headers if k.lower() == "content-type"), None)

@@ -72,6 +72,8 @@ def test_capture_into_capture_keeps_requests_and_statuses(tmp_path, capture):
     (b'[{"a": 1}, {"b": ', "is not valid JSON"),
     (b'{"a": 1}\n{"b": 2\n', "line 2 is not JSON"),
     (b'{"log": {"entries": 5}}', "is not a HAR file"),
+    (b'{"log": {"entries": [{"request": {"url": "https://x/"}}]}}',
+     "it has no method field"),
     (b"hello", "is neither a JSON list, NDJSON, a HAR file nor a capture"),
     (b"\xff\xfe[", "is not UTF-8 text"),
     (b"SQLite format 3\x00" + b"\x00" * 200, "not a capture file"),
