@@ -52,9 +52,9 @@ import orjson
 
 from app import APP_TITLE, __version__
 from app.capture import INTEROP_FROM, request_body
-from app.columns import RECORD_TABS
 from app.filters import parse
-from app.records import (
+from app.records.columns import RECORD_TABS
+from app.records.shape import (
     INTEROP_MARK,
     BodyError,
     JsonFloat,
@@ -555,7 +555,7 @@ def _natural(path: str) -> tuple:
 
 def csv_columns(paths: Iterable[str], families: Iterable[str]) -> list[str]:
     """The order of the record columns: first the paths of the families' columns in
-    ``app.columns.RECORD_TABS`` (tab by tab, column by column), then the others sorted."""
+    ``app.records.columns.RECORD_TABS`` (tab by tab, column by column), then the others sorted."""
     present = set(paths)
     seen_families = set(families)
     ordered: list[str] = []
@@ -592,7 +592,7 @@ def _column_names(paths: list[str]) -> list[str]:
 def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     """One row a record: id, request_id, family, then the record's columns.
 
-    By default the columns are those of the record tables in the window (``app.columns``), for
+    By default the columns are those of the record tables in the window (``app.records.columns``), for
     the families present, each named by its JSON path (``event_type.description``): one fast
     pass over the JSON. With ``csv_all_fields``, every JSON path of every record becomes a
     dotted column (lists by index): two passes, the first to find the paths.
@@ -663,7 +663,7 @@ def _drain(buf: io.StringIO, out: BinaryIO) -> None:
 
 
 def _family_columns(families: set[str]) -> list:
-    """The window's columns (``app.columns``) of these families, each JSON path once."""
+    """The window's columns (``app.records.columns``) of these families, each JSON path once."""
     out = []
     seen: set[tuple] = set()
     for tab in RECORD_TABS:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture import open_reader, request_body
-from app.columns import RECORD_TABS
 from app.db import sqlite3
 from app.filters import Filter
-from app.records import CODE_FAMILIES, FAMILIES
+from app.records.columns import RECORD_TABS
+from app.records.shape import CODE_FAMILIES, FAMILIES
 
 TAB_FAMILIES = {tab.key: tab.families for tab in RECORD_TABS}
 SPLIT_FROM = 100_000  # records: filter a longer range that reads JSON in two halves

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from app.capture import CaptureError, CaptureWriter, Incoming, open_reader, request_body
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
-from app.records import LineError, json_list_elements, ndjson_records
+from app.records.shape import LineError, json_list_elements, ndjson_records
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 

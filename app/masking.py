@@ -28,7 +28,7 @@ import re
 import secrets
 from typing import Any
 
-from app.records import parse_record
+from app.records.shape import parse_record
 
 _FIELDS = (
     ("sim", "iccid"), ("sim", "msisdn"), ("imsi",), ("imsi", "imsi"), ("endpoint", "imei"),

@@ -24,7 +24,7 @@ from app.config import Settings
 from app.exporters import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
 from app.filters import parse
 from app.masking import Masker, masker_for
-from app.records import parse_record
+from app.records.shape import parse_record
 
 
 class Cancelled(Exception):

@@ -19,7 +19,6 @@ import pytest
 
 from app import __version__
 from app.capture import CaptureWriter, Incoming, open_reader
-from app.columns import EVENT_COLUMNS
 from app.exporters import (
     EXPORTERS,
     POSTMAN_SCHEMA,
@@ -31,6 +30,7 @@ from app.exporters import (
     request_rows,
 )
 from app.generator import Generator
+from app.records.columns import EVENT_COLUMNS
 from app.sender import records_from_file
 from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE
 from tests.test_server import AUTH, request

@@ -14,7 +14,7 @@ from app.capture import CaptureWriter, Incoming, open_reader
 from app.filters import FilterError, Meta, parse
 from app.follow import Follower
 from app.generator import Generator
-from app.records import family_of, parse_record
+from app.records.shape import family_of, parse_record
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 EDGE_RECORDS = [

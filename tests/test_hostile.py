@@ -20,10 +20,11 @@ import pytest
 
 from app import cli, transfer
 from app.capture import CaptureWriter, open_reader, summary
-from app.columns import RECORD_TABS
 from app.exporters import EXPORTERS
-from app.filters import FIELDS, Meta, filter_literal, lookup, parse, parse_path
-from app.records import FAMILIES, parse_record, replace_lone_surrogates
+from app.filters import Meta, filter_literal, parse
+from app.records.columns import RECORD_TABS
+from app.records.fields import FIELDS, lookup, parse_path
+from app.records.shape import FAMILIES, parse_record, replace_lone_surrogates
 from tests import hostile
 from tests.conftest import start_receiver
 from tests.hostile import (
@@ -111,7 +112,7 @@ def test_the_corpus_is_accepted_with_contract_notes(stored, db):
 
 
 def test_duplicate_keys_alone_get_a_note_on_the_fast_path():
-    from app.records import inspect_body
+    from app.records.shape import inspect_body
 
     shape = inspect_body(hostile_body(["event", "duplicate_event_type"]))
     assert len(shape.notes) == 1 and "duplicate key" in shape.notes[0]

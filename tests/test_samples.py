@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.records import inspect_body
+from app.records.shape import inspect_body
 from app.samples import FULL_BATCH, build_generated, find, library
 from tests.test_server import request
 

@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.records import JsonFloat
+from app.records.shape import JsonFloat
 
 MIB = 1024 * 1024
 HIGHLIGHT_LIMIT = 300 * 1024

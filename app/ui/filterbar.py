@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
-from app.filters import ALIASES, FIELDS, REQUEST_FIELDS, And, Filter, FilterError, Or, parse
+from app.filters import And, Filter, FilterError, Or, parse
+from app.records.fields import ALIASES, FIELDS, REQUEST_FIELDS
 from app.ui.values import tooltip_text
 
 DEBOUNCE_MS = 300

@@ -16,7 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from app.columns import Column
+from app.records.columns import Column
 from app.ui.reader import REQUEST_HEADERS, CaptureReader, Rows
 from app.ui.values import tooltip_text
 

@@ -27,22 +27,21 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureError
-from app.columns import RECORD_TABS, scalar_text
 from app.db import sqlite3
-from app.filters import (
+from app.filters import Filter, filter_literal
+from app.follow import TABLES, Follower, Growth
+from app.masking import Masker
+from app.records.columns import RECORD_TABS, scalar_text
+from app.records.fields import (
     ALIASES,
     FIELDS,
     REQUEST_FIELDS,
-    Filter,
     field_value,
-    filter_literal,
     index_column,
     lookup,
     parse_path,
     sql_value,
 )
-from app.follow import TABLES, Follower, Growth
-from app.masking import Masker
 from app.ui.values import load_json, plain
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import html
 import re
 from typing import Any
 
-from app.records import JsonFloat, parse_exact, parse_record
+from app.records.shape import JsonFloat, parse_exact, parse_record
 
 __all__ = ["JsonFloat", "load_json", "plain", "tooltip_text"]
 

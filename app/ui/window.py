@@ -53,9 +53,9 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_TITLE, __version__
-from app.columns import RECORD_TABS
 from app.config import Settings, new_capture_path
 from app.filters import Filter
+from app.records.columns import RECORD_TABS
 from app.samples import library
 from app.ui.detail import JsonDetail
 from app.ui.dialogs import EndpointDialog, PortalDialog

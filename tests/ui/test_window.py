@@ -17,10 +17,10 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QLineEdit,
 
 from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming, open_reader
 from app.cli import build_parser
-from app.columns import EVENT_COLUMNS, USAGE_COLUMNS
 from app.config import Settings
 from app.db import sqlite3
 from app.generator import Generator
+from app.records.columns import EVENT_COLUMNS, USAGE_COLUMNS
 from app.ui.application import build
 from app.ui.dialogs import EndpointDialog
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.generator import Generator
-from app.records import BodyError, family_of, inspect_body
+from app.records.shape import BodyError, family_of, inspect_body
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 SMS_DR = {"id": 1, "submit_date": "2024-12-13T12:49:57.000Z",
@@ -105,7 +105,7 @@ def test_parser_is_reusable_after_an_error():
 
 
 def test_parse_record_is_exact_and_takes_the_first_duplicate():
-    from app.records import JsonFloat, parse_record
+    from app.records.shape import JsonFloat, parse_record
 
     assert parse_record('{"id":18446744073709551616}')["id"] == 2**64
     assert parse_record('{"id":123456789012345678901234567890}')["id"] == \
@@ -121,7 +121,7 @@ def test_parse_record_is_exact_and_takes_the_first_duplicate():
 
 
 def test_strict_json_rewrites_only_what_strict_parsers_refuse():
-    from app.records import strict_json
+    from app.records.shape import strict_json
 
     text = '{"id":1,"id":2,"s":"x\\ud83dy","v":1e400,"big":123456789012345678901234567890}'
     strict, changed = strict_json(text)

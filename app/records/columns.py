@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.records import replace_lone_surrogates
+from app.records.shape import replace_lone_surrogates
 
 Path = tuple[str | int, ...]
 _MISSING = object()

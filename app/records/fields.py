@@ -1,0 +1,175 @@
+"""The field catalogue: the named fields of a record, the JSON paths each reads (first present
+wins), their ``record_index`` columns and the request columns a filter names.
+
+Below both the capture (whose index stores these fields) and the filter language (which reads
+them); nothing here knows the filter syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named field: the JSON paths it reads (first present wins) and its index column."""
+
+    name: str
+    paths: tuple[str, ...]
+    indexed: bool = True
+    text_only: tuple[bool, ...] = ()  # per path: only a string value counts (``imsi``)
+    help: str = ""
+    exact: bool = False  # holds integers: one beyond 64 bits is read as its exact digits
+
+
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("time", ("timestamp", "start_timestamp", "submit_date"),
+          help="the record's time: event timestamp, usage start, SMS submit date"),
+    Field("end", ("end_timestamp", "final_date"), help="usage end, SMS final date"),
+    Field("type", ("event_type.description", "traffic_type.description", "status.status"),
+          help="event type, traffic type (Data, SMS) or SMS status"),
+    Field("type_id", ("event_type.id", "traffic_type.id", "status.id"),
+          help="event type id, traffic type id (5 Data, 6 SMS) or SMS status id", exact=True),
+    Field("severity", ("event_severity.description",), help="INFO, WARN, ..."),
+    Field("alert", ("alert",), help="true for alerts"),
+    Field("iccid", ("sim.iccid",)),
+    Field("imsi", ("imsi.imsi", "imsi"), text_only=(True, True)),
+    Field("msisdn", ("sim.msisdn", "source_address")),
+    Field("imei", ("endpoint.imei",)),
+    Field("endpoint", ("endpoint.name",), help="endpoint (device) name"),
+    Field("country", ("detail.country.name", "operator.country.name")),
+    Field("operator", ("operator.name", "detail.name")),
+    Field("volume", ("volume.total", "detail.volume.total"), help="MB, or SMS count"),
+    Field("rx", ("volume.rx", "detail.volume.rx")),
+    Field("tx", ("volume.tx", "detail.volume.tx")),
+    Field("cost", ("cost",)),
+    Field("ratezone", ("tariff.ratezone.name",)),
+    Field("id", ("id",), help="the record's own id", exact=True),
+    Field("description", ("description",), indexed=False),
+    Field("payload", ("payload",), indexed=False),
+    Field("from", ("source_address",), indexed=False),
+    Field("to", ("dest_address",), indexed=False),
+)}
+ALIASES = {"start": "time", "event_type": "type", "traffic_type": "type", "status": "type",
+           "submitted": "time", "final": "end", "sms_id": "detail.sms.id"}
+INDEXED = tuple(f for f in FIELDS.values() if f.indexed)
+
+
+def index_column(name: str) -> str:
+    """The ``record_index`` column of a named field (``id`` is taken by the row id)."""
+    return "own_id" if name == "id" else name
+
+
+REQUEST_FIELDS: dict[str, str] = {
+    "status": "q.status", "method": "q.method", "path": "q.path", "peer": "q.peer",
+    "auth": "q.auth", "user": "q.auth_user", "records": "q.record_count",
+    "size": "q.body_size", "duration": "q.duration_ms", "reason": "q.reason",
+    "problems": "q.problems", "received": "q.received_at", "time": "q.received_at",
+    "content_type": "q.content_type", "source": "q.source", "id": "q.id",
+}
+
+
+_STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_path(text: str) -> tuple[str | int, ...]:
+    return tuple(int(m.group(2)) if m.group(2) is not None else m.group(1)
+                 for m in _STEP.finditer(text))
+
+
+def json_path(steps: tuple[str | int, ...]) -> str:
+    out = "$"
+    for step in steps:
+        out += f"[{step}]" if isinstance(step, int) else f'."{step}"'
+    return out
+
+
+_MISSING = object()
+
+
+def lookup(record: Any, steps: tuple[str | int, ...]) -> Any:
+    value = record
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return _MISSING
+        elif not isinstance(value, dict) or step not in value:
+            return _MISSING
+        value = value[step]
+    return value
+
+
+def sql_value(value: Any) -> Any:
+    """What a filter reads for a JSON value (``json_extract``, see :func:`exact_sql`): None,
+    int, float, str, or JSON text; an integer beyond 64 bits as the text of its digits."""
+    if value is _MISSING or value is None:
+        return None
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        return str(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def exact_sql(json_col: str, jp: str) -> str:
+    """SQL reading the JSON path ``jp`` like ``json_extract``, except that an integer beyond
+    64 bits (which ``json_extract`` turns into a lossy REAL) is the exact text of its digits."""
+    x = f"json_extract({json_col}, '{jp}')"
+    return (f"CASE WHEN typeof({x}) = 'real' AND json_type({json_col}, '{jp}') = 'integer' "
+            f"THEN {json_col} -> '{jp}' ELSE {x} END")
+
+
+def field_value(record: dict, name: str) -> Any:
+    """A named field's value as SQL sees it (first present path wins)."""
+    spec = FIELDS[name]
+    for number, path in enumerate(spec.paths):
+        value = lookup(record, parse_path(path))
+        if value is _MISSING or value is None:
+            continue
+        if spec.text_only and spec.text_only[number] and not isinstance(value, str):
+            continue
+        return sql_value(value)
+    return None
+
+
+def field_sql(name: str, json_col: str = "r.json") -> str:
+    """SQL reading a named field from the record's JSON (what the index stores)."""
+    spec = FIELDS[name]
+    parts = []
+    for number, path in enumerate(spec.paths):
+        jp = json_path(parse_path(path))
+        if spec.text_only and spec.text_only[number]:
+            parts.append(f"CASE json_type({json_col}, '{jp}') WHEN 'text' "
+                         f"THEN json_extract({json_col}, '{jp}') END")
+        elif spec.exact:
+            parts.append(exact_sql(json_col, jp))
+        else:
+            parts.append(f"json_extract({json_col}, '{jp}')")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def regexp(pattern: str, value: Any) -> bool:
+    """SQLite's ``regexp(pattern, value)`` (registered on reading connections)."""
+    if not isinstance(value, str):
+        return False
+    return _regex(pattern).search(value) is not None
+
+
+_REGEX_CACHE: dict[str, re.Pattern] = {}
+
+
+def _regex(pattern: str) -> re.Pattern:
+    compiled = _REGEX_CACHE.get(pattern)
+    if compiled is None:
+        if len(_REGEX_CACHE) > 64:
+            _REGEX_CACHE.clear()
+        # ASCII case folding, like LIKE and NOCASE: the same answer in SQL and in Python.
+        compiled = _REGEX_CACHE[pattern] = re.compile(pattern, re.IGNORECASE | re.ASCII)
+    return compiled
