@@ -32,7 +32,7 @@ from pathlib import Path
 from app import APP_NAME, __version__
 from app.config import MAX_RECORDS_PER_POST, is_own, private_dir
 from app.db import sqlite3
-from app.filters import Filter
+from app.filters.language import Filter
 from app.records.fields import INDEXED, field_sql, index_column, regexp
 from app.records.shape import FAMILIES, BodyError, BodyShape, family_sql, inspect_body
 

@@ -455,7 +455,7 @@ def _ca(args: argparse.Namespace) -> int:
 
 def _filter(text: str):
     """Parse --filter; prints the error with a caret under its position."""
-    from app.filters import FilterError, parse
+    from app.filters.language import FilterError, parse
 
     try:
         return parse(text)

@@ -52,7 +52,7 @@ import orjson
 
 from app import APP_TITLE, __version__
 from app.capture import INTEROP_FROM, request_body
-from app.filters import parse
+from app.filters.language import parse
 from app.records.columns import RECORD_TABS
 from app.records.shape import (
     INTEROP_MARK,
@@ -592,10 +592,11 @@ def _column_names(paths: list[str]) -> list[str]:
 def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     """One row a record: id, request_id, family, then the record's columns.
 
-    By default the columns are those of the record tables in the window (``app.records.columns``), for
-    the families present, each named by its JSON path (``event_type.description``): one fast
-    pass over the JSON. With ``csv_all_fields``, every JSON path of every record becomes a
-    dotted column (lists by index): two passes, the first to find the paths.
+    By default the columns are those of the record tables in the window
+    (``app.records.columns``), for the families present, each named by its JSON path
+    (``event_type.description``): one fast pass over the JSON.
+    With ``csv_all_fields``, every JSON path of every record becomes a dotted column (lists
+    by index): two passes, the first to find the paths.
     """
     if not callable(source) and iter(source) is source:
         raise TypeError("CSV reads its rows twice: pass a callable that returns the rows")

@@ -418,7 +418,7 @@ def records_from_file(path: str | Path) -> list[bytes]:
 def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
     """The records of a capture file in their stored order, optionally only those matching."""
     from app.capture import open_reader
-    from app.filters import parse
+    from app.filters.language import parse
 
     flt = parse(filter_text) if filter_text.strip() else None  # FilterError is a ValueError
     db = open_reader(Path(path))
@@ -711,7 +711,7 @@ def _use_running_endpoint(args: argparse.Namespace) -> None:
 
 
 def _source_error(exc: BaseException, args: argparse.Namespace) -> str:
-    from app.filters import FilterError
+    from app.filters.language import FilterError
 
     if isinstance(exc, FilterError):
         text = args.filter

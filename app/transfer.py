@@ -22,7 +22,7 @@ from pathlib import Path
 from app.capture import CaptureError, open_reader
 from app.config import Settings
 from app.exporters import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
-from app.filters import parse
+from app.filters.language import parse
 from app.masking import Masker, masker_for
 from app.records.shape import parse_record
 

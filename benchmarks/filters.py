@@ -52,7 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
     args = ap.parse_args()
-    from app.filters import parse
+    from app.filters.language import parse
     from app.follow import Follower
 
     path = Path(tempfile.mkdtemp(prefix="filter-bench-")) / "big.sqlite"

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.capture import CaptureWriter, Incoming, open_reader, summary
-from app.filters import parse
+from app.filters.language import parse
 from app.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, start_receiver
 

@@ -21,7 +21,7 @@ import pytest
 from app import cli, transfer
 from app.capture import CaptureWriter, open_reader, summary
 from app.exporters import EXPORTERS
-from app.filters import Meta, filter_literal, parse
+from app.filters.language import Meta, filter_literal, parse
 from app.records.columns import RECORD_TABS
 from app.records.fields import FIELDS, lookup, parse_path
 from app.records.shape import FAMILIES, parse_record, replace_lone_surrogates

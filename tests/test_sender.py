@@ -26,7 +26,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from app.capture import CaptureWriter, Incoming, open_reader
-from app.filters import FilterError
+from app.filters.language import FilterError
 from app.generator import Generator
 from app.sender import (
     BatchResult,

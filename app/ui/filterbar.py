@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
-from app.filters import And, Filter, FilterError, Or, parse
+from app.filters.language import And, Filter, FilterError, Or, parse
 from app.records.fields import ALIASES, FIELDS, REQUEST_FIELDS
 from app.ui.values import tooltip_text
 

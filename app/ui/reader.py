@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.capture import CaptureError
 from app.db import sqlite3
-from app.filters import Filter, filter_literal
+from app.filters.language import Filter, filter_literal
 from app.follow import TABLES, Follower, Growth
 from app.masking import Masker
 from app.records.columns import RECORD_TABS, scalar_text

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QMessageBox, QToolButton
 
 from app.config import Settings, settings_path
-from app.filters import parse
+from app.filters.language import parse
 from app.ui import filterbar
 from app.ui.filterbar import FilterBar, quote_value, word_span
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.capture import CaptureWriter, Incoming, open_reader
-from app.filters import FilterError, Meta, parse
+from app.filters.language import FilterError, Meta, parse
 from app.follow import Follower
 from app.generator import Generator
 from app.records.shape import family_of, parse_record
@@ -303,7 +303,7 @@ def test_big_ranges_are_filtered_in_halves_with_the_same_answer(tmp_path, monkey
 ])
 def test_filter_on_this_value_matches_exactly_that_value(tmp_path, value):
     """Issue 10 #5: the literal of "filter on this value" finds its record, SQL and Python."""
-    from app.filters import filter_literal
+    from app.filters.language import filter_literal
 
     capture = tmp_path / "c.sqlite"
     make_capture(capture, [{"id": 7, "x": value}, {"id": 8, "x": "other"}])
