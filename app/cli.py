@@ -247,8 +247,9 @@ PASSWORD_ENV = "STREAMER_INSPECTOR_PASSWORD"
 def _import(args: argparse.Namespace) -> int:
     import signal
 
-    from app.capture import CaptureError, CaptureWriter
-    from app.importer import ImportFileError, plan, run_import
+    from app.capture.importer import ImportFileError, plan, run_import
+    from app.capture.schema import CaptureError
+    from app.capture.writer import CaptureWriter
 
     jsonl = args.events == "jsonl"
 
@@ -466,7 +467,8 @@ def _filter(text: str):
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from app.capture import CaptureError, open_reader, summary
+    from app.capture.schema import CaptureError, open_reader
+    from app.capture.summary import summary
 
     flt = _filter(args.filter)
     if flt is None:

@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from app import APP_TITLE, __version__
-from app.capture import INTEROP_FROM, request_body
+from app.capture.schema import INTEROP_FROM, request_body
 from app.filters.language import parse
 from app.records.columns import RECORD_TABS
 from app.records.shape import (

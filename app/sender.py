@@ -31,7 +31,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from app.capture import CaptureError
+from app.capture.schema import CaptureError
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
 from app.records.shape import LineError, json_list_elements, ndjson_records
@@ -417,7 +417,7 @@ def records_from_file(path: str | Path) -> list[bytes]:
 
 def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
     """The records of a capture file in their stored order, optionally only those matching."""
-    from app.capture import open_reader
+    from app.capture.schema import open_reader
     from app.filters.language import parse
 
     flt = parse(filter_text) if filter_text.strip() else None  # FilterError is a ValueError

@@ -38,7 +38,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from app import APP_TITLE, __version__, runtime
-from app.capture import CaptureWriter, Incoming, Stored
+from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
 from app.db import sqlite3
 from app.resources import DOCUMENTED_EVENT_SAMPLE, sample_path
@@ -734,7 +734,7 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
 
 def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_stored,
            on_problem, err) -> int:
-    from app.capture import CaptureError
+    from app.capture.schema import CaptureError
     from app.tls import TlsError
 
     created = not options.capture.exists()
@@ -844,7 +844,7 @@ class Imports:
             self._emit({**event, "state": "failed", "message": message, **progress})
 
     async def _import(self, ident, path: Path, event: dict, progress: dict) -> None:
-        from app.importer import plan
+        from app.capture.importer import plan
 
         loop = asyncio.get_running_loop()
         kind, planned = await loop.run_in_executor(None, plan, path)
@@ -867,7 +867,7 @@ class Imports:
 
 def _import_error(exc: BaseException, path: Path) -> str:
     """Why an import failed, as a user reads it (no repr, no traceback)."""
-    from app.importer import ImportFileError
+    from app.capture.importer import ImportFileError
 
     if isinstance(exc, ImportFileError):
         return str(exc)

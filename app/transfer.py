@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from app.capture import CaptureError, open_reader
+from app.capture.schema import CaptureError, open_reader
 from app.config import Settings
 from app.exporters import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
 from app.filters.language import parse

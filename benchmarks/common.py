@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 def make_capture(path: Path, records: int, index: bool = False) -> tuple[float, float]:
     """Write a capture of ``records`` realistic records (3000 a request); returns the seconds
     taken to store them and to index them (0 when ``index`` is false)."""
-    from app.capture import CaptureWriter, Incoming
+    from app.capture.writer import CaptureWriter, Incoming
     from app.generator import Generator
 
     gen = Generator(sims=2000, seed=9)

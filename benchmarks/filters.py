@@ -52,8 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
     args = ap.parse_args()
+    from app.capture.follow import Follower
     from app.filters.language import parse
-    from app.follow import Follower
 
     path = Path(tempfile.mkdtemp(prefix="filter-bench-")) / "big.sqlite"
     stored, indexed = make_capture(path, args.records, index=True)
@@ -75,7 +75,7 @@ def main() -> None:
         with_index = best_of(lambda f=flt, t=table_key: follower.matching(f, t, 0, last))
         rows.append((f"{text}  ({what})", hits, with_index))
     # Without the index: a temporary empty record_index shadows the real one.
-    from app.capture import _INDEX_TABLE
+    from app.capture.schema import _INDEX_TABLE
 
     db.execute(_INDEX_TABLE.replace("{schema}", "temp."))
     for n, (table, text, _what) in enumerate(FILTERS):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.capture import CaptureWriter, Incoming
+from app.capture.writer import CaptureWriter, Incoming
 from app.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.capture import open_reader
+from app.capture.schema import open_reader
 from app.curl import (
     MAX_ARGUMENT_BODY,
     CurlParseError,

@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.capture import CaptureWriter, Incoming, open_reader, summary
+from app.capture.schema import open_reader
+from app.capture.summary import summary
+from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import parse
 from app.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, start_receiver

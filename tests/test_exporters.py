@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from app import __version__
-from app.capture import CaptureWriter, Incoming, open_reader
+from app.capture.schema import open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.exporters import (
     EXPORTERS,
     POSTMAN_SCHEMA,

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from app import cli, transfer
-from app.capture import CaptureWriter, open_reader, summary
+from app.capture.schema import open_reader
+from app.capture.summary import summary
+from app.capture.writer import CaptureWriter
 from app.exporters import EXPORTERS
 from app.filters.language import Meta, filter_literal, parse
 from app.records.columns import RECORD_TABS

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.capture import CaptureWriter, Incoming
+from app.capture.writer import CaptureWriter, Incoming
 from app.generator import Generator
 from app.masking import Masker, new_key
 from tests.conftest import ROOT

@@ -23,7 +23,8 @@ import pytest
 import trustme
 
 from app import runtime
-from app.capture import CaptureWriter, Incoming, open_reader, request_body
+from app.capture.schema import open_reader, request_body
+from app.capture.writer import CaptureWriter, Incoming
 from app.db import sqlite3
 from app.server import UNAUTHENTICATED_BODY_CAP, storage_error_message
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver

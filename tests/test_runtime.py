@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from app import runtime
-from app.capture import open_reader
+from app.capture.schema import open_reader
 from app.config import Settings, settings_path
 from app.server import Endpoint
 from tests.conftest import ROOT, start_receiver

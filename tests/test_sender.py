@@ -25,7 +25,8 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from app.capture import CaptureWriter, Incoming, open_reader
+from app.capture.schema import open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import FilterError
 from app.generator import Generator
 from app.sender import (

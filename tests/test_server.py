@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.capture import open_reader, request_body
+from app.capture.schema import open_reader, request_body
 from app.db import sqlite3
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.capture import CaptureWriter, Incoming, open_reader
+from app.capture.follow import Follower
+from app.capture.schema import open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import FilterError, Meta, parse
-from app.follow import Follower
 from app.generator import Generator
 from app.records.shape import family_of, parse_record
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
@@ -278,7 +279,7 @@ def test_escaped_text_is_still_found_by_path_equality(tmp_path):
 
 
 def test_big_ranges_are_filtered_in_halves_with_the_same_answer(tmp_path, monkeypatch):
-    from app import follow
+    from app.capture import follow
 
     records = Generator(sims=20, seed=17).records(3000)
     make_capture(tmp_path / "c.sqlite", [], indexed=0)

@@ -8,7 +8,7 @@ import json
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from app.capture import open_reader
+from app.capture.schema import open_reader
 from app.generator import Generator
 from app.records.columns import EVENT_COLUMNS
 from app.ui.transfer import ExportDialog

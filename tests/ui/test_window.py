@@ -15,7 +15,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QLineEdit, QSpinBox
 
-from app.capture import SCHEMA_VERSION, CaptureWriter, Incoming, open_reader
+from app.capture.schema import SCHEMA_VERSION, open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.cli import build_parser
 from app.config import Settings
 from app.db import sqlite3

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.capture import CaptureError, CaptureWriter, Incoming, open_reader, request_body
+from app.capture.schema import CaptureError, open_reader, request_body
+from app.capture.writer import CaptureWriter, Incoming
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
 from app.records.shape import LineError, json_list_elements, ndjson_records

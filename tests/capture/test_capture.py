@@ -4,17 +4,16 @@ import json
 
 import pytest
 
-from app.capture import (
+from app.capture.schema import (
     SCHEMA_VERSION,
     CaptureError,
     CaptureLockedError,
     CaptureVersionError,
-    CaptureWriter,
-    Incoming,
     open_reader,
     request_body,
-    summary,
 )
+from app.capture.summary import summary
+from app.capture.writer import CaptureWriter, Incoming
 from app.db import sqlite3
 from app.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
@@ -190,7 +189,7 @@ def test_a_compact_body_is_stored_once_and_comes_back_byte_for_byte(writer, tmp_
     assert stored[2] is None
     for request_id, body in ((1, compact), (2, spaced), (3, escaped)):
         assert request_body(db, request_id) == body
-    from app.follow import Follower
+    from app.capture.follow import Follower
 
     follower = Follower(tmp_path / "c.sqlite")
     assert follower.request(1)["body"] == compact

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.capture import open_reader, request_body
+from app.capture.schema import open_reader, request_body
 from app.db import sqlite3
 from app.filters.language import Filter
 from app.records.columns import RECORD_TABS

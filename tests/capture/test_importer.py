@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from app.capture import CaptureWriter, Incoming, open_reader
+from app.capture.importer import ImportFileError, plan, run_import
+from app.capture.schema import open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.generator import Generator
-from app.importer import ImportFileError, plan, run_import
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
 
 

@@ -1,0 +1,60 @@
+"""What a capture holds, counted (``streamer-inspector summary``), optionally under a filter."""
+
+from __future__ import annotations
+
+import json
+
+from app.db import sqlite3
+from app.filters.language import Filter
+from app.records.shape import FAMILIES
+
+
+def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
+    """What a capture holds: requests by status, records by family, event types, time, SIMs.
+
+    With a filter, only its matching records count, and the requests they came in.
+    """
+    one = db.execute
+    if flt is not None and not flt.is_empty:
+        query, params = flt.record_query(None)
+        one("CREATE TEMP TABLE IF NOT EXISTS matched (id INTEGER PRIMARY KEY)")
+        one("DELETE FROM temp.matched")
+        one(f"INSERT INTO temp.matched {query}", params)
+        records = "record_keys WHERE id IN temp.matched"
+        requests = ("request WHERE id IN (SELECT DISTINCT request_id FROM record "
+                    "WHERE id IN temp.matched)")
+        families = dict(one(f"SELECT family, count(*) FROM {records} GROUP BY family"))
+    else:
+        records, requests = "record_keys WHERE 1", "request WHERE 1"
+        families = {}
+        for (counts,) in one("SELECT counts FROM request WHERE counts IS NOT NULL"):
+            for fam, n in json.loads(counts).items():
+                families[fam] = families.get(fam, 0) + n
+    statuses = dict(one(f"SELECT status, count(*) FROM {requests} GROUP BY status "
+                        f"ORDER BY status"))
+    families = {f: families[f] for f in FAMILIES if f in families}
+    event_types = [
+        {"id": tid, "description": name, "count": n}
+        for tid, name, n in one(
+            f"SELECT type_id, type_name, count(*) AS n FROM {records} AND family = 'event' "
+            "GROUP BY type_id ORDER BY n DESC, type_id"
+        )
+    ]
+    first, last, n_requests = one(
+        f"SELECT min(received_at), max(received_at), count(*) FROM {requests}"
+    ).fetchone()
+    rec_first, rec_last = one(f"SELECT min(ts), max(ts) FROM {records}").fetchone()
+    iccids = one(f"SELECT count(DISTINCT iccid) FROM {records}").fetchone()[0]
+    meta = dict(one("SELECT key, value FROM meta"))
+    return {
+        "filter": flt.text if flt is not None and not flt.is_empty else None,
+        "requests": n_requests,
+        "requests_by_status": statuses,
+        "records": sum(families.values()),
+        "records_by_family": families,
+        "event_types": event_types,
+        "received": {"first": first, "last": last},
+        "record_time": {"first": rec_first, "last": rec_last},
+        "distinct_iccids": iccids,
+        "meta": meta,
+    }
