@@ -216,7 +216,7 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from app.server import serve
+        from app.server.serve import serve
 
         return serve(serve_options(args, Settings.load_or_create()))
     if args.command == "ca":
@@ -434,7 +434,7 @@ def _window(argv: list[str] | None) -> int:
 
 
 def _ca(args: argparse.Namespace) -> int:
-    from app.tls import TlsError, ensure_local_ca
+    from app.server.tls import TlsError, ensure_local_ca
 
     try:
         ca = ensure_local_ca(tls_dir())

@@ -370,7 +370,7 @@ def answer_body(row: RequestRow) -> bytes:
 
 def answer_headers(row: RequestRow) -> list[tuple[str, str]]:
     """The answer's own headers (Content-Type, and Allow / WWW-Authenticate on 405 / 401)."""
-    from app.server import REALM  # the server imports much; only needed here
+    from app.server.receiver import REALM  # the server imports much; only needed here
 
     if _is_status_page(row.method, row.path, row.status):
         headers = [("Content-Type", "text/plain; charset=utf-8")]

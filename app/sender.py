@@ -34,8 +34,8 @@ from yarl import URL
 from app.capture.schema import CaptureError
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
+from app.net import basic_auth_value
 from app.records.shape import LineError, json_list_elements, ndjson_records
-from app.server import basic_auth_value
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts of one batch
 

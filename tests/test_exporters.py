@@ -34,7 +34,7 @@ from app.generator import Generator
 from app.records.columns import EVENT_COLUMNS
 from app.sender import records_from_file
 from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE
-from tests.test_server import AUTH, request
+from tests.server.test_server import AUTH, request
 
 SPECIAL = [
     {"id": 1, "timestamp": "2025-03-18T07:00:00Z",

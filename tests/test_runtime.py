@@ -17,7 +17,7 @@ from pathlib import Path
 from app import runtime
 from app.capture.schema import open_reader
 from app.config import Settings, settings_path
-from app.server import Endpoint
+from app.server.receiver import Endpoint
 from tests.conftest import ROOT, start_receiver
 
 CURL_SAMPLE = "resources/samples/usage-record.curl"

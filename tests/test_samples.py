@@ -6,7 +6,7 @@ import pytest
 
 from app.records.shape import inspect_body
 from app.samples import FULL_BATCH, build_generated, find, library
-from tests.test_server import request
+from tests.server.test_server import request
 
 EXPECTED_FAMILIES = {
     "update-location-event": {"event": 1},

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import MAX_RECORDS_PER_POST, Settings
-from app.server import is_loopback
+from app.net import is_loopback
 
 MIB = 1024 * 1024
 MAX_BODY_MIB = 1024

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import DEFAULT_MAX_BODY, Settings
-from app.server import basic_auth_value
+from app.net import basic_auth_value
 from app.ui import dialogs
 from app.ui.dialogs import EndpointDialog, PortalDialog, normalise_path
 

@@ -12,7 +12,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from app.tls import CA_LIFETIME, LEAF_LIFETIME, ensure_local_ca, server_context
+from app.server.tls import CA_LIFETIME, LEAF_LIFETIME, ensure_local_ca, server_context
 
 
 def san_names(path):
@@ -87,7 +87,7 @@ def test_a_name_outside_the_constraints_is_refused(tmp_path):
     constraints are what makes trusting this CA safe."""
     from cryptography.hazmat.primitives import serialization
 
-    from app.tls import _make_leaf
+    from app.server.tls import _make_leaf
 
     ca = ensure_local_ca(tmp_path)
     ca_cert = load(ca.ca_cert)

@@ -26,7 +26,7 @@ from app import runtime
 from app.capture.schema import open_reader, request_body
 from app.capture.writer import CaptureWriter, Incoming
 from app.db import sqlite3
-from app.server import UNAUTHENTICATED_BODY_CAP, storage_error_message
+from app.server.receiver import UNAUTHENTICATED_BODY_CAP, storage_error_message
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver
 
 AUTH = "Basic " + base64.b64encode(b"streamer:test-password").decode()
@@ -410,7 +410,7 @@ def test_an_unexpected_storage_failure_gets_our_json_500(tmp_path):
     with a traceback) and the user one line. Here the capture writer is closed under a
     running receiver, so storing fails in ways nobody planned for."""
     from app.config import ServeOptions
-    from app.server import start
+    from app.server.serve import start
 
     problems: list[str] = []
 
