@@ -234,7 +234,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "import":
         return _import(args)
     if args.command == "export":
-        from app.transfer import run_export
+        from app.export.transfer import run_export
 
         flt = _filter(args.filter)
         return 2 if flt is None else run_export(args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 
+REALM = "Streamer Inspector"  # the Basic auth realm the receiver answers 401 with
+
 
 def basic_auth_value(user: str, password: str) -> str:
     """The ``Authorization`` header value to paste into the 1NCE Portal."""

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, transfer
+from app import cli
 from app.capture.schema import open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter
-from app.exporters import EXPORTERS
+from app.export import transfer
+from app.export.formats import EXPORTERS
 from app.filters.language import Meta, filter_literal, parse
 from app.records.columns import RECORD_TABS
 from app.records.fields import FIELDS, lookup, parse_path
@@ -88,7 +89,7 @@ def db(stored):
 
 def _records(db) -> list[tuple[int, str, str]]:
     """(capture record id, family, text) of every stored record."""
-    from app.exporters import record_rows
+    from app.export.formats import record_rows
 
     return [(r.id, r.family, r.text) for r in record_rows(db)]
 

@@ -35,11 +35,10 @@ from app import APP_TITLE, __version__
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions
 from app.db import sqlite3
-from app.net import basic_auth_value
+from app.net import REALM, basic_auth_value
 from app.resources import DOCUMENTED_EVENT_SAMPLE, sample_path
 
 _MASKED_HEADERS = {"authorization", "proxy-authorization"}
-REALM = "Streamer Inspector"
 # A request without valid credentials is stored with at most this much of its body; the rest
 # is never read (see Receiver._handle): nobody fills the disk without the password.
 UNAUTHENTICATED_BODY_CAP = 4096

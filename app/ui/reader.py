@@ -29,8 +29,8 @@ from PySide6.QtCore import QObject, Signal
 from app.capture.follow import TABLES, Follower, Growth
 from app.capture.schema import CaptureError
 from app.db import sqlite3
+from app.export.masking import Masker
 from app.filters.language import Filter, filter_literal
-from app.masking import Masker
 from app.records.columns import RECORD_TABS, scalar_text
 from app.records.fields import (
     ALIASES,

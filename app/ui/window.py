@@ -1058,7 +1058,7 @@ class MainWindow(QMainWindow):
         if self.mask_action.isChecked() and self._identity is not None:
             key = self.settings.mask_keys.get(self._identity)
             if key is None:
-                from app.masking import new_key
+                from app.export.masking import new_key
 
                 key = self.settings.mask_keys[self._identity] = new_key()
                 self.settings.save()

@@ -136,7 +136,7 @@ def test_import_into_a_capture_a_receiver_writes_is_refused_with_a_hint(tmp_path
 def test_parallel_csv_equals_the_single_process_one(tmp_path, monkeypatch, mask):
     import argparse
 
-    from app import transfer
+    from app.export import transfer
 
     path = tmp_path / "c.sqlite"
     writer = CaptureWriter(path)

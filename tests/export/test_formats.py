@@ -20,7 +20,7 @@ import pytest
 from app import __version__
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from app.exporters import (
+from app.export.formats import (
     EXPORTERS,
     POSTMAN_SCHEMA,
     ExportOptions,

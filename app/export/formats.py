@@ -53,6 +53,7 @@ import orjson
 from app import APP_TITLE, __version__
 from app.capture.schema import INTEROP_FROM, request_body
 from app.filters.language import parse
+from app.net import REALM
 from app.records.columns import RECORD_TABS
 from app.records.shape import (
     INTEROP_MARK,
@@ -370,8 +371,6 @@ def answer_body(row: RequestRow) -> bytes:
 
 def answer_headers(row: RequestRow) -> list[tuple[str, str]]:
     """The answer's own headers (Content-Type, and Allow / WWW-Authenticate on 405 / 401)."""
-    from app.server.receiver import REALM  # the server imports much; only needed here
-
     if _is_status_page(row.method, row.path, row.status):
         headers = [("Content-Type", "text/plain; charset=utf-8")]
     else:

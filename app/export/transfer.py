@@ -21,9 +21,9 @@ from pathlib import Path
 
 from app.capture.schema import CaptureError, open_reader
 from app.config import Settings
-from app.exporters import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
+from app.export.formats import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
+from app.export.masking import Masker, masker_for
 from app.filters.language import parse
-from app.masking import Masker, masker_for
 from app.records.shape import parse_record
 
 
@@ -221,7 +221,7 @@ def _init_worker(done) -> None:
 
 def _csv_part(job) -> int:
     capture, ids, part, delimiter, families, key = job
-    from app.exporters import ExportOptions as Options
+    from app.export.formats import ExportOptions as Options
 
     db = open_reader(Path(capture))
     options = Options(csv_delimiter=delimiter, families=frozenset(families), csv_header=False)
