@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Export the local CA certificate, to trust it in a client.")
     p.add_argument("--export", type=Path, metavar="FILE", help="write the CA certificate (PEM)")
 
-    from app.sender import add_send_parser
+    from app.replay.sender import add_send_parser
 
     add_send_parser(sub)
 
@@ -224,7 +224,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "summary":
         return _summary(args)
     if args.command == "send":
-        from app.sender import run_send
+        from app.replay.sender import run_send
 
         if args.user and args.password is None:  # the window passes it in the environment
             args.password = os.environ.get(PASSWORD_ENV)
@@ -293,7 +293,13 @@ def local_endpoint_url(settings: Settings) -> str:
 
 def _curl(args: argparse.Namespace) -> int:
     from app import runtime
-    from app.curl import CurlParseError, has_placeholders, is_local, map_placeholders, parse_curl
+    from app.replay.curl import (
+        CurlParseError,
+        has_placeholders,
+        is_local,
+        map_placeholders,
+        parse_curl,
+    )
 
     if (args.curl_command is None) == (args.file is None):
         print("streamer-inspector: error: give the command, or --file", file=sys.stderr)
@@ -362,7 +368,7 @@ async def _perform(request) -> dict:
 
     import aiohttp
 
-    from app.sender import describe_client_error
+    from app.replay.sender import describe_client_error
 
     ctx: ssl.SSLContext | bool = True
     try:

@@ -15,7 +15,7 @@ def make_capture(path: Path, records: int, index: bool = False) -> tuple[float, 
     """Write a capture of ``records`` realistic records (3000 a request); returns the seconds
     taken to store them and to index them (0 when ``index`` is false)."""
     from app.capture.writer import CaptureWriter, Incoming
-    from app.generator import Generator
+    from app.replay.generator import Generator
 
     gen = Generator(sims=2000, seed=9)
     bodies = [json.dumps(gen.records(3000)).encode() for _ in range(4)]

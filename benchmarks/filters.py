@@ -21,7 +21,7 @@ from common import make_capture
 
 
 def _iccid() -> str:
-    from app.generator import Generator
+    from app.replay.generator import Generator
 
     # the SIM of the first record make_capture writes: it has events and usage records
     return Generator(sims=2000, seed=9).records(1)[0]["sim"]["iccid"]

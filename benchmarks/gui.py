@@ -97,7 +97,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.cli import build_parser
-    from app.generator import Generator
+    from app.replay.generator import Generator
     from app.ui.application import build
 
     app = QApplication([])

@@ -30,7 +30,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.generator import Generator  # noqa: E402
+from app.replay.generator import Generator  # noqa: E402
 
 USER, PASSWORD = "streamer", "benchmark-password"
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.capture.writer import CaptureWriter, Incoming
-from app.generator import Generator
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
 
 

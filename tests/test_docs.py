@@ -30,7 +30,7 @@ from app.capture.schema import open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import parse
-from app.generator import Generator
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, start_receiver
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

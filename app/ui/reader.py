@@ -625,8 +625,8 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
 
 
 def _curl_for_sample(name: str, target: dict) -> tuple[str, str]:
-    from app.curl import build_curl
-    from app.samples import find
+    from app.replay.curl import build_curl
+    from app.replay.samples import find
 
     sample = find(name)
     auth = {"user": target.get("user"), "password": target.get("password"),
@@ -640,7 +640,7 @@ def _curl_for_sample(name: str, target: dict) -> tuple[str, str]:
 
 
 def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> tuple[str, str]:
-    from app.curl import build_curl
+    from app.replay.curl import build_curl
 
     if table == "requests":
         row = follower.request(ids[0]) if ids else None

@@ -41,8 +41,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.cli import PASSWORD_ENV
-from app.curl import CurlParseError, is_local, map_placeholders, parse_curl
-from app.samples import library
+from app.replay.curl import CurlParseError, is_local, map_placeholders, parse_curl
+from app.replay.samples import library
 
 
 def app_command(*args: str) -> list[str]:
@@ -555,7 +555,7 @@ class CurlDialog(QDialog):
 
     def request_file(self) -> Path:
         """The edited request as a cURL command file for ``streamer-inspector curl``."""
-        from app.curl import build_curl
+        from app.replay.curl import build_curl
 
         headers = []
         for line in self.headers.toPlainText().splitlines():

@@ -56,7 +56,7 @@ from app import APP_TITLE, __version__
 from app.config import Settings, new_capture_path
 from app.filters.language import Filter
 from app.records.columns import RECORD_TABS
-from app.samples import library
+from app.replay.samples import library
 from app.ui.detail import JsonDetail
 from app.ui.dialogs import EndpointDialog, PortalDialog
 from app.ui.filterbar import FilterBar

@@ -15,7 +15,7 @@ from app.capture.schema import (
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter, Incoming
 from app.db import sqlite3
-from app.generator import Generator
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 

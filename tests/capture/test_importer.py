@@ -11,7 +11,7 @@ import pytest
 from app.capture.importer import ImportFileError, plan, run_import
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from app.generator import Generator
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
 
 

@@ -30,9 +30,9 @@ from app.export.formats import (
     record_rows,
     request_rows,
 )
-from app.generator import Generator
 from app.records.columns import EVENT_COLUMNS
-from app.sender import records_from_file
+from app.replay.generator import Generator
+from app.replay.sender import records_from_file
 from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE
 from tests.server.test_server import AUTH, request
 

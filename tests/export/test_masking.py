@@ -6,7 +6,7 @@ import pytest
 
 from app.capture.writer import CaptureWriter, Incoming
 from app.export.masking import Masker, new_key
-from app.generator import Generator
+from app.replay.generator import Generator
 from tests.conftest import ROOT
 
 IDENTIFIER_FIELDS = (("sim", "iccid"), ("sim", "msisdn"), ("imsi",), ("imsi", "imsi"),

@@ -14,8 +14,8 @@ from app.capture.follow import Follower
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import FilterError, Meta, parse
-from app.generator import Generator
 from app.records.shape import family_of, parse_record
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 EDGE_RECORDS = [

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from app.generator import Generator
 from app.records.shape import BodyError, family_of, inspect_body
+from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 
 SMS_DR = {"id": 1, "submit_date": "2024-12-13T12:49:57.000Z",

@@ -401,7 +401,7 @@ def test_concurrent_posts_are_all_stored(receiver):
 
 def test_core_imports_no_qt():
     code = ("import sys, app.cli, app.server.serve, app.capture.writer, app.records.shape, "
-            "app.server.tls, app.config, app.generator; "
+            "app.server.tls, app.config, app.replay.generator; "
             "bad = [m for m in sys.modules if m.startswith('PySide6')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

@@ -11,7 +11,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from app.capture.schema import open_reader, request_body
-from app.samples import find
+from app.replay.samples import find
 from app.ui.replay import CurlDialog, SendDialog
 from tests.conftest import EVENT_SAMPLE, SAMPLES
 from tests.ui.conftest import WAIT

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.cli import build_parser
 from app.records.columns import EVENT_COLUMNS, OTHER_COLUMNS, USAGE_COLUMNS
-from app.samples import FULL_BATCH, find
+from app.replay.samples import FULL_BATCH, find
 from app.ui.application import build
 from app.ui.replay import SendDialog
 from app.ui.values import tooltip_text

@@ -9,8 +9,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from app.capture.schema import open_reader
-from app.generator import Generator
 from app.records.columns import EVENT_COLUMNS
+from app.replay.generator import Generator
 from app.ui.transfer import ExportDialog
 from tests.ui.conftest import WAIT
 

@@ -20,8 +20,8 @@ from app.capture.writer import CaptureWriter, Incoming
 from app.cli import build_parser
 from app.config import Settings
 from app.db import sqlite3
-from app.generator import Generator
 from app.records.columns import EVENT_COLUMNS, USAGE_COLUMNS
+from app.replay.generator import Generator
 from app.ui.application import build
 from app.ui.dialogs import EndpointDialog
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE

@@ -438,7 +438,7 @@ def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]
 def records_from_sample(name: str) -> list[bytes]:
     """A sample of the library (``app.samples``, ``resources/samples/index.json``), by name
     (``usage-record`` or ``usage-record.json``): each record's exact text."""
-    from app import samples
+    from app.replay import samples
 
     try:
         sample = samples.find(name)
@@ -456,7 +456,7 @@ def records_from_sample(name: str) -> list[bytes]:
 
 def sample_names() -> list[str]:
     """The names ``--sample`` takes, in the library's order."""
-    from app import samples
+    from app.replay import samples
 
     try:
         return [s.name for s in samples.library()]
@@ -466,7 +466,7 @@ def sample_names() -> list[str]:
 
 def generated_records(count: int, seed: int, sims: int = 100) -> list[dict]:
     """``count`` realistic fake records from :class:`app.generator.Generator`."""
-    from app.generator import Generator
+    from app.replay.generator import Generator
 
     return Generator(sims=sims, seed=seed).records(count)
 

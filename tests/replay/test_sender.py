@@ -28,8 +28,8 @@ from multidict import CIMultiDict
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
 from app.filters.language import FilterError
-from app.generator import Generator
-from app.sender import (
+from app.replay.generator import Generator
+from app.replay.sender import (
     BatchResult,
     SendOptions,
     add_send_parser,
@@ -263,7 +263,7 @@ def test_client_errors_read_as_text_never_as_python_reprs():
     """Regression (issue 10): aiohttp's text held ``ssl:<ssl.SSLContext object at 0x…>``."""
     import ssl as ssl_module
 
-    from app.sender import describe_client_error
+    from app.replay.sender import describe_client_error
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -490,7 +490,7 @@ def test_cli_bad_sources_exit_2(tmp_path, capsys):
 
 def test_sigint_cancels_the_cli_with_exit_130():
     script = ("import argparse, sys\n"
-              "from app.sender import add_send_parser, run_send\n"
+              "from app.replay.sender import add_send_parser, run_send\n"
               "p = argparse.ArgumentParser()\n"
               "add_send_parser(p.add_subparsers(dest='command'))\n"
               "sys.exit(run_send(p.parse_args(sys.argv[1:])))\n")
@@ -605,7 +605,7 @@ def test_records_from_the_documented_samples():
 def test_every_sample_of_the_library_sends_and_the_help_lists_them(capsys):
     """Regression (issue 10): the help named two samples, the full batch was refused and
     ``--sample index`` posted the library's index file as records."""
-    from app.samples import library
+    from app.replay.samples import library
 
     names = [s.name for s in library()]
     assert len(names) >= 9

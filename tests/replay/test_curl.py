@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.capture.schema import open_reader
-from app.curl import (
+from app.db import sqlite3
+from app.replay.curl import (
     MAX_ARGUMENT_BODY,
     CurlParseError,
     CurlRequest,
@@ -22,7 +23,6 @@ from app.curl import (
     map_placeholders,
     parse_curl,
 )
-from app.db import sqlite3
 from tests.conftest import EVENT_SAMPLE, SAMPLES
 
 DOC_URL = "https://<server-domain>:<port>/<endpoint>/"

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.generator import Generator
+from app.replay.generator import Generator
 from app.resources import resources_dir
 
 FULL_BATCH = "full-batch-3000"

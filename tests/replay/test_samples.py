@@ -5,7 +5,7 @@ import json
 import pytest
 
 from app.records.shape import inspect_body
-from app.samples import FULL_BATCH, build_generated, find, library
+from app.replay.samples import FULL_BATCH, build_generated, find, library
 from tests.server.test_server import request
 
 EXPECTED_FAMILIES = {
