@@ -96,7 +96,7 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.cli import build_parser
+    from app.cli.options import build_parser
     from app.replay.generator import Generator
     from app.ui.application import build
 

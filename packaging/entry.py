@@ -7,7 +7,7 @@ window starts its receiver as ``<this executable> serve …`` (see ``app.ui.rece
 import multiprocessing
 import sys
 
-from app.cli import main
+from app.cli.main import main
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()  # exports run worker processes (spawn)

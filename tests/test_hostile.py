@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
 from app.capture.schema import open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter
+from app.cli import main as cli
 from app.export import transfer
 from app.export.formats import EXPORTERS
 from app.filters.language import Meta, filter_literal, parse

@@ -157,7 +157,7 @@ def build(args: argparse.Namespace, app: QApplication) -> MainWindow:
 
 
 def run(argv: list[str] | None) -> int:
-    from app.cli import build_parser
+    from app.cli.options import build_parser
 
     args = build_parser().parse_args(argv)
     QGuiApplication.setDesktopFileName(APP_ID)

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.cli import PASSWORD_ENV
+from app.cli.options import PASSWORD_ENV
 from app.replay.curl import CurlParseError, is_local, map_placeholders, parse_curl
 from app.replay.samples import library
 

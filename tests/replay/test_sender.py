@@ -27,18 +27,18 @@ from multidict import CIMultiDict
 
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
+from app.cli.options import add_send_parser
+from app.cli.send import run_send
 from app.filters.language import FilterError
 from app.replay.generator import Generator
 from app.replay.sender import (
     BatchResult,
     SendOptions,
-    add_send_parser,
     batches,
     generated_records,
     records_from_capture,
     records_from_file,
     records_from_sample,
-    run_send,
     send,
 )
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
@@ -490,7 +490,8 @@ def test_cli_bad_sources_exit_2(tmp_path, capsys):
 
 def test_sigint_cancels_the_cli_with_exit_130():
     script = ("import argparse, sys\n"
-              "from app.replay.sender import add_send_parser, run_send\n"
+              "from app.cli.options import add_send_parser\n"
+              "from app.cli.send import run_send\n"
               "p = argparse.ArgumentParser()\n"
               "add_send_parser(p.add_subparsers(dest='command'))\n"
               "sys.exit(run_send(p.parse_args(sys.argv[1:])))\n")

@@ -3,7 +3,7 @@
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.cli import build_parser
+from app.cli.options import build_parser
 from app.ui.application import build
 
 WAIT = 20000  # ms: generous, the machines are shared

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication
 
-from app.cli import build_parser
+from app.cli.options import build_parser
 from app.records.columns import EVENT_COLUMNS, OTHER_COLUMNS, USAGE_COLUMNS
 from app.replay.samples import FULL_BATCH, find
 from app.ui.application import build

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel, QLineEdit,
 
 from app.capture.schema import SCHEMA_VERSION, open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from app.cli import build_parser
+from app.cli.options import build_parser
 from app.config import Settings
 from app.db import sqlite3
 from app.records.columns import EVENT_COLUMNS, USAGE_COLUMNS
