@@ -1,6 +1,6 @@
 """``streamer-inspector export``: what to export, masking, progress, and an all-or-nothing file.
 
-The exporters themselves (``app.exporters``) are pure functions of rows and a stream; this module
+The exporters themselves (``formats``) are pure functions of rows and a stream; this module
 chooses the rows (all, a filter, a list of ids), plugs in masking, reports progress and writes
 to a temporary name that is renamed only when the export is complete, so a cancelled or failed
 export never leaves a half-written file under the chosen name.

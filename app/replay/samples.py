@@ -3,8 +3,8 @@
 Samples live in ``resources/samples`` as JSON bodies, exactly what the streamer would post; the
 two documented ones also keep their cURL command as published (``*.curl``). ``index.json`` names
 and describes them. The generated ones are made by :func:`build_generated` from a fixed seed
-(``python -m app.samples`` writes them again); the full 3000-record batch is made when asked for,
-not stored.
+(``python -m app.replay.samples`` writes them again); the full 3000-record batch is made when
+asked for, not stored.
 """
 
 from __future__ import annotations

@@ -431,7 +431,7 @@ def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]
 
 
 def records_from_sample(name: str) -> list[bytes]:
-    """A sample of the library (``app.samples``, ``resources/samples/index.json``), by name
+    """A sample of the library (``app.replay.samples``, ``resources/samples/index.json``), by name
     (``usage-record`` or ``usage-record.json``): each record's exact text."""
     from app.replay import samples
 

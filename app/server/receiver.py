@@ -1,7 +1,7 @@
 """The receiving endpoint: an aiohttp server that stores every request before it answers.
 
 One process (``streamer-inspector serve``) runs the asyncio loop that speaks HTTP(S) and one
-storage thread that owns the :class:`~app.capture.CaptureWriter`. The loop never touches the
+storage thread that owns the :class:`~app.capture.writer.CaptureWriter`. The loop never touches the
 database; the storage thread spends its time inside SQLite, which releases the GIL, so the loop
 keeps reading other connections while a batch is being committed.
 
@@ -217,7 +217,7 @@ class Receiver:
         return stored
 
     async def store_imported(self, item) -> Stored:
-        """Store one planned import request like a received one (see ``app.importer``)."""
+        """Store one planned import request like a received one (see ``app.capture.importer``)."""
         return await self._store(item.incoming, item.status, item.reason)
 
     def _check_auth(self, request: web.Request, incoming: Incoming) -> bool:

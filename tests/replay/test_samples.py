@@ -56,7 +56,8 @@ def test_full_batch_is_3000_records_and_deterministic():
 
 def test_generated_files_are_current():
     for name, records in build_generated().items():
-        assert json.loads(find(name).body()) == records, f"run: python -m app.samples ({name})"
+        assert json.loads(find(name).body()) == records, (
+            f"run: python -m app.replay.samples ({name})")
 
 
 def test_the_receiver_accepts_every_sample(receiver):
