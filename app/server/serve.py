@@ -88,10 +88,8 @@ async def start(options: ServeOptions, writer: CaptureWriter,
             ) from None
         raise ServeError(f"cannot listen on {options.host}:{options.port}: {exc.strerror}"
                          ) from None
-    port = options.port
-    for sock in site._server.sockets if site._server else ():
-        port = sock.getsockname()[1]
-        break
+    # The port really bound (``--port 0`` picks a free one): the runner's public addresses.
+    port = next((address[1] for address in runner.addresses), options.port)
     scheme = "http" if ctx is None else "https"
     url = f"{scheme}://{_url_host(options.host)}:{port}/"
     endpoint = Endpoint(url=url, host=options.host, port=port, tls=options.tls, ca_file=ca_file,
