@@ -20,7 +20,7 @@ APP = ROOT / "app"
 # What each part may import besides itself. A key names a package (and everything in it) or a
 # module; the longest key that names a module is its rule. An entry ending in ".*" is a package
 # and everything in it; any other entry is that one module (for a package: its __init__ only).
-CORE = {"app", "app.config", "app.db", "app.resources", "app.net", "app.runtime"}
+CORE = {"app", "app.config", "app.db", "app.resources", "app.net", "app.runtime", "app.display"}
 LOWER = {"app.records.*", "app.filters.*", "app.capture.*"}
 LAYERS: dict[str, set[str]] = {
     "app": set(),
@@ -28,6 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "app.db": set(),
     "app.resources": set(),
     "app.net": set(),
+    "app.display": set(),
     "app.runtime": {"app", "app.config"},
     # The field catalogue is below both the capture and the filter language.
     "app.records": CORE,

@@ -13,11 +13,13 @@ import os
 import sys
 from pathlib import Path
 
+from app.cli.cancel import cancel_on_stdin_if_asked
 from app.cli.options import PASSWORD_ENV, build_parser, serve_options
 from app.config import (
     Settings,
     tls_dir,
 )
+from app.display import printable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     (128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe), never with a
     traceback.
     """
+    # Text from the wire may hold lone surrogates, which UTF-8 cannot encode: shown escaped
+    # (\ud83d, a valid JSON escape too) rather than ending the command with a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, not at exit, where a broken pipe could not be caught
@@ -41,8 +48,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.command not in ("send", "curl", "export"):
+        return _command(args, argv)
+    # Run by the window: it cancels through stdin (a signal cannot, portably).
+    watcher = cancel_on_stdin_if_asked()
+    try:
+        return _command(args, argv)
+    finally:
+        if watcher is not None:
+            watcher.disarm()
+
+
+def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.command == "serve":
         from app.server.serve import serve
 
@@ -323,7 +341,7 @@ def _summary(args: argparse.Namespace) -> int:
 def format_summary(path: Path, info: dict) -> str:
     lines = [f"Capture {path}"]
     if info.get("filter"):
-        lines.append(f"  Filter:          {info['filter']}")
+        lines.append(f"  Filter:          {printable(info['filter'])}")
     by_status = ", ".join(f"{s}: {n}" for s, n in info["requests_by_status"].items())
     requests = f"  Requests:        {info['requests']}"
     lines.append(requests + (f"  ({by_status})" if by_status else ""))
@@ -340,8 +358,9 @@ def format_summary(path: Path, info: dict) -> str:
         lines.append("  Event types:")
         width = max(len(str(t["count"])) for t in info["event_types"])
         for t in info["event_types"]:
-            desc = t["description"] if t["description"] is not None else "(no description)"
-            lines.append(f"    {t['count']:>{width}}  {t['id']!s:>4}  {desc}")
+            desc = (printable(str(t["description"])) if t["description"] is not None
+                    else "(no description)")
+            lines.append(f"    {t['count']:>{width}}  {printable(str(t['id'])):>4}  {desc}")
     return "\n".join(lines)
 
 

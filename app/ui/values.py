@@ -17,19 +17,14 @@ import html
 import re
 from typing import Any
 
+from app.display import REPLACEMENT, plain
+from app.display import printable as one_line_safe
 from app.records.shape import JsonFloat, parse_exact, parse_record
 
-__all__ = ["JsonFloat", "load_json", "plain", "tooltip_text"]
+__all__ = ["REPLACEMENT", "JsonFloat", "load_json", "one_line_safe", "plain", "tooltip_text"]
 
-REPLACEMENT = "\ufffd"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _LONG_INTEGER = re.compile(r"(?:^|[:\[,])\s*-?\d{19,}")  # may be beyond 64 bits
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # where a lone surrogate may come from
-
-
-def plain(text: str) -> str:
-    """``text`` with lone surrogates (which no widget can show) replaced by U+FFFD."""
-    return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
 
 
 def _clean(value: Any) -> Any:
@@ -63,13 +58,3 @@ def tooltip_text(text: str) -> str:
     return f"<p style='white-space:pre'>{html.escape(plain(text))}</p>"
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def one_line_safe(text: str) -> str:
-    """``text`` for a label: :func:`plain`, and control characters (NUL, ESC…) shown as their
-    symbols (␀, ␛) instead of cutting or garbling the text."""
-    text = plain(text)
-    if not _CONTROL.search(text):
-        return text
-    return _CONTROL.sub(lambda m: "\u2421" if m[0] == "\x7f" else chr(0x2400 + ord(m[0])), text)

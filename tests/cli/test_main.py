@@ -114,3 +114,24 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
         assert status in ("status 0", "status 141"), status
         if reader == "head -n 1":
             assert result.stdout == f"Capture {path}\n"
+
+
+def test_summary_shows_hostile_wire_text_safely(tmp_path):
+    """Regression (issue 10): an event type whose description holds a lone surrogate ended
+    ``summary`` with a UnicodeEncodeError traceback, and an ESC from the wire reached the
+    terminal as a live escape sequence. Now: U+FFFD, a visible ␛, and ``--json`` stays JSON."""
+    path = tmp_path / "c.sqlite"
+    writer = CaptureWriter(path)
+    body = (b'[{"event_type": {"id": "\\u001b[31m", "description": "red \\u001b[31m'
+            b' and \\ud83d"}, "id": 1}]')
+    writer.store(Incoming(method="POST", path="/", body=body))
+    writer.close()
+    result = run("summary", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "\x1b" not in result.stdout
+    assert "red \u241b[31m and \ufffd" in result.stdout
+    as_json = run("summary", "--json", str(path))
+    assert as_json.returncode == 0, as_json.stderr
+    types = json.loads(as_json.stdout)["event_types"]
+    assert types[0]["description"] == "red \x1b[31m and \ud83d"  # exact, escaped in JSON

@@ -1,0 +1,38 @@
+"""Text from the wire, made safe to show: in a widget, in a terminal, in a log line.
+
+The endpoint stores whatever arrives, and legal JSON may carry strings that no display can take
+as they are: lone surrogate escapes (``"\\ud83d"``: not Unicode, so not encodable as UTF-8) and
+control characters (an ESC starts a terminal escape sequence: ``\\x1b[31m`` from a request path
+would colour the user's terminal). Everything that shows such text outside its raw JSON view goes
+through these functions; the stored bytes are never changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")  # C0 but \t and \n, DEL, C1
+
+
+def plain(text: str) -> str:
+    """``text`` with lone surrogates (which no widget or UTF-8 output can show) as U+FFFD."""
+    return _SURROGATE.sub(REPLACEMENT, text) if _SURROGATE.search(text) else text
+
+
+def _symbol(match: re.Match) -> str:
+    code = ord(match[0])
+    if code < 0x20:
+        return chr(0x2400 + code)  # ␀ … ␟
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"\\x{code:02x}"  # C1: no symbol of its own
+
+
+def printable(text: str) -> str:
+    """:func:`plain`, and control characters (NUL, ESC, C1 …) shown as symbols (␀, ␛) or
+    ``\\x..`` so that they neither cut nor garble the text, nor drive a terminal. Tabs and
+    line breaks stay."""
+    text = plain(text)
+    return _CONTROL.sub(_symbol, text) if _CONTROL.search(text) else text
