@@ -23,6 +23,7 @@ from aiohttp import web
 from app import APP_TITLE, __version__, runtime
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
+from app.display import printable
 from app.net import is_loopback
 from app.server.control import Imports, stop_when_stdin_closes
 from app.server.receiver import (
@@ -130,7 +131,7 @@ def format_request_line(incoming: Incoming, stored: Stored) -> str:
         text += f"  {stored.reason}"
     for problem in stored.problems:
         text += f"\n          note: {problem}"
-    return text
+    return printable(text)  # the path and notes carry text from the wire: no ESC to a terminal
 
 
 def _human_size(n: int) -> str:
@@ -206,7 +207,9 @@ class EventLines:
                 else:
                     return
             try:
-                self._write((line + "\n").encode("utf-8", "surrogateescape"))
+                # A lone surrogate (text from the wire) is written as its escape, valid in a
+                # JSON string too; it must never end the output as if the pipe had broken.
+                self._write((line + "\n").encode("utf-8", "backslashreplace"))
             except (OSError, ValueError):  # EPIPE: nobody will ever read; answers go on
                 with self._cond:
                     self._broken = True

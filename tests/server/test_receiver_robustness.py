@@ -451,3 +451,43 @@ def test_sigterm_right_after_listening_stops_cleanly(tmp_path):
     assert events[-1]["event"] == "stopped"
     assert runtime.running() == []
     stop(proc)
+
+
+def test_wire_text_never_drives_the_terminal_nor_ends_the_output(tmp_path):
+    """Regression (issue 10): a request path with ``%1b[31m`` reached the terminal as a live
+    escape sequence in serve's request lines; and a line holding a lone surrogate was taken
+    for a broken pipe, ending all further output."""
+    from app.server.serve import EventLines
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as out:
+        lines = EventLines(out, lambda n: f"dropped {n}")
+        lines.put(json.dumps({"path": "/\ud83d"}, ensure_ascii=False))
+        lines.put("after")
+        lines.close()
+    with os.fdopen(read_end, "rb") as got:
+        written = got.read().decode("utf-8").splitlines()
+    assert json.loads(written[0]) == {"path": "/\ud83d"}  # written as its JSON escape
+    assert written[1] == "after"
+
+    proc = subprocess.Popen(
+        serve_command("--port", "0", "--capture", str(tmp_path / "c.sqlite"), "--no-auth",
+                      "--tls", "off"),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        banner = b""
+        while b"http://" not in banner:
+            banner += proc.stdout.readline()
+        port = int(banner.split(b"http://localhost:")[1].split(b"/")[0])
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "--data-binary", "[{}]",
+                        f"http://localhost:{port}/x%1b%5b31m"], check=True, timeout=30)
+        line = b""
+        while b"POST" not in line:
+            line = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert b"\x1b" not in line
+    assert "/x\u241b[31m" in line.decode()
