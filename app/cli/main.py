@@ -253,7 +253,8 @@ def _curl_result(args: argparse.Namespace, outcome: dict, code: int) -> int:
     for note in outcome.get("notes", ()):
         print(f"note: {note}", file=sys.stderr)
     if outcome.get("status") is None:
-        print(f"streamer-inspector: error: {outcome.get('error')}", file=sys.stderr)
+        print(f"streamer-inspector: error: {printable(str(outcome.get('error')))}",
+              file=sys.stderr)
         return code
     head = (f"{outcome['status']} {outcome.get('reason') or ''} from {outcome['url']} in "
             f"{outcome['elapsed'] * 1000:.0f} ms")
@@ -262,8 +263,8 @@ def _curl_result(args: argparse.Namespace, outcome: dict, code: int) -> int:
         head += (f": a redirect to {where}, not followed" if where else
                  ": a redirect without a Location header")
         head += " (the Data Streamer does not follow redirects either)"
-    print(head)
-    print(outcome["body"])
+    print(printable(head))
+    print(printable(outcome["body"]))  # the answer is wire text: no ESC reaches the terminal
     return code
 
 
@@ -305,7 +306,7 @@ def _ca(args: argparse.Namespace) -> int:
 
 def _filter(text: str):
     """Parse --filter; prints the error with a caret under its position."""
-    from app.filters.language import FilterError, parse
+    from app.filters.parser import FilterError, parse
 
     try:
         return parse(text)

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from app.capture.schema import CaptureError
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
+from app.display import printable
 from app.replay.sender import (
     BatchResult,
     SendOptions,
@@ -51,7 +52,7 @@ def format_batch(result: BatchResult, total: int) -> str:
     line = (f"batch {result.number}/{total}  {_plural(result.records, 'record')}  {status}  "
             f"{result.latency:.2f} s  {_plural(result.attempts, 'attempt')}")
     if result.error:
-        line += f"  {result.error}"
+        line += f"  {printable(result.error)}"  # may quote the backend's answer
     return line
 
 
@@ -134,7 +135,8 @@ def run_send(args: argparse.Namespace) -> int:
             _emit({"event": "retry", "total": total, "delay": delay, **asdict(result)})
         else:
             print(f"  batch {result.number}/{total}: attempt {result.attempts} failed "
-                  f"({result.error}); retrying in {delay:g} s", file=sys.stderr, flush=True)
+                  f"({printable(str(result.error))}); retrying in {delay:g} s", file=sys.stderr,
+                  flush=True)
 
     report = asyncio.run(_run_with_signals(records, options, on_batch, on_retry))
     if jsonl:

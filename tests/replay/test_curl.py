@@ -432,3 +432,45 @@ def test_the_curl_command_reports_a_redirect_and_never_reposts_the_body_elsewher
     outcome = json.loads(out_jsonl)
     assert (outcome["status"], outcome["url"], outcome["location"]) == (
         307, f"{urls[1]}/ingest", other_url)
+
+
+def test_the_curl_command_prints_a_hostile_answer_safely():
+    """Regression (issue 10): the answer of the user's backend is wire text; an ESC in it
+    reached the terminal as a live escape sequence. It is shown as ␛ (and a lone surrogate
+    as U+FFFD); ``--events jsonl`` keeps it exact, escaped in JSON."""
+    import asyncio
+    import sys
+
+    from aiohttp import web
+
+    from tests.conftest import ROOT
+
+    async def scenario():
+        async def backend(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(text='{"ok": "\x1b[31mred"}', content_type="application/json")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", backend)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/in"
+        try:
+            results = []
+            for events in ("human", "jsonl"):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "app", "curl", "--events", events,
+                    f"curl {url} --data-raw '[{{\"id\": 1}}]'", cwd=ROOT,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                out, _ = await asyncio.wait_for(proc.communicate(), 60)
+                results.append((proc.returncode, out.decode()))
+        finally:
+            await runner.cleanup()
+        return results
+
+    (code, out), (code_jsonl, out_jsonl) = asyncio.run(scenario())
+    assert code == code_jsonl == 0
+    assert "\x1b" not in out
+    assert '{"ok": "\u241b[31mred"}' in out
+    assert json.loads(out_jsonl)["body"] == '{"ok": "\x1b[31mred"}'
