@@ -4,12 +4,15 @@ The endpoint stores whatever arrives, and legal JSON may carry strings that no d
 as they are: lone surrogate escapes (``"\\ud83d"``: not Unicode, so not encodable as UTF-8) and
 control characters (an ESC starts a terminal escape sequence: ``\\x1b[31m`` from a request path
 would colour the user's terminal). Everything that shows such text outside its raw JSON view goes
-through these functions; the stored bytes are never changed.
+through these functions; the stored bytes are never changed. Sizes and JSON values are spelt
+for people here too (:func:`human_size`, :func:`scalar_text`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -36,3 +39,31 @@ def printable(text: str) -> str:
     line breaks stay."""
     text = plain(text)
     return _CONTROL.sub(_symbol, text) if _CONTROL.search(text) else text
+
+
+def human_size(n: int | None) -> str:
+    """A byte count for people: ``512 B``, ``1.5 KiB``, ``2.0 MiB`` (empty for None)."""
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def scalar_text(value: Any) -> str:
+    """A parsed JSON value as a user reads it: a string without quotes, the rest as JSON spells
+    it (``null``, ``true``, ``1.5``, a number beyond a double as the record has it), a container
+    as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)  # int, float: JSON's spelling; a JsonFloat: as the record spells it

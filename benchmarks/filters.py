@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     args = ap.parse_args()
     from app.capture.follow import Follower
-    from app.filters.language import parse
+    from app.filters.parser import parse
 
     path = Path(tempfile.mkdtemp(prefix="filter-bench-")) / "big.sqlite"
     stored, indexed = make_capture(path, args.records, index=True)

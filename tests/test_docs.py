@@ -29,7 +29,7 @@ import pytest
 from app.capture.schema import open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter, Incoming
-from app.filters.language import parse
+from app.filters.parser import parse
 from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, start_receiver
 

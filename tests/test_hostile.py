@@ -24,7 +24,9 @@ from app.capture.writer import CaptureWriter
 from app.cli import main as cli
 from app.export import transfer
 from app.export.formats import EXPORTERS
-from app.filters.language import Meta, filter_literal, parse
+from app.filters.lexer import filter_literal
+from app.filters.nodes import Meta
+from app.filters.parser import parse
 from app.records.columns import RECORD_TABS
 from app.records.fields import FIELDS, lookup, parse_path
 from app.records.shape import FAMILIES, parse_record, replace_lone_surrogates

@@ -47,8 +47,10 @@ LAYERS: dict[str, set[str]] = {
     "app.cli.main": CORE | LOWER | {"app.server.*", "app.export.*", "app.replay.*", "app.cli.*",
                                     "app.ui.*"},
     "app.__main__": {"app.cli.main"},
-    # The window: everything below, the command line's options only, never the server.
-    "app.ui": CORE | LOWER | {"app.export.*", "app.replay.*", "app.cli", "app.cli.options"},
+    # The window: everything below, the command line's options (and how its children are
+    # cancelled) only, never the server.
+    "app.ui": CORE | LOWER | {"app.export.*", "app.replay.*", "app.cli", "app.cli.options",
+                              "app.cli.cancel"},
 }
 
 
@@ -93,7 +95,7 @@ def parents(name: str) -> set[str]:
 
 def test_the_walk_finds_the_packages():
     assert {"app.records.shape", "app.capture.writer", "app.server.receiver",
-            "app.filters.language", "app.export.formats", "app.replay.sender", "app.cli.main",
+            "app.filters.parser", "app.export.formats", "app.replay.sender", "app.cli.main",
             "app.ui.window"} <= set(MODULES)
     assert all(GRAPH[name] for name in ("app.server.serve", "app.ui.window", "app.cli.main"))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.capture.schema import open_reader, request_body
 from app.db import sqlite3
-from app.filters.language import Filter
+from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.records.shape import CODE_FAMILIES, FAMILIES
 

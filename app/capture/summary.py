@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from app.db import sqlite3
-from app.filters.language import Filter
+from app.filters.planner import Filter
 from app.records.shape import FAMILIES
 
 

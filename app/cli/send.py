@@ -178,7 +178,7 @@ def _use_running_endpoint(args: argparse.Namespace) -> None:
 
 
 def _source_error(exc: BaseException, args: argparse.Namespace) -> str:
-    from app.filters.language import FilterError
+    from app.filters.parser import FilterError
 
     if isinstance(exc, FilterError):
         text = args.filter

@@ -52,7 +52,7 @@ import orjson
 
 from app import APP_TITLE, __version__
 from app.capture.schema import INTEROP_FROM, request_body
-from app.filters.language import parse
+from app.filters.parser import parse
 from app.net import REALM
 from app.records.columns import RECORD_TABS
 from app.records.shape import (

@@ -23,7 +23,7 @@ from app.capture.schema import CaptureError, open_reader
 from app.config import Settings
 from app.export.formats import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
 from app.export.masking import Masker, masker_for
-from app.filters.language import parse
+from app.filters.parser import parse
 from app.records.shape import parse_record
 
 

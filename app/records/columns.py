@@ -13,43 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.display import scalar_text
+from app.records.fields import MISSING, lookup, parse_path
 from app.records.shape import replace_lone_surrogates
 
 Path = tuple[str | int, ...]
-_MISSING = object()
 
 
-def _get(record: Any, path: Path) -> Any:
-    value = record
-    for step in path:
-        if isinstance(step, int):
-            if not isinstance(value, list) or step >= len(value):
-                return _MISSING
-            value = value[step]
-        else:
-            if not isinstance(value, dict) or step not in value:
-                return _MISSING
-            value = value[step]
-    return value
-
-
-def _p(dotted: str) -> Path:
-    return tuple(dotted.split("."))
-
-
-def scalar_text(value: Any) -> str:
-    """A JSON scalar as its JSON spelling (true, null, 1.5); containers compactly."""
-    if value is _MISSING or value is None:
+def cell_text(value: Any) -> str:
+    """A value as a table cell shows it: empty when missing or null, else :func:`scalar_text`."""
+    if value is MISSING or value is None:
         return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    return scalar_text(value)
 
 
 @dataclass(frozen=True)
@@ -70,8 +45,8 @@ class Column:
 
     def value(self, record: dict) -> Any:
         for path in self.paths:
-            value = _get(record, path)
-            if value is not _MISSING and value is not None:
+            value = lookup(record, path)
+            if value is not MISSING and value is not None:
                 return value
         return None
 
@@ -79,12 +54,12 @@ class Column:
         value = self.value(record)
         if self.render is not None:
             return replace_lone_surrogates(self.render(value, record))
-        return replace_lone_surrogates(scalar_text(value))
+        return replace_lone_surrogates(cell_text(value))
 
 
 def col(name: str, title: str, *dotted: str, kind: str = "text", render=None,
         width: int = 110, field: str | None = None) -> Column:
-    return Column(name, title, tuple(_p(d) for d in dotted), kind, render, width, field)
+    return Column(name, title, tuple(parse_path(d) for d in dotted), kind, render, width, field)
 
 
 def _alert(value: Any, _record: dict) -> str:
@@ -92,23 +67,23 @@ def _alert(value: Any, _record: dict) -> str:
 
 
 def _country_operator(_value: Any, record: dict) -> str:
-    country = scalar_text(_get(record, ("detail", "country", "name")))
-    operator = scalar_text(_get(record, ("detail", "name")))
+    country = cell_text(lookup(record, ("detail", "country", "name")))
+    operator = cell_text(lookup(record, ("detail", "name")))
     return " / ".join(p for p in (country, operator) if p)
 
 
 def _volume(value: Any, record: dict) -> str:
     if value is None:
         return ""
-    unit = "SMS" if _get(record, ("traffic_type", "id")) == 6 else "MB"
-    return f"{scalar_text(value)} {unit}"
+    unit = "SMS" if lookup(record, ("traffic_type", "id")) == 6 else "MB"
+    return f"{cell_text(value)} {unit}"
 
 
 def _cost(value: Any, record: dict) -> str:
     if value is None:
         return ""
-    code = _get(record, ("currency", "code"))
-    return f"{scalar_text(value)} {code}" if isinstance(code, str) else scalar_text(value)
+    code = lookup(record, ("currency", "code"))
+    return f"{cell_text(value)} {code}" if isinstance(code, str) else cell_text(value)
 
 
 def _sms_kind(_value: Any, record: dict) -> str:

@@ -76,28 +76,31 @@ _STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
 def parse_path(text: str) -> tuple[str | int, ...]:
+    """The steps of a dotted path: ``detail.mnc[0].mnc`` is ``("detail", "mnc", 0, "mnc")``."""
     return tuple(int(m.group(2)) if m.group(2) is not None else m.group(1)
                  for m in _STEP.finditer(text))
 
 
 def json_path(steps: tuple[str | int, ...]) -> str:
+    """The steps as an SQLite JSON path (``$."detail"[0]``)."""
     out = "$"
     for step in steps:
         out += f"[{step}]" if isinstance(step, int) else f'."{step}"'
     return out
 
 
-_MISSING = object()
+MISSING = object()  # what :func:`lookup` gives for a path the record does not have
 
 
 def lookup(record: Any, steps: tuple[str | int, ...]) -> Any:
+    """The value at ``steps`` (keys and list indexes) in a parsed record, or ``MISSING``."""
     value = record
     for step in steps:
         if isinstance(step, int):
             if not isinstance(value, list) or step >= len(value):
-                return _MISSING
+                return MISSING
         elif not isinstance(value, dict) or step not in value:
-            return _MISSING
+            return MISSING
         value = value[step]
     return value
 
@@ -105,7 +108,7 @@ def lookup(record: Any, steps: tuple[str | int, ...]) -> Any:
 def sql_value(value: Any) -> Any:
     """What a filter reads for a JSON value (``json_extract``, see :func:`exact_sql`): None,
     int, float, str, or JSON text; an integer beyond 64 bits as the text of its digits."""
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return None
     if value is True:
         return 1
@@ -131,7 +134,7 @@ def field_value(record: dict, name: str) -> Any:
     spec = FIELDS[name]
     for number, path in enumerate(spec.paths):
         value = lookup(record, parse_path(path))
-        if value is _MISSING or value is None:
+        if value is MISSING or value is None:
             continue
         if spec.text_only and spec.text_only[number] and not isinstance(value, str):
             continue
@@ -159,13 +162,14 @@ def regexp(pattern: str, value: Any) -> bool:
     """SQLite's ``regexp(pattern, value)`` (registered on reading connections)."""
     if not isinstance(value, str):
         return False
-    return _regex(pattern).search(value) is not None
+    return cached_regex(pattern).search(value) is not None
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}
 
 
-def _regex(pattern: str) -> re.Pattern:
+def cached_regex(pattern: str) -> re.Pattern:
+    """``pattern`` compiled as the filters read it (ASCII case ignored), from a small cache."""
     compiled = _REGEX_CACHE.get(pattern)
     if compiled is None:
         if len(_REGEX_CACHE) > 64:

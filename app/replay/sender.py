@@ -413,7 +413,7 @@ def records_from_file(path: str | Path) -> list[bytes]:
 def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
     """The records of a capture file in their stored order, optionally only those matching."""
     from app.capture.schema import open_reader
-    from app.filters.language import parse
+    from app.filters.parser import parse
 
     flt = parse(filter_text) if filter_text.strip() else None  # FilterError is a ValueError
     db = open_reader(Path(path))

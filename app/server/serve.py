@@ -23,7 +23,7 @@ from aiohttp import web
 from app import APP_TITLE, __version__, runtime
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
-from app.display import printable
+from app.display import human_size, printable
 from app.net import is_loopback
 from app.server.control import Imports, stop_when_stdin_closes
 from app.server.receiver import (
@@ -122,7 +122,7 @@ def format_banner(endpoint: Endpoint) -> str:
 def format_request_line(incoming: Incoming, stored: Stored) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(incoming.received_at))
     size = incoming.body_size if incoming.body_size is not None else len(incoming.body)
-    text = f"{when}  {stored.status}  {incoming.method} {incoming.path}  {_human_size(size)}"
+    text = f"{when}  {stored.status}  {incoming.method} {incoming.path}  {human_size(size)}"
     if stored.status == 200 and incoming.method == "POST":
         detail = ", ".join(f"{fam} {n}" for fam, n in stored.counts.items())
         noun = "record" if stored.record_count == 1 else "records"
@@ -132,14 +132,6 @@ def format_request_line(incoming: Incoming, stored: Stored) -> str:
     for problem in stored.problems:
         text += f"\n          note: {problem}"
     return printable(text)  # the path and notes carry text from the wire: no ESC to a terminal
-
-
-def _human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 class EventLines:

@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.records.shape import JsonFloat
+from app.display import scalar_text
 
 MIB = 1024 * 1024
 HIGHLIGHT_LIMIT = 300 * 1024
@@ -151,15 +151,6 @@ def json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
-
-
-def scalar_text(value: Any) -> str:
-    """A scalar as a user reads it: strings without quotes, the rest as JSON spells it."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, JsonFloat):  # 1e400: as spelt, not "Infinity"
-        return str(value)
-    return json.dumps(value)
 
 
 def value_text(value: Any) -> str:

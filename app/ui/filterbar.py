@@ -12,7 +12,6 @@ Every value that comes from the user or the capture is shown as plain text.
 from __future__ import annotations
 
 import html
-import re
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
@@ -30,7 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
-from app.filters.language import And, Filter, FilterError, Or, parse
+from app.filters.lexer import value_literal, word_before, word_span
+from app.filters.nodes import And, Or
+from app.filters.parser import FilterError, parse
+from app.filters.planner import Filter
 from app.records.fields import ALIASES, FIELDS, REQUEST_FIELDS
 from app.ui.values import tooltip_text
 
@@ -50,52 +52,7 @@ _EDIT_HINT = "Type a filter; it applies after a short pause, or at once with Ent
 _ERROR_STYLE = "color: #b00020;"
 _EDIT_STYLE = 'QLineEdit[invalid="true"] { border: 2px solid #b00020; border-radius: 3px; }'
 _VALUE_OPS = ("==", "!=", "!~", "~", "=")
-# What ends a word in the filter language (as app.filters.tokenize reads it).
-_WORD_END = frozenset(" \t\r\n()\"'=!<>~&|")
-_BARE_VALUE = re.compile(r"\w+")
 _SAVED_TEXT_MAX = 60
-
-
-def quote_value(value: str) -> str:
-    """``value`` as the filter language reads it: bare when it is one word, else quoted."""
-    if _BARE_VALUE.fullmatch(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def word_span(text: str, cursor: int) -> tuple[int, int]:
-    """The word under ``cursor``: ``(start, end)`` offsets; a word may be a quoted value."""
-    quote_at = -1
-    i = 0
-    while i < cursor:
-        c = text[i]
-        if quote_at >= 0:
-            if c == "\\":
-                i += 2
-                continue
-            if c == text[quote_at]:
-                quote_at = -1
-        elif c in "\"'":
-            quote_at = i
-        i += 1
-    if quote_at >= 0:  # inside a quoted value: the word runs to its closing quote
-        end = cursor
-        while end < len(text):
-            if text[end] == "\\":
-                end += 2
-                continue
-            if text[end] == text[quote_at]:
-                end += 1
-                break
-            end += 1
-        return quote_at, min(end, len(text))
-    start = cursor
-    while start > 0 and text[start - 1] not in _WORD_END:
-        start -= 1
-    end = cursor
-    while end < len(text) and text[end] not in _WORD_END:
-        end += 1
-    return start, end
 
 
 def value_field(text: str, start: int) -> str | None:
@@ -107,10 +64,7 @@ def value_field(text: str, start: int) -> str | None:
             break
     else:
         return None
-    name_start = len(before)
-    while name_start > 0 and before[name_start - 1] not in _WORD_END:
-        name_start -= 1
-    return before[name_start:] or None
+    return word_before(before, len(before)) or None
 
 
 def _wrapped(text: str, table: str) -> bool:
@@ -342,7 +296,7 @@ class FilterBar(QWidget):
         values = self._values.get(key)
         if values is None and self._table == "records":
             values = self._values.get(ALIASES.get(key, key))
-        return [quote_value(v) for v in values or ()]
+        return [value_literal(v) for v in values or ()]
 
     def _update_completion(self) -> None:
         text = self._edit.text()

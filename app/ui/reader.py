@@ -29,9 +29,11 @@ from PySide6.QtCore import QObject, Signal
 from app.capture.follow import TABLES, Follower, Growth
 from app.capture.schema import CaptureError
 from app.db import sqlite3
+from app.display import human_size
 from app.export.masking import Masker
-from app.filters.language import Filter, filter_literal
-from app.records.columns import RECORD_TABS, scalar_text
+from app.filters.lexer import filter_literal
+from app.filters.planner import Filter
+from app.records.columns import RECORD_TABS, cell_text
 from app.records.fields import (
     ALIASES,
     FIELDS,
@@ -353,16 +355,6 @@ def _reveals(masker: Masker, text: str) -> bool:
     return masker.mask_text(text) != text
 
 
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / (1024 * 1024):.1f} MiB"
-
-
 def _local_time(iso: str) -> str:
     """A request's UTC stamp in the user's local time, to the millisecond."""
     try:
@@ -394,7 +386,7 @@ def _request_rows(follower: Follower, generation: int, block: int,
         shown_problems = row["reason"] or "; ".join(problems)
         texts.append(tuple(plain(str(t)) for t in (
             _local_time(row["received_at"]), row["peer"] or "", row["method"], path,
-            str(status), records, _human_size(row["body_size"]), duration,
+            str(status), records, human_size(row["body_size"]), duration,
             _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
         flags.append(1 if status >= 400 else 2 if problems else 0)
         tips.append(plain("\n".join(filter(None, [row["reason"], *problems]))))
@@ -444,7 +436,7 @@ def _record_detail(follower: Follower, record_id: int, masker: Masker | None = N
         return Detail("record", record_id, title, None, text, is_json=False,
                       note=f"Not shown as a tree: {error_text(exc)}", request_id=request_id)
     own_id = value.get("id") if isinstance(value, dict) else None
-    title = plain(f"{family} record {scalar_text(own_id)} · request {request_id}, "
+    title = plain(f"{family} record {cell_text(own_id)} · request {request_id}, "
                   f"position {idx}")
     return Detail("record", record_id, title, value, text, request_id=request_id)
 

@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_TITLE, __version__
 from app.config import Settings, new_capture_path
-from app.filters.language import Filter
+from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.replay.samples import library
 from app.ui.detail import JsonDetail

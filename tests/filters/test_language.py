@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from app.capture.follow import Follower
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from app.filters.language import FilterError, Meta, parse
+from app.filters.nodes import Meta
+from app.filters.parser import FilterError, parse
 from app.records.shape import family_of, parse_record
 from app.replay.generator import Generator
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
@@ -304,7 +305,7 @@ def test_big_ranges_are_filtered_in_halves_with_the_same_answer(tmp_path, monkey
 ])
 def test_filter_on_this_value_matches_exactly_that_value(tmp_path, value):
     """Issue 10 #5: the literal of "filter on this value" finds its record, SQL and Python."""
-    from app.filters.language import filter_literal
+    from app.filters.lexer import filter_literal
 
     capture = tmp_path / "c.sqlite"
     make_capture(capture, [{"id": 7, "x": value}, {"id": 8, "x": "other"}])

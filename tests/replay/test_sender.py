@@ -29,7 +29,7 @@ from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
 from app.cli.options import add_send_parser
 from app.cli.send import run_send
-from app.filters.language import FilterError
+from app.filters.parser import FilterError
 from app.replay.generator import Generator
 from app.replay.sender import (
     BatchResult,

@@ -7,9 +7,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QMessageBox, QToolButton
 
 from app.config import Settings, settings_path
-from app.filters.language import parse
+from app.filters.parser import parse
 from app.ui import filterbar
-from app.ui.filterbar import FilterBar, quote_value, word_span
+from app.ui.filterbar import FilterBar
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -249,16 +249,6 @@ def test_counts_and_busy(qtbot, settings):
 
 
 # -- completion ------------------------------------------------------------------------------
-
-
-def test_word_helpers():
-    assert word_span("alert and sev", 13) == (10, 13)
-    assert word_span("a and detail.country.iso_code == nl", 12) == (6, 29)
-    assert word_span('type == "Upd', 12) == (8, 12)
-    assert word_span('type == "a \\" b" and x', 10) == (8, 16)
-    assert quote_value("Data") == "Data"
-    assert quote_value("Update location") == '"Update location"'
-    assert quote_value('say "hi"') == '"say \\"hi\\""'
 
 
 def test_completion_replaces_only_the_word_under_the_cursor(qtbot, settings):

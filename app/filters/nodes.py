@@ -1,39 +1,27 @@
-"""The filter language: parsed once into small predicate classes, compiled once to SQL.
-
-Documented for users in ``docs/filters.md``. In short::
-
-    netherlands                       bare words search the record's whole text (any case)
-    iccid == "8988228066600001234"    named fields (see FIELDS) and dotted JSON paths
-    event_type.id == 1   detail.country.iso_code == nl   detail.mnc[0].mnc == 20
-    type ~ "PDP"   volume > 1.5   time >= 2025-03-18T07:00   alert   severity != INFO
-    a and b, a or b, not a, (a or b) and c, juxtaposition means and
-    last 15m                          received in the last 15 minutes (s, m, h, d)
-
-Every node can say what it means twice: as SQL over the capture (``sql``), which is how the
-window and the command line filter, and as plain Python over a parsed record (``matches``), which
-the property tests hold the SQL to. Both follow the same rules, spelled out in ``docs/filters.md``.
+"""The filter language's predicates: each node says what it means twice, as SQL over the capture
+(``sql``: how the window and the command line filter) and as plain Python over a parsed record
+(``matches``: what the property tests hold the SQL to). Both follow the rules of
+``docs/filters.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.filters.lexer import FilterError
 from app.records.fields import (
-    ALIASES,
     FIELDS,
     REQUEST_FIELDS,
-    _regex,
+    cached_regex,
     exact_sql,
     field_sql,
     field_value,
     index_column,
     json_path,
     lookup,
-    parse_path,
     sql_value,
 )
 from app.records.shape import family_sql
@@ -43,47 +31,10 @@ from app.records.shape import family_sql
 FAMILY_JSON = ("(SELECT " + family_sql("q2.families", "r.idx")
                + " FROM request AS q2 WHERE q2.id = r.request_id)")
 RECEIVED_JSON = "(SELECT q2.received_at FROM request AS q2 WHERE q2.id = r.request_id)"
-INDEXED_UPTO = "(SELECT coalesce(max(id), 0) FROM record_index)"
-
-
-class FilterError(ValueError):
-    """A filter that cannot be read; ``position`` is where (an offset into the text)."""
-
-    def __init__(self, message: str, position: int):
-        super().__init__(message)
-        self.position = position
-
-    def __str__(self) -> str:
-        return f"{self.args[0]} (at {self.position + 1})"
 
 
 # ---------------------------------------------------------------------------------------------
-# Paths and values
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*")
-
-
-def filter_literal(value: Any) -> str:
-    """A JSON value as the filter literal that matches exactly it (``id == <literal>``):
-    integers of any size exact, strings quoted with ``\\`` and ``"`` escaped, true, false,
-    null; a number beyond a double as it is spelt. Containers are written as compact JSON text
-    in quotes (they compare as that text)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(value)  # the shortest exact spelling; a JsonFloat's as the record has it
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    text = str(value)
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+# Values
 
 
 def ascii_lower(text: str) -> str:
@@ -168,7 +119,7 @@ class And(Node):
         # The cheaper side first: SQLite stops at the first false term. (Both sides are
         # never NULL, so the order does not change the answer.)
         first, second = self.left, self.right
-        if _cost(second, ctx) < _cost(first, ctx):
+        if cost(second, ctx) < cost(first, ctx):
             first, second = second, first
         return f"({first.sql(ctx)} AND {second.sql(ctx)})"
 
@@ -243,10 +194,7 @@ class Last(Node):
         return f"({column} >= {ctx.param(self.cutoff(ctx.now))})"
 
     def matches(self, record, meta):
-        return meta.received_at >= self.cutoff(_NOW_FOR_TESTS[0])
-
-
-_NOW_FOR_TESTS: list[dt.datetime | None] = [None]
+        return meta.received_at >= self.cutoff(None)
 
 
 @dataclass
@@ -318,7 +266,7 @@ class Compare(Node):
         self.number = None if self.boolean is not None else _number(self.literal)
         if self.op in ("~", "!~"):
             try:
-                self.regex = _regex(self.literal)
+                self.regex = cached_regex(self.literal)
             except re.error as exc:
                 raise FilterError(f"not a regular expression: {exc.msg}", 0) from None
 
@@ -421,250 +369,13 @@ class Everything(Node):
         return True
 
 
-# ---------------------------------------------------------------------------------------------
-# Tokens and parser
-
-
-@dataclass
-class Token:
-    """A piece of filter text: a word, a quoted string, an operator or a parenthesis."""
-
-    kind: str  # word | string | op | ( | ) | end
-    text: str
-    pos: int
-
-
-_OPS = ("==", "!=", "<=", ">=", "!~", "=", "<", ">", "~", "!", "&&", "||")
-_WORD_END = set(" \t\r\n()\"'=!<>~&|")
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-            continue
-        if c in "()":
-            tokens.append(Token(c, c, i))
-            i += 1
-            continue
-        if c in "\"'":
-            start, i = i, i + 1
-            out = []
-            while True:
-                if i >= n:
-                    raise FilterError("this quote is never closed", start)
-                if text[i] == "\\" and i + 1 < n:
-                    out.append(text[i + 1])
-                    i += 2
-                    continue
-                if text[i] == c:
-                    i += 1
-                    break
-                out.append(text[i])
-                i += 1
-            tokens.append(Token("string", "".join(out), start))
-            continue
-        for op in _OPS:
-            if text.startswith(op, i):
-                tokens.append(Token("op", op, i))
-                i += len(op)
-                break
-        else:
-            start = i
-            while i < n and text[i] not in _WORD_END:
-                i += 1
-            if start == i:  # a lone & or |
-                raise FilterError(f"unexpected {text[i]!r}", i)
-            tokens.append(Token("word", text[start:i], start))
-    tokens.append(Token("end", "", n))
-    return tokens
-
-
-_COMPARE = {"==": "==", "=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
-            "~": "~", "!~": "!~"}
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class _Parser:
-    def __init__(self, text: str, table: str):
-        self.text = text
-        self.table = table
-        self.tokens = tokenize(text)
-        self.i = 0
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def next(self) -> Token:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def keyword(self, *words: str) -> bool:
-        tok = self.tok
-        return tok.kind == "word" and tok.text.lower() in words
-
-    def parse(self) -> Node:
-        if self.tok.kind == "end":
-            return Everything()
-        node = self.parse_or()
-        if self.tok.kind != "end":
-            raise FilterError(f"unexpected {self.tok.text!r}", self.tok.pos)
-        return node
-
-    def parse_or(self) -> Node:
-        node = self.parse_and()
-        while self.keyword("or") or (self.tok.kind == "op" and self.tok.text == "||"):
-            self.next()
-            node = Or(node, self.parse_and())
-        return node
-
-    def parse_and(self) -> Node:
-        node = self.parse_not()
-        while True:
-            if self.keyword("and") or (self.tok.kind == "op" and self.tok.text == "&&"):
-                self.next()
-            elif self.tok.kind in ("end", ")") or self.keyword("or") or \
-                    (self.tok.kind == "op" and self.tok.text == "||"):
-                return node
-            node = And(node, self.parse_not())
-
-    def parse_not(self) -> Node:
-        if self.keyword("not") or (self.tok.kind == "op" and self.tok.text == "!"):
-            self.next()
-            return Not(self.parse_not())
-        return self.parse_atom()
-
-    def parse_atom(self) -> Node:
-        tok = self.tok
-        if tok.kind == "(":
-            self.next()
-            if self.tok.kind == ")":
-                raise FilterError("empty parentheses", self.tok.pos)
-            node = self.parse_or()
-            if self.tok.kind != ")":
-                raise FilterError("a '(' is not closed", tok.pos)
-            self.next()
-            return node
-        if tok.kind == "end":
-            raise FilterError("the filter ends where a test should follow", tok.pos)
-        if tok.kind in (")", "op"):
-            raise FilterError(f"unexpected {tok.text!r}", tok.pos)
-        if tok.kind == "string":
-            self.next()
-            if self.tok.kind == "op" and self.tok.text in _COMPARE:
-                raise FilterError("a field name is not quoted", tok.pos)
-            return Text(tok.text)
-        # a word
-        if tok.text.lower() in ("and", "or"):
-            raise FilterError(f"{tok.text!r} needs a test on both sides", tok.pos)
-        if tok.text.lower() == "last" and self.tokens[self.i + 1].kind == "word":
-            span = self.tokens[self.i + 1]
-            m = re.fullmatch(r"(\d+)\s*([smhd])", span.text.lower())
-            if m:
-                self.i += 2
-                return Last(int(m.group(1)) * _UNITS[m.group(2)])
-        self.next()
-        if self.tok.kind == "op" and self.tok.text in _COMPARE:
-            op_tok = self.next()
-            ref = self.ref(tok)
-            value = self.tok
-            if value.kind not in ("word", "string"):
-                raise FilterError(f"a value should follow {op_tok.text!r}", value.pos)
-            self.next()
-            try:
-                return Compare(ref, _COMPARE[op_tok.text], value.text, value.kind == "string")
-            except FilterError as exc:
-                raise FilterError(exc.args[0], value.pos) from None
-        ref = self.ref(tok, bare=True)
-        return Text(tok.text) if ref is None else Truthy(ref)
-
-    def ref(self, tok: Token, bare: bool = False) -> Ref | None:
-        name = tok.text
-        if self.table == "requests":
-            key = name.lower()
-            if key in REQUEST_FIELDS:
-                return Ref(key, kind="request")
-            if bare:
-                return None
-            raise FilterError(f"requests have no field {name!r} (fields: "
-                              f"{', '.join(sorted(REQUEST_FIELDS))})", tok.pos)
-        key = ALIASES.get(name.lower(), name.lower())
-        if key in FIELDS:
-            return Ref(key)
-        if key == "family":
-            return Ref("family", kind="family")
-        if "." in key and name.lower() in ALIASES:
-            return Ref(key, parse_path(key), kind="path")
-        if _PATH.fullmatch(name) and ("." in name or "[" in name or not bare):
-            return Ref(name, parse_path(name), kind="path")
-        if bare:
-            return None
-        raise FilterError(f"{name!r} is neither a field nor a JSON path", tok.pos)
-
-
-@dataclass
-class Filter:
-    """A parsed filter, ready to compile (``where``) or to evaluate (``matches``)."""
-
-    text: str
-    root: Node
-    table: str = "records"
-
-    @property
-    def is_empty(self) -> bool:
-        return isinstance(self.root, Everything)
-
-    def where(self, now: dt.datetime | None = None, mode: str = "json") -> tuple[str, list[Any]]:
-        ctx = SqlContext(self.table, now, mode=mode)
-        return self.root.sql(ctx), ctx.params
-
-    @property
-    def reads_json(self) -> bool:
-        """Whether even indexed records need their JSON (text search, paths)."""
-        return _reads_json(self.root)
-
-    def record_query(self, families: tuple[str, ...] | None, after: int = 0,
-                     upto: int | None = None, now: dt.datetime | None = None,
-                     ) -> tuple[str, list[Any]]:
-        """SQL selecting the ids of records in (after, upto] of ``families`` that pass.
-
-        Indexed records are filtered on ``record_index`` (narrow rows: fast), the ones the
-        receiver has not indexed yet on their JSON; the same filter, compiled twice.
-        """
-        upto = 2**62 if upto is None else upto
-        params: list[Any] = []
-        fams = ""
-        if families:
-            fams = f" IN ({', '.join('?' * len(families))})"
-        where_index, p_index = self.where(now, "index")
-        join = " JOIN record AS r ON r.id = k.id" if self.reads_json else ""
-        part_index = (f"SELECT k.id AS id FROM record_index AS k{join} WHERE k.id > ? "
-                      f"AND k.id <= ?" + (f" AND k.family{fams}" if fams else "")
-                      + f" AND {where_index}")
-        params += [after, upto, *(families or ()), *p_index]
-        where_json, p_json = self.where(now, "json")
-        part_json = (f"SELECT r.id AS id FROM record AS r WHERE r.id > max(?, {INDEXED_UPTO}) "
-                     f"AND r.id <= ?" + (f" AND {FAMILY_JSON}{fams}" if fams else "")
-                     + f" AND {where_json}")
-        params += [after, upto, *(families or ()), *p_json]
-        return f"{part_index} UNION ALL {part_json} ORDER BY id", params
-
-    def matches(self, record: Any, meta: Meta | None = None) -> bool:
-        return bool(self.root.matches(record, meta or Meta()))
-
-
-def _cost(node: Node, ctx: SqlContext) -> int:
+def cost(node: Node, ctx: SqlContext) -> int:
     """A rough cost of evaluating ``node`` on one record: 0 an index column, 1 a quick scan
     of the text, 3 a JSON path read."""
     if isinstance(node, (And, Or)):
-        return _cost(node.left, ctx) + _cost(node.right, ctx)
+        return cost(node.left, ctx) + cost(node.right, ctx)
     if isinstance(node, Not):
-        return _cost(node.inner, ctx)
+        return cost(node.inner, ctx)
     if isinstance(node, Text):
         return 1
     if isinstance(node, (Compare, Truthy)):
@@ -675,28 +386,6 @@ def _cost(node: Node, ctx: SqlContext) -> int:
             return 1
         return 3
     return 0
-
-
-def _reads_json(node: Node) -> bool:
-    if isinstance(node, Text):
-        return True
-    if isinstance(node, (And, Or)):
-        return _reads_json(node.left) or _reads_json(node.right)
-    if isinstance(node, Not):
-        return _reads_json(node.inner)
-    if isinstance(node, (Compare, Truthy)):
-        return node.ref.reads_json
-    return False
-
-
-def parse(text: str, table: str = "records") -> Filter:
-    """Parse a filter; raises only :class:`FilterError`."""
-    if not isinstance(text, str):
-        raise FilterError("a filter is text", 0)
-    try:
-        return Filter(text, _Parser(text, table).parse(), table)
-    except RecursionError:
-        raise FilterError("nested too deeply", 0) from None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
