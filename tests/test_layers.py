@@ -36,8 +36,9 @@ LAYERS: dict[str, set[str]] = {
     "app.capture": CORE | {"app.records.*", "app.filters.*"},
     # The capture's format and its only writer do not know the filter language; only the
     # readers that take a filter (summary, follow) do.
-    "app.capture.schema": CORE | {"app.records.*"},
-    "app.capture.writer": CORE | {"app.records.*", "app.capture.schema"},
+    "app.capture.answers": CORE | {"app.records.*"},
+    "app.capture.schema": CORE | {"app.records.*", "app.capture.answers"},
+    "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers"},
     "app.server": CORE | LOWER - {"app.filters.*"},
     "app.export": CORE | LOWER,
     "app.replay": CORE | LOWER,

@@ -4,10 +4,9 @@ It is the single source of truth. The receiver (``serve``) is its only writer; t
 command line read it, possibly while it grows. The format is documented in
 ``docs/capture-format.md``; ``PRAGMA user_version`` carries :data:`SCHEMA_VERSION`.
 
-A batch is committed before it is acknowledged: :meth:`CaptureWriter.store` returns only after
-the transaction holding the request and its records has committed, and the server answers 200
-only after that. WAL with ``synchronous=NORMAL`` survives a killed process (the committed pages
-are in the WAL file when COMMIT returns); ``synchronous=FULL`` also survives power loss.
+WAL with ``synchronous=NORMAL`` survives a killed process (the committed pages are in the WAL
+file when COMMIT returns); ``synchronous=FULL`` also survives power loss. The writer
+(:mod:`app.capture.writer`) commits a batch before it is acknowledged.
 
 Storing a batch does two things at once: SQLite's ``json_each`` cuts the body into records
 (each record's text with every token as sent, only insignificant white space dropped) while
@@ -21,18 +20,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from app import APP_NAME, __version__
+from app.capture.answers import Answer, derived_answer, is_status_page
 from app.config import is_own, private_dir
-from app.db import sqlite3
+from app.db import sqlite3, sqlite_problem
 from app.records.fields import INDEXED, field_sql, index_column, regexp
 from app.records.shape import family_sql
 
-SCHEMA_VERSION = 4  # 2: record_index; 3: a body may be stored once, as its records;
-# 4: record ids and type ids beyond 64 bits exact in record_keys and record_index
+SCHEMA_VERSION = 5  # 2: record_index; 3: a body may be stored once, as its records;
+# 4: record ids and type ids beyond 64 bits exact in record_keys and record_index;
+# 5: the answer sent is stored with the request (response_headers, response_body)
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
@@ -69,6 +72,8 @@ CREATE TABLE request (
     families         BLOB,
     duration_ms      REAL,
     source           TEXT NOT NULL DEFAULT 'received',
+    response_headers TEXT,
+    response_body    BLOB,
     body             BLOB
 );
 
@@ -119,6 +124,62 @@ _MIGRATE_TO_4 = "DROP VIEW IF EXISTS record_keys;" + _KEYS_VIEW + "".join(
     "INSERT OR IGNORE INTO meta (key, value) "
     "SELECT 'interop_notes_from', coalesce(max(id), 0) + 1 FROM request;")
 INTEROP_FROM = "interop_notes_from"  # meta key: the first request whose notes are complete
+# Format 4 to 5: the answer of each request, as the exporters used to rebuild it (the columns are
+# added after ``body``: SQLite appends them).
+_MIGRATE_TO_5 = ("ALTER TABLE request ADD COLUMN response_headers TEXT;"
+                 "ALTER TABLE request ADD COLUMN response_body BLOB;")
+RESPONSE_COLUMNS = "id, method, path, status, reason, auth, record_count, counts, problems"
+
+
+def has_responses(db: sqlite3.Connection) -> bool:
+    """Whether the capture stores each request's answer (format 5 on)."""
+    return any(row[1] == "response_body" for row in db.execute("PRAGMA table_info(request)"))
+
+
+def derived_answer_of(db: sqlite3.Connection, row: tuple, records_before: int | None = None
+                      ) -> Answer:
+    """The answer of a request stored without it (``row``: :data:`RESPONSE_COLUMNS`), as this
+    endpoint answers it (:func:`app.capture.answers.derived_answer`). ``records_before`` (the
+    records stored before it, for the status page) is read when not given."""
+    rid, method, path, status, reason, auth, record_count, counts, problems = row
+    body = b""
+    if status == 400 and not (reason or "").startswith("the body could not be read"):
+        body = request_body(db, rid)  # judged again, for the error's position
+    if records_before is None and is_status_page(method, path, status):
+        records_before = db.execute(
+            "SELECT coalesce(sum(record_count), 0) FROM request WHERE id < ?", (rid,)
+        ).fetchone()[0]
+    return derived_answer(
+        request_id=rid, method=method, path=path, status=status, reason=reason,
+        auth=auth or "off", record_count=record_count or 0,
+        counts=json.loads(counts) if counts else {},
+        problems=json.loads(problems) if problems else [], body=body,
+        records_before=records_before or 0)
+
+
+def _derived_answers(db: sqlite3.Connection) -> Iterator[tuple[str, bytes, int]]:
+    records_before = 0
+    for row in db.execute(f"SELECT {RESPONSE_COLUMNS} FROM request ORDER BY id").fetchall():
+        answer = derived_answer_of(db, row, records_before)
+        records_before += row[6] or 0
+        yield answer.headers_json(), answer.body, row[0]
+
+
+def _migrate_to_5(db: sqlite3.Connection) -> None:
+    """Add the answer columns and fill them with the answers rebuilt (one transaction)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _MIGRATE_TO_5.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.executemany("UPDATE request SET response_headers = ?, response_body = ? WHERE id = ?",
+                       list(_derived_answers(db)))
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 def request_body(db: sqlite3.Connection, request_id: int, body: bytes | None = None,
                  first_record: int | None = None, record_count: int = 0) -> bytes:
@@ -158,6 +219,13 @@ def utc_now_iso(ts: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def check_sqlite() -> None:
+    """Refuse, in words, an SQLite too old for captures (see :func:`app.db.sqlite_problem`)."""
+    problem = sqlite_problem()
+    if problem:
+        raise CaptureError(problem)
+
+
 def _check(db: sqlite3.Connection, path: Path) -> int:
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -181,6 +249,7 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
     SQLite gives the -wal and -shm files the database file's mode.
     """
     path = Path(path)
+    check_sqlite()
     private_dir(path.parent)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -197,12 +266,14 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             raise CaptureError(f"{path}: cannot switch the capture to WAL mode (got {mode})")
         db.execute(f"PRAGMA synchronous = {'FULL' if sync == 'full' else 'NORMAL'}")
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer thread does it
-        if 0 < version < SCHEMA_VERSION:
+        if 0 < version < 4:
             # 1: made before the filter index existed; 2: same tables, from 3 on a body may be
             # NULL (see request_body); 3: integers beyond 64 bits were REALs in the index.
             index = _INDEX_TABLE.replace("{schema}", "") if version == 1 else ""
             db.executescript("BEGIN;" + index + _MIGRATE_TO_4
-                             + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+                             + "PRAGMA user_version = 4; COMMIT;")
+        if 0 < version < 5:  # 4: the answers were not stored
+            _migrate_to_5(db)
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
@@ -235,6 +306,7 @@ def _text(data: bytes) -> str:
 def open_reader(path: Path) -> sqlite3.Connection:
     """Open a capture read-only (it may be growing in another process)."""
     path = Path(path)
+    check_sqlite()
     if not path.is_file():
         raise CaptureError(f"{path} does not exist")
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,

@@ -12,14 +12,17 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.capture.answers import Answer, derived_answer
 from app.capture.schema import (
     CHECKPOINT_BYTES,
     CaptureError,
     CaptureLockedError,
+    check_sqlite,
     open_writer_db,
     utc_now_iso,
 )
@@ -28,10 +31,10 @@ from app.db import sqlite3
 from app.records.fields import INDEXED, field_sql, index_column
 from app.records.shape import BodyError, BodyShape, family_sql, inspect_body
 
-try:
+if os.name == "nt":
+    import msvcrt
+else:
     import fcntl
-except ImportError:  # Windows: no advisory lock, SQLite still serialises writers
-    fcntl = None
 
 
 # The key fields of records, for fast filtering, written after the batch was acknowledged (see
@@ -53,10 +56,11 @@ _INSERT_REQUEST = """
 INSERT INTO request (id, received_at, peer, method, path, query, http_version, headers, auth,
                      auth_user, status, reason, problems, content_type, content_encoding,
                      body_size, record_count, first_record, counts, families, duration_ms,
-                     source, body)
+                     source, response_headers, response_body, body)
 VALUES (:id, :received_at, :peer, :method, :path, :query, :http_version, :headers, :auth,
         :auth_user, :status, :reason, :problems, :content_type, :content_encoding, :body_size,
-        :record_count, :first_record, :counts, :families, :duration_ms, :source, :body)
+        :record_count, :first_record, :counts, :families, :duration_ms, :source,
+        :response_headers, :response_body, :body)
 """
 
 
@@ -83,7 +87,8 @@ class Incoming:
 
 @dataclass
 class Stored:
-    """What storing a request produced: the status to answer and why."""
+    """What storing a request produced: the status to answer and why, and the answer stored
+    with it (``answer``: exactly what is to be sent)."""
 
     request_id: int
     status: int
@@ -91,6 +96,7 @@ class Stored:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     error: BodyError | None = None
+    answer: Answer | None = None
 
     @property
     def record_count(self) -> int:
@@ -126,6 +132,9 @@ def contract_problems(incoming: Incoming, shape: BodyShape | None) -> list[str]:
     return problems
 
 
+Responder = Callable[[Stored], Answer]  # the answer to a stored request, built in its transaction
+
+
 class CaptureWriter:
     """The capture's single writer, used from one thread (the receiver's storage thread)."""
 
@@ -144,13 +153,17 @@ class CaptureWriter:
         self._checkpointer = Checkpointer(self.path)
 
     def store(self, incoming: Incoming, status: int | None = None,
-              reason: str | None = None) -> Stored:
+              reason: str | None = None, respond: Responder | None = None) -> Stored:
         """Store ``incoming``; when ``status`` is None the body is judged as a batch.
 
-        Returns only after the transaction has committed.
+        ``respond`` builds the answer from what storing produced (the request id is known
+        only inside the transaction); it is stored in the same row, and the caller sends
+        ``Stored.answer``. Without it, the answer this endpoint gives such a request is
+        stored (:func:`app.capture.answers.derived_answer`; imports). Returns only after the
+        transaction has committed.
         """
         if status is not None:
-            return self._store_plain(incoming, status, reason, None)
+            return self._store_plain(incoming, status, reason, None, respond)
         shape_future = self._classifier.submit(inspect_body, incoming.body)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -171,38 +184,54 @@ class CaptureWriter:
                 shape = shape_future.result()
             except BodyError as exc:
                 db.execute("ROLLBACK")
-                return self._store_plain(incoming, 400, str(exc), exc)
+                return self._store_plain(incoming, 400, str(exc), exc, respond)
             if split_error is not None or split != shape.total:
                 # simdjson or the stdlib took what SQLite would not (nested deeper than its
                 # JSON limit): a bad batch, stored whole like any other.
                 db.execute("ROLLBACK")
                 error = BodyError(f"the records could not be split: {split_error or split}")
-                return self._store_plain(incoming, 400, str(error), error)
+                return self._store_plain(incoming, 400, str(error), error, respond)
             problems = contract_problems(incoming, shape)
             first = first_record - shape.total + 1 if shape.total else None
             once = first is not None and self._body_is_its_records(incoming.body, first,
                                                                    first_record)
-            self._insert_request(incoming, request_id, 200, None, problems, shape, first,
-                                 store_body=not once)
+            stored = self._answered(incoming, Stored(request_id, 200, None, dict(shape.counts),
+                                                     problems, None), respond)
+            self._insert_request(incoming, stored, shape, first, store_body=not once)
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
             raise
-        return self._stored(request_id, 200, None, problems, shape, None)
+        return self._stored(stored, shape)
 
     def _store_plain(self, incoming: Incoming, status: int, reason: str | None,
-                     error: BodyError | None) -> Stored:
+                     error: BodyError | None, respond: Responder | None) -> Stored:
         problems = contract_problems(incoming, None)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             request_id = self._next_request_id()
-            self._insert_request(incoming, request_id, status, reason, problems, None, None)
+            stored = self._answered(incoming, Stored(request_id, status, reason, {}, problems,
+                                                     error), respond)
+            self._insert_request(incoming, stored, None, None)
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
             raise
-        return self._stored(request_id, status, reason, problems, None, error)
+        return self._stored(stored, None)
+
+    def _answered(self, incoming: Incoming, stored: Stored,
+                  respond: Responder | None) -> Stored:
+        """``stored`` with its answer: the caller's, or what this endpoint answers it."""
+        if respond is not None:
+            stored.answer = respond(stored)
+        else:
+            stored.answer = derived_answer(
+                request_id=stored.request_id, method=incoming.method, path=incoming.path,
+                status=stored.status, reason=stored.reason, auth=incoming.auth,
+                record_count=stored.record_count, counts=stored.counts,
+                problems=stored.problems, body=incoming.body, records_before=self.records)
+        return stored
 
     def _next_request_id(self) -> int:
         # Only called inside the writer's own IMMEDIATE transaction: nobody else inserts.
@@ -225,12 +254,13 @@ class CaptureWriter:
             "(SELECT json FROM record WHERE id BETWEEN ? AND ? ORDER BY id)",
             (body, first, last)).fetchone()[0])
 
-    def _insert_request(self, incoming: Incoming, request_id: int, status: int,
-                        reason: str | None, problems: list[str], shape: BodyShape | None,
+    def _insert_request(self, incoming: Incoming, stored: Stored, shape: BodyShape | None,
                         first_record: int | None, store_body: bool = True) -> None:
         counts = shape.counts if shape is not None else {}
+        problems = stored.problems
+        answer = stored.answer
         self._db.execute(_INSERT_REQUEST, {
-            "id": request_id,
+            "id": stored.request_id,
             "received_at": utc_now_iso(incoming.received_at),
             "peer": incoming.peer,
             "method": incoming.method,
@@ -240,8 +270,8 @@ class CaptureWriter:
             "headers": json.dumps(incoming.headers, ensure_ascii=False),
             "auth": incoming.auth,
             "auth_user": incoming.auth_user,
-            "status": status,
-            "reason": reason,
+            "status": stored.status,
+            "reason": stored.reason,
             "problems": json.dumps(problems, ensure_ascii=False) if problems else None,
             "content_type": incoming.content_type,
             "content_encoding": incoming.content_encoding,
@@ -253,16 +283,16 @@ class CaptureWriter:
             "families": shape.codes if shape is not None else None,
             "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
             "source": incoming.source,
+            "response_headers": answer.headers_json() if answer is not None else None,
+            "response_body": answer.body if answer is not None else None,
             "body": incoming.body if store_body else None,
         })
 
-    def _stored(self, request_id, status, reason, problems, shape, error) -> Stored:
+    def _stored(self, stored: Stored, shape: BodyShape | None) -> Stored:
         self.requests += 1
         self.records += shape.total if shape is not None else 0
         self._checkpointer.wake()
-        return Stored(request_id=request_id, status=status, reason=reason,
-                      counts=dict(shape.counts) if shape is not None else {},
-                      problems=problems, error=error)
+        return stored
 
     def index_pending(self, limit: int = 500) -> int:
         """Index up to ``limit`` records not yet in ``record_index``; returns how many."""
@@ -305,13 +335,25 @@ def _rollback(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-def _lock(path: Path) -> int | None:
-    if fcntl is None:
-        return None
+# Windows locks are mandatory byte ranges: the lock takes one byte far beyond anything SQLite
+# reads or locks in the file (its pages end below 2**48, its own locks sit at 1 GiB).
+_WINDOWS_LOCK_OFFSET = 2**62
+
+
+def _lock(path: Path) -> int:
+    """Hold the capture for this writer: a second receiver on the same file is refused.
+
+    POSIX: ``flock`` on the file. Windows: ``msvcrt.locking`` of one byte (see
+    :data:`_WINDOWS_LOCK_OFFSET`); that path cannot run here, it mirrors the POSIX one."""
+    check_sqlite()  # before the file is created: an unusable SQLite leaves nothing behind
     private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.name == "nt":
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         raise CaptureLockedError(
@@ -320,8 +362,14 @@ def _lock(path: Path) -> int | None:
     return fd
 
 
-def _unlock(fd: int | None) -> None:
-    if fd is not None:
+def _unlock(fd: int) -> None:
+    """Release :func:`_lock`'s hold (closing the file releases a POSIX lock)."""
+    try:
+        if os.name == "nt":
+            with contextlib.suppress(OSError):
+                os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    finally:
         os.close(fd)
 
 

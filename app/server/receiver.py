@@ -31,11 +31,12 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from app import APP_TITLE, __version__
-from app.capture.writer import CaptureWriter, Incoming, Stored
+from app import __version__
+from app.capture.answers import CHALLENGE, Answer, json_answer, status_answer, status_text
+from app.capture.writer import CaptureWriter, Incoming, Responder, Stored
 from app.config import ServeOptions
 from app.db import sqlite3
-from app.net import REALM, basic_auth_value
+from app.net import basic_auth_value
 from app.resources import DOCUMENTED_EVENT_SAMPLE, sample_path
 
 _MASKED_HEADERS = {"authorization", "proxy-authorization"}
@@ -204,10 +205,10 @@ class Receiver:
             self._on_problem("the capture can be written again")
 
     async def _store(self, incoming: Incoming, status: int | None = None,
-                     reason: str | None = None) -> Stored:
+                     reason: str | None = None, respond: Responder | None = None) -> Stored:
         loop = asyncio.get_running_loop()
         stored = await loop.run_in_executor(
-            self._storage, self._writer.store, incoming, status, reason
+            self._storage, self._writer.store, incoming, status, reason, respond
         )
         self._storage_recovered()
         if stored.record_count:
@@ -284,8 +285,8 @@ class Receiver:
 
         if request.method in ("GET", "HEAD") and request.path == "/":
             text = self._status_text()  # what arrived before this look at the status
-            await self._store(incoming, 200, None)
-            return web.Response(text=text, content_type="text/plain")
+            return _send(await self._store(incoming, 200, None,
+                                           lambda _stored: status_answer(text)))
 
         if not authorised:
             # Credentials first: keep the headers and a few KB of the body, read no more.
@@ -296,11 +297,9 @@ class Receiver:
                 "invalid": "wrong credentials: the Basic Auth header does not match "
                            "this endpoint's user and password",
             }[incoming.auth]
-            stored = await self._store(incoming, 401, message)
-            response = _json_response(
-                401, {"ok": False, "error": message, "request_id": stored.request_id},
-                headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
-            )
+            stored = await self._store(incoming, 401, message, _rejection(
+                message, ("WWW-Authenticate", CHALLENGE)))
+            response = _send(stored)
             if request.content_length or not request.content.at_eof():
                 response.force_close()  # the unread rest of the body ends the connection
             return response
@@ -308,29 +307,15 @@ class Receiver:
         problem = await self._read_body(request, incoming)
         if problem is not None:
             status, message = problem
-            stored = await self._store(incoming, status, message)
-            return _json_response(status, {"ok": False, "error": message,
-                                           "request_id": stored.request_id})
+            return _send(await self._store(incoming, status, message,
+                                           _rejection(message)))
 
         if request.method != "POST":
             message = f"method {request.method} is not allowed: the Data Streamer sends POST"
-            stored = await self._store(incoming, 405, message)
-            return _json_response(405, {"ok": False, "error": message,
-                                        "request_id": stored.request_id},
-                                  headers={"Allow": "POST"})
+            return _send(await self._store(incoming, 405, message, _rejection(
+                message, ("Allow", "POST"))))
 
-        stored = await self._store(incoming)
-        if stored.status == 200:
-            return _json_response(200, {
-                "ok": True,
-                "request_id": stored.request_id,
-                "records": stored.record_count,
-                "counts": stored.counts,
-                **({"problems": stored.problems} if stored.problems else {}),
-            })
-        body = {"ok": False, "request_id": stored.request_id}
-        body.update(stored.error.as_json() if stored.error else {"error": stored.reason})
-        return _json_response(stored.status, body)
+        return _send(await self._store(incoming, respond=_judged))
 
     async def _read_capped(self, request: web.Request, incoming: Incoming, cap: int) -> None:
         """Read at most ``cap`` bytes of the body into ``incoming`` (as sent, not decoded);
@@ -386,15 +371,44 @@ class Receiver:
         return _decode_body(incoming, limit)
 
     def _status_text(self) -> str:
-        auth = "HTTP Basic Auth required" if self._expected_token else "no authentication"
-        return (
-            f"{APP_TITLE} {__version__}: a mock endpoint for the 1NCE Data Streamer.\n"
-            f"POST JSON lists of Event, Usage and SMS records to any path ({auth}).\n"
-            f"Requests so far: {self._writer.requests}; records: {self._writer.records}.\n"
-        )
+        return status_text(self._expected_token is not None, self._writer.requests,
+                           self._writer.records)
 
 
 RECEIVER = web.AppKey("receiver", Receiver)  # the running app's Receiver
+
+
+def _judged(stored: Stored) -> Answer:
+    """The answer to a POST judged as a batch: 200 with what was stored, or why not."""
+    if stored.status == 200:
+        return json_answer({
+            "ok": True,
+            "request_id": stored.request_id,
+            "records": stored.record_count,
+            "counts": stored.counts,
+            **({"problems": stored.problems} if stored.problems else {}),
+        })
+    body = {"ok": False, "request_id": stored.request_id}
+    body.update(stored.error.as_json() if stored.error else {"error": stored.reason})
+    return json_answer(body)
+
+
+def _rejection(message: str, *headers: tuple[str, str]) -> Responder:
+    """The answer to a request refused before its body was judged (401, 405, 413, ...)."""
+
+    def respond(stored: Stored) -> Answer:
+        return json_answer({"ok": False, "error": message, "request_id": stored.request_id},
+                           headers)
+
+    return respond
+
+
+def _send(stored: Stored) -> web.Response:
+    """The answer stored with the request, byte for byte (aiohttp adds Content-Length, Date
+    and Server; to a HEAD it sends the headers only)."""
+    assert stored.answer is not None
+    answer = stored.answer
+    return web.Response(status=stored.status, body=answer.body, headers=dict(answer.headers))
 
 
 def _json_response(status: int, body: dict, headers: dict | None = None) -> web.Response:
