@@ -8,11 +8,13 @@ mode 0600 because it holds the endpoint password.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as dt
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,14 +90,21 @@ def is_own(path: Path) -> bool:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by the owner only (keys, passwords)."""
+    """Write ``data`` to ``path`` readable by the owner only (keys, passwords), atomically: a
+    private temporary file in the same folder, flushed to disk, then renamed over ``path``, so a
+    reader sees the old file or the new one, and a failed write leaves the old one."""
     private_dir(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:  # mkstemp's file is the owner's only (0600)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @dataclass
@@ -104,7 +113,13 @@ class Settings:
 
     Unknown keys in the file are ignored and missing ones take their defaults, so an older or
     newer settings file never stops the app from starting.
+
+    The window and the command line both write the file: :meth:`save` writes only what changed
+    since :meth:`load` (for a dict, only its changed entries) into the file as it is now, so one
+    never undoes the other's change. Settings made without :meth:`load` write every key.
     """
+
+    _loaded = None  # the values as loaded (:meth:`load`) or last saved; not a field
 
     user: str = DEFAULT_USER
     password: str = ""
@@ -142,13 +157,7 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
-        path = path or settings_path()
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raw = {}
-        if not isinstance(raw, dict):
-            raw = {}
+        raw = _read_settings(path or settings_path())
         known = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
         for key, value in raw.items():
@@ -160,12 +169,30 @@ class Settings:
                 continue
             if isinstance(value, type(default)):
                 values[key] = value
-        return cls(**values)
+        settings = cls(**values)
+        settings._loaded = copy.deepcopy(dataclasses.asdict(settings))
+        return settings
 
     def save(self, path: Path | None = None) -> None:
+        """Write the keys changed since :meth:`load` into the file as it is now (atomically,
+        readable by the owner only); keys this version does not know are kept."""
         path = path or settings_path()
-        data = json.dumps(dataclasses.asdict(self), indent=2).encode()
-        write_private(path, data)
+        mine = dataclasses.asdict(self)
+        loaded = self._loaded
+        merged = _read_settings(path)
+        for key, value in mine.items():
+            before = None if loaded is None else loaded[key]
+            if loaded is not None and value == before:
+                continue
+            if isinstance(value, dict) and isinstance(before, dict) \
+                    and isinstance(merged.get(key), dict):
+                merged[key] = _merge_entries(merged[key], before, value)
+            else:
+                merged[key] = value
+        for key, value in mine.items():  # the file lists every setting
+            merged.setdefault(key, value)
+        write_private(path, json.dumps(merged, indent=2).encode())
+        self._loaded = copy.deepcopy(mine)
 
     @classmethod
     def load_or_create(cls, path: Path | None = None) -> Settings:
@@ -175,6 +202,26 @@ class Settings:
             settings.password = secrets.token_urlsafe(18)
             settings.save(path)
         return settings
+
+
+def _read_settings(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _merge_entries(current: dict, before: dict, after: dict) -> dict:
+    """``current`` (the file's dict now) with the entries that changed from ``before`` to
+    ``after`` (this writer's) applied: set where added or changed, gone where removed."""
+    out = dict(current)
+    for key, value in after.items():
+        if key not in before or before[key] != value:
+            out[key] = value
+    for key in before.keys() - after.keys():
+        out.pop(key, None)
+    return out
 
 
 @dataclass
