@@ -23,4 +23,3 @@ def sample_path(name: str) -> Path:
 
 
 DOCUMENTED_EVENT_SAMPLE = "update-location-event.json"
-DOCUMENTED_USAGE_SAMPLE = "usage-record.json"

@@ -112,13 +112,6 @@ class Follower:
         growth.requests, growth.records = self.requests, self.records
         return growth
 
-    def record_watermark(self, request_id: int) -> int:
-        """The highest record id stored with requests up to ``request_id``."""
-        row = self._db.execute(
-            "SELECT max(first_record + record_count - 1) FROM request WHERE id <= ? "
-            "AND record_count > 0", (request_id,)).fetchone()
-        return row[0] or 0
-
     def matching(self, flt: Filter, table: str, after: int, upto: int) -> array:
         """Ids of ``table`` in (after, upto] that pass ``flt`` (record or request ids).
 

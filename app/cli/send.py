@@ -20,8 +20,8 @@ from app.replay.sender import (
     BatchResult,
     SendOptions,
     SendReport,
-    _check_options,
-    _count_batches,
+    check_options,
+    count_batches,
     generated_records,
     records_from_capture,
     records_from_file,
@@ -99,7 +99,7 @@ def run_send(args: argparse.Namespace) -> int:
         timeout=args.timeout, retries=args.retries, backoff=args.backoff,
     )
     try:
-        url = _check_options(options)
+        url = check_options(options)
         if url.scheme == "https":
             ssl_context(options)
         records = _load_records(args)
@@ -118,7 +118,7 @@ def run_send(args: argparse.Namespace) -> int:
         print(f"note: --batch {options.batch_size} is more than the {MAX_RECORDS_PER_POST} "
               f"records the Data Streamer puts in one POST", file=sys.stderr)
     total_records = len(records) * options.repeat
-    total = _count_batches(total_records, options.batch_size)
+    total = count_batches(total_records, options.batch_size)
     jsonl = args.events == "jsonl"
     if jsonl:
         _emit({"event": "start", "url": options.url, "records": total_records,

@@ -41,13 +41,6 @@ else:
         simdjson = None
 
 FAMILIES = ("event", "usage", "sms_dr", "sms_mo", "unknown")
-FAMILY_TITLES = {
-    "event": "Events",
-    "usage": "Usage",
-    "sms_dr": "SMS delivery reports",
-    "sms_mo": "SMS (MO)",
-    "unknown": "Other",
-}
 # One byte per record travels to SQLite as a blob; these are the codes.
 FAMILY_CODES = {"event": b"e", "usage": b"u", "sms_dr": b"d", "sms_mo": b"m", "unknown": b"x"}
 CODE_FAMILIES = {v[0]: k for k, v in FAMILY_CODES.items()}

@@ -103,7 +103,8 @@ def _counted_batches(records: Iterable[bytes | dict], size: int) -> Iterator[tup
         yield len(chunk), b"[" + b",".join(_record_text(r) for r in chunk) + b"]"
 
 
-def _count_batches(total: int, size: int) -> int:
+def count_batches(total: int, size: int) -> int:
+    """How many bodies :func:`batches` cuts ``total`` records into."""
     return math.ceil(total / size) if total else 0
 
 
@@ -123,7 +124,8 @@ def ssl_context(options: SendOptions) -> ssl.SSLContext | bool:
     return ssl.create_default_context()
 
 
-def _check_options(options: SendOptions) -> URL:
+def check_options(options: SendOptions) -> URL:
+    """The URL to send to; raises ValueError (a sentence for the user) for unusable options."""
     try:
         url = URL(options.url)
     except (ValueError, TypeError) as exc:
@@ -306,7 +308,7 @@ async def send(records: Sequence, options: SendOptions,
     ``on_batch`` gets each batch's final outcome, ``on_retry`` each failed attempt that will be
     retried, with the delay before the retry.
     """
-    url = _check_options(options)
+    url = check_options(options)
     tls = ssl_context(options) if url.scheme == "https" else None
     cancel = cancel or asyncio.Event()
     headers = {"Content-Type": "application/json"}
