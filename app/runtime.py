@@ -25,14 +25,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import platformdirs
 
 from app import APP_NAME
 from app.config import Settings, settings_path, write_private
-
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+from app.net import LOOPBACK_NAMES, host_port
 
 
 def runtime_dir() -> Path:
@@ -54,6 +52,8 @@ def _process_start(pid: int) -> str | None:
 def _alive(pid: int, started: str | None) -> bool:
     if pid <= 0:
         return False
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there (TerminateProcess)
+        return _alive_on_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,6 +67,28 @@ def _alive(pid: int, started: str | None) -> bool:
         if now is not None and now != started:
             return False  # the pid was reused by another process
     return True
+
+
+def _alive_on_windows(pid: int) -> bool:
+    """Whether the process ``pid`` runs (Windows; a process we may not open is not ours).
+    This path cannot run here: it is kept to the three documented kernel32 calls."""
+    import ctypes  # Windows only
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32")  # a private instance: its prototypes are set here
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False
+    try:
+        code = wintypes.DWORD()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) \
+            and code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _digest(salt: str, password: str) -> str:
@@ -99,26 +121,11 @@ class RunningEndpoint:
     def reaches(self, url: str) -> bool:
         """Whether ``url`` goes to this endpoint: same host and port, or a loopback name with
         its port (``https://127.0.0.1:P/x`` reaches ``https://localhost:P/``)."""
-        mine, theirs = _host_port(url), _host_port(self.url)
+        mine, theirs = host_port(url), host_port(self.url)
         if mine is None or theirs is None:
             return False
         return mine == theirs or (mine[0] in LOOPBACK_NAMES and theirs[0] in LOOPBACK_NAMES
                                   and mine[1] == theirs[1])
-
-
-def _host_port(url: str) -> tuple[str, int] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    if port is None:
-        port = {"https": 443, "http": 80}.get(parts.scheme.lower())
-        if port is None:
-            return None
-    return parts.hostname.lower().rstrip("."), port
 
 
 def register(endpoint) -> Path:
