@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from app.capture.schema import open_reader
+from app.capture.schema import SCHEMA_VERSION, open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter
 from app.cli import main as cli
 from app.export import transfer
-from app.export.formats import EXPORTERS
+from app.export.registry import EXPORTERS
 from app.filters.lexer import filter_literal
 from app.filters.nodes import Meta
 from app.filters.parser import parse
@@ -91,7 +91,7 @@ def db(stored):
 
 def _records(db) -> list[tuple[int, str, str]]:
     """(capture record id, family, text) of every stored record."""
-    from app.export.formats import record_rows
+    from app.export.rows import record_rows
 
     return [(r.id, r.family, r.text) for r in record_rows(db)]
 
@@ -162,7 +162,7 @@ def test_a_format_3_capture_is_migrated_to_exact_ids(tmp_path, stored, capsys):
     reader.close()
     CaptureWriter(capture).close()
     db = open_reader(capture)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT count(*) FROM record_index WHERE own_id = ?",
                       (str(BIG_ID),)).fetchone()[0] == 1
     db.close()

@@ -159,19 +159,22 @@ def derived_answer_of(db: sqlite3.Connection, row: tuple, records_before: int | 
 
 def _derived_answers(db: sqlite3.Connection) -> Iterator[tuple[str, bytes, int]]:
     records_before = 0
-    for row in db.execute(f"SELECT {RESPONSE_COLUMNS} FROM request ORDER BY id").fetchall():
-        answer = derived_answer_of(db, row, records_before)
+    for row in db.execute(f"SELECT {RESPONSE_COLUMNS}, response_headers IS NULL FROM request "
+                          f"ORDER BY id").fetchall():
+        if row[-1]:
+            answer = derived_answer_of(db, row[:-1], records_before)
+            yield answer.headers_json(), answer.body, row[0]
         records_before += row[6] or 0
-        yield answer.headers_json(), answer.body, row[0]
 
 
 def _migrate_to_5(db: sqlite3.Connection) -> None:
     """Add the answer columns and fill them with the answers rebuilt (one transaction)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _MIGRATE_TO_5.split(";"):
-            if statement.strip():
-                db.execute(statement)
+        if not has_responses(db):  # (a file marked older by hand may have them already)
+            for statement in _MIGRATE_TO_5.split(";"):
+                if statement.strip():
+                    db.execute(statement)
         db.executemany("UPDATE request SET response_headers = ?, response_body = ? WHERE id = ?",
                        list(_derived_answers(db)))
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

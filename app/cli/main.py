@@ -80,10 +80,18 @@ def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.command == "import":
         return _import(args)
     if args.command == "export":
-        from app.export.transfer import run_export
+        from app.export.transfer import ExportJob, run_export
 
         flt = _filter(args.filter)
-        return 2 if flt is None else run_export(args)
+        if flt is None:
+            return 2
+        return run_export(ExportJob(
+            capture=args.capture, format=args.format, output=args.output, filter=args.filter,
+            ids_file=args.ids_file, request_ids_file=args.request_ids_file, mask=args.mask,
+            strict_json=args.strict_json, csv_bom=args.csv_bom,
+            csv_all_fields=args.csv_all_fields,
+            csv_delimiter="\t" if args.csv_delimiter == "\\t" else args.csv_delimiter,
+            events=args.events))
     return _window(argv)
 
 

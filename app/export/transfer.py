@@ -1,6 +1,6 @@
 """``streamer-inspector export``: what to export, masking, progress, and an all-or-nothing file.
 
-The exporters themselves (``formats``) are pure functions of rows and a stream; this module
+The exporters themselves (``registry``) are pure functions of rows and a stream; this module
 chooses the rows (all, a filter, a list of ids), plugs in masking, reports progress and writes
 to a temporary name that is renamed only when the export is complete, so a cancelled or failed
 export never leaves a half-written file under the chosen name.
@@ -8,7 +8,6 @@ export never leaves a half-written file under the chosen name.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -21,8 +20,10 @@ from pathlib import Path
 
 from app.capture.schema import CaptureError, open_reader
 from app.config import Settings
-from app.export.formats import EXPORTERS, ExportOptions, known_interop, record_rows, request_rows
+from app.export.common import ExportOptions
 from app.export.masking import Masker, masker_for
+from app.export.registry import EXPORTERS
+from app.export.rows import known_interop, record_rows, request_rows
 from app.filters.parser import parse
 from app.records.shape import parse_record
 
@@ -55,7 +56,26 @@ def _ids(path: Path | None) -> list[int] | None:
     return [int(line) for line in path.read_text("utf-8").split() if line.strip()]
 
 
-def run_export(args: argparse.Namespace) -> int:
+@dataclasses.dataclass(frozen=True)
+class ExportJob:
+    """One ``export``: the capture, the format and file, which rows, and how to write them."""
+
+    capture: Path
+    format: str  # a name in app.export.registry.EXPORTERS
+    output: Path
+    filter: str = ""
+    ids_file: Path | None = None  # record ids, one a line
+    request_ids_file: Path | None = None  # har/postman: request ids, one a line
+    mask: bool = False
+    strict_json: bool = False
+    csv_bom: bool = False
+    csv_all_fields: bool = False
+    csv_delimiter: str = ","
+    events: str = "human"  # human | jsonl
+
+
+def run_export(args: ExportJob) -> int:
+    """Run an export; prints progress and the outcome (``events``); returns the exit code."""
     jsonl = args.events == "jsonl"
 
     def emit(event: dict, text: str = "", stream=sys.stdout) -> None:
@@ -72,9 +92,7 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     exporter = EXPORTERS[args.format]
     options = ExportOptions(csv_bom=args.csv_bom, csv_all_fields=args.csv_all_fields,
-                            csv_delimiter="\t" if args.csv_delimiter == "\\t"
-                            else args.csv_delimiter,
-                            strict_json=getattr(args, "strict_json", False))
+                            csv_delimiter=args.csv_delimiter, strict_json=args.strict_json)
     options.known = known_interop(db)
     if args.mask:
         options.transform = mask_transform(masker_for(db, Settings.load()))
@@ -171,7 +189,8 @@ def _record_ids(db, filter_text: str) -> list[int]:
     return [r for (r,) in db.execute(query, params)]
 
 
-def _parallel_csv(args, options: ExportOptions, ids: list[int], out, emit, cancelled) -> int:
+def _parallel_csv(args: ExportJob, options: ExportOptions, ids: list[int], out, emit,
+                  cancelled) -> int:
     """CSV rows from ``WORKERS`` processes, each on a contiguous slice of the ids, joined in
     order under one header. Masking stays consistent: pseudonyms depend only on the value and
     the capture's key."""
@@ -221,10 +240,8 @@ def _init_worker(done) -> None:
 
 def _csv_part(job) -> int:
     capture, ids, part, delimiter, families, key = job
-    from app.export.formats import ExportOptions as Options
-
     db = open_reader(Path(capture))
-    options = Options(csv_delimiter=delimiter, families=frozenset(families), csv_header=False)
+    options = ExportOptions(csv_delimiter=delimiter, families=frozenset(families), csv_header=False)
     if key is not None:
         options.transform = mask_transform(Masker(key))
     counter = _DONE

@@ -20,16 +20,10 @@ import pytest
 from app import __version__
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from app.export.formats import (
-    EXPORTERS,
-    POSTMAN_SCHEMA,
-    ExportOptions,
-    RecordRow,
-    answer_body,
-    export,
-    record_rows,
-    request_rows,
-)
+from app.export.common import ExportOptions, RecordRow
+from app.export.postman import POSTMAN_SCHEMA
+from app.export.registry import EXPORTERS, export
+from app.export.rows import record_rows, request_rows
 from app.records.columns import EVENT_COLUMNS
 from app.replay.generator import Generator
 from app.replay.sender import records_from_file
@@ -163,10 +157,10 @@ def test_request_rows(db):
 
 def test_answer_bodies_of_a_capture(db):
     rows = list(request_rows(db))
-    accepted = json.loads(answer_body(rows[0]))
+    accepted = json.loads(rows[0].answer.body)
     assert accepted == {"ok": True, "request_id": 1, "records": 1200,
                         "counts": rows[0].counts}
-    assert json.loads(answer_body(rows[-1])) == {
+    assert json.loads(rows[-1].answer.body) == {
         "ok": False, "request_id": rows[-1].id, "error": rows[-1].reason,
         "position": {"line": 3, "column": 3, "offset": 16}}
 
@@ -383,7 +377,7 @@ def test_har_of_a_capture(db):
         assert entry["_streamer_inspector"]["request_id"] == row.id
         assert entry["_streamer_inspector"]["counts"] == row.counts
         assert req["method"] == "POST" and req["httpVersion"] == "HTTP/1.1"
-        assert entry["response"]["content"]["text"].encode() == answer_body(row)
+        assert entry["response"]["content"]["text"].encode() == row.answer.body
         if row.body == BAD_UTF8:
             assert req["postData"]["_encoding"] == "base64"
             assert base64.b64decode(req["postData"]["text"]) == BAD_UTF8

@@ -93,7 +93,7 @@ def test_masked_exports_leak_no_identifier(tmp_path, fmt):
 
 def test_organisation_names_are_masked_even_in_a_body_that_is_not_utf8():
     """Issue 10 #7: the 1NCE customer number, and every byte of a non-UTF-8 body."""
-    from app.export.formats import transform_bytes
+    from app.export.common import transform_bytes
     from tests.hostile import LATIN1_BODY, LATIN1_IDENTIFIERS, RECORDS
 
     masker = Masker(new_key())

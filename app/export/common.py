@@ -1,0 +1,230 @@
+"""What every export format shares: the rows, the options, and small writing helpers.
+
+The formats (``jsonlist``, ``ndjson``, ``csvfile``, ``har``, ``postman``) are pure functions
+
+    write(source, out, options) -> int   # how many records / requests were written
+
+- ``source`` is a *row source*: a zero-argument callable returning an iterator of rows
+  (:class:`RecordRow` for ``records`` exporters, :class:`RequestRow` for ``requests`` ones),
+  e.g. ``lambda: record_rows(db)`` or a generator function. Every exporter takes the same thing;
+  CSV calls it twice (the header, the union of the records' JSON paths, must be known before the
+  first row), the others once. A re-iterable (a list) is accepted too; a one-shot iterator is
+  refused by CSV.
+- ``out`` is a binary file; the output is UTF-8 and written in chunks, never built whole: a
+  million records go through in constant memory.
+- ``options`` is an :class:`ExportOptions`. Its ``transform`` (masking plugs in here) is applied
+  to every text taken from the capture before it is written: each record's JSON text (json,
+  ndjson), each CSV cell taken from a record (CSV flattens the *untransformed* record, so a
+  transform need not keep the JSON valid; header names are not transformed), and the request
+  body text, header values, path and query and the client address (HAR, Postman). The receiver's
+  own answer is not transformed (it holds nothing from the request). A body that is not UTF-8
+  is exported as base64, byte for byte; with a transform, the transform sees it decoded with
+  ``surrogateescape`` (every byte that is not UTF-8 kept aside) and the result is encoded back,
+  so masking covers it too.
+
+Records are read the one way the whole app reads them (``app.records.parse_record``: integers of
+any size exact, a duplicate key's first value). JSON and NDJSON exports write each record's text
+byte for byte; records that are legal JSON but that strict parsers refuse or misread (lone
+surrogates, numbers beyond a double, duplicate keys) are counted in ``options.stats``, and with
+``options.strict_json`` written as strict JSON instead (``app.records.strict_json``). CSV writes a
+lone surrogate as U+FFFD (no UTF-8 file can hold one).
+
+The registry of formats is :mod:`app.export.registry`; reading a capture into rows is
+:mod:`app.export.rows`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import orjson
+
+from app.capture.answers import Answer
+from app.records.shape import orjson_is_exact, strict_json
+
+FLUSH_BYTES = 1 << 20  # write to ``out`` once about this much text has gathered
+
+
+@dataclass
+class RecordRow:
+    """One record as stored: capture record number, its request, family and JSON text."""
+
+    id: int
+    request_id: int
+    family: str
+    text: str  # the record's JSON text as stored (every token as sent)
+
+
+@dataclass
+class RequestRow:
+    """One request as stored in the capture's ``request`` table, body included."""
+
+    id: int
+    received_at: str
+    peer: str | None
+    method: str
+    path: str
+    query: str
+    http_version: str | None
+    headers: list[tuple[str, str]]
+    status: int
+    reason: str | None
+    problems: list[str]
+    body: bytes
+    record_count: int
+    counts: dict[str, int]
+    duration_ms: float | None
+    source: str
+    auth: str = "off"  # ok | missing | invalid | off
+    auth_user: str | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    body_size: int | None = None  # bytes that arrived; may exceed len(body) for a 413
+    # The answer it got: its own headers and body as sent (``request.response_*``).
+    answer: Answer = field(default_factory=lambda: Answer((), b""))
+
+
+@dataclass(frozen=True)
+class KnownInterop:
+    """Which records may be legal but non-interoperable JSON, from the capture's notes.
+
+    The receiver notes such records on their request (``app.capture.contract_problems``);
+    requests stored before a capture had those notes (``notes_from``) may hold any."""
+
+    notes_from: int
+    flagged: frozenset[int]
+
+    def may_hold(self, request_id: int) -> bool:
+        return request_id < self.notes_from or request_id in self.flagged
+
+
+@dataclass
+class ExportStats:
+    """What an export met on the way: records that strict JSON parsers refuse or misread."""
+
+    non_interoperable: int = 0  # lone surrogates, numbers beyond a double, duplicate keys
+    rewritten: int = 0  # of those, written as strict JSON (``strict_json``)
+
+    def message(self) -> str:
+        """A sentence for the end of the export, or "" when there is nothing to say."""
+        n = self.non_interoperable
+        if not n:
+            return ""
+        what = (f"{n} record{'' if n == 1 else 's'} hold{'s' if n == 1 else ''} legal JSON "
+                f"that other tools refuse or read differently (a lone surrogate: jq and duckdb "
+                f"refuse the whole file; a number beyond a double: jq reads 1.8e308; a "
+                f"duplicate key: jq takes the last value, this app the first)")
+        if self.rewritten:
+            return (f"{what}: written as strict JSON (a lone surrogate as U+FFFD, a number "
+                    f"beyond a double as a string of its spelling, a duplicate key once with "
+                    f"its first value)")
+        return f"{what}; --strict-json writes them as strict JSON"
+
+
+@dataclass
+class ExportOptions:
+    """How to write: CSV dialect, the URL requests are shown at, and a text transform.
+
+    ``strict_json`` writes records that are legal but not interoperable JSON as strict JSON
+    (json and ndjson: U+FFFD for a lone surrogate, a duplicate key once with its first value, a
+    number beyond a double as a string of its spelling); ``stats`` counts what was met."""
+
+    csv_bom: bool = False
+    csv_delimiter: str = ","
+    base_url: str = "https://localhost:8443"
+    transform: Callable[[str], str] | None = None
+    csv_all_fields: bool = False  # every JSON path (slower) instead of the family's columns
+    families: frozenset[str] | None = None  # the families exported, when the caller knows
+    csv_header: bool = True  # False: rows only (a part of a parallel export)
+    strict_json: bool = False
+    # json/ndjson count (not strict_json) only the records of requests noted as holding
+    # non-interoperable ones; None: every record is checked
+    known: KnownInterop | None = None
+    stats: ExportStats = field(default_factory=ExportStats)
+
+
+RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
+
+
+def rows_of(source: RowSource) -> Iterable[Any]:
+    return source() if callable(source) else source
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def transform_of(options: ExportOptions) -> Callable[[str], str]:
+    return options.transform or _identity
+
+
+class Buffered:
+    """Gathers text and writes it to a binary file as UTF-8 about a megabyte at a time."""
+
+    def __init__(self, out: BinaryIO):
+        self._out = out
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._out.write("".join(self._parts).encode("utf-8"))
+            self._parts.clear()
+            self._size = 0
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def checked_text(row: RecordRow, options: ExportOptions) -> str:
+    """A record's text for json/ndjson: as stored, or as strict JSON (``strict_json``) when it
+    is not interoperable; either way counted in ``options.stats``."""
+    text = row.text
+    if not options.strict_json and options.known is not None \
+            and not options.known.may_hold(row.request_id):
+        return text  # the receiver found nothing to note in its request: only count, so trust
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass  # a lone surrogate, a number beyond a double or 64 bits: look closer
+    else:
+        if orjson_is_exact(text, value):
+            return text  # no duplicate key either (see parse_record)
+    strict, changed = strict_json(text)
+    if not changed:
+        return text
+    options.stats.non_interoperable += 1
+    if options.strict_json:
+        options.stats.rewritten += 1
+        return strict
+    return text
+
+
+
+def body_text(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def transform_bytes(body: bytes, transform: Callable[[str], str]) -> bytes:
+    """``transform`` (masking) applied to a body that is not UTF-8: every UTF-8 part and ASCII
+    digit is seen, every other byte kept as it was (``surrogateescape``)."""
+    return transform(body.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+def target_of(row: RequestRow, transform: Callable[[str], str]) -> str:
+    """Path and query (``/hook?a=1``), transformed."""
+    return transform(row.path + (f"?{row.query}" if row.query else ""))
+
