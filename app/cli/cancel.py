@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 
 CANCEL_ENV = "STREAMER_INSPECTOR_CANCEL_ON_STDIN"  # "1": the parent cancels through stdin
@@ -26,8 +25,8 @@ class StdinCancel:
     """Watches stdin on a daemon thread; a ``{"command": "cancel"}`` line or the end of
     stdin interrupts the main thread as SIGINT would, unless :meth:`disarm` came first."""
 
-    def __init__(self, stream=None):
-        self._stream = stream
+    def __init__(self, fd: int = 0):
+        self._fd = fd
         self._armed = True
         self._thread = threading.Thread(target=self._watch, name="stdin-cancel", daemon=True)
         self._thread.start()
@@ -37,18 +36,26 @@ class StdinCancel:
         self._armed = False
 
     def _watch(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            for line in self._stream or sys.stdin.buffer:
-                try:
-                    command = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(command, dict) and command.get("command") == "cancel":
+        # os.read on the descriptor, not sys.stdin: a daemon thread blocked inside a buffered
+        # stream's lock makes the interpreter abort at exit.
+        pending = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self._fd, 4096):
+                *lines, pending = (pending + chunk).split(b"\n")
+                if any(_is_cancel(line) for line in lines):
                     break
         if self._armed:
             # Like a Ctrl+C: the main thread runs SIGINT's handler (the run's own, which
             # stops it cleanly), and a loop waiting on the signal wake-up fd wakes up.
             _thread.interrupt_main(signal.SIGINT)
+
+
+def _is_cancel(line: bytes) -> bool:
+    try:
+        command = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(command, dict) and command.get("command") == "cancel"
 
 
 def cancel_on_stdin_if_asked() -> StdinCancel | None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import sys
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.config import ServeOptions
+
+# How long a stopping receiver may take (it finishes the batches in hand: aiohttp's shutdown
+# waits up to 30 s for them) before it is killed.
+STOP_GRACE_MS = 35_000
 
 
 def serve_command(options: ServeOptions) -> list[str]:
@@ -43,6 +47,7 @@ class ReceiverProcess(QObject):
     failed = Signal(str)  # a start error or an unexpected exit, readable
     import_event = Signal(dict)  # progress of an import the window asked for
     notice = Signal(str)  # something the user should know: CA replaced, disk full, lines lost
+    stopped = Signal(dict)  # the child's "stopped" event: requests, records (it stopped cleanly)
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -54,6 +59,7 @@ class ReceiverProcess(QObject):
         self._queued: ServeOptions | None = None
         self.endpoint: dict | None = None
         self.options: ServeOptions | None = None
+        self.exit_code: int | None = None  # of the last child that exited
 
     @property
     def state(self) -> str:
@@ -91,11 +97,20 @@ class ReceiverProcess(QObject):
         process.start()
 
     def stop(self) -> None:
-        """Ask the child to stop (SIGTERM): it finishes the batch in hand, then exits."""
+        """Ask the child to stop by closing its stdin (``serve --stop-with-stdin``): it finishes
+        the batches in hand, says "stopped" and exits. That works on every platform, unlike
+        ``QProcess.terminate()``, which cannot stop a console program on Windows; a child
+        still running after :data:`STOP_GRACE_MS` is killed."""
         if self._process is None:
             return
         self._set_state("stopping")
-        self._process.terminate()
+        process = self._process
+        process.closeWriteChannel()
+        QTimer.singleShot(STOP_GRACE_MS, process, lambda: self._on_stop_grace_over(process))
+
+    def _on_stop_grace_over(self, process: QProcess) -> None:
+        if process is self._process and process.state() != QProcess.ProcessState.NotRunning:
+            process.kill()
 
     def send_command(self, command: dict) -> bool:
         """Ask the running receiver to do something (import a file, cancel an import)."""
@@ -110,10 +125,11 @@ class ReceiverProcess(QObject):
             return True
         if self._state != "stopping":
             self.stop()
-        done = self._process.waitForFinished(msecs)
+        process = self._process
+        done = process.waitForFinished(msecs)
         if not done:
-            self._process.kill()
-            done = self._process.waitForFinished(2000)
+            process.kill()
+            done = process.waitForFinished(2000)
         return done
 
     def _on_process_ready_read_standard_output(self) -> None:
@@ -142,6 +158,8 @@ class ReceiverProcess(QObject):
                 self.notice.emit(f"Endpoint: {event.get('count', 0):,} event lines were dropped "
                                  f"while the window was busy; every request is in the capture "
                                  f"and in the tables")
+            elif kind == "stopped":
+                self.stopped.emit(event)
             elif kind == "error":
                 self._report(event.get("message", "the receiver could not start"))
                 self._set_state("failed")
@@ -158,6 +176,7 @@ class ReceiverProcess(QObject):
 
     def _on_process_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         was = self._state
+        self.exit_code = code if status == QProcess.ExitStatus.NormalExit else None
         process, self._process = self._process, None
         if process is not None:
             process.deleteLater()

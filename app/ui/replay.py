@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.cli.cancel import CANCEL_ENV, CANCEL_LINE
 from app.cli.options import PASSWORD_ENV
 from app.replay.curl import CurlParseError, is_local, map_placeholders, parse_curl
 from app.replay.samples import library
@@ -97,6 +97,7 @@ class ChildRun(QObject):
         process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
+        env.insert(CANCEL_ENV, "1")  # see cancel()
         if password is not None:  # not on the command line, where ps would show it
             env.insert(PASSWORD_ENV, password)
         process.setProcessEnvironment(env)
@@ -114,9 +115,12 @@ class ChildRun(QObject):
         process.start()
 
     def cancel(self) -> None:
-        """Interrupt the run as Ctrl+C would: it stops cleanly and reports "cancelled"."""
-        if self._process is not None and self._process.processId():
-            os.kill(self._process.processId(), signal.SIGINT)
+        """Stop the run as Ctrl+C would: it stops cleanly and reports "cancelled". Through the
+        child's stdin (``app.cli.cancel``), which works on every platform: on Windows a
+        SIGINT sent with ``os.kill`` is an immediate ``TerminateProcess``."""
+        if self._process is not None and self._process.state() == QProcess.ProcessState.Running:
+            self._process.write(CANCEL_LINE)
+            self._process.closeWriteChannel()
 
     def _on_process_ready_read_standard_output(self) -> None:
         self._buffer += bytes(self._process.readAllStandardOutput().data())

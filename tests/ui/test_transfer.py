@@ -96,3 +96,32 @@ def test_export_dialog_writes_the_filtered_table(qtbot, window, tmp_path):
     assert len(rows) == len(expected)
     assert {r["sim.iccid"] for r in rows} == {r["sim"]["iccid"] for r in expected}
     dialog.close()
+
+
+def test_cancelling_an_export_goes_through_the_childs_stdin(qtbot, window, tmp_path):
+    """Cancel reaches the export child as a line on its stdin (a signal cannot do that on
+    Windows): it stops cleanly, says "cancelled" and leaves nothing under the chosen name."""
+    import subprocess
+    import sys
+
+    from app.replay.samples import find
+
+    record = json.loads(find("usage-record").body())[0]
+    src = tmp_path / "many.ndjson"
+    src.write_text((json.dumps(record) + "\n") * 60_000)
+    capture = tmp_path / "big.sqlite"
+    subprocess.run([sys.executable, "-m", "app", "import", "--capture", str(capture), str(src)],
+                   check=True, capture_output=True, timeout=120)
+    dialog = ExportDialog(capture, {"All requests": []}, False, window)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("json"))
+    target = tmp_path / "all.json"
+    dialog.target.setText(str(target))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.maximum() > 1, timeout=WAIT)  # it is under way
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: dialog.state.text() == "Cancelled: nothing was written.",
+                    timeout=WAIT)
+    qtbot.waitUntil(dialog.export_button.isEnabled, timeout=WAIT)  # the child has exited
+    assert not target.exists() and not list(tmp_path.glob(".all.json*"))
+    dialog.close()

@@ -397,3 +397,18 @@ def test_new_capture_clear_save_as_and_recent(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.capture not in (first,)
                     and window.receiver.state == "listening", timeout=WAIT)
     assert window.requests_model.rowCount() == 0
+
+
+def test_stop_closes_the_receivers_stdin_and_it_stops_cleanly(qtbot, window):
+    """Stopping the endpoint closes the child's stdin (``serve --stop-with-stdin``), which
+    stops a console child on every platform; no signal is sent: the kill that backs it up
+    comes only after STOP_GRACE_MS, far beyond this wait."""
+    from app.ui import receiver as receiver_module
+
+    assert receiver_module.STOP_GRACE_MS > WAIT
+    with qtbot.waitSignal(window.receiver.stopped, timeout=WAIT) as stopped:
+        window.stop_action.trigger()
+    qtbot.waitUntil(lambda: window.receiver.state == "stopped", timeout=WAIT)
+    assert window.receiver.exit_code == 0
+    assert stopped.args[0]["event"] == "stopped" and stopped.args[0]["requests"] == 0
+    assert window.state_label.text() == "● Stopped"
