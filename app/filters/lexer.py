@@ -4,10 +4,11 @@ back as a literal the language reads. The filter bar completes and quotes with t
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from app.display import scalar_text
 
 
 class FilterError(ValueError):
@@ -143,16 +144,6 @@ def filter_literal(value: Any) -> str:
     integers of any size exact, strings quoted with ``\\`` and ``"`` escaped, true, false,
     null; a number beyond a double as it is spelt. Containers are written as compact JSON text
     in quotes (they compare as that text)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(value)  # the shortest exact spelling; a JsonFloat's as the record has it
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return quote(str(value))
+    if value is None or isinstance(value, (bool, int, float)):
+        return scalar_text(value)  # a float's shortest exact spelling; a JsonFloat's as spelt
+    return quote(scalar_text(value))

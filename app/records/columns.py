@@ -72,18 +72,19 @@ def _country_operator(_value: Any, record: dict) -> str:
     return " / ".join(p for p in (country, operator) if p)
 
 
-def _volume(value: Any, record: dict) -> str:
+def _with_unit(value: Any, unit: Any) -> str:
+    """A number and its unit (when the record names one as text); empty when absent."""
     if value is None:
         return ""
-    unit = "SMS" if lookup(record, ("traffic_type", "id")) == 6 else "MB"
-    return f"{cell_text(value)} {unit}"
+    return f"{cell_text(value)} {unit}" if isinstance(unit, str) else cell_text(value)
+
+
+def _volume(value: Any, record: dict) -> str:
+    return _with_unit(value, "SMS" if lookup(record, ("traffic_type", "id")) == 6 else "MB")
 
 
 def _cost(value: Any, record: dict) -> str:
-    if value is None:
-        return ""
-    code = lookup(record, ("currency", "code"))
-    return f"{cell_text(value)} {code}" if isinstance(code, str) else cell_text(value)
+    return _with_unit(value, lookup(record, ("currency", "code")))
 
 
 def _sms_kind(_value: Any, record: dict) -> str:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.net import LOOPBACK_NAMES, host_port
+
 PLACEHOLDERS = ("<server-domain>", "<server-ip>", "<port>", "<endpoint>")
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Linux refuses a single exec argument of 128 KiB or more (MAX_ARG_STRLEN): bigger bodies are
 # fed through the shell's builtin printf instead of a --data-raw argument.
 MAX_ARGUMENT_BODY = 100_000
@@ -489,28 +490,13 @@ def map_placeholders(req: CurlRequest, endpoint_url: str) -> CurlRequest:
     return replace(req, url=url, notes=notes, headers=list(req.headers))
 
 
-def _host_port(url: str) -> tuple[str, int] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    if port is None:
-        port = {"https": 443, "http": 80}.get(parts.scheme.lower())
-        if port is None:
-            return None
-    return parts.hostname.lower().rstrip("."), port
-
-
 def is_local(url: str, endpoint_url: str) -> bool:
     """Whether ``url`` reaches the endpoint: same host and port, or a loopback name
     (localhost, 127.0.0.1, ::1) with the endpoint's port."""
-    mine, theirs = _host_port(url), _host_port(endpoint_url)
+    mine, theirs = host_port(url), host_port(endpoint_url)
     if mine is None or theirs is None:
         return False
-    return mine == theirs or (mine[0] in LOCAL_HOSTS and mine[1] == theirs[1])
+    return mine == theirs or (mine[0] in LOOPBACK_NAMES and mine[1] == theirs[1])
 
 
 # --- Copy as cURL ---------------------------------------------------------------------------
