@@ -21,8 +21,11 @@ from PySide6.QtWidgets import QApplication
 from app import APP_NAME, APP_TITLE, __version__
 from app.config import Settings, new_capture_path
 from app.resources import resources_dir
+from app.ui.capturefile import CaptureFileController
+from app.ui.endpoint import EndpointController
 from app.ui.reader import CaptureReader, error_text
 from app.ui.receiver import ReceiverProcess
+from app.ui.transfers import TransferController
 from app.ui.window import MainWindow
 
 APP_ID = "io.github.streamer_inspector.StreamerInspector"
@@ -146,13 +149,17 @@ def build(args: argparse.Namespace, app: QApplication) -> MainWindow:
     reader = CaptureReader(app)
     receiver = ReceiverProcess(app)
     window = MainWindow(settings, reader, receiver)
+    # The controllers act on the window's actions; the window is their Qt parent.
+    window.endpoint = EndpointController(window, receiver)
+    window.capture_file = CaptureFileController(window, reader, window.endpoint)
+    window.transfers = TransferController(window, reader, receiver, window.capture_file)
     reporter = ErrorReporter(window)
     reporter.error.connect(window.show_error)
     reporter.install()
     window.closed.connect(reporter.uninstall)
     window.error_reporter = reporter
     window.show()
-    window.open_capture(initial_capture(settings, args))
+    window.capture_file.open(initial_capture(settings, args))
     return window
 
 

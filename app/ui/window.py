@@ -1,16 +1,16 @@
-"""The main window: endpoint controls, live tables, the JSON detail pane.
+"""The main window: its layout, actions, menus and toolbar, the live tables and the JSON
+detail pane.
 
 The window owns no I/O: the :class:`~app.ui.receiver.ReceiverProcess` runs the endpoint in a
 child process and the :class:`~app.ui.reader.CaptureReader` reads the capture on its thread;
-both are handed in by the composition root (``app.ui.application``) and talk back by signals.
+both are handed in by the composition root (``app.ui.application``), which also makes the
+controllers that act on the window's actions: :mod:`app.ui.capturefile` (which capture),
+:mod:`app.ui.endpoint` (the receiver) and :mod:`app.ui.transfers` (replay, import, export).
 """
 
 from __future__ import annotations
 
 import base64
-import shutil
-import socket
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -27,15 +27,10 @@ from PySide6.QtGui import (
     QCloseEvent,
     QGuiApplication,
     QKeySequence,
-    QPainter,
-    QPalette,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
-    QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -44,7 +39,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -53,31 +47,20 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_TITLE, __version__
-from app.config import Settings, new_capture_path
+from app.config import Settings
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
-from app.replay.samples import library
 from app.ui.detail import JsonDetail
-from app.ui.dialogs import EndpointDialog, PortalDialog
 from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
-from app.ui.replay import ChildRun, CurlDialog, SendDialog
-from app.ui.transfer import ExportDialog
-from app.ui.values import one_line_safe, plain
+from app.ui.values import plain
+from app.ui.widgets import MessageBar, RecordTableView
 
-MAX_RECENT = 8
 # Columns (by filter field) whose values masking replaces: "filter on this value" is off for
 # them while masking is on (the reader also refuses any other expression that would reveal).
 MASKED_FIELDS = frozenset({"iccid", "imsi", "msisdn", "imei", "endpoint", "from", "to", "peer"})
-_STATE_TEXT = {
-    "stopped": ("Stopped", "#8b949e"),
-    "starting": ("Starting…", "#d29922"),
-    "listening": ("Listening", "#2da44e"),
-    "stopping": ("Stopping…", "#d29922"),
-    "failed": ("Error", "#cf222e"),
-}
 
 
 def _encode(data: QByteArray) -> str:
@@ -93,108 +76,11 @@ def _decode(text: str | None) -> QByteArray | None:
         return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MessageBar(QFrame):
-    """A strip above the tables for things the user must see: the receiver died, port taken."""
-
-    def __init__(self, parent: QWidget):
-        super().__init__(parent)
-        self.setObjectName("messageBar")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        self.label = QLabel(self)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setWordWrap(True)
-        layout.addWidget(self.label, 1)
-        self._buttons: list[QPushButton] = []
-        self._layout = layout
-        close = QToolButton(self)
-        close.setText("✕")
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
-        self.hide()
-
-    def buttons(self) -> dict[str, QPushButton]:
-        """The action buttons shown now, by their text."""
-        return {button.text(): button for button in self._buttons}
-
-    def show_message(self, text: str, actions: list[tuple[str, object]] = (), error=True) -> None:
-        for button in self._buttons:
-            button.deleteLater()
-        self._buttons = []
-        self.label.setText(one_line_safe(text))
-        for title, slot in actions:
-            button = QPushButton(title, self)
-            button.clicked.connect(slot)
-            self._layout.insertWidget(self._layout.count() - 1, button)
-            self._buttons.append(button)
-        colour = "#cf222e" if error else "#9a6700"
-        self.setStyleSheet(f"#messageBar {{ border: 1px solid {colour}; border-radius: 4px; }}")
-        self.show()
-
-
-class RecordTableView(QTableView):
-    """A table with fixed row heights that follows new rows while scrolled to the bottom."""
-
-    def __init__(self, model: CaptureTableModel, widths: tuple[int, ...], parent: QWidget):
-        super().__init__(parent)
-        self.setModel(model)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        self.setCornerButtonEnabled(False)
-        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        vertical = self.verticalHeader()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(self.fontMetrics().height() + 6)
-        vertical.hide()
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        for column, width in enumerate(widths):
-            self.setColumnWidth(column, width)
-        self._at_bottom = True
-        self._empty_hint = ""
-        model.rowsAboutToBeInserted.connect(self._on_model_rows_about_to_be_inserted)
-        model.rowsInserted.connect(self._on_model_rows_inserted)
-
-    def set_empty_hint(self, text: str) -> None:
-        self._empty_hint = text
-        self.viewport().update()
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        if self.model().rowCount() == 0 and self._empty_hint:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            rect = self.viewport().rect().adjusted(24, 24, -24, -24)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-                             | Qt.TextFlag.TextWordWrap, self._empty_hint)
-            painter.end()
-
-    def _on_model_rows_about_to_be_inserted(self, *_args) -> None:
-        bar = self.verticalScrollBar()
-        self._at_bottom = bar.value() >= bar.maximum()
-
-    def _on_model_rows_inserted(self, *_args) -> None:
-        if self._at_bottom:
-            self.scrollToBottom()
-
-
 class MainWindow(QMainWindow):
     """Streamer Inspector's main window."""
 
-    capture_changed = Signal(str)
     closed = Signal()  # the window has closed (the receiver and the reader are stopped)
+    files_dropped = Signal(list)  # paths of local files dropped on the window (to import)
 
     def __init__(self, settings: Settings, reader: CaptureReader, receiver: ReceiverProcess,
                  parent: QWidget | None = None):
@@ -202,14 +88,11 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.reader = reader
         self.receiver = receiver
-        self.capture: Path | None = None
-        self._pending_capture: Path | None = None
         self._detail_kind: str | None = None
         self._detail_request: int | None = None
         self._counts = {"requests": 0, "records": 0}
-        self._quitting = False
+        self.quitting = False  # closing: a receiver that stops or fails now is not restarted
         self._jump_to_records_of: int | None = None
-        self._following: Path | None = None
         self._totals: dict[str, int] = {}  # rows per table without its filter
         self._filtered: dict[str, bool] = {}
         self.setWindowTitle(APP_TITLE)
@@ -217,14 +100,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._identity: str | None = None
         self._mask_key: str | None = None  # the key the tables are masked with now
-        self._imports = 0
-        self._export_scopes: tuple[str, dict, str] | None = None  # waiting for its ids file
-        self.export_dialog: ExportDialog | None = None  # while it is open
         self.error_reporter: QObject | None = None  # set by the composition root
+        # The controllers, made and wired by the composition root (app.ui.application).
+        self.capture_file = None
+        self.endpoint = None
+        self.transfers = None
 
         self.requests_model = RequestsModel(reader, self)
-        self.sample_run = ChildRun(self, "Sending the sample")
-        self._send_tmp = Path(tempfile.mkdtemp(prefix="streamer-inspector-send-"))
         self.record_models = {tab.key: RecordsModel(tab.key, tab.columns, reader, self)
                               for tab in RECORD_TABS}
         self._build_actions()
@@ -234,53 +116,63 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Ready", 3000)
         self._restore_layout()
         self._wire()
-        self._update_state(receiver.state)
+
+    @property
+    def capture(self) -> Path | None:
+        """The capture shown (and written by the endpoint)."""
+        return self.capture_file.path if self.capture_file is not None else None
+
+    def open_capture(self, path: Path) -> None:
+        """Show ``path`` and let the endpoint write into it."""
+        self.capture_file.open(path)
 
     # -- construction -----------------------------------------------------------------------
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    def _action(self, text: str, slot=None, shortcut=None, tip: str = "") -> QAction:
+        """An action; one without ``slot`` is handled by a controller."""
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if tip:
             action.setStatusTip(tip)
             action.setToolTip(tip)
-        action.triggered.connect(slot)
+        if slot is not None:
+            action.triggered.connect(slot)
         return action
 
     def _build_actions(self) -> None:
         a = self._action
         key = QKeySequence.StandardKey
-        self.new_action = a("&New capture", self._on_new_action_triggered, key.New,
+        self.new_action = a("&New capture", None, key.New,
                             "Start a new, empty capture file")
-        self.open_action = a("&Open capture…", self._on_open_action_triggered, key.Open,
+        self.open_action = a("&Open capture…", None, key.Open,
                              "Open a capture file; the endpoint goes on writing into it")
-        self.save_action = a("&Save capture as…", self._on_save_action_triggered, key.SaveAs,
+        self.save_action = a("&Save capture as…", None, key.SaveAs,
                              "Copy the capture (a consistent snapshot) to another file")
-        self.clear_action = a("C&lear", self._on_clear_action_triggered, "Ctrl+L",
+        self.clear_action = a("C&lear", None, "Ctrl+L",
                               "Empty the tables by starting a new capture (the old file stays)")
         self.quit_action = a("&Quit", self.close, key.Quit)
-        self.start_action = a("&Start endpoint", self._on_start_action_triggered, "Ctrl+R",
+        self.start_action = a("&Start endpoint", None, "Ctrl+R",
                               "Start the receiving endpoint")
-        self.stop_action = a("S&top endpoint", self._on_stop_action_triggered, "Ctrl+Shift+R",
+        self.stop_action = a("S&top endpoint", None, "Ctrl+Shift+R",
                              "Stop the receiving endpoint")
-        self.settings_action = a("Endpoint &settings…", self._on_settings_action_triggered,
+        self.settings_action = a("Endpoint &settings…", None,
                                  key.Preferences if not QKeySequence(key.Preferences).isEmpty()
                                  else "Ctrl+,", "Port, address, TLS, credentials, body limit")
-        self.portal_action = a("1NCE &Portal setup…", self._on_portal_action_triggered, "F2",
+        self.portal_action = a("1NCE &Portal setup…", None, "F2",
                                "What to type into the 1NCE Portal, and a curl test command")
-        self.copy_url_action = a("Copy endpoint &URL", self._on_copy_url_action_triggered,
+        self.copy_url_action = a("Copy endpoint &URL", None,
                                  "Ctrl+Shift+U", "Copy the endpoint URL")
-        self.copy_curl_action = a("Copy &curl test command", self._on_copy_curl_triggered,
+        self.copy_curl_action = a("Copy &curl test command", None,
                                   "Ctrl+Shift+C", "Copy a curl command posting a sample event")
         self.show_request_action = a("Show its &request", self._on_show_request_triggered,
                                      "Ctrl+J", "Go to the POST this record came in")
         self.show_records_action = a("Show its rec&ords", self._on_show_records_triggered,
                                      "Ctrl+K", "Go to the records of this request")
         self.about_action = a("&About", self._on_about_action_triggered)
-        self.export_action = a("&Export…", self._on_export_action_triggered, "Ctrl+E",
+        self.export_action = a("&Export…", None, "Ctrl+E",
                                "Export records or requests: JSON, NDJSON, CSV, HAR, Postman")
-        self.import_action = a("&Import…", self._on_import_action_triggered, "Ctrl+I",
+        self.import_action = a("&Import…", None, "Ctrl+I",
                                "Import a JSON list, NDJSON, HAR or capture file into this "
                                "capture (or drop the file on the window)")
         self.mask_action = a("&Mask identifiers", self._on_mask_action_toggled, "Ctrl+M",
@@ -288,12 +180,12 @@ class MainWindow(QMainWindow):
                              "names as consistent pseudonyms, for demos")
         self.mask_action.setCheckable(True)
         self.mask_action.setChecked(self.settings.mask_view)
-        self.paste_curl_action = a("&Paste a cURL command…", self._on_paste_curl_triggered,
+        self.paste_curl_action = a("&Paste a cURL command…", None,
                                    "Ctrl+Shift+V", "Parse, edit and send a cURL command")
-        self.send_action = a("Send like the &Data Streamer…", self._on_send_action_triggered,
+        self.send_action = a("Send like the &Data Streamer…", None,
                              "Ctrl+Shift+D", "Send records in batches, as the streamer does, "
                                              "to this endpoint or your own backend")
-        self.copy_as_curl_action = a("Copy as c&URL", self._on_copy_as_curl_triggered,
+        self.copy_as_curl_action = a("Copy as c&URL", None,
                                      "Ctrl+Alt+C", "Copy the selected records (or request) "
                                                    "as a cURL command")
 
@@ -410,7 +302,6 @@ class MainWindow(QMainWindow):
         menu.addAction(self.new_action)
         menu.addAction(self.open_action)
         self.recent_menu = menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
         menu.addAction(self.save_action)
         menu.addSeparator()
         menu.addAction(self.import_action)
@@ -424,14 +315,8 @@ class MainWindow(QMainWindow):
                        self.portal_action, None, self.copy_url_action, self.copy_curl_action):
             menu.addSeparator() if action is None else menu.addAction(action)
         menu = self.menuBar().addMenu("&Replay")
-        self.samples_menu = menu.addMenu("Send a &sample")
+        self.samples_menu = menu.addMenu("Send a &sample")  # filled by the transfers
         self.copy_sample_menu = menu.addMenu("Copy a sample as c&URL")
-        for sample in library():
-            action = self.samples_menu.addAction(sample.title)
-            action.setStatusTip(sample.description)
-            action.triggered.connect(lambda _=False, n=sample.name: self.send_sample(n))
-            action = self.copy_sample_menu.addAction(sample.title)
-            action.triggered.connect(lambda _=False, n=sample.name: self.copy_sample(n))
         menu.addSeparator()
         menu.addAction(self.paste_curl_action)
         menu.addAction(self.send_action)
@@ -451,68 +336,20 @@ class MainWindow(QMainWindow):
         menu.addAction(self.about_action)
 
     def _wire(self) -> None:
-        self.reader.opened.connect(self._on_reader_opened)
-        self.reader.open_failed.connect(self._on_reader_open_failed)
         self.reader.tables_updated.connect(self._on_reader_tables_updated)
         self.reader.counts_changed.connect(self._on_reader_counts_changed)
         self.reader.value_filter_ready.connect(self._on_reader_value_filter_ready)
         self.reader.completions_ready.connect(self._on_reader_completions_ready)
         self.reader.detail_ready.connect(self._on_reader_detail_ready)
-        self.reader.saved.connect(self._on_reader_saved)
-        self.receiver.state_changed.connect(self._update_state)
-        self.receiver.listening.connect(self._on_receiver_listening)
-        self.receiver.failed.connect(self._on_receiver_failed)
         self.detail.copied.connect(self._on_detail_copied)
-        self.reader.text_ready.connect(self._on_reader_text_ready)
         self.reader.identity_ready.connect(self._on_reader_identity_ready)
-        self.receiver.import_event.connect(self._on_receiver_import_event)
-        self.receiver.notice.connect(self._on_receiver_notice)
-        self.reader.records_written.connect(self._on_reader_records_written)
-        self.sample_run.event.connect(self._on_sample_run_event)
-        self.sample_run.failed.connect(self._on_child_failed)
         self.reader.job_failed.connect(self._on_reader_job_failed)
         self.reader.notice.connect(self._on_reader_notice)
-        self.reader.ids_written.connect(self._on_reader_ids_written)
 
-    # -- capture switching ------------------------------------------------------------------
+    # -- tables -----------------------------------------------------------------------------
 
-    def open_capture(self, path: Path, *, record: bool = True) -> None:
-        """Show ``path`` and let the endpoint write into it (restarting it if it runs)."""
-        path = Path(path).resolve()
-        self.capture = path
-        self._reset_tables()
-        self.capture_label.setText(path.name)
-        self.capture_label.setToolTip(str(path))
-        self.setWindowTitle(f"{path.name} — {APP_TITLE}")
-        if record:
-            self._remember_capture(path)
-        self._following = None
-        if path.exists():
-            self._follow(path)
-        running = self.receiver.state in ("starting", "listening")
-        if running:
-            self._pending_capture = path
-            self.receiver.stop()
-        elif self.receiver.state == "stopping":
-            self._pending_capture = path
-        else:
-            self.start_endpoint()
-        self.capture_changed.emit(str(path))
-
-    def _follow(self, path: Path) -> None:
-        self._following = path
-        self.reader.open(path)
-
-    def start_endpoint(self) -> None:
-        if self.capture is None:
-            self.open_capture(new_capture_path())
-            return
-        if self.receiver.state in ("starting", "listening", "stopping"):
-            return
-        self.message_bar.hide()
-        self.receiver.start(self.settings.serve_options(self.capture))
-
-    def _reset_tables(self) -> None:
+    def reset_tables(self) -> None:
+        """Empty the tables and the detail (another capture is shown next)."""
         self.requests_model.reset()
         for model in self.record_models.values():
             model.reset()
@@ -520,69 +357,9 @@ class MainWindow(QMainWindow):
         self._update_counts()
         self._show_empty_detail()
 
-    def _remember_capture(self, path: Path) -> None:
-        recent = [p for p in self.settings.recent_captures if p != str(path)]
-        self.settings.recent_captures = [str(path), *recent][:MAX_RECENT]
-        self.settings.last_capture = str(path)
-        self.settings.save()
-
-    # -- receiver and reader signals --------------------------------------------------------
-
-    def _update_state(self, state: str) -> None:
-        text, colour = _STATE_TEXT.get(state, (state, "#8b949e"))
-        self.state_label.setText(f"● {text}")
-        self.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
-        running = state in ("starting", "listening")
-        self.start_action.setEnabled(state in ("stopped", "failed"))
-        self.stop_action.setEnabled(running)
-        if state != "listening":
-            self.url_edit.clear()
-        if state == "stopped" and self._pending_capture is not None and not self._quitting:
-            self._pending_capture = None
-            self.start_endpoint()
-
-    def _on_receiver_listening(self, endpoint: dict) -> None:
-        self.url_edit.setText(endpoint["url"])
-        hint = (f"Nothing has arrived yet.\n\nPost to {endpoint['url']} (any path), or copy a "
-                f"ready-made curl command: Endpoint ▸ Copy curl test command (Ctrl+Shift+C).")
-        for view in self.views.values():
-            view.set_empty_hint(hint)
-        self.url_edit.setCursorPosition(0)
-        self.message_bar.hide()
-        self.statusBar().showMessage(f"Listening on {endpoint['url']}", 5000)
-        # A new capture exists only once the receiver has made it: follow it from now on.
-        if self.capture is not None and self._following != self.capture \
-                and str(self.capture) == str(Path(endpoint.get("capture", "")).resolve()):
-            self._follow(self.capture)
-
-    def _on_receiver_failed(self, message: str) -> None:
-        if self._quitting:
-            return
-        actions: list = [("Restart", self.start_endpoint),
-                         ("Settings…", self.settings_action.trigger)]
-        if "already in use" in message:
-            port = free_port()
-            actions.insert(0, (f"Use port {port}", lambda: self._use_port(port)))
-        if "being written by another" in message:
-            message += ". Following it read-only; new data appears as the other receiver writes."
-            actions = [("New capture", self.new_action.trigger)]
-        self.message_bar.show_message(f"Endpoint: {message[:1].upper()}{message[1:]}", actions)
-
-    def _use_port(self, port: int) -> None:
-        self.settings.port = port
-        self.settings.save()
-        self.start_endpoint()
-
-    def _on_reader_opened(self, path: str) -> None:
-        self.statusBar().showMessage(f"Reading {path}", 3000)
-
-    def _on_reader_open_failed(self, path: str, message: str) -> None:
-        self.message_bar.show_message(f"Capture: {message}",
-                                      [("New capture", self.new_action.trigger)])
-
     def _on_reader_tables_updated(self, updates: list[TableUpdate]) -> None:
         for update in updates:
-            model = self._model(update.table)
+            model = self.model(update.table)
             if update.reset:
                 model.reset(update.ids)
             else:
@@ -599,7 +376,8 @@ class MainWindow(QMainWindow):
         self._counts = {"requests": requests, "records": records}
         self._update_counts()
 
-    def _model(self, table: str) -> CaptureTableModel:
+    def model(self, table: str) -> CaptureTableModel:
+        """The model of ``table`` ("requests" or a record tab's key)."""
         return self.requests_model if table == "requests" else self.record_models[table]
 
     def _on_filter_bar_filter_changed(self, table: str, flt: Filter) -> None:
@@ -618,7 +396,7 @@ class MainWindow(QMainWindow):
                                    f"{self._counts['records']:,} records")
         titles = {"requests": "Requests", **{tab.key: tab.title for tab in RECORD_TABS}}
         for number, (table, title) in enumerate(titles.items()):
-            count = self._model(table).rowCount()
+            count = self.model(table).rowCount()
             total = self._totals.get(table, count)
             shown = f"{count:,} of {total:,}" if self._filtered.get(table) else f"{count:,}"
             self.tabs.setTabText(number, f"{title} ({shown})")
@@ -631,28 +409,20 @@ class MainWindow(QMainWindow):
         self.show_error(message)
 
     def _on_reader_notice(self, message: str) -> None:
+        self.show_notice(message)
+
+    def show_notice(self, message: str) -> None:
+        """Show something the user should know (not a failure) in the message bar."""
         self.message_bar.show_message(plain(message), error=False)
 
-    def _on_receiver_notice(self, message: str) -> None:
-        self.message_bar.show_message(plain(message), error=False)
-
-    def _on_child_failed(self, message: str) -> None:
-        self.show_error(message)
-
-    def _on_reader_saved(self, target: str, error: str) -> None:
-        if error:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Save capture as",
-                              plain(f"Could not save {target}:\n{error}"),
-                              QMessageBox.StandardButton.Ok, self)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.exec()
-            box.deleteLater()
-        else:
-            self.statusBar().showMessage(f"Saved a copy of the capture to {target}", 5000)
+    def show_status(self, message: str) -> None:
+        """A short note in the status bar."""
+        self.statusBar().showMessage(message, 3000)
 
     # -- detail -----------------------------------------------------------------------------
 
-    def _current_view(self) -> RecordTableView:
+    def current_view(self) -> RecordTableView:
+        """The table view of the current tab."""
         return list(self.views.values())[self.tabs.currentIndex()]
 
     def _on_view_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -697,7 +467,7 @@ class MainWindow(QMainWindow):
         self.detail.clear()
 
     def _on_detail_copied(self, message: str) -> None:
-        self.statusBar().showMessage(message, 3000)
+        self.show_status(message)
 
     def _on_jump_button_clicked(self) -> None:
         if self._detail_kind == "record":
@@ -759,7 +529,7 @@ class MainWindow(QMainWindow):
         view.setFocus()
 
     def _on_view_context_menu_requested(self, pos) -> None:
-        view = self._current_view()
+        view = self.current_view()
         index = view.indexAt(pos)
         if not index.isValid():
             return
@@ -798,7 +568,7 @@ class MainWindow(QMainWindow):
         cell = index.data()
         if cell:
             copy = menu.addAction("Copy cell")
-            copy.triggered.connect(lambda: self._copy(str(cell), "Copied the cell"))
+            copy.triggered.connect(lambda: self.copy_text(str(cell), "Copied the cell"))
         return menu
 
     # -- actions ----------------------------------------------------------------------------
@@ -811,237 +581,19 @@ class MainWindow(QMainWindow):
             return None
         return columns[column].filter_field
 
-    def _on_new_action_triggered(self) -> None:
-        self.open_capture(new_capture_path())
-
-    def _on_clear_action_triggered(self) -> None:
-        old = self.capture
-        self.open_capture(new_capture_path())
-        if old is not None:
-            self.statusBar().showMessage(f"Cleared; the previous capture stays in {old}", 6000)
-
-    def _on_open_action_triggered(self) -> None:
-        start = str(self.capture.parent) if self.capture else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open capture", start,
-                                              "Captures (*.sqlite *.db);;All files (*)")
-        if path:
-            self.open_capture(Path(path))
-
-    def _on_recent_menu_about_to_show(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_captures:
-            action = self.recent_menu.addAction(path)
-            action.setEnabled(Path(path).exists())
-            action.triggered.connect(lambda _=False, p=path: self.open_capture(Path(p)))
-        if not self.settings.recent_captures:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def _on_save_action_triggered(self) -> None:
-        if self.capture is None:
-            return
-        target, _ = QFileDialog.getSaveFileName(self, "Save capture as",
-                                                str(self.capture.with_name("copy.sqlite")),
-                                                "Captures (*.sqlite)")
-        if target:
-            self.reader.save_as(Path(target))
-
-    def _on_start_action_triggered(self) -> None:
-        self.start_endpoint()
-
-    def _on_stop_action_triggered(self) -> None:
-        self._pending_capture = None
-        self.receiver.stop()
-
-    def _on_settings_action_triggered(self) -> None:
-        dialog = EndpointDialog(self.settings, self)
-        if dialog.exec():
-            self.settings = dialog.settings()
-            self.settings.save()
-            self.restart_endpoint()
-        dialog.deleteLater()
-
-    def restart_endpoint(self) -> None:
-        if self.receiver.state in ("starting", "listening"):
-            self._pending_capture = self.capture
-            self.receiver.stop()
-        else:
-            self.start_endpoint()
-
-    def _on_portal_action_triggered(self) -> None:
-        endpoint = self.receiver.endpoint or {}
-        if not endpoint:
-            self.statusBar().showMessage("Start the endpoint first.", 4000)
-            return
-        dialog = PortalDialog(endpoint["url"], endpoint.get("auth_header"), endpoint["curl"],
-                              self.settings.path_hint, self,
-                              masked=self.mask_action.isChecked(),
-                              password=self.settings.password or None)
-        dialog.copied.connect(self._on_detail_copied)
-        dialog.exec()
-        dialog.deleteLater()
-
-    def _on_copy_url_action_triggered(self) -> None:
-        if self.url_edit.text():
-            self._copy(self.url_edit.text(), "Copied the endpoint URL")
-
-    def _on_copy_curl_triggered(self) -> None:
-        endpoint = self.receiver.endpoint
-        if endpoint:
-            self._copy(endpoint["curl"], "Copied a curl command that posts a sample event")
-
-    def _copy(self, text: str, message: str) -> None:
+    def copy_text(self, text: str, message: str) -> None:
+        """Put ``text`` on the clipboard and say ``message`` in the status bar."""
         QGuiApplication.clipboard().setText(text)
         self.statusBar().showMessage(message, 3000)
 
-    # -- replay -----------------------------------------------------------------------------
-
-    def _local_target(self) -> dict | None:
-        endpoint = self.receiver.endpoint
-        if not endpoint:
-            self.statusBar().showMessage("Start the endpoint first.", 4000)
-            return None
-        auth = self.settings.auth_enabled
-        return {"url": endpoint["url"], "ca_file": endpoint.get("ca_file"),
-                "user": self.settings.user if auth else None,
-                "password": self.settings.password if auth else None}
-
-    def send_sample(self, name: str) -> None:
-        """Post a sample to this window's endpoint (in a child process)."""
-        target = self._local_target()
-        if target is None or self.sample_run.running:
-            return
-        args = ["send", target["url"], "--sample", name, "--events", "jsonl"]
-        if target["ca_file"]:
-            args += ["--cacert", target["ca_file"]]
-        if target["user"]:
-            args += ["--user", target["user"]]
-        self.statusBar().showMessage(f"Sending the sample {name}…", 3000)
-        self.sample_run.start(args, target["password"])
-
-    def _on_sample_run_event(self, event: dict) -> None:
-        if event.get("event") == "report":
-            self.statusBar().showMessage(
-                f"Sample sent: {event.get('records_acknowledged', 0)} of "
-                f"{event.get('records_sent', 0)} records acknowledged ({event.get('state')})",
-                5000)
-
-    def copy_sample(self, name: str) -> None:
-        """Put a cURL command posting a sample to this endpoint on the clipboard (built on
-        the reader thread: the full batch is generated, not stored)."""
-        target = self._local_target()
-        if target is not None:
-            self.reader.copy_sample_as_curl(name, target)
-
-    def _on_copy_as_curl_triggered(self) -> None:
-        target = self._local_target()
-        if target is None:
-            return
-        view = self._current_view()
-        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
-        if not rows and view.currentIndex().isValid():
-            rows = [view.currentIndex().row()]
-        if not rows:
-            self.statusBar().showMessage("Select records or a request first.", 3000)
-            return
-        model = view.model()
-        ids = [model.id_at(r) for r in rows][:100_000]
-        self.reader.copy_as_curl(model.table, ids[:1] if model.table == "requests" else ids,
-                                 target)
-
-    def _on_reader_text_ready(self, text: str, message: str) -> None:
-        if text:
-            self._copy(text, message)
-
-    def _on_paste_curl_triggered(self) -> None:
-        dialog = CurlDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
-                            self, QGuiApplication.clipboard().text()
-                            if QGuiApplication.clipboard().text().lstrip().startswith("curl")
-                            else "")
-        dialog.failed.connect(self._on_child_failed)
-        dialog.exec()
-        dialog.deleteLater()
-
-    def _on_send_action_triggered(self) -> None:
-        view = self._current_view()
-        table = view.model().table
-        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
-        if table != "requests" and rows:
-            path = self._send_tmp / "selection.ndjson"
-            self.reader.write_records([view.model().id_at(r) for r in rows], path)
-            return  # the dialog opens when the reader has written them
-        self._open_send_dialog(None, 0)
-
-    def _on_reader_records_written(self, path: str, count: int) -> None:
-        self._open_send_dialog(path, count)
-
-    def _open_send_dialog(self, selection: str | None, count: int) -> None:
-        sources: dict[str, tuple[list[str], str]] = {}
-        if selection:
-            noun = "record" if count == 1 else "records"
-            sources[f"The {count:,} selected {noun}"] = (["--file", selection],
-                                                          "As they were received.")
-        table = self._current_view().model().table
-        if table != "requests" and self.capture is not None:
-            tab = next(t for t in RECORD_TABS if t.key == table)
-            families = " or ".join(f"family == {f}" for f in tab.families)
-            text = self.filter_bars[table].current_filter().text.strip()
-            expr = f"({families}) and ({text})" if text else f"({families})"
-            shown = self._model(table).rowCount()
-            sources[f"The {tab.title} table as filtered ({shown:,} records)"] = (
-                ["--capture", str(self.capture), "--filter", expr], f"Filter: {expr}")
-        dialog = SendDialog(self.receiver.endpoint, self.settings.user, self.settings.password,
-                            sources, self)
-        dialog.failed.connect(self._on_child_failed)
-        dialog.exec()
-        dialog.deleteLater()
-
-    # -- import, export, masking -------------------------------------------------------------
-
-    def import_file(self, path: Path) -> None:
-        """Import a file into the capture, through the receiver (the capture's only writer)."""
-        self._imports += 1
-        command = {"command": "import", "path": str(path), "id": self._imports}
-        if not self.receiver.send_command(command):
-            self.message_bar.show_message(
-                "Import: the endpoint must be running to import into this capture (it is the "
-                "capture's only writer). Start it and drop the file again.",
-                [("Start endpoint", self.start_endpoint)])
-            return
-        self.statusBar().showMessage(f"Importing {path.name}…")
-
-    def _on_receiver_import_event(self, event: dict) -> None:
-        name = Path(event.get("path", "")).name
-        state = event.get("state")
-        if state == "failed":
-            message = str(event.get("message") or "it failed").rstrip(".")
-            self.message_bar.show_message(plain(f"Import of {name} failed: {message}. Nothing "
-                                                f"was imported."))
-        elif state in ("started", "progress"):
-            done, total = event.get("done_records", 0), event.get("records", 0)
-            self.statusBar().showMessage(f"Importing {name}: {done:,} of {total:,} records…")
-        elif state == "done":
-            self.statusBar().showMessage(
-                f"Imported {event.get('done_records', 0):,} records from {name} "
-                f"({event.get('kind')}), marked as imported", 8000)
-        elif state == "cancelled":
-            self.message_bar.show_message(
-                f"Import of {name} cancelled after {event.get('done_records', 0):,} of "
-                f"{event.get('records', 0):,} records.", error=False)
-
-    def _on_import_action_triggered(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import into this capture", "",
-            "Records, HAR or captures (*.json *.ndjson *.jsonl *.har *.sqlite);;All files (*)")
-        if path:
-            self.import_file(Path(path))
+    # -- dropped files, masking -------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and all(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        for url in event.mimeData().urls():
-            self.import_file(Path(url.toLocalFile()))
+        self.files_dropped.emit([url.toLocalFile() for url in event.mimeData().urls()])
         event.acceptProposedAction()
 
     def _on_reader_identity_ready(self, identity: str) -> None:
@@ -1065,57 +617,10 @@ class MainWindow(QMainWindow):
         self._mask_key = key
         self.reader.set_mask(key)
         for table in self.views:
-            self._model(table).invalidate()
-        view = self._current_view()
+            self.model(table).invalidate()
+        view = self.current_view()
         if view.currentIndex().isValid():
             self._on_view_current_row_changed(view.currentIndex(), view.currentIndex())
-
-    def _on_export_action_triggered(self) -> None:
-        if self.capture is None:
-            return
-        view = self._current_view()
-        table = view.model().table
-        scopes: dict[str, list[str]] = {}
-        text = self.filter_bars[table].current_filter().text.strip()
-        if table == "requests":
-            scopes["All requests"] = []
-        else:
-            tab = next(t for t in RECORD_TABS if t.key == table)
-            families = " or ".join(f"family == {f}" for f in tab.families)
-            scopes[f"All {tab.title} records"] = ["--filter", f"({families})"]
-            if text:
-                scopes[f"The {tab.title} table as filtered"] = [
-                    "--filter", f"({families}) and ({text})"]
-            scopes["All records of the capture"] = []
-        rows = sorted({i.row() for i in view.selectionModel().selectedRows()})
-        if rows:
-            # The export child reads the ids file: the dialog (and so the child) starts only
-            # once the reader has written it whole (``_on_reader_ids_written``).
-            ids_path = self._send_tmp / f"export-ids-{table}.txt"
-            option = "--request-ids-file" if table == "requests" else "--ids-file"
-            noun = "requests" if table == "requests" else "records"
-            scopes[f"The {len(rows):,} selected {noun}"] = [option, str(ids_path)]
-            self._export_scopes = (str(ids_path), scopes, table)
-            self.reader.write_ids([view.model().id_at(r) for r in rows], ids_path, table)
-            return
-        self._open_export_dialog(scopes, 1 if text and table != "requests" else 0)
-
-    def _on_reader_ids_written(self, path: str, _table: str) -> None:
-        pending, self._export_scopes = self._export_scopes, None
-        if pending is None or pending[0] != path:
-            return
-        self._open_export_dialog(pending[1], len(pending[1]) - 1)
-
-    def _open_export_dialog(self, scopes: dict[str, list[str]], current: int) -> None:
-        if self.capture is None:
-            return
-        dialog = ExportDialog(self.capture, scopes, self.mask_action.isChecked(), self)
-        dialog.failed.connect(self._on_child_failed)
-        dialog.scope.setCurrentIndex(current)
-        self.export_dialog = dialog  # for tests and for the user's next look
-        dialog.exec()
-        dialog.deleteLater()
-        self.export_dialog = None
 
     def _on_about_action_triggered(self) -> None:
         box = QMessageBox(self)
@@ -1171,11 +676,10 @@ class MainWindow(QMainWindow):
         self.settings.save()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._quitting = True
+        self.quitting = True
         self.save_layout()
         self.receiver.wait_stopped(10000)
         self.reader.stop()
-        shutil.rmtree(self._send_tmp, ignore_errors=True)
         event.accept()
         self.closed.emit()
 

@@ -57,20 +57,20 @@ def copied(qtbot, action) -> str:
 
 
 def test_copy_a_sample_as_curl_runs_in_bash(qtbot, window):
-    command = copied(qtbot, lambda: window.copy_sample("usage-record"))
+    command = copied(qtbot, lambda: window.transfers.copy_sample("usage-record"))
     assert "--data-binary @" in command and "--cacert" in command
     assert bash(command)["counts"] == {"usage": 1}
     assert stored_bodies(window) == [(SAMPLES / "usage-record.json").read_bytes()]
 
 
 def test_copy_the_generated_full_batch_as_curl(qtbot, window):
-    command = copied(qtbot, lambda: window.copy_sample("full-batch-3000"))
+    command = copied(qtbot, lambda: window.transfers.copy_sample("full-batch-3000"))
     assert bash(command)["records"] == 3000
     assert stored_bodies(window) == [find("full-batch-3000").body()]
 
 
 def test_copy_selected_records_and_a_request_as_curl(qtbot, window):
-    bash(copied(qtbot, lambda: window.copy_sample("attach-sequence")))  # its file, as is
+    bash(copied(qtbot, lambda: window.transfers.copy_sample("attach-sequence")))  # its file, as is
     events = window.record_models["event"]
     qtbot.waitUntil(lambda: events.rowCount() == 4, timeout=WAIT)
     window.tabs.setCurrentIndex(1)
@@ -172,7 +172,7 @@ def test_insecure_shows_a_warning(qtbot, window):
 
 
 def test_send_dialog_from_the_window_offers_the_filtered_view(qtbot, window):
-    window.send_sample("quota-alerts")
+    window.transfers.send_sample("quota-alerts")
     qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 2, timeout=WAIT)
     window.tabs.setCurrentIndex(1)
     window.filter_bars["event"].set_text("type_id == 19")

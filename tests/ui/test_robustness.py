@@ -225,7 +225,7 @@ def test_import_that_breaks_says_so(qtbot, window, tmp_path):
     in a failure the window shows, not in "Importing…" for ever; the receiver carries on."""
     deep = tmp_path / "deep.json"
     deep.write_text('[{"detail":' + "[" * 100_000 + "]" * 100_000 + "}]")
-    window.import_file(deep)
+    window.transfers.import_file(deep)
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
     text = window.message_bar.label.text()
     assert text.startswith("Import of deep.json failed: ") and "Nothing was imported" in text
@@ -233,7 +233,7 @@ def test_import_that_breaks_says_so(qtbot, window, tmp_path):
     # A failure the importer does not know as a file problem (here open() raises ValueError
     # for a name with a NUL byte) ends the same way, through the receiver's catch-all.
     window.message_bar.hide()
-    window.import_file(tmp_path / "bad\x00name.json")
+    window.transfers.import_file(tmp_path / "bad\x00name.json")
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
     text = window.message_bar.label.text()
     assert "Import of bad\u2400name.json failed: " in text  # the NUL shown as ␀
@@ -276,7 +276,7 @@ def closed_port() -> int:
 def test_a_failing_send_child_says_why_in_the_message_bar(qtbot, window):
     dialog = SendDialog(window.receiver.endpoint, "", "", {}, window)
     qtbot.addWidget(dialog)
-    dialog.failed.connect(window._on_child_failed)
+    dialog.failed.connect(window.show_error)
     dialog.url.setText(f"https://127.0.0.1:{closed_port()}/")
     dialog.retries.setValue(0)
     dialog.start_button.click()
@@ -294,7 +294,7 @@ def test_a_failing_export_child_says_why_in_the_message_bar(qtbot, window, tmp_p
 
     dialog = ExportDialog(window.capture, {"All": []}, False, window)
     qtbot.addWidget(dialog)
-    dialog.failed.connect(window._on_child_failed)
+    dialog.failed.connect(window.show_error)
     not_a_folder = tmp_path / "a-file"  # unwritable even for root: its parent is a file
     not_a_folder.write_text("")
     dialog.target.setText(str(not_a_folder / "out.json"))
@@ -330,12 +330,12 @@ def test_export_of_the_selection_waits_for_the_complete_ids_file(qtbot, window, 
     monkeypatch.setattr(ExportDialog, "exec", fake_exec)
     with window.reader._lock:  # the reader is busy: the dialog must not open yet
         window.export_action.trigger()
-        assert window.export_dialog is None and not seen
+        assert window.transfers.export_dialog is None and not seen
     qtbot.waitUntil(lambda: bool(seen), timeout=WAIT)
     scope, existed, text = seen[0]
     assert scope == "The 50 selected records" and existed
     assert text.split() == [str(events.id_at(r)) for r in range(50)]
-    assert not list(window._send_tmp.glob("*.partial"))
+    assert not list(window.transfers.tmp.glob("*.partial"))
 
 
 @pytest.fixture
@@ -488,7 +488,7 @@ def test_a_failing_curl_child_says_why_in_the_message_bar(qtbot, window):
                         f"curl -H 'Content-Type: application/json' --data-raw '[]' "
                         f"https://127.0.0.1:{port}/")
     qtbot.addWidget(dialog)
-    dialog.failed.connect(window._on_child_failed)
+    dialog.failed.connect(window.show_error)
     dialog.send_button.click()
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
     assert window.message_bar.label.text() == (

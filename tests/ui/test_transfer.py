@@ -41,7 +41,7 @@ def test_dropping_a_file_imports_it_through_the_receiver(qtbot, window, tmp_path
 def test_a_bad_file_imports_nothing_and_says_why(qtbot, window, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"a": 1}, 5]')
-    window.import_file(bad)
+    window.transfers.import_file(bad)
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT)
     assert "element 1 of the list is not a record" in window.message_bar.label.text()
     assert "Nothing was imported" in window.message_bar.label.text()
@@ -52,7 +52,7 @@ def test_mask_view_hides_identifiers_and_keeps_them_consistent(qtbot, window, tm
     records = Generator(sims=3, seed=9).records(60)
     src = tmp_path / "r.json"
     src.write_text(json.dumps(records))
-    window.import_file(src)
+    window.transfers.import_file(src)
     events = window.record_models["event"]
     qtbot.waitUntil(lambda: events.rowCount() > 5, timeout=WAIT)
     column = iccid_column()
@@ -77,7 +77,7 @@ def test_export_dialog_writes_the_filtered_table(qtbot, window, tmp_path):
     records = Generator(sims=4, seed=3).records(200)
     src = tmp_path / "r.json"
     src.write_text(json.dumps(records))
-    window.import_file(src)
+    window.transfers.import_file(src)
     qtbot.waitUntil(lambda: window._counts["records"] == 200, timeout=WAIT)
     window.tabs.setCurrentIndex(1)
     window.filter_bars["event"].set_text("type_id == 5")
