@@ -22,6 +22,7 @@ from app.capture.schema import SCHEMA_VERSION, open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter
 from app.cli import main as cli
+from app.db import json_strings_keep_nul
 from app.export import transfer
 from app.export.registry import EXPORTERS
 from app.filters.lexer import filter_literal
@@ -212,6 +213,8 @@ def test_a_filter_on_each_field_agrees_between_sql_and_python(db):
                     break
             if value is None or (isinstance(value, str) and len(value) > 1000):
                 continue
+            if isinstance(value, str) and "\x00" in value and not json_strings_keep_nul():
+                continue  # this SQLite (3.40) cuts a JSON string at U+0000: a known limit
             flt = f"{name} == {filter_literal(value)}"
             sql, python = _sql_ids(db, flt), _python_ids(db, flt)
             assert sql == python, flt
