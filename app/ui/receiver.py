@@ -144,6 +144,8 @@ class ReceiverProcess(QObject):
                 continue
             kind = event.get("event")
             if kind == "listening":
+                if self._state == "stopping":  # stopped while starting: it stops when it
+                    continue  # reads the end of its stdin, right after this line
                 self.endpoint = event
                 self._set_state("listening")
                 self.listening.emit(event)

@@ -412,3 +412,20 @@ def test_stop_closes_the_receivers_stdin_and_it_stops_cleanly(qtbot, window):
     assert window.receiver.exit_code == 0
     assert stopped.args[0]["event"] == "stopped" and stopped.args[0]["requests"] == 0
     assert window.state_label.text() == "● Stopped"
+
+
+def test_stopping_while_it_starts_ends_stopped(qtbot, window):
+    """A stop asked for while the receiver is still starting (its "listening" line may come
+    after the stop) ends in "stopped", not in an error about an exit."""
+    window.stop_action.trigger()
+    qtbot.waitUntil(lambda: window.receiver.state == "stopped", timeout=WAIT)
+    window.start_action.trigger()
+    assert window.receiver.state == "starting"
+    with qtbot.waitSignal(window.receiver.stopped, timeout=WAIT):
+        window.stop_action.trigger()
+    qtbot.waitUntil(lambda: window.receiver.state == "stopped", timeout=WAIT)
+    qtbot.wait(200)
+    assert window.receiver.state == "stopped" and not window.message_bar.isVisible()
+    assert window.state_label.text() == "● Stopped"
+    window.start_action.trigger()  # and it starts again
+    qtbot.waitUntil(lambda: window.receiver.state == "listening", timeout=WAIT)
