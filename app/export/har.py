@@ -71,8 +71,7 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
             "httpVersion": version,
             "cookies": [],
             "headers": [{"name": k, "value": v} for k, v in row.answer.headers],
-            "content": {"size": len(answer), "mimeType": mime,
-                        "text": answer.decode("utf-8")},
+            "content": _content(answer, mime),
             "redirectURL": "",
             "headersSize": -1,
             "bodySize": len(answer),
@@ -104,3 +103,12 @@ def write_har(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
     out.write(b"\n]}}\n")
     return count
 
+
+def _content(body: bytes, mime: str) -> dict:
+    """A response's ``content``: its text, or base64 (``"encoding": "base64"``) for bytes that
+    are not UTF-8 (the receiver's answers always are)."""
+    text = body_text(body)
+    if text is None:
+        return {"size": len(body), "mimeType": mime,
+                "text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+    return {"size": len(body), "mimeType": mime, "text": text}

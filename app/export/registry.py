@@ -31,7 +31,7 @@ class Exporter:
     write: Callable[[RowSource, BinaryIO, ExportOptions], int] = field(repr=False)
 
 
-
+# Built here, explicitly: importing a format module registers nothing.
 EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
     Exporter("json", "JSON: a list of records, as the streamer posts them", "json", "records",
              write_json),
