@@ -16,7 +16,8 @@ as it was sent. Bodies simdjson cannot take although they are valid JSON (intege
 very deep nesting) fall back to the standard library, and malformed ones get a precise message
 from it, with line, column and offset. Without simdjson (pysimdjson has wheels for CPython 3.12
 and 3.13 only; ``STREAMER_INSPECTOR_SIMDJSON=off`` also turns it off) orjson takes its place,
-with the same answer for every body, at about a quarter of its speed.
+with the same answer for every body: 2.5 to 4 times slower on a 3000-record batch,
+4 times faster than the standard library.
 """
 
 from __future__ import annotations
