@@ -43,7 +43,6 @@ class ReceiverProcess(QObject):
 
     state_changed = Signal(str)  # stopped | starting | listening | stopping | failed
     listening = Signal(dict)  # the child's "listening" event: url, ca_file, auth_header, ...
-    request_stored = Signal(dict)  # one "request" event per stored request
     failed = Signal(str)  # a start error or an unexpected exit, readable
     import_event = Signal(dict)  # progress of an import the window asked for
     notice = Signal(str)  # something the user should know: CA replaced, disk full, lines lost
@@ -142,15 +141,13 @@ class ReceiverProcess(QObject):
                 event = json.loads(line)
             except ValueError:
                 continue
-            kind = event.get("event")
+            kind = event.get("event")  # "request" lines are not read: the tables follow the file
             if kind == "listening":
                 if self._state == "stopping":  # stopped while starting: it stops when it
                     continue  # reads the end of its stdin, right after this line
                 self.endpoint = event
                 self._set_state("listening")
                 self.listening.emit(event)
-            elif kind == "request":
-                self.request_stored.emit(event)
             elif kind == "import":
                 self.import_event.emit(event)
             elif kind == "notice":
