@@ -134,8 +134,6 @@ def test_import_into_a_capture_a_receiver_writes_is_refused_with_a_hint(tmp_path
 
 @pytest.mark.parametrize("mask", [False, True])
 def test_parallel_csv_equals_the_single_process_one(tmp_path, monkeypatch, mask):
-    import argparse
-
     from app.export import transfer
 
     path = tmp_path / "c.sqlite"
@@ -147,11 +145,9 @@ def test_parallel_csv_equals_the_single_process_one(tmp_path, monkeypatch, mask)
 
     def export(name: str, threshold: int) -> bytes:
         monkeypatch.setattr(transfer, "PARALLEL_FROM", threshold)
-        args = argparse.Namespace(capture=path, format="csv", output=tmp_path / name,
-                                  filter="", ids_file=None, request_ids_file=None, mask=mask,
-                                  csv_bom=True, csv_delimiter=";", csv_all_fields=False,
-                                  events="human")
-        assert transfer.run_export(args) == 0
+        job = transfer.ExportJob(capture=path, format="csv", output=tmp_path / name, mask=mask,
+                                 csv_bom=True, csv_delimiter=";")
+        assert transfer.run_export(job) == 0
         return (tmp_path / name).read_bytes()
 
     single = export("single.csv", 10**9)
