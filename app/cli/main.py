@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command not in ("send", "curl", "export"):
+    if args.command not in ("send", "curl", "export", "check"):
         return _command(args, argv)
     # Run by the window: it cancels through stdin (a signal cannot, portably).
     watcher = cancel_on_stdin_if_asked()
@@ -77,6 +77,8 @@ def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
         return run_send(args)
     if args.command == "curl":
         return _curl(args)
+    if args.command == "check":
+        return _check(args)
     if args.command == "import":
         return _import(args)
     if args.command == "export":
@@ -274,6 +276,46 @@ def _curl_result(args: argparse.Namespace, outcome: dict, code: int) -> int:
     print(printable(head))
     print(printable(outcome["body"]))  # the answer is wire text: no ESC reaches the terminal
     return code
+
+
+def _check(args: argparse.Namespace) -> int:
+    """``check URL``: one line (or JSON object) per step as it finishes; 0 when all pass."""
+    import asyncio
+
+    from app.replay.check import CheckOptions, passed, run_check
+
+    if args.timeout <= 0:
+        print("streamer-inspector: --timeout must be more than 0 seconds", file=sys.stderr)
+        return 2
+    if args.user and args.password is None:  # the window passes it in the environment
+        args.password = os.environ.get(PASSWORD_ENV)
+    options = CheckOptions(url=args.url, user=args.user, password=args.password,
+                           cacert=args.cacert, full_batch=args.full_batch,
+                           timeout=args.timeout, allow_local=args.allow_local)
+
+    async def run() -> list:
+        steps = []
+        async for step in run_check(options):
+            steps.append(step)
+            if args.json:
+                print(json.dumps(step.event(), ensure_ascii=False), flush=True)
+            else:
+                print("\n".join(printable(line) for line in step.lines()), flush=True)
+        return steps
+
+    try:
+        ok = passed(asyncio.run(run()))
+    except KeyboardInterrupt:  # Ctrl+C, or the window's cancel line
+        if args.json:
+            print(json.dumps({"event": "done", "ok": False, "cancelled": True}), flush=True)
+        else:
+            print("cancelled", flush=True)
+        return 130
+    if args.json:
+        print(json.dumps({"event": "done", "ok": ok}), flush=True)
+    else:
+        print("all steps passed" if ok else "the check failed", flush=True)
+    return 0 if ok else 1
 
 
 def _window(argv: list[str] | None) -> int:

@@ -96,6 +96,12 @@ def serve_options(args: argparse.Namespace, settings: Settings) -> ServeOptions:
         events=getattr(args, "events", "human"),
         sync=getattr(args, "sync", "normal"),
         stop_with_stdin=getattr(args, "stop_with_stdin", False),
+        public=getattr(args, "public", None) or "",
+        public_url=getattr(args, "public_url", None) or "",
+        public_remote_port=80 if getattr(args, "public_remote_port", None) is None
+        else args.public_remote_port,
+        ngrok_authtoken=settings.ngrok_authtoken,
+        ngrok_domain=settings.ngrok_domain,
     )
 
 
@@ -121,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", choices=("normal", "full"), default="normal",
                    help="normal: survives a killed receiver (default); full: also survives "
                         "power loss, at some cost per batch")
+    g = p.add_argument_group("public URL (README: Exposing the endpoint)")
+    g.add_argument("--public", metavar="PROVIDER",
+                   help="expose the endpoint at a public https URL: cloudflared (a quick "
+                        "tunnel), ngrok (authtoken from NGROK_AUTHTOKEN or the settings), "
+                        "ssh:USER@HOST[:PORT] (ssh -R), or https://... (your own reverse "
+                        "proxy); refused with --no-auth")
+    g.add_argument("--public-url", metavar="URL",
+                   help="with ssh:...: the public URL your server gives the forwarded port "
+                        "(else read from what the server prints)")
+    g.add_argument("--public-remote-port", type=_port, default=None, metavar="N",
+                   help="with ssh:...: the server's port to forward (ssh -R N:...; default 80, "
+                        "what tunnel services expect; 0: one the server picks)")
 
     p = sub.add_parser("ca", help="the local certificate authority",
                        description="Export the local CA certificate, to trust it in a client.")
@@ -184,6 +202,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", metavar="EXPR", default="",
                    help="only records matching EXPR (docs/filters.md), e.g. "
                         "'type ~ PDP and alert'")
+
+    p = sub.add_parser("check", help="check a URL the way the 1NCE Data Streamer will use it",
+                       description="Check, in order: the URL (https, a domain name, not an IP "
+                                   "address), DNS, TLS against the system trust store, a POST "
+                                   "of a JSON list as the streamer sends it (only 200 passes; "
+                                   "redirects are not followed), and, for this app's own "
+                                   "endpoint, that the request arrived in the capture. Exit "
+                                   "status 0 only when every step passes.")
+    p.add_argument("url", metavar="URL", help="the URL to give the Portal as API Callback")
+    p.add_argument("--user", help="Basic Auth user (default for this app's running endpoint: "
+                                  "its own)")
+    p.add_argument("--password", help="Basic Auth password")
+    p.add_argument("--cacert", metavar="FILE",
+                   help="trust this CA (PEM) instead of the system trust store (tests and "
+                        "private setups: the streamer trusts only public CAs)")
+    p.add_argument("--full-batch", action="store_true",
+                   help="also post a realistic 3000-record batch (several MB)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per step, then {\"event\": \"done\", \"ok\": ...}")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+                   help="seconds to wait for each step's answer (default 10)")
+    p.add_argument("--allow-local", action="store_true",
+                   help="let a local name (localhost, *.local) pass the URL step, for a trial "
+                        "against a local server (the Portal still refuses it)")
     return parser
 
 

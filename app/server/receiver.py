@@ -207,6 +207,8 @@ class Receiver:
     async def _store(self, incoming: Incoming, status: int | None = None,
                      reason: str | None = None, respond: Responder | None = None) -> Stored:
         loop = asyncio.get_running_loop()
+        if respond is not None and _is_check(incoming):
+            respond = _noted_as_check(respond)
         stored = await loop.run_in_executor(
             self._storage, self._writer.store, incoming, status, reason, respond
         )
@@ -391,6 +393,31 @@ def _judged(stored: Stored) -> Answer:
     body = {"ok": False, "request_id": stored.request_id}
     body.update(stored.error.as_json() if stored.error else {"error": stored.reason})
     return json_answer(body)
+
+
+# A request from ``streamer-inspector check`` carries this header; it is stored like any other,
+# with CHECK_NOTE among its contract notes (``request.problems``), and its one record
+# (``{"streamer_inspector_check": "<id>"}``) lands in the Other family.
+CHECK_HEADER = "x-streamer-inspector-check"
+CHECK_NOTE = "check request from streamer-inspector check"
+
+
+def _is_check(incoming: Incoming) -> bool:
+    return any(name.lower() == CHECK_HEADER and value.strip() == "1"
+               for name, value in incoming.headers)
+
+
+def _noted_as_check(respond: Responder) -> Responder:
+    """``respond``, with the check note added to the request's notes first (the responder runs
+    inside the writer's transaction, before the row is written: the note is stored and
+    answered)."""
+
+    def noted(stored: Stored) -> Answer:
+        if CHECK_NOTE not in stored.problems:
+            stored.problems.append(CHECK_NOTE)
+        return respond(stored)
+
+    return noted
 
 
 def _rejection(message: str, *headers: tuple[str, str]) -> Responder:
