@@ -266,15 +266,53 @@ def _verify_failure(exc: ssl.SSLCertVerificationError, host: str, chain: list[by
         return Step("tls", False, f"self-signed certificate (the streamer refuses it){about}",
                     _TLS_FIX)
     if code in (2, 20, 21) and leaf is not None and not leaf.self_signed and len(chain) == 1:
-        return Step("tls", False, "incomplete chain: the server sends only its own "
-                                  f"certificate; add the intermediate{about}",
-                    "configure the server with the full chain (leaf + intermediate), e.g. "
-                    "Let's Encrypt's fullchain.pem, not cert.pem")
+        return _leaf_only(leaf, trust, about)
     if code in (19, 20, 2):
         top = _parse_cert(chain[-1]) if chain else None
         ends = f" (the chain ends at {top.issuer})" if top else ""
         return Step("tls", False, f"not issued by a CA in {trust}{ends}{about}", _TLS_FIX)
     return Step("tls", False, f"certificate not accepted: {reason}{about}", _TLS_FIX)
+
+
+_FULL_CHAIN_FIX = ("configure the server with the full chain (leaf + intermediate), e.g. "
+                   "Let's Encrypt's fullchain.pem, not cert.pem")
+
+
+def _local_ca_subjects() -> set[str]:
+    """The subjects of this app's local CAs (its own, and those of running receivers)."""
+    from cryptography import x509
+
+    from app.config import tls_dir
+    from app.runtime import running
+
+    files = {tls_dir() / "ca.pem"}
+    with contextlib.suppress(OSError):
+        files |= {Path(e.ca_file) for e in running() if e.ca_file}
+    subjects = set()
+    for path in files:
+        with contextlib.suppress(OSError, ValueError):
+            subjects.add(x509.load_pem_x509_certificate(path.read_bytes())
+                         .subject.rfc4514_string())
+    return subjects
+
+
+def _leaf_only(leaf: _Cert, trust: str, about: str) -> Step:
+    """The server sent only its own certificate, and its issuer is not trusted: a missing
+    intermediate (named so when the leaf points at its issuer, as public CAs' leaves do), this
+    app's local CA, or a private CA (the client cannot tell these two from a missing
+    intermediate without the issuer's certificate: said so)."""
+    if leaf.issuer in _local_ca_subjects():
+        return Step("tls", False, f"issued by this app's local CA, which only this computer "
+                                  f"trusts (not {trust}){about}",
+                    "Expose publicly (a tunnel with a public certificate); for a trial here, "
+                    "give the local CA with --cacert")
+    if leaf.has_aia_issuer:
+        return Step("tls", False, "incomplete chain: the server sends only its own "
+                                  f"certificate; add the intermediate{about}", _FULL_CHAIN_FIX)
+    return Step("tls", False, "incomplete chain or a private CA: the server sends only its own "
+                              f"certificate, and its issuer is not in {trust}{about}",
+                f"if the issuer is an intermediate of a public CA: {_FULL_CHAIN_FIX}; else "
+                f"use a certificate from a public CA (e.g. Let's Encrypt)")
 
 
 def _check_tls_blocking(host: str, port: int, cacert: str | None, timeout: float) -> Step:

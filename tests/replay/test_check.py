@@ -106,18 +106,54 @@ def test_a_valid_chain_with_an_intermediate_passes_every_step(tmp_path, ca):
     assert list(body[0]) == [CHECK_KEY]
 
 
+def _leaf_with_aia(tmp: Path, issuer: trustme.CA) -> ssl.SSLContext:
+    """A leaf for localhost pointing at its issuer (AIA caIssuers), as public CAs' leaves
+    do; served alone."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+    ca_cert = x509.load_pem_x509_certificate(issuer.cert_pem.bytes())
+    ca_key = serialization.load_pem_private_key(issuer.private_key_pem.bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS,
+                x509.UniformResourceIdentifier("http://ca.example/intermediate.der"))]), False)
+            .sign(ca_key, hashes.SHA256()))
+    return _server_context(tmp, [cert.public_bytes(serialization.Encoding.PEM)],
+                           key.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+
+
 def test_a_leaf_only_chain_is_named_incomplete(tmp_path, ca):
-    leaf = ca.create_child_ca().issue_cert("localhost")
-    steps = check(tmp_path, ca, _leaf_context(tmp_path, leaf, only_leaf=True))
+    intermediate = ca.create_child_ca()
+    steps = check(tmp_path, ca, _leaf_with_aia(tmp_path, intermediate))
     tls = steps["tls"]
     assert tls.ok is False
     assert tls.message.startswith("incomplete chain: the server sends only its own "
-                                  "certificate; add the intermediate")
-    assert ", issuer OU=Testing CA" in tls.message
-    assert "valid 2000-01-01 to 3000-01-01" in tls.message
+                                  "certificate; add the intermediate: subject CN=localhost")
     assert "fullchain" in tls.fix
     assert steps["post"].ok is None and steps["capture"].ok is None
     assert not passed(list(steps.values()))
+    # Without the pointer to its issuer, a missing intermediate looks like a private CA to a
+    # client: both are named.
+    leaf = intermediate.issue_cert("localhost")
+    tls = check(tmp_path, ca, _leaf_context(tmp_path, leaf, only_leaf=True))["tls"]
+    assert tls.ok is False
+    assert tls.message.startswith("incomplete chain or a private CA: the server sends only "
+                                  "its own certificate")
+    assert ", issuer OU=Testing CA" in tls.message
+    assert "valid 2000-01-01 to 3000-01-01" in tls.message
+    assert "fullchain" in tls.fix
 
 
 def test_expired_and_expiring_certificates(tmp_path, ca):
@@ -231,6 +267,12 @@ def test_our_own_endpoint_end_to_end(tmp_path):
         assert wrong.returncode == 1
         assert "FAIL  post  401 in" in wrong.stdout
         assert "      fix: put the same user and password" in wrong.stdout
+        # Without --cacert (the system trust store), the local CA is named as such.
+        steps = asyncio.run(_steps(CheckOptions(url=rec.url, allow_local=True)))
+        assert steps["tls"].ok is False
+        assert steps["tls"].message.startswith("issued by this app's local CA, which only "
+                                               "this computer trusts")
+        assert "Expose publicly" in steps["tls"].fix
     finally:
         rec.stop()
     from app.capture.schema import open_reader
