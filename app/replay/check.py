@@ -16,8 +16,10 @@ line, and the fix):
 4. ``post``: a JSON list as the streamer posts it (``Content-Type: application/json``, Basic
    Auth, no redirect followed), marked with ``X-Streamer-Inspector-Check: 1``; only a 200
    passes. ``full_batch`` then posts a realistic 3000-record batch.
-5. ``capture``: when the URL reaches a receiver of this app running here (its local URL or its
-   public URL), the check request is looked up in its capture (read-only). Else skipped.
+5. ``capture``: the check request (found by a unique id in a header) in the capture of a
+   receiver of this app running here, read-only: the one the URL is known to reach (its local
+   URL or the public URL it announced), else any of them (a tunnel or proxy this app does not
+   know of). Skipped when it is in none (not this app's endpoint).
 
 The check request's body is one record, ``{"streamer_inspector_check": "<id>"}``, which lands
 in the Other family, and the receiver notes it as a check request (README, "Checking a URL").
@@ -524,26 +526,41 @@ def find_check_request(capture: str | Path, check_id: str) -> tuple[int, int] | 
     return (row[0], row[1]) if row else None
 
 
-async def check_capture(endpoint, check_id: str, wait: float = 2.0) -> Step:
-    deadline = time.monotonic() + wait
+async def check_capture(url: str, known, check_id: str, wait: float = 2.0) -> Step:
+    """Step 5: the check request in the capture of a receiver running here. ``known`` is the
+    receiver the URL is known to reach (its local or announced public URL), else None: then
+    every running receiver's capture is looked at once, so a tunnel or proxy this app does not
+    know of is proven end to end too, and a URL that reaches none of them is skipped."""
+    from app.runtime import running
+
+    deadline = time.monotonic() + (wait if known is not None else 0.0)
     while True:
-        try:
-            found = await asyncio.to_thread(find_check_request, endpoint.capture, check_id)
-        except Exception as exc:  # a missing, locked or foreign file: said, never raised
-            return Step("capture", False, f"cannot read the capture {endpoint.capture}: "
-                                          f"{' '.join(str(exc).split())}",
-                        "check that the capture file exists and is readable")
-        if found is not None:
-            request_id, status = found
-            return Step("capture", True, f"the check request arrived: request {request_id} "
-                                         f"(status {status}) in {endpoint.capture}, noted as "
-                                         f"a check request")
+        candidates = [known] if known is not None else await asyncio.to_thread(running)
+        for endpoint in candidates:
+            try:
+                found = await asyncio.to_thread(find_check_request, endpoint.capture,
+                                                check_id)
+            except Exception as exc:  # a missing, locked or foreign file: said, never raised
+                if known is None:
+                    continue
+                return Step("capture", False, f"cannot read the capture {endpoint.capture}: "
+                                              f"{' '.join(str(exc).split())}",
+                            "check that the capture file exists and is readable")
+            if found is not None:
+                request_id, status = found
+                through = "" if known is not None else f" (through {url})"
+                return Step("capture", True, f"the check request arrived{through}: request "
+                                             f"{request_id} (status {status}) in "
+                                             f"{endpoint.capture}, noted as a check request")
         if time.monotonic() >= deadline:
-            return Step("capture", False, f"the check request is not in {endpoint.capture}: "
-                                          f"another server answered this URL",
-                        "point the tunnel or proxy at this app's endpoint "
-                        f"({endpoint.url})")
+            break
         await asyncio.sleep(0.1)
+    if known is None:
+        return Step("capture", None, "not this app's endpoint: the check request is in no "
+                                     "capture of a receiver running here")
+    return Step("capture", False, f"the check request is not in {known.capture}: another "
+                                  f"server answered this URL",
+                f"point the tunnel or proxy at this app's endpoint ({known.url})")
 
 
 # ---------------------------------------------------------------------------- all steps
@@ -590,11 +607,7 @@ async def run_check(options: CheckOptions) -> AsyncIterator[Step]:
         options.user, options.password = endpoint.user, endpoint.password
     post, answered = await check_post(options, context, check_id)
     yield post
-    if endpoint is None:
-        yield Step("capture", None, "not this app's endpoint (no receiver running here is "
-                                    "reached by this URL)")
-        return
     if not answered:
         yield Step("capture", None, "not tried: the POST got no answer")
         return
-    yield await check_capture(endpoint, check_id)
+    yield await check_capture(options.url, endpoint, check_id)

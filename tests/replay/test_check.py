@@ -240,6 +240,36 @@ def test_a_slow_server_times_out(tmp_path, ca):
     assert post.ok is False and post.message == "no answer within 0.3 s"
 
 
+async def _through_forwarder(rec) -> dict:
+    """The check of ``https://localhost:<other port>/``, whose bytes a plain TCP forwarder
+    carries to the receiver (as a tunnel does)."""
+    target = int(rec.url.rsplit(":", 1)[1].strip("/"))
+
+    async def pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def forward(reader, writer):
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await _steps(CheckOptions(url=f"https://localhost:{port}/", cacert=rec.ca_file,
+                                         user=rec.user, password=rec.password,
+                                         allow_local=True))
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 def test_our_own_endpoint_end_to_end(tmp_path):
     """A real ``serve`` child, and ``check`` as the window runs it (a child, --json): the check
     request is found in the capture, noted as a check request, its record in the Other family."""
@@ -267,6 +297,13 @@ def test_our_own_endpoint_end_to_end(tmp_path):
         assert wrong.returncode == 1
         assert "FAIL  post  401 in" in wrong.stdout
         assert "      fix: put the same user and password" in wrong.stdout
+        # Through a forwarder this app does not know of (a stand-in for a tunnel or proxy):
+        # the request is still found, in the running receiver's capture.
+        steps = asyncio.run(_through_forwarder(rec))
+        assert steps["post"].ok is True, steps["post"]
+        assert steps["capture"].ok is True
+        assert steps["capture"].message.startswith("the check request arrived (through "
+                                                   "https://localhost:")
         # Without --cacert (the system trust store), the local CA is named as such.
         steps = asyncio.run(_steps(CheckOptions(url=rec.url, allow_local=True)))
         assert steps["tls"].ok is False
@@ -281,7 +318,7 @@ def test_our_own_endpoint_end_to_end(tmp_path):
     rows = db.execute("SELECT id, status, problems, record_count, families FROM request "
                       "ORDER BY id").fetchall()
     db.close()
-    assert [r[1] for r in rows] == [200, 200, 200, 401]
+    assert [r[1] for r in rows] == [200, 200, 200, 401, 200]
     for _id, _status, problems, _count, _families in rows:
         assert "check request from streamer-inspector check" in json.loads(problems)
     assert rows[0][3:] == (1, b"x")  # the check record: one, in the Other family
