@@ -519,8 +519,10 @@ def find_check_request(capture: str | Path, check_id: str) -> tuple[int, int] | 
 
     db = open_reader(Path(capture))
     try:
-        row = db.execute("SELECT id, status FROM request WHERE headers LIKE ? ORDER BY id DESC "
-                         "LIMIT 1", (f'%"{check_id}"%',)).fetchone()
+        # Among the latest requests only (a range of the rowid): a long capture is not read.
+        row = db.execute("SELECT id, status FROM request WHERE id > (SELECT coalesce(max(id), 0) "
+                         "- 10000 FROM request) AND headers LIKE ? ORDER BY id DESC LIMIT 1",
+                         (f'%"{check_id}"%',)).fetchone()
     finally:
         db.close()
     return (row[0], row[1]) if row else None
