@@ -138,6 +138,13 @@ class Settings:
     table_filters: dict[str, str] = field(default_factory=dict)  # table -> filter in force
     mask_keys: dict[str, str] = field(default_factory=dict)  # capture -> masking key (secret)
     mask_view: bool = False
+    # A public URL (serve --public; the window's Expose publicly): the provider last chosen
+    # (cloudflared, ngrok, ssh:USER@HOST[:PORT] or an https:// URL), ngrok's authtoken (a
+    # secret: the file is the owner's only) and reserved domain, and the user's own URL.
+    public_provider: str = ""
+    ngrok_authtoken: str = ""
+    ngrok_domain: str = ""
+    public_url: str = ""
 
     def serve_options(self, capture: Path, **overrides) -> ServeOptions:
         """The receiver's options for a run on ``capture``, as these settings say."""
@@ -152,6 +159,8 @@ class Settings:
             user=self.user if self.auth_enabled else None,
             password=self.password if self.auth_enabled else None,
             max_body=self.max_body,
+            ngrok_authtoken=self.ngrok_authtoken,
+            ngrok_domain=self.ngrok_domain,
         )
         return dataclasses.replace(options, **overrides)
 
@@ -240,6 +249,11 @@ class ServeOptions:
     events: str = "human"  # human | jsonl
     sync: str = "normal"  # SQLite synchronous mode: normal | full
     stop_with_stdin: bool = False  # stop when stdin closes (the window's child)
+    public: str = ""  # a provider to expose the endpoint with (app/server/public.py)
+    public_url: str = ""  # with an ssh provider: the public URL its server gives
+    public_remote_port: int = 80  # with an ssh provider: the server's port (ssh -R PORT:...)
+    ngrok_authtoken: str = ""  # else NGROK_AUTHTOKEN
+    ngrok_domain: str = ""
 
     @property
     def auth_enabled(self) -> bool:

@@ -43,3 +43,53 @@ def host_port(url: str) -> tuple[str, int] | None:
         if port is None:
             return None
     return parts.hostname.lower().rstrip("."), port
+
+
+# Headers a tunnel or reverse proxy names the original client in, most specific first.
+FORWARDING_HEADERS = ("cf-connecting-ip", "x-real-ip", "x-forwarded-for", "forwarded")
+
+
+def _ip(text: str) -> str | None:
+    text = text.strip().strip('"')
+    if text.startswith("["):  # Forwarded: for="[2001:db8::1]:4711"
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # 203.0.113.5:4711
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def forwarded_client(headers) -> str | None:
+    """The original client's IP address a tunnel or proxy put in the forwarding headers
+    (``headers``: (name, value) pairs as stored), or None. Only a valid address is taken."""
+    found: dict[str, str] = {}
+    for name, value in headers or ():
+        key = str(name).lower()
+        if key in FORWARDING_HEADERS and key not in found:
+            found[key] = str(value)
+    for key in FORWARDING_HEADERS:
+        value = found.get(key)
+        if value is None:
+            continue
+        first = value.split(",")[0]
+        if key == "forwarded":
+            params = dict(p.strip().partition("=")[::2] for p in first.split(";"))
+            first = next((v for k, v in params.items() if k.lower() == "for"), "")
+        address = _ip(first)
+        if address is not None:
+            return address
+    return None
+
+
+def client_address(peer: str | None, headers) -> str:
+    """Where a request came from, as the Requests table shows it: the original client a
+    tunnel or proxy names (``Cf-Connecting-Ip``, ``X-Real-Ip``, ``X-Forwarded-For``,
+    ``Forwarded``) as "203.0.113.5 via 127.0.0.1", else the peer. Derived from the stored
+    headers when read (the capture format is unchanged); always plain text."""
+    client = forwarded_client(headers)
+    peer = peer or ""
+    if client is None or client == peer:
+        return peer
+    return f"{client} via {peer}" if peer else client

@@ -40,6 +40,8 @@ LAYERS: dict[str, set[str]] = {
     "app.capture.schema": CORE | {"app.records.*", "app.capture.answers"},
     "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers"},
     "app.server": CORE | LOWER - {"app.filters.*"},
+    # The public URL's tunnels know nothing of the capture: they forward to the receiver.
+    "app.server.public": CORE,
     "app.export": CORE | LOWER,
     "app.replay": CORE | LOWER,
     # The command line drives everything but the window ...

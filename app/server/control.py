@@ -35,6 +35,17 @@ def stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event,
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def dispatch(*handlers: Callable[[dict], None]) -> Callable[[dict], None]:
+    """One command handler from several (imports, the public URL's expose/unexpose): each
+    gets every command and acts on its own."""
+
+    def command(command: dict) -> None:
+        for handler in handlers:
+            handler(command)
+
+    return command
+
+
 class Imports:
     """Imports the window asks for: through the same storage thread as received batches,
     one request at a time, so live batches interleave and nothing else writes the capture."""

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -25,7 +26,8 @@ from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
 from app.display import human_size, printable
 from app.net import is_loopback
-from app.server.control import Imports, stop_when_stdin_closes
+from app.server.control import Imports, dispatch, stop_when_stdin_closes
+from app.server.public import Public, PublicError, check_public_url, parse_provider
 from app.server.receiver import (
     EVENT_QUEUE_LINES,
     RECEIVER,
@@ -97,6 +99,29 @@ async def start(options: ServeOptions, writer: CaptureWriter,
                         user=options.user, password=options.password, capture=writer.path,
                         notices=[notice] if notice else [])
     return runner, endpoint
+
+
+async def tunnel_origin(runner: web.AppRunner) -> int:
+    """Add the tunnel origin to a running receiver: a plain-HTTP listener on a free loopback
+    port, the same app (Basic Auth and all), that a tunnel's agent forwards to (the public TLS
+    ends at the tunnel's service; this hop stays inside the computer). Returns its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        site = web.SockSite(runner, sock, backlog=128)
+        await site.start()
+    except BaseException:
+        sock.close()
+        raise
+    return sock.getsockname()[1]
+
+
+def format_public_line(event: dict) -> str:
+    """A ``public_url`` event as the human output says it."""
+    if event["state"] == "public":
+        return (f"  Public URL:         {event['url']}\n"
+                f"  (the 1NCE Portal's API Callback: this URL; Basic Auth Header as above)")
+    return f"public URL ({event['provider']}): {event['state']}: {event['message']}"
 
 
 def format_banner(endpoint: Endpoint) -> str:
@@ -256,6 +281,16 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
     from app.capture.schema import CaptureError
     from app.server.tls import TlsError
 
+    if options.public:
+        if not options.auth_enabled:
+            return _fail("--public with --no-auth is refused: anyone who finds the public URL "
+                         "could post to it; keep Basic Auth on", jsonl, emit, err)
+        try:
+            parse_provider(options.public)
+            if options.public_url:
+                check_public_url(options.public_url)
+        except PublicError as exc:
+            return _fail(str(exc), jsonl, emit, err)
     created = not options.capture.exists()
     try:
         writer = CaptureWriter(options.capture, sync=options.sync)
@@ -289,11 +324,27 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             lines.put(format_banner(endpoint))
         for notice in endpoint.notices:
             say(f"notice: {notice}")
+        origin: list[int] = []
+
+        async def origin_port() -> int:
+            if not origin:
+                origin.append(await tunnel_origin(runner))
+            return origin[0]
+
+        public = Public(origin_port, emit if jsonl else
+                        (lambda e: lines.put(format_public_line(e))),
+                        auth_enabled=options.auth_enabled,
+                        ngrok_authtoken=options.ngrok_authtoken,
+                        ngrok_domain=options.ngrok_domain, public_url=options.public_url,
+                        ssh_remote_port=options.public_remote_port)
+        if options.public:
+            await public.expose(options.public)
         if options.stop_with_stdin:
             imports = Imports(runner.app[RECEIVER], emit if jsonl else
                               (lambda e: say(json.dumps(e))))
-            stop_when_stdin_closes(loop, stop, imports.command)
+            stop_when_stdin_closes(loop, stop, dispatch(imports.command, public.command))
         await stop.wait()
+        await public.close()  # the tunnel stops with the receiver
         runtime.unregister(registration)
         await runner.cleanup()
         if jsonl:
