@@ -605,9 +605,13 @@ async def run_check(options: CheckOptions) -> AsyncIterator[Step]:
                    "serve the endpoint over https with a certificate from a public CA")
     check_id = uuid.uuid4().hex
     endpoint = await asyncio.to_thread(own_endpoint, options.url)
+    note = None
     if endpoint is not None and options.user is None and endpoint.user is not None:
         options.user, options.password = endpoint.user, endpoint.password
+        note = endpoint.password_note  # its password is not known here: why
     post, answered = await check_post(options, context, check_id)
+    if note and post.ok is False and post.message.startswith("401"):
+        post = Step("post", False, f"{post.message}: {note}", post.fix)
     yield post
     if not answered:
         yield Step("capture", None, "not tried: the POST got no answer")
