@@ -136,11 +136,16 @@ Responder = Callable[[Stored], Answer]  # the answer to a stored request, built 
 
 
 class CaptureWriter:
-    """The capture's single writer, used from one thread (the receiver's storage thread)."""
+    """The capture's single writer, used from one thread (the receiver's storage thread).
+
+    ``close`` may come from another thread (a shutdown, a test): the connection is used under
+    one lock, so it is never closed under a statement that is running (SQLite would crash).
+    """
 
     def __init__(self, path: Path, *, sync: str = "normal"):
         self.path = Path(path)
         self._closed = False
+        self._using = threading.Lock()  # uncontended but for close(): costs nothing per batch
         self._lock_fd = _lock(self.path)
         try:
             self._db = open_writer_db(self.path, sync)
@@ -162,6 +167,11 @@ class CaptureWriter:
         stored (:func:`app.capture.answers.derived_answer`; imports). Returns only after the
         transaction has committed.
         """
+        with self._using:
+            return self._store(incoming, status, reason, respond)
+
+    def _store(self, incoming: Incoming, status: int | None, reason: str | None,
+               respond: Responder | None) -> Stored:
         if status is not None:
             return self._store_plain(incoming, status, reason, None, respond)
         shape_future = self._classifier.submit(inspect_body, incoming.body)
@@ -296,6 +306,10 @@ class CaptureWriter:
 
     def index_pending(self, limit: int = 500) -> int:
         """Index up to ``limit`` records not yet in ``record_index``; returns how many."""
+        with self._using:
+            return self._index_pending(limit)
+
+    def _index_pending(self, limit: int) -> int:
         db = self._db
         done = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
         db.execute("BEGIN IMMEDIATE")
@@ -311,16 +325,17 @@ class CaptureWriter:
 
     def close(self) -> None:
         """Checkpoint and close; a second call does nothing."""
-        if self._closed:
-            return
-        self._closed = True
-        self._classifier.shutdown(wait=True)
-        self._checkpointer.stop()
-        with contextlib.suppress(sqlite3.Error):
-            _rollback(self._db)  # e.g. left open by a failed write on a full disk
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
-        _unlock(self._lock_fd)
+        with self._using:
+            if self._closed:
+                return
+            self._closed = True
+            self._classifier.shutdown(wait=True)
+            self._checkpointer.stop()
+            with contextlib.suppress(sqlite3.Error):
+                _rollback(self._db)  # e.g. left open by a failed write on a full disk
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+            _unlock(self._lock_fd)
 
     def remove(self) -> None:
         """Delete the (closed) capture and its WAL files: for a capture that was never used."""
