@@ -153,8 +153,10 @@ class Public:
     def command(self, command: dict) -> None:
         """The control channel's ``expose`` / ``unexpose`` (others are not ours)."""
         name = command.get("command")
-        if name == "expose":
-            self._spawn(self.expose(str(command.get("provider") or "")))
+        if name == "expose":  # "url": for ssh, the public URL the server gives (optional)
+            url = command.get("url")
+            self._spawn(self.expose(str(command.get("provider") or ""),
+                                    url if isinstance(url, str) else None))
         elif name == "unexpose":
             self._spawn(self.unexpose())
 
@@ -163,9 +165,10 @@ class Public:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def expose(self, text: str) -> bool:
+    async def expose(self, text: str, public_url: str | None = None) -> bool:
         """Start the provider ``text`` names (stopping the one running); False, with a
-        ``failed`` event, when it cannot start at all."""
+        ``failed`` event, when it cannot start at all. ``public_url``: for ssh, the URL the
+        server gives the forwarded port (None: as given to the constructor)."""
         name = text.strip().lower().partition(":")[0] or "none"
         name = "url" if name in ("https", "http") else name
         if not self._auth_enabled:
@@ -174,10 +177,14 @@ class Public:
             return False
         try:
             provider = parse_provider(text)
+            if public_url:
+                check_public_url(public_url)
         except PublicError as exc:
             self._event(name, "failed", None, str(exc))
             return False
         await self.unexpose(quiet=True)
+        if public_url is not None:
+            self._public_url = public_url
         self.provider = provider
         self._task = asyncio.get_running_loop().create_task(self._run(provider))
         return True
@@ -344,10 +351,8 @@ class Public:
                 forward_up = True
                 if up.group(1):
                     self.remote_port = int(up.group(1))
-            elif not line.startswith("debug") and SERVICE_URL_LINE.search(line):
-                found = SERVICE_URL.search(line)
-                if found and printed is None:
-                    printed = _with_slash(found.group(0))
+            elif printed is None:
+                printed = service_url(line)
             ready()
 
         argv = [exe, "-v", "-T",
@@ -381,6 +386,17 @@ class Public:
         elif "Host key verification failed" in error:
             hint = f" (connect once with: ssh {provider.destination} to accept its host key)"
         raise _Ended(f"ssh exited (status {status})" + (f": {error}" if error else "") + hint)
+
+
+def service_url(line: str) -> str | None:
+    """The public URL a tunnel service prints (over SSH) on a line that says it forwards, e.g.
+    localhost.run's "… tunneled with tls termination, https://x.lhr.life" or serveo's
+    "Forwarding HTTP traffic from https://x.serveo.net"; None for any other line (a welcome
+    text's links, ssh's own debug lines)."""
+    if line.startswith("debug") or not SERVICE_URL_LINE.search(line):
+        return None
+    found = SERVICE_URL.search(line)
+    return _with_slash(found.group(0)) if found else None
 
 
 def _signal_group(pid: int, sig: int) -> None:

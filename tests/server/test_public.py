@@ -24,7 +24,7 @@ from queue import Empty, Queue
 import pytest
 
 from app.net import client_address, forwarded_client
-from app.server.public import PublicError, check_public_url, parse_provider
+from app.server.public import PublicError, check_public_url, parse_provider, service_url
 from tests.conftest import EVENT_SAMPLE, ROOT, serve_command, start_receiver
 
 SSHD = shutil.which("sshd") or next(
@@ -102,6 +102,18 @@ def test_providers_are_parsed_and_bad_ones_say_what_is_accepted():
             parse_provider(bad)
     with pytest.raises(PublicError, match="must be https"):
         check_public_url("ftp://x.example.org/")
+
+
+def test_a_tunnel_services_url_is_read_from_the_line_that_says_it_forwards():
+    welcome = ["Welcome to localhost.run!",
+               "Follow your favourite reverse tunnel at [https://twitter.com/localhost_run].",
+               "To set up and manage custom domains go to https://admin.localhost.run/",
+               "debug1: remote forward success for: listen 80, connect 127.0.0.1:4711"]
+    assert [service_url(line) for line in welcome] == [None] * 4
+    assert service_url("8f3a.lhr.life tunneled with tls termination, https://8f3a.lhr.life") \
+        == "https://8f3a.lhr.life/"
+    assert service_url("Forwarding HTTP traffic from https://abc123.serveo.net") \
+        == "https://abc123.serveo.net/"
 
 
 def test_the_original_client_is_derived_from_the_forwarding_headers():
