@@ -108,6 +108,7 @@ class RunningEndpoint:
     started_at: float  # time.time() of the registration
     entry: Path
     password_note: str | None = None  # why ``password`` is unknown, for the user
+    public_url: str | None = None  # the public URL it is exposed at now (serve --public)
 
     @property
     def auth_enabled(self) -> bool:
@@ -155,6 +156,18 @@ def register(endpoint) -> Path:
     path = folder / f"{os.getpid()}.json"
     write_private(path, json.dumps(entry, indent=2).encode())
     return path
+
+
+def set_public_url(path: Path | None, url: str | None) -> None:
+    """Say in the entry at ``path`` the public URL the receiver is exposed at now (None: not
+    exposed), so that ``check`` knows which receiver a public URL reaches. Best effort."""
+    if path is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        entry = json.loads(path.read_text("utf-8"))
+        if entry.get("public_url") != url:
+            entry["public_url"] = url
+            write_private(path, json.dumps(entry, indent=2).encode())
 
 
 def unregister(path: Path | None) -> None:
@@ -208,7 +221,9 @@ def _read(path: Path) -> RunningEndpoint | None:
     return RunningEndpoint(pid=pid, url=url, ca_file=raw.get("ca_file"), user=user,
                            password=password, capture=str(raw.get("capture", "")),
                            started_at=float(raw.get("started_at", 0.0)), entry=path,
-                           password_note=note)
+                           password_note=note,
+                           public_url=raw["public_url"] if isinstance(raw.get("public_url"), str)
+                           else None)
 
 
 def running() -> list[RunningEndpoint]:

@@ -121,7 +121,7 @@ def format_public_line(event: dict) -> str:
     if event["state"] == "public":
         return (f"  Public URL:         {event['url']}\n"
                 f"  (the 1NCE Portal's API Callback: this URL; Basic Auth Header as above)")
-    return f"public URL ({event['provider']}): {event['state']}: {event['message']}"
+    return f"public URL{' failed' if event['state'] == 'failed' else ''}: {event['message']}"
 
 
 def format_banner(endpoint: Endpoint) -> str:
@@ -340,8 +340,15 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
                 origin.append(await tunnel_origin(runner))
             return origin[0]
 
-        public = Public(origin_port, emit if jsonl else
-                        (lambda e: lines.put(format_public_line(e))),
+        def on_public(event: dict) -> None:
+            # The running entry names the public URL (``check`` finds the receiver by it).
+            runtime.set_public_url(registration, event["url"])
+            if jsonl:
+                emit(event)
+            else:
+                lines.put(format_public_line(event))
+
+        public = Public(origin_port, on_public,
                         auth_enabled=options.auth_enabled,
                         ngrok_authtoken=options.ngrok_authtoken,
                         ngrok_domain=options.ngrok_domain, public_url=options.public_url,

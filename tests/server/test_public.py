@@ -24,6 +24,7 @@ from queue import Empty, Queue
 import pytest
 
 from app.net import client_address, forwarded_client
+from app.runtime import running
 from app.server.public import PublicError, check_public_url, parse_provider, service_url
 from tests.conftest import EVENT_SAMPLE, ROOT, serve_command, start_receiver
 
@@ -361,6 +362,9 @@ def test_ssh_reverse_tunnel_carries_a_post_into_the_capture(tmp_path, sshd):
         assert [e["state"] for e in events] == ["starting", "public"], events
         assert events[-1]["provider"] == "ssh"
         assert events[-1]["url"] == "https://inspector.example.org/"
+        # The running entry names it (check finds the receiver a public URL reaches).
+        assert [e.public_url for e in running() if e.pid == rec.proc.pid] \
+            == ["https://inspector.example.org/"]
         # The server's end of the tunnel (what a tunnel service's proxy would post to), with
         # the forwarding header such a proxy adds.
         assert post(f"http://127.0.0.1:{remote}/via-ssh", rec.user, rec.password,
