@@ -318,7 +318,11 @@ def sshd(tmp_path):
         f"UsePAM no\nStrictModes no\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
         f"PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         f"PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-        f"AllowTcpForwarding yes\nGatewayPorts no\nLogLevel VERBOSE\n")
+        f"AllowTcpForwarding yes\nGatewayPorts no\nLogLevel VERBOSE\n"
+        # A session says what a tunnel service says (a forward alone, ssh -N, opens none).
+        f"ForceCommand echo 'Welcome! Docs at https://docs.example.org/'; "
+        f"echo 'abc123.lhr.example tunneled with tls termination, https://abc123.lhr.example';"
+        f" sleep 60\n")
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
@@ -394,5 +398,22 @@ def test_ssh_failure_is_said_and_retried(tmp_path, sshd):
         assert "Permission denied" in failed["message"]
         assert "trying again in 1 s" in failed["message"]
         assert public_events(rec.next_event, 1, timeout=20)[0]["state"] == "starting"
+    finally:
+        assert rec.stop() == 0
+
+
+def test_ssh_reads_the_url_a_tunnel_service_prints(tmp_path, sshd):
+    import pwd
+
+    user = pwd.getpwuid(os.getuid()).pw_name
+    remote = free_port()
+    rec = start_receiver(tmp_path, "--public", f"ssh:{user}@127.0.0.1:{sshd['port']}",
+                         "--public-remote-port", str(remote),
+                         env={**os.environ, "PATH": sshd["path"]})
+    try:
+        starting, public = public_events(rec.next_event, 2, timeout=20)
+        assert (starting["state"], public["state"]) == ("starting", "public"), public
+        assert public["url"] == "https://abc123.lhr.example/"
+        assert post(f"http://127.0.0.1:{remote}/", rec.user, rec.password) == 200
     finally:
         assert rec.stop() == 0
