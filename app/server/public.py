@@ -230,7 +230,8 @@ class Public:
                 if provider.kind == "url":
                     self._event("url", "public", provider.url,
                                 f"public URL {provider.url} (your own reverse proxy or domain: "
-                                f"it must forward to this endpoint)")
+                                f"it must forward to this endpoint; the check command tells "
+                                f"whether it does)")
                     return
                 port = await self._origin()
                 runner = {"cloudflared": self._cloudflared, "ngrok": self._ngrok,
