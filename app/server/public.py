@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -43,6 +44,29 @@ SSH_FORWARD_UP = re.compile(r"remote forward success|Allocated port (\d+) for re
 SSH_TARGET = re.compile(r"(?:(?P<user>[A-Za-z0-9_][-A-Za-z0-9_.]*)@)?"
                         r"(?P<host>[A-Za-z0-9][-A-Za-z0-9.]*|\[[0-9A-Fa-f:.]+\])"
                         r"(?::(?P<port>\d{1,5}))?")
+
+
+def _parent_death_signal():
+    """Linux: a function that makes the calling (child) process get SIGKILL when the thread
+    that started it ends (prctl PR_SET_PDEATHSIG), so that a tunnel never outlives a receiver
+    killed outright (kill -9); None elsewhere. Resolved here, before any fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
+    def die_with_parent() -> None:
+        prctl(pr_set_pdeathsig, sigkill)
+
+    return die_with_parent
+
+
+_DIE_WITH_PARENT = _parent_death_signal()
 
 
 class PublicError(Exception):
@@ -259,7 +283,7 @@ class Public:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE if keep_stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, limit=1 << 20)
+            start_new_session=True, preexec_fn=_DIE_WITH_PARENT, limit=1 << 20)
         last_error = ""
         try:
             while True:

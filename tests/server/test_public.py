@@ -49,10 +49,12 @@ time to be reachable):  |
 2026-11-30T15:00:01Z INF |  https://seasonal-deck-organisms-sf.trycloudflare.com       |
 2026-11-30T15:00:01Z INF +-------------------------------------------------------------------+
 EOF
-sleep {lifetime}
-echo '2026-11-30T15:00:05Z ERR Connection terminated error="stand-in ends here"'
-exit 1
+{ending}
 """
+DIES_SOON = """sleep 1
+echo '2026-11-30T15:00:05Z ERR Connection terminated error="stand-in ends here"'
+exit 1"""
+LIVES_ON = "exec sleep 60"  # one process: its pid is the tunnel's
 
 
 def free_port() -> int:
@@ -226,7 +228,7 @@ def test_cloudflared_url_restart_and_stop_and_clear_failures(tmp_path):
         # The stand-in: the URL is read from its banner; it dies; it is started again.
         pids, args = tmp_path / "pids", tmp_path / "args"
         stand_in = bin_dir / "cloudflared"
-        stand_in.write_text(CLOUDFLARED_STAND_IN.format(pids=pids, args=args, lifetime=1))
+        stand_in.write_text(CLOUDFLARED_STAND_IN.format(pids=pids, args=args, ending=DIES_SOON))
         stand_in.chmod(0o755)
         child.send({"command": "expose", "provider": "cloudflared"})
         events = public_events(child.next_event, 5)
@@ -249,7 +251,7 @@ def test_cloudflared_url_restart_and_stop_and_clear_failures(tmp_path):
                     {"Cf-Connecting-Ip": "198.51.100.20"}) == 200
 
         # unexpose stops the running one; the child process is gone.
-        stand_in.write_text(CLOUDFLARED_STAND_IN.format(pids=pids, args=args, lifetime=60))
+        stand_in.write_text(CLOUDFLARED_STAND_IN.format(pids=pids, args=args, ending=LIVES_ON))
         child.send({"command": "expose", "provider": "cloudflared"})
         states = []
         while "public" not in states[-1:]:
@@ -322,7 +324,7 @@ def sshd(tmp_path):
         # A session says what a tunnel service says (a forward alone, ssh -N, opens none).
         f"ForceCommand echo 'Welcome! Docs at https://docs.example.org/'; "
         f"echo 'abc123.lhr.example tunneled with tls termination, https://abc123.lhr.example';"
-        f" sleep 60\n")
+        f" exec cat >/dev/null\n")  # until the client goes
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
@@ -417,3 +419,25 @@ def test_ssh_reads_the_url_a_tunnel_service_prints(tmp_path, sshd):
         assert post(f"http://127.0.0.1:{remote}/", rec.user, rec.password) == 200
     finally:
         assert rec.stop() == 0
+
+
+def test_a_tunnel_does_not_outlive_a_killed_receiver(tmp_path):
+    """kill -9 of serve (no clean stop): its tunnel process gets SIGKILL too (Linux)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pids = tmp_path / "pids"
+    stand_in = bin_dir / "cloudflared"
+    stand_in.write_text(CLOUDFLARED_STAND_IN.format(pids=pids, args=tmp_path / "args",
+                                                    ending=LIVES_ON))
+    stand_in.chmod(0o755)
+    rec = start_receiver(tmp_path, "--public", "cloudflared",
+                         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert [e["state"] for e in public_events(rec.next_event, 2)] == ["starting", "public"]
+    tunnel = int(pids.read_text().split()[-1])
+    assert alive(tunnel)
+    rec.kill()
+    for _ in range(100):
+        if not alive(tunnel):
+            break
+        threading.Event().wait(0.05)
+    assert not alive(tunnel)
