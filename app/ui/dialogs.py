@@ -1,9 +1,12 @@
-"""The two dialogs around the endpoint: its settings, and what to type into the 1NCE Portal.
+"""The dialogs around the endpoint: its settings, how to expose it publicly, and what to type
+into the 1NCE Portal.
 
 :class:`EndpointDialog` edits a copy of :class:`~app.config.Settings` (port, bind address, path,
 TLS, Basic Auth, body limit) and validates it before it closes. :class:`PortalDialog` shows the
 values the 1NCE Portal asks for in its Configuration tab, each with a Copy button, and the
-vendor's documented requirements for a real Data Streamer endpoint.
+vendor's documented requirements for a real Data Streamer endpoint, and checks the URL the way
+the streamer will use it (``streamer-inspector check``). :class:`ExposeDialog` chooses how the
+endpoint gets a public ``https://`` URL (cloudflared, ngrok, SSH, or the user's own).
 
 Every value that comes from the user or the endpoint is shown as plain text, never as HTML.
 """
@@ -13,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
+import shutil
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +37,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -39,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.config import MAX_RECORDS_PER_POST, Settings
 from app.net import is_loopback
+from app.ui.values import plain as plain_line
 
 MIB = 1024 * 1024
 MAX_BODY_MIB = 1024
@@ -453,6 +460,26 @@ class EndpointDialog(QDialog):
         self.accept()
 
 
+def check_available() -> bool:
+    """Whether this build has the ``check`` command (the Portal dialog's Check button)."""
+    import argparse
+
+    from app.cli.options import build_parser
+
+    return any(isinstance(action, argparse._SubParsersAction) and "check" in action.choices
+               for action in build_parser()._actions)
+
+
+def check_step_line(event: dict) -> str:
+    """One ``check --json`` step as a plain line (and its fix on a second line)."""
+    ok = event.get("ok")
+    mark = "PASS" if ok is True else "FAIL" if ok is False else "SKIP"
+    line = f"{mark}  {event.get('step', '?')}: {event.get('message', '')}"
+    if ok is False and event.get("fix"):
+        line += f"\n      fix: {event['fix']}"
+    return line
+
+
 class PortalDialog(QDialog):
     """The "1NCE Portal setup" dialog: the values for the Portal's Configuration tab, to copy.
 
@@ -460,20 +487,31 @@ class PortalDialog(QDialog):
     With ``masked`` (View ▸ Mask identifiers, e.g. while sharing the screen) the Basic Auth
     header shows as dots until *Show* is pressed, and the password in the curl command as
     dots; *Copy* still copies the real values.
+
+    With ``public_url`` (the endpoint is exposed) the API Callback is the public URL plus the
+    path. ``check_args`` (``check`` and its options, without the URL) enables the *Check*
+    button: it runs ``streamer-inspector check <API Callback> --json`` as a child process
+    (the password in its environment) and shows each step as it finishes.
     """
 
     copied = Signal(str)
 
     def __init__(self, url: str, auth_header: str | None, curl_command: str,
                  path_hint: str = "/", parent: QWidget | None = None, *, masked: bool = False,
-                 password: str | None = None):
+                 password: str | None = None, public_url: str | None = None,
+                 check_args: list[str] | None = None):
         super().__init__(parent)
         self.setWindowTitle("1NCE Portal setup")
-        self._callback = callback_url(url, path_hint)
+        self._local_callback = callback_url(url, path_hint)
+        self._public = bool(public_url)
+        self._callback = callback_url(public_url, path_hint) if public_url \
+            else self._local_callback
         self._auth_header = auth_header
         self._curl_command = curl_command
         self._masked = masked
         self._password = password
+        self._check_args = check_args
+        self._check_run = None
         self._build()
 
     @property
@@ -542,6 +580,33 @@ class PortalDialog(QDialog):
         self._local_note.setStyleSheet(_WARNING_STYLE)
         self._local_note.setVisible(bool(self._local_note.text()))
         outer.addWidget(self._local_note)
+        self._public_note = _plain_label(
+            f"The API Callback is the public URL; it forwards to this endpoint at "
+            f"{self._local_callback}" if self._public else "", self)
+        self._public_note.setObjectName("public_note")
+        self._public_note.setVisible(self._public)
+        outer.addWidget(self._public_note)
+
+        check_row = QWidget(self)
+        check_layout = QHBoxLayout(check_row)
+        check_layout.setContentsMargins(0, 0, 0, 0)
+        check_layout.addWidget(_plain_label(
+            "Check the API Callback the way the Data Streamer will use it (URL, DNS, TLS, a "
+            "POST with the Basic Auth header, arrival in the capture):", check_row), 1)
+        self.check_button = QPushButton("Check", check_row)
+        self.check_button.setObjectName("check")
+        self.check_button.setToolTip("Runs streamer-inspector check on the API Callback URL.")
+        self.check_button.clicked.connect(self._on_check_button_clicked)
+        check_layout.addWidget(self.check_button, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addWidget(check_row)
+        check_row.setVisible(self._check_args is not None)
+        self.check_results = QPlainTextEdit(self)
+        self.check_results.setObjectName("check_results")
+        self.check_results.setReadOnly(True)
+        self.check_results.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.check_results.setMaximumHeight(150)
+        self.check_results.setVisible(False)
+        outer.addWidget(self.check_results)
 
         outer.addWidget(_plain_label("What the real 1NCE Data Streamer requires:", self))
         self._requirements = _plain_label("\n".join(f"\u2022 {line}" for line in (
@@ -627,3 +692,252 @@ class PortalDialog(QDialog):
     @Slot()
     def _on_copy_curl_clicked(self) -> None:
         self._copy(self._curl_command, "the curl command")
+
+    @property
+    def check_running(self) -> bool:
+        return self._check_run is not None and self._check_run.running
+
+    @Slot()
+    def _on_check_button_clicked(self) -> None:
+        from app.ui.replay import ChildRun
+
+        if self._check_args is None or self.check_running:
+            return
+        self.check_results.clear()
+        self.check_results.setVisible(True)
+        self.check_results.appendPlainText(f"Checking {self._callback} …")
+        self.check_button.setEnabled(False)
+        if self._check_run is None:
+            self._check_run = ChildRun(self, "check")
+            self._check_run.event.connect(self._on_check_run_event)
+            self._check_run.finished.connect(self._on_check_run_finished)
+        self._saw_done = False
+        self._check_run.start([self._check_args[0], self._callback, *self._check_args[1:]],
+                              password=self._password)
+
+    def _on_check_run_event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "step":
+            self.check_results.appendPlainText(plain_line(check_step_line(event)))
+        elif kind == "done":
+            self._saw_done = True
+            self.check_results.appendPlainText(
+                "All steps passed: the Portal can use this URL." if event.get("ok") else
+                "The check failed: see the steps above.")
+
+    def _on_check_run_finished(self, code: int, stderr: str) -> None:
+        self.check_button.setEnabled(True)
+        if not self._saw_done:
+            from app.ui.replay import last_error_line
+
+            why = last_error_line(stderr) or f"exit code {code}"
+            self.check_results.appendPlainText(plain_line(f"The check did not finish: {why}"))
+
+    def done(self, result: int) -> None:
+        if self.check_running:  # closing the dialog cancels a check in progress
+            self._check_run.cancel()
+        super().done(result)
+
+
+# The providers of a public URL, as ``serve --public`` names them (an own URL is the URL itself).
+PROVIDERS = (
+    ("cloudflared", "cloudflared quick tunnel (no account; the cloudflared program on the PATH)"),
+    ("ngrok", "ngrok (your authtoken; an optional reserved domain)"),
+    ("ssh", "SSH reverse tunnel to a server of yours (ssh -R)"),
+    ("url", "My own URL (a reverse proxy or domain that forwards to this endpoint)"),
+)
+_SSH_TARGET = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?")
+NGROK_ENV = "NGROK_AUTHTOKEN"
+
+
+def provider_kind(provider: str) -> str:
+    """The kind of a ``--public`` value: cloudflared, ngrok, ssh or url."""
+    if provider.startswith("ssh:"):
+        return "ssh"
+    if provider.startswith("https://") or provider.startswith("http://"):
+        return "url"
+    return provider if provider in ("cloudflared", "ngrok") else "cloudflared"
+
+
+class ExposeDialog(QDialog):
+    """The "Expose publicly" dialog: how the endpoint gets a public ``https://`` URL.
+
+    Edits a copy of the settings (``public_provider``, ``ngrok_authtoken``, ``ngrok_domain``,
+    ``public_url``); :meth:`provider` is the value for ``serve --public`` / the ``expose``
+    command. OK validates first and keeps the dialog open with the problem shown inline.
+    """
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._result = dataclasses.replace(
+            settings, recent_captures=list(settings.recent_captures))
+        self._provider = ""
+        self.setWindowTitle("Expose publicly")
+        self._build()
+        self._load(settings)
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.addWidget(_plain_label(
+            "The real Data Streamer posts only to a public https:// URL with a domain name and "
+            "a publicly trusted certificate. Choose how this endpoint gets one:", self))
+        self._radios: dict[str, QRadioButton] = {}
+        form_widget = QWidget(self)
+        form = QFormLayout(form_widget)
+        form.setContentsMargins(18, 0, 0, 0)
+        for kind, text in PROVIDERS:
+            radio = QRadioButton(text, self)
+            radio.setObjectName(f"provider_{kind}")
+            radio.toggled.connect(self._on_radio_toggled)
+            self._radios[kind] = radio
+            outer.addWidget(radio)
+            if kind == "cloudflared":
+                self._cloudflared_note = _plain_label("", self)
+                self._cloudflared_note.setObjectName("cloudflared_note")
+                self._cloudflared_note.setStyleSheet(_WARNING_STYLE)
+                self._cloudflared_note.setContentsMargins(18, 0, 0, 0)
+                outer.addWidget(self._cloudflared_note)
+            elif kind == "ngrok":
+                box = QWidget(self)
+                grid = QFormLayout(box)
+                grid.setContentsMargins(18, 0, 0, 0)
+                self._token = QLineEdit(box)
+                self._token.setObjectName("ngrok_authtoken")
+                self._token.setEchoMode(QLineEdit.EchoMode.Password)
+                self._token.setPlaceholderText(f"from dashboard.ngrok.com, or {NGROK_ENV}")
+                grid.addRow("Authtoken:", self._token)
+                self._domain = QLineEdit(box)
+                self._domain.setObjectName("ngrok_domain")
+                self._domain.setPlaceholderText("optional: your reserved domain")
+                grid.addRow("Domain:", self._domain)
+                outer.addWidget(box)
+            elif kind == "ssh":
+                box = QWidget(self)
+                grid = QFormLayout(box)
+                grid.setContentsMargins(18, 0, 0, 0)
+                self._ssh = QLineEdit(box)
+                self._ssh.setObjectName("ssh_target")
+                self._ssh.setPlaceholderText("USER@HOST or USER@HOST:PORT")
+                self._ssh.setToolTip("The server's sshd must allow remote forwarding; its "
+                                     "reverse proxy serves the public https:// URL.")
+                grid.addRow("Server:", self._ssh)
+                self._ssh_url = QLineEdit(box)
+                self._ssh_url.setObjectName("ssh_public_url")
+                self._ssh_url.setPlaceholderText("https://… (when the server prints none)")
+                self._ssh_url.setToolTip("The public https:// URL your server's reverse proxy "
+                                         "serves for the forwarded port (remote port 80).")
+                grid.addRow("Public URL:", self._ssh_url)
+                outer.addWidget(box)
+            else:
+                box = QWidget(self)
+                grid = QFormLayout(box)
+                grid.setContentsMargins(18, 0, 0, 0)
+                self._own_url = QLineEdit(box)
+                self._own_url.setObjectName("own_url")
+                self._own_url.setPlaceholderText("https://inspector.example.com/")
+                grid.addRow("URL:", self._own_url)
+                outer.addWidget(box)
+        outer.addWidget(_plain_label(
+            "Exposing means: anyone who knows the URL can reach this endpoint. It keeps "
+            "asking for Basic Auth (exposing is refused without it), and the tunnel stops "
+            "with the endpoint or with Stop exposing.", self))
+        self._error = _plain_label("", self)
+        self._error.setObjectName("error")
+        self._error.setStyleSheet(_ERROR_STYLE)
+        self._error.setVisible(False)
+        outer.addWidget(self._error)
+        self._buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self._buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Expose")
+        self._buttons.accepted.connect(self._on_buttons_accepted)
+        self._buttons.rejected.connect(self.reject)
+        outer.addWidget(self._buttons)
+
+    def _load(self, s: Settings) -> None:
+        kind = provider_kind(s.public_provider)
+        self._token.setText(s.ngrok_authtoken)
+        self._domain.setText(s.ngrok_domain)
+        self._ssh.setText(s.public_provider[4:] if kind == "ssh" else "")
+        self._ssh_url.setText(s.public_url if kind == "ssh" else "")
+        self._own_url.setText(s.public_url if kind != "ssh" else "")
+        self._radios[kind].setChecked(True)
+        self._update_enabled()
+
+    def select(self, kind: str) -> None:
+        """Choose a provider (cloudflared, ngrok, ssh or url)."""
+        self._radios[kind].setChecked(True)
+
+    def kind(self) -> str:
+        return next(k for k, radio in self._radios.items() if radio.isChecked())
+
+    def provider(self) -> str:
+        """The ``--public`` value chosen (after OK)."""
+        return self._provider
+
+    def settings(self) -> Settings:
+        """The settings with the choice remembered (after OK; before that unchanged)."""
+        return dataclasses.replace(self._result, recent_captures=list(self._result.recent_captures))
+
+    def error_text(self) -> str:
+        """The problem shown inline, ``""`` when there is none."""
+        return self._error.text() if not self._error.isHidden() else ""
+
+    def _update_enabled(self) -> None:
+        kind = self.kind()
+        for widget, mine in ((self._token, "ngrok"), (self._domain, "ngrok"),
+                             (self._ssh, "ssh"), (self._ssh_url, "ssh"), (self._own_url, "url")):
+            widget.setEnabled(kind == mine)
+        missing = kind == "cloudflared" and shutil.which("cloudflared") is None
+        self._cloudflared_note.setText(
+            "cloudflared is not on the PATH: install it from Cloudflare "
+            "(developers.cloudflare.com, \"cloudflared\" downloads) first." if missing else "")
+        self._cloudflared_note.setVisible(missing)
+
+    def _collect(self) -> tuple[str, str]:
+        """The provider, or "" and the problem."""
+        if not self._result.auth_enabled:
+            return "", ("Turn Basic Auth on in Endpoint settings first: a public endpoint "
+                        "never runs without it.")
+        kind = self.kind()
+        if kind == "ngrok":
+            if not self._token.text().strip() and not os.environ.get(NGROK_ENV):
+                return "", (f"Enter your ngrok authtoken (dashboard.ngrok.com, Your Authtoken) "
+                            f"or set {NGROK_ENV}.")
+            return "ngrok", ""
+        if kind == "ssh":
+            target = self._ssh.text().strip()
+            if not _SSH_TARGET.fullmatch(target):
+                return "", f"Enter the server as USER@HOST or USER@HOST:PORT: {target}"
+            url = self._ssh_url.text().strip()
+            if url and (urlsplit(url).scheme != "https" or not urlsplit(url).hostname):
+                return "", f"The server's public URL starts with https://: {url}"
+            return f"ssh:{target}", ""
+        if kind == "url":
+            url = self._own_url.text().strip()
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                return "", f"Enter the public URL, starting with https://: {url}"
+            return url, ""
+        return "cloudflared", ""
+
+    @Slot(bool)
+    def _on_radio_toggled(self, _checked: bool) -> None:
+        if hasattr(self, "_own_url"):  # (built)
+            self._update_enabled()
+
+    @Slot()
+    def _on_buttons_accepted(self) -> None:
+        provider, problem = self._collect()
+        if not provider:
+            self._error.setText(problem)
+            self._error.setVisible(True)
+            return
+        self._provider = provider
+        kind = self.kind()
+        url = {"ssh": self._ssh_url, "url": self._own_url}.get(kind)
+        self._result = dataclasses.replace(
+            self._result, recent_captures=list(self._result.recent_captures),
+            public_provider=provider, ngrok_authtoken=self._token.text().strip(),
+            ngrok_domain=self._domain.text().strip(),
+            public_url=url.text().strip() if url is not None else self._result.public_url)
+        self.accept()

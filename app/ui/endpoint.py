@@ -1,15 +1,17 @@
 """The endpoint controller: start, stop and restart the receiver, its settings and Portal
-dialogs, and what the window shows of its state (the state label, the URL)."""
+dialogs, exposing it publicly, and what the window shows of its state (the state label, the
+URL, the public URL and its state)."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
-from app.ui.dialogs import EndpointDialog, PortalDialog
+from app.ui.dialogs import EndpointDialog, ExposeDialog, PortalDialog, check_available
 from app.ui.receiver import ReceiverProcess
+from app.ui.values import tooltip_text
 
 _STATE_TEXT = {
     "stopped": ("Stopped", "#8b949e"),
@@ -18,6 +20,21 @@ _STATE_TEXT = {
     "stopping": ("Stopping…", "#d29922"),
     "failed": ("Error", "#cf222e"),
 }
+_PUBLIC_COLOURS = {"starting": "#d29922", "public": "#2da44e", "failed": "#cf222e"}
+
+
+def public_state_text(event: dict) -> str:
+    """The toolbar's plain text for a ``public_url`` event: its state, and why when failed."""
+    provider = event.get("provider") or "tunnel"
+    state = event.get("state")
+    message = str(event.get("message") or "")
+    if state == "starting":
+        return f"Public: starting ({provider})…"
+    if state == "public":
+        return "Public:" if provider == "url" else f"Public ({provider}):"
+    if state == "failed":
+        return f"Public: failed: {message or 'the ' + provider + ' tunnel stopped'}"
+    return "Not public"
 
 
 def free_port() -> int:
@@ -39,6 +56,15 @@ class EndpointController(QObject):
         self.receiver = receiver
         self.capture: Path | None = None
         self._pending_capture: Path | None = None
+        # The --public value the user asked for (kept across restarts of the receiver, until
+        # Stop exposing or Stop endpoint); the public URL once the receiver says it is public.
+        self.exposed_provider = ""
+        self.public_url = ""
+        window.expose_action.triggered.connect(self._on_expose_action_triggered)
+        window.unexpose_action.triggered.connect(self._on_unexpose_action_triggered)
+        window.copy_public_url_action.triggered.connect(
+            self._on_copy_public_url_action_triggered)
+        receiver.public_url_changed.connect(self._on_receiver_public_url_changed)
         window.start_action.triggered.connect(self._on_start_action_triggered)
         window.stop_action.triggered.connect(self._on_stop_action_triggered)
         window.settings_action.triggered.connect(self._on_settings_action_triggered)
@@ -87,6 +113,8 @@ class EndpointController(QObject):
         window.stop_action.setEnabled(running)
         if state != "listening":
             window.url_edit.clear()
+            self._show_public({"state": "starting", "provider": self._provider_name()}
+                              if self.exposed_provider and running else {})
         if state == "stopped" and self._pending_capture is not None and not window.quitting:
             self._pending_capture = None
             self.start()
@@ -101,6 +129,8 @@ class EndpointController(QObject):
         window.url_edit.setCursorPosition(0)
         window.message_bar.hide()
         window.statusBar().showMessage(f"Listening on {endpoint['url']}", 5000)
+        if self.exposed_provider:  # restarted (settings, another capture): expose it again
+            self.receiver.send_command(self._expose_command())
 
     def _on_receiver_failed(self, message: str) -> None:
         window = self._window
@@ -129,7 +159,92 @@ class EndpointController(QObject):
 
     def _on_stop_action_triggered(self) -> None:
         self._pending_capture = None
+        self.exposed_provider = ""
         self.receiver.stop()
+
+    # -- exposing publicly ------------------------------------------------------------------
+
+    def expose(self, provider: str) -> None:
+        """Ask the receiver for a public URL through ``provider`` (a ``--public`` value); the
+        answers arrive as ``public_url`` events. Starts the endpoint when it is not running."""
+        self.exposed_provider = provider
+        self._show_public({"state": "starting", "provider": self._provider_name()})
+        running, settings = self.receiver.options, self._window.settings
+        if provider == "ngrok" and self.receiver.state in ("starting", "listening") \
+                and running is not None and (
+                    getattr(running, "ngrok_authtoken", "") != settings.ngrok_authtoken
+                    or getattr(running, "ngrok_domain", "") != settings.ngrok_domain):
+            self.restart()  # the child reads the ngrok authtoken and domain when it starts
+            return  # (and is exposed again once it listens)
+        if self.receiver.state == "listening":
+            self.receiver.send_command(self._expose_command())
+        elif self.receiver.state in ("stopped", "failed"):
+            self.start()
+
+    def _expose_command(self) -> dict:
+        command = {"command": "expose", "provider": self.exposed_provider}
+        if self.exposed_provider.startswith("ssh:") and self._window.settings.public_url:
+            command["url"] = self._window.settings.public_url  # the URL the server gives
+        return command
+
+    def unexpose(self) -> None:
+        """Close the public URL (the endpoint goes on running locally)."""
+        self.exposed_provider = ""
+        self.receiver.send_command({"command": "unexpose"})
+        self._show_public({})
+
+    def _provider_name(self) -> str:
+        provider = self.exposed_provider
+        return ("ssh" if provider.startswith("ssh:") else
+                "own URL" if provider.startswith("https://") else provider)
+
+    def _on_expose_action_triggered(self) -> None:
+        window = self._window
+        dialog = ExposeDialog(window.settings, window)
+        if dialog.exec():
+            window.settings = dialog.settings()
+            window.settings.save()  # serve reads the ngrok authtoken and domain from it
+            self.expose(dialog.provider())
+        dialog.deleteLater()
+
+    def _on_unexpose_action_triggered(self) -> None:
+        self.unexpose()
+
+    def _on_copy_public_url_action_triggered(self) -> None:
+        if self.public_url:
+            self._window.copy_text(self.public_url, "Copied the public URL")
+
+    def _on_receiver_public_url_changed(self, event: dict) -> None:
+        if not self.exposed_provider and event.get("state") in ("starting", "public"):
+            self.receiver.send_command({"command": "unexpose"})  # asked to stop meanwhile
+            return
+        self._show_public(event)
+        if event.get("state") == "failed" and not self._window.quitting:
+            self._window.show_error(f"Public URL: {event.get('message') or 'failed'}")
+
+    def _show_public(self, event: dict) -> None:
+        """Show the public URL's state in the toolbar (nothing when not exposed)."""
+        window = self._window
+        state = event.get("state")
+        shown = state in ("starting", "public", "failed")
+        self.public_url = str(event.get("url") or "") if state == "public" else ""
+        for action in window.public_widgets:
+            action.setVisible(shown)
+        text = public_state_text(event) if shown else ""
+        label = window.public_state_label  # a long reason is cut here; whole in the tooltip
+        label.setText(label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
+                                                     label.maximumWidth()))
+        label.setToolTip(tooltip_text(text))
+        colour = _PUBLIC_COLOURS.get(state, "#8b949e")
+        window.public_state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        window.public_url_edit.setText(self.public_url)
+        window.public_url_edit.setCursorPosition(0)
+        window.public_url_edit.setPlaceholderText("waiting for the URL" if state == "starting"
+                                                  else "no public URL")
+        window.public_widgets[1].setVisible(shown and state != "failed")  # the URL field
+        window.copy_public_url_action.setEnabled(bool(self.public_url))
+        window.public_widgets[2].setVisible(shown and state != "failed")
+        window.unexpose_action.setEnabled(bool(self.exposed_provider))
 
     def _on_settings_action_triggered(self) -> None:
         window = self._window
@@ -141,18 +256,43 @@ class EndpointController(QObject):
         dialog.deleteLater()
 
     def _on_portal_action_triggered(self) -> None:
+        dialog = self.portal_dialog()
+        if dialog is None:
+            self._window.statusBar().showMessage("Start the endpoint first.", 4000)
+            return
+        dialog.exec()
+        dialog.deleteLater()
+
+    def portal_dialog(self) -> PortalDialog | None:
+        """The 1NCE Portal setup dialog for the running endpoint (None when it is not)."""
         window = self._window
         endpoint = self.receiver.endpoint or {}
         if not endpoint:
-            window.statusBar().showMessage("Start the endpoint first.", 4000)
-            return
+            return None
         dialog = PortalDialog(endpoint["url"], endpoint.get("auth_header"), endpoint["curl"],
                               window.settings.path_hint, window,
                               masked=window.mask_action.isChecked(),
-                              password=window.settings.password or None)
+                              password=window.settings.password or None,
+                              public_url=self.public_url or None,
+                              check_args=self.check_args(endpoint))
         dialog.copied.connect(window.show_status)
-        dialog.exec()
-        dialog.deleteLater()
+        return dialog
+
+    def check_args(self, endpoint: dict) -> list[str] | None:
+        """``check`` and its options for the Portal dialog's Check button (the URL is added
+        there), or None when this build has no ``check`` command. Through the public URL the
+        check trusts only the system store, like the streamer; locally it trusts the local CA
+        and lets ``localhost`` pass the URL step."""
+        if not check_available():
+            return None
+        args = ["check", "--json"]
+        if self._window.settings.auth_enabled and self._window.settings.user:
+            args += ["--user", self._window.settings.user]
+        if not self.public_url:
+            args.append("--allow-local")
+            if endpoint.get("ca_file"):
+                args += ["--cacert", str(endpoint["ca_file"])]
+        return args
 
     def _on_copy_url_action_triggered(self) -> None:
         if self._window.url_edit.text():

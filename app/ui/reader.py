@@ -26,8 +26,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.capture.checklist import Checklist
 from app.capture.follow import TABLES, Follower, Growth
-from app.capture.schema import CaptureError
+from app.capture.schema import CaptureError, open_reader
 from app.db import sqlite3
 from app.display import human_size
 from app.export.masking import Masker
@@ -55,6 +56,16 @@ _TAB_COLUMNS = {tab.key: tab.columns for tab in RECORD_TABS}
 
 REQUEST_HEADERS = ("Time", "Peer", "Method", "Path", "Status", "Records", "Size", "Duration",
                    "Auth", "Problems")
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    """One step of the Real SIM test as the panel shows it (the line masked when the view is)."""
+
+    key: str
+    title: str
+    done: bool
+    line: str
 
 
 @dataclass
@@ -107,6 +118,7 @@ class CaptureReader(QObject):
     blocks_dropped = Signal(str, int, object)  # table, generation, [block]: ask again
     job_failed = Signal(str)  # what failed, readable: the thread carries on
     notice = Signal(str)  # something the user should know that is not a failure
+    checklist_changed = Signal(object)  # list[ChecklistRow]: the Real SIM test's steps
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -115,6 +127,8 @@ class CaptureReader(QObject):
         self._blocks: OrderedDict[tuple, tuple] = OrderedDict()
         self._stopping = False
         self._masker: Masker | None = None
+        self._checklist = Checklist()  # the Real SIM test, run on the thread as rows arrive
+        self._checklist_db: tuple[Path, sqlite3.Connection] | None = None  # its connection
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -173,6 +187,10 @@ class CaptureReader(QObject):
         """Build ``field == <its value in this row>`` (for "filter on this value")."""
         self._put(("value", table, item_id, field, exclude))
 
+    def set_checklist_sim(self, iccid: str) -> None:
+        """Follow one SIM (its ICCID) in the Real SIM test; ``""``: any SIM."""
+        self._put(("checklist", iccid.strip()))
+
     def stop(self) -> None:
         """Stop the thread (and wait for it): call before the application quits."""
         self._put(("stop",))
@@ -203,6 +221,7 @@ class CaptureReader(QObject):
                     if job[0] == "stop":
                         if follower is not None:
                             follower.close()
+                        self._close_checklist_db()
                         return
                     what = _job_title(job)
                     follower = self._do_job(job, follower)
@@ -222,6 +241,7 @@ class CaptureReader(QObject):
                     path = str(follower.path)
                     with contextlib.suppress(sqlite3.Error):
                         follower.close()
+                    self._close_checklist_db()
                     follower = None
                     self.open_failed.emit(path, f"the capture could not be read: {exc}")
             except Exception as exc:  # one job failed: say so, carry on
@@ -236,6 +256,7 @@ class CaptureReader(QObject):
     def _do_job(self, job: tuple, follower: Follower | None) -> Follower | None:
         kind = job[0]
         if kind == "open":
+            self._close_checklist_db()
             if follower is not None:
                 follower.close()
                 follower = None
@@ -252,6 +273,11 @@ class CaptureReader(QObject):
             growth = follower.poll() or Growth()
             self._grow(follower, growth, reset=True)
             self.completions_ready.emit(_completions(follower))
+            self._checklist = Checklist(self._checklist.iccid)
+            self._update_checklist(follower, always=True)
+        elif kind == "checklist":
+            self._checklist = Checklist(job[1])
+            self._update_checklist(follower, always=True)
         elif kind == "record" and follower is not None:
             detail = _record_detail(follower, job[1], self._masker)
             detail.mask = self._masker.key if self._masker is not None else None
@@ -269,6 +295,7 @@ class CaptureReader(QObject):
                 self.tables_updated.emit([self._state.refilter(follower, table)])
         elif kind == "mask":
             self._masker = Masker(job[1]) if job[1] else None
+            self._emit_checklist()
         elif kind == "ids":  # for an export of the selection: complete before it is named
             ids, path, table = job[1:]
             partial = path.with_name(path.name + ".partial")
@@ -304,9 +331,38 @@ class CaptureReader(QObject):
         updates = self._state.grow(follower, growth, reset)
         self.tables_updated.emit(updates)
         self.counts_changed.emit(growth.requests, growth.records)
+        if not reset:
+            self._update_checklist(follower)
         self._state.polls += 1
         if not reset and self._state.polls % 50 == 0 and growth.new_records:
             self.completions_ready.emit(_completions(follower))
+
+    def _update_checklist(self, follower: Follower | None, always: bool = False) -> None:
+        """Look at the new records for the Real SIM test; say so when a step ticked."""
+        changed = False
+        if follower is not None and not self._checklist.done:
+            if self._checklist_db is None or self._checklist_db[0] != follower.path:
+                self._close_checklist_db()
+                self._checklist_db = (follower.path, open_reader(follower.path))
+            try:
+                changed = self._checklist.update(self._checklist_db[1])
+            except sqlite3.Error as exc:  # said (once), and the tables go on following
+                raise RuntimeError(f"the Real SIM test could not read the capture: {exc}") \
+                    from exc
+        if changed or always:
+            self._emit_checklist()
+
+    def _close_checklist_db(self) -> None:
+        if self._checklist_db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._checklist_db[1].close()
+            self._checklist_db = None
+
+    def _emit_checklist(self) -> None:
+        mask = self._masker.mask_text if self._masker is not None else (lambda t: t)
+        self.checklist_changed.emit([
+            ChecklistRow(s.step.key, s.step.title, s.done, plain(mask(s.line())))
+            for s in self._checklist.states])
 
     def _rows(self, follower: Follower, table: str, generation: int, block: int,
               ids: tuple[int, ...]) -> Rows:
@@ -326,6 +382,7 @@ _JOB_TITLES = {
     "mask": "Switching the mask", "ids": "Writing the ids to export",
     "sample_curl": "Copying the sample {} as cURL", "curl": "Copying as cURL",
     "write": "Writing the records to send", "value": "Filter on this value",
+    "checklist": "Following the Real SIM test",
 }
 
 

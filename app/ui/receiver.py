@@ -47,6 +47,9 @@ class ReceiverProcess(QObject):
     import_event = Signal(dict)  # progress of an import the window asked for
     notice = Signal(str)  # something the user should know: CA replaced, disk full, lines lost
     stopped = Signal(dict)  # the child's "stopped" event: requests, records (it stopped cleanly)
+    # The child's "public_url" events (``expose`` / ``unexpose`` commands): provider, state
+    # (starting | public | failed | stopped), url (or None), message.
+    public_url_changed = Signal(dict)
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -57,6 +60,7 @@ class ReceiverProcess(QObject):
         self._error_reported = False
         self._queued: ServeOptions | None = None
         self.endpoint: dict | None = None
+        self.public: dict | None = None  # the last "public_url" event of this child
         self.options: ServeOptions | None = None
         self.exit_code: int | None = None  # of the last child that exited
 
@@ -78,6 +82,7 @@ class ReceiverProcess(QObject):
         self._queued = None
         self.options = options
         self.endpoint = None
+        self.public = None
         self._buffer = self._stderr = b""
         self._error_reported = False
         process = QProcess(self)
@@ -112,7 +117,8 @@ class ReceiverProcess(QObject):
             process.kill()
 
     def send_command(self, command: dict) -> bool:
-        """Ask the running receiver to do something (import a file, cancel an import)."""
+        """Ask the running receiver to do something (import a file, cancel an import, expose
+        it publicly or stop exposing it)."""
         if self._process is None or self._state != "listening":
             return False
         self._process.write((json.dumps(command) + "\n").encode("utf-8"))
@@ -148,6 +154,10 @@ class ReceiverProcess(QObject):
                 self.endpoint = event
                 self._set_state("listening")
                 self.listening.emit(event)
+            elif kind == "public_url":
+                self.public = {key: event.get(key) for key in
+                               ("provider", "state", "url", "message")}
+                self.public_url_changed.emit(dict(self.public))
             elif kind == "import":
                 self.import_event.emit(event)
             elif kind == "notice":

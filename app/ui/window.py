@@ -55,6 +55,7 @@ from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
+from app.ui.simtest import SimTestPanel
 from app.ui.values import plain
 from app.ui.widgets import MessageBar, RecordTableView
 
@@ -165,6 +166,16 @@ class MainWindow(QMainWindow):
                                  "Ctrl+Shift+U", "Copy the endpoint URL")
         self.copy_curl_action = a("Copy &curl test command", None,
                                   "Ctrl+Shift+C", "Copy a curl command posting a sample event")
+        self.expose_action = a("E&xpose publicly…", None, "Ctrl+Shift+P",
+                               "Give the endpoint a public https:// URL (cloudflared, ngrok, "
+                               "SSH or your own) that the real Data Streamer can post to")
+        self.unexpose_action = a("Stop e&xposing", None, None,
+                                 "Close the public URL; the endpoint stays on this computer")
+        self.unexpose_action.setEnabled(False)
+        self.copy_public_url_action = a("Copy p&ublic URL", None, None,
+                                        "Copy the public URL")
+        self.copy_public_url_action.setEnabled(False)
+        self.copy_public_url_action.setIconText("Copy")  # its toolbar button
         self.show_request_action = a("Show its &request", self._on_show_request_triggered,
                                      "Ctrl+J", "Go to the POST this record came in")
         self.show_records_action = a("Show its rec&ords", self._on_show_records_triggered,
@@ -212,6 +223,26 @@ class MainWindow(QMainWindow):
         copy.setDefaultAction(self.copy_url_action)
         copy.setText("Copy")
         bar.addWidget(copy)
+        bar.addSeparator()
+        bar.addAction(self.expose_action)
+        self.public_state_label = QLabel(self)
+        self.public_state_label.setObjectName("public_state")
+        self.public_state_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.public_state_label.setMaximumWidth(360)
+        self.public_url_edit = QLineEdit(self)
+        self.public_url_edit.setObjectName("public_url")
+        self.public_url_edit.setReadOnly(True)
+        self.public_url_edit.setMinimumWidth(200)
+        self.public_url_edit.setMaximumWidth(300)
+        self.public_url_edit.setToolTip("The public URL: the API Callback in the 1NCE Portal "
+                                        "(with the path)")
+        public_copy = QToolButton(self)
+        public_copy.setDefaultAction(self.copy_public_url_action)
+        # Shown while the endpoint is exposed (or trying to be).
+        self.public_widgets = [bar.addWidget(w) for w in
+                               (self.public_state_label, self.public_url_edit, public_copy)]
+        for action in self.public_widgets:
+            action.setVisible(False)
         bar.addSeparator()
         bar.addAction(self.settings_action)
         bar.addAction(self.portal_action)
@@ -281,6 +312,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
         self._show_empty_detail()
+        self.sim_test = SimTestPanel(self)
+        self.sim_test.toggleViewAction().setStatusTip(
+            "The vendor's 1NCE SIM Device test as a checklist that ticks itself")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.sim_test)
+        self.sim_test.hide()
 
     def _add_page(self, table: str, title: str, model: CaptureTableModel,
                   widths: tuple[int, ...]) -> None:
@@ -312,7 +348,9 @@ class MainWindow(QMainWindow):
         menu.addAction(self.quit_action)
         menu = self.menuBar().addMenu("&Endpoint")
         for action in (self.start_action, self.stop_action, None, self.settings_action,
-                       self.portal_action, None, self.copy_url_action, self.copy_curl_action):
+                       self.portal_action, None, self.expose_action, self.unexpose_action,
+                       self.copy_public_url_action, None, self.copy_url_action,
+                       self.copy_curl_action, None, self.sim_test.toggleViewAction()):
             menu.addSeparator() if action is None else menu.addAction(action)
         menu = self.menuBar().addMenu("&Replay")
         self.samples_menu = menu.addMenu("Send a &sample")  # filled by the transfers
@@ -328,6 +366,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             menu.addAction(action)
         menu.addSeparator()
+        menu.addAction(self.sim_test.toggleViewAction())
         menu.addAction(self.mask_action)
         menu.addSeparator()
         menu.addAction(self.show_request_action)
@@ -345,6 +384,10 @@ class MainWindow(QMainWindow):
         self.reader.identity_ready.connect(self._on_reader_identity_ready)
         self.reader.job_failed.connect(self._on_reader_job_failed)
         self.reader.notice.connect(self._on_reader_notice)
+        self.reader.checklist_changed.connect(self.sim_test.show_steps)
+        self.sim_test.iccid_changed.connect(self.reader.set_checklist_sim)
+        if self.sim_test.iccid():
+            self.reader.set_checklist_sim(self.sim_test.iccid())
 
     # -- tables -----------------------------------------------------------------------------
 
@@ -658,6 +701,8 @@ class MainWindow(QMainWindow):
             if state is not None:
                 view.horizontalHeader().restoreState(state)
         self.tabs.setCurrentIndex(int(ui.get("tab", "0") or 0) % self.tabs.count())
+        self.sim_test.setVisible(ui.get("sim_test") == "1")
+        self.sim_test.set_iccid(ui.get("sim_test.iccid", ""))
         for table, text in self.settings.table_filters.items():
             if table in self.filter_bars:
                 self.filter_bars[table].set_text(text)
@@ -669,6 +714,8 @@ class MainWindow(QMainWindow):
         for key, view in self.views.items():
             ui[f"columns.{key}"] = _encode(view.horizontalHeader().saveState())
         ui["tab"] = str(self.tabs.currentIndex())
+        ui["sim_test"] = "1" if self.sim_test.isVisible() else "0"
+        ui["sim_test.iccid"] = self.sim_test.iccid_edit.text().strip()
         self.settings.ui = ui
         self.settings.table_filters = {t: bar.current_filter().text
                                        for t, bar in self.filter_bars.items()

@@ -1,0 +1,39 @@
+"""The Portal dialog's Check button: ``streamer-inspector check --json`` run as a child
+against the window's real endpoint, each step shown as it arrives."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.ui.dialogs import PortalDialog, check_available, check_step_line
+from tests.ui.conftest import WAIT
+
+
+@pytest.mark.skipif(not check_available(), reason="this build has no check command")
+def test_portal_check_runs_against_the_local_endpoint_step_by_step(qtbot, window):
+    dialog = window.endpoint.portal_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.check_button.isVisibleTo(dialog)
+    dialog.check_button.click()
+    qtbot.waitUntil(lambda: dialog.check_button.isEnabled(), timeout=WAIT)
+    text = dialog.check_results.toPlainText()
+    lines = text.splitlines()
+    assert lines[0].startswith("Checking https://localhost:")
+    assert any(line.startswith("PASS  tls") for line in lines), text
+    assert any(line.startswith("PASS  post") for line in lines), text
+    assert lines[-1] == "All steps passed: the Portal can use this URL.", text
+
+
+def test_portal_check_button_is_hidden_without_the_check_command(qtbot):
+    dialog = PortalDialog("https://localhost:8443/", "Basic eA==", "curl", check_args=None)
+    qtbot.addWidget(dialog)
+    assert not dialog.check_button.isVisibleTo(dialog)
+
+
+def test_a_failed_step_shows_its_fix_as_plain_text():
+    assert check_step_line({"event": "step", "step": "tls", "ok": False,
+                            "message": "self-signed <b>x</b>", "fix": "use Let's Encrypt"}) == (
+        "FAIL  tls: self-signed <b>x</b>\n      fix: use Let's Encrypt")
+    assert check_step_line({"event": "step", "step": "capture", "ok": None,
+                            "message": "not this app's URL"}) == \
+        "SKIP  capture: not this app's URL"
