@@ -604,7 +604,7 @@ class PortalDialog(QDialog):
         self.check_results.setObjectName("check_results")
         self.check_results.setReadOnly(True)
         self.check_results.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.check_results.setMaximumHeight(150)
+        self.check_results.setMaximumHeight(190)
         self.check_results.setVisible(False)
         outer.addWidget(self.check_results)
 

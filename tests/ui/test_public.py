@@ -107,6 +107,11 @@ def test_the_window_exposes_its_endpoint_and_the_portal_shows_what_to_paste(qtbo
     assert dialog._public_note.isVisibleTo(dialog)
     dialog.close()
 
+    with qtbot.waitSignal(window.receiver.listening, timeout=WAIT):
+        endpoint.restart()  # new settings or another capture: the new child is exposed again
+    qtbot.waitUntil(lambda: window.public_url_edit.text() == OWN_URL, timeout=WAIT)
+    assert window.receiver.public["state"] == "public"
+
     window.unexpose_action.trigger()
     qtbot.waitUntil(lambda: window.receiver.public["state"] == "stopped", timeout=WAIT)
     assert not any(a.isVisible() for a in window.public_widgets)

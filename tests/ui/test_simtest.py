@@ -35,3 +35,6 @@ def test_real_sim_test_panel_ticks_as_the_simulated_steps_arrive(qtbot, window):
     panel.iccid_edit.editingFinished.emit()
     qtbot.waitUntil(lambda: panel.step_texts()[0][0] == "…", timeout=WAIT)
     assert [m for m, _t, _l in panel.step_texts()] == ["…", "…", "✔"]
+    window.save_layout()  # the panel and the SIM it follows are remembered
+    assert (window.settings.ui["sim_test"], window.settings.ui["sim_test.iccid"]) == (
+        "1", "89882280666000000012")
