@@ -23,7 +23,7 @@ import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -734,8 +734,14 @@ class PortalDialog(QDialog):
             self.check_results.appendPlainText(plain_line(f"The check did not finish: {why}"))
 
     def done(self, result: int) -> None:
-        if self.check_running:  # closing the dialog cancels a check in progress
-            self._check_run.cancel()
+        if self.check_running:  # closing the dialog cancels a check in progress; the run
+            run = self._check_run  # outlives the dialog (deleted once closed) until it ends
+            run.event.disconnect(self._on_check_run_event)
+            run.finished.disconnect(self._on_check_run_finished)
+            run.setParent(self.parent() or QCoreApplication.instance())
+            run.finished.connect(run.deleteLater)
+            run.cancel()
+            self._check_run = None
         super().done(result)
 
 

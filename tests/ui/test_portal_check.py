@@ -24,6 +24,18 @@ def test_portal_check_runs_against_the_local_endpoint_step_by_step(qtbot, window
     assert lines[-1] == "All steps passed: the Portal can use this URL.", text
 
 
+@pytest.mark.skipif(not check_available(), reason="this build has no check command")
+def test_closing_the_dialog_cancels_a_running_check(qtbot, window):
+    dialog = window.endpoint.portal_dialog()
+    dialog.check_button.click()
+    assert dialog.check_running
+    run = dialog._check_run
+    with qtbot.waitSignal(run.finished, timeout=WAIT):  # it ends (no Qt warning that a
+        dialog.reject()  # process was destroyed while running: those fail the tests)
+        assert run.parent() is window and not dialog.check_running
+        dialog.deleteLater()  # as the window does once the dialog has closed
+
+
 def test_portal_check_button_is_hidden_without_the_check_command(qtbot):
     dialog = PortalDialog("https://localhost:8443/", "Basic eA==", "curl", check_args=None)
     qtbot.addWidget(dialog)
