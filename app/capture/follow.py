@@ -26,7 +26,7 @@ TABLES = ("requests", *TAB_FAMILIES)
 
 REQUEST_COLUMNS = ("id", "received_at", "peer", "method", "path", "query", "status", "reason",
                    "problems", "record_count", "body_size", "duration_ms", "auth", "auth_user",
-                   "counts", "content_type", "first_record", "source")
+                   "counts", "content_type", "first_record", "source", "headers")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from app.display import human_size
 from app.export.masking import Masker
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
+from app.net import client_address
 from app.records.columns import RECORD_TABS, cell_text
 from app.records.fields import (
     ALIASES,
@@ -442,7 +443,8 @@ def _request_rows(follower: Follower, generation: int, block: int,
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)
         texts.append(tuple(plain(str(t)) for t in (
-            _local_time(row["received_at"]), row["peer"] or "", row["method"], path,
+            _local_time(row["received_at"]),
+            client_address(row["peer"], json.loads(row["headers"] or "[]")), row["method"], path,
             str(status), records, human_size(row["body_size"]), duration,
             _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
         flags.append(1 if status >= 400 else 2 if problems else 0)
@@ -516,7 +518,8 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
     headers = json.loads(row["headers"])
     problems = json.loads(row["problems"]) if row["problems"] else []
     lines = [f"{row['method']} {row['path']}{'?' + row['query'] if row['query'] else ''} "
-             f"HTTP/{row['http_version']} from {row['peer']} at {row['received_at']}",
+             f"HTTP/{row['http_version']} from {client_address(row['peer'], headers)} at "
+             f"{row['received_at']}",
              f"Answered {row['status']}" + (f": {row['reason']}" if row["reason"] else ""),
              *(f"Note: {p}" for p in problems),
              "", *(f"{name}: {value}" for name, value in headers)]

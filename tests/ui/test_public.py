@@ -116,3 +116,25 @@ def test_the_window_exposes_its_endpoint_and_the_portal_shows_what_to_paste(qtbo
     qtbot.waitUntil(lambda: window.receiver.public["state"] == "stopped", timeout=WAIT)
     assert not any(a.isVisible() for a in window.public_widgets)
     assert endpoint.portal_dialog().callback_url.startswith("https://localhost:")
+
+
+def test_the_requests_table_names_the_client_a_tunnel_forwarded(qtbot, window):
+    """A request that came through a tunnel or proxy shows its original client ("203.0.113.5
+    via 127.0.0.1", from the stored forwarding headers), in the table and in the detail; a
+    header that holds no IP address is not believed."""
+    import subprocess
+
+    from tests.ui.test_window import finish
+
+    endpoint, settings = window.receiver.endpoint, window.settings
+    for forwarded in ("203.0.113.5, 10.0.0.1", "<b>not an address</b>"):
+        finish(subprocess.Popen(
+            ["curl", "-sS", "--cacert", endpoint["ca_file"], "-u",
+             f"{settings.user}:{settings.password}", "-H", "Content-Type: application/json",
+             "-H", f"X-Forwarded-For: {forwarded}", "--data-binary", "[{}]", endpoint["url"]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    model = window.requests_model
+    qtbot.waitUntil(lambda: model.rowCount() == 2 and all(  # rows render lazily
+        model.data(model.index(row, 1)) for row in (0, 1)), timeout=WAIT)
+    assert model.data(model.index(0, 1)) == "203.0.113.5 via 127.0.0.1"
+    assert model.data(model.index(1, 1)) == "127.0.0.1"
