@@ -175,9 +175,17 @@ def _inspect_orjson(body: bytes) -> BodyShape:
     if not _maybe_inexact(body, value):
         return shape
     duplicated: set[int] = set()
-    exact = json.loads(body.decode("utf-8"), parse_float=_exact_float,
+    beyond: list[str] = []  # every integer token, also one a duplicate key's first value hides
+
+    def integer(text: str) -> int:
+        number = int(text)
+        if not -(1 << 63) <= number < (1 << 64):
+            beyond.append(text)
+        return number
+
+    exact = json.loads(body.decode("utf-8"), parse_float=_exact_float, parse_int=integer,
                        object_pairs_hook=_noting(duplicated))
-    if any("bigint" in interop_problems(record) for record in exact):
+    if beyond:
         return _inspect_slow(body)  # simdjson refuses integers beyond 64 bits
     duplicates = [index for index, record in enumerate(exact) if id(record) in duplicated]
     if duplicates:  # as simdjson notes them: in a record's own keys

@@ -25,6 +25,8 @@ from tests.hostile import LATIN1_BODY, RECORDS, hostile_body
 
 BODIES = [
     b'[{"id":18446744073709551616}]', b'[{"id":18446744073709551615}]',
+    # found by Hypothesis: the big integer is the value a duplicate key's first value hides
+    b'[{"id":{"id":0, "id" : 18446744073709551616}}]',
     b'[{"id":-9223372036854775809}]', b'[{"id":-9223372036854775808}]',
     b'[{"id":[12345678901234567890]}]', b'[12345678901234567890123]', b"123456789012345678901234",
     b'[{"a":1e400}]', b'[{"a":1e-400}]', b'[{"a":-0}]', b'[{"a":1.0E+2}]',
