@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from app.net import basic_auth_value
+from app.replay.sender import answer_detail
 
 CHECK_HEADER = "X-Streamer-Inspector-Check"
 CHECK_ID_HEADER = "X-Streamer-Inspector-Check-Id"
@@ -377,18 +378,6 @@ def _headers(options: CheckOptions, check_id: str) -> dict[str, str]:
     return headers
 
 
-def _answer_detail(body: bytes) -> str:
-    text = ""
-    try:
-        answer = json.loads(body)
-        if isinstance(answer, dict) and isinstance(answer.get("error"), str):
-            text = answer["error"]
-    except ValueError:
-        text = body.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:200] + ("…" if len(text) > 200 else "")
-
-
 async def _post(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict,
                 timeout: float) -> tuple[int, str | None, bytes, float]:
     started = time.perf_counter()
@@ -416,7 +405,7 @@ def _judge(status: int, location: str | None, answer: bytes, seconds: float,
         return Step("post", False, f"401 in {took}: {given}",
                     "put the same user and password in the Portal's Basic Auth header as the "
                     "server expects")
-    detail = _answer_detail(answer)
+    detail = answer_detail(answer)
     return Step("post", False, f"{status} in {took}" + (f": {detail}" if detail else "")
                 + "; only 200 acknowledges a batch (the streamer sends it again)",
                 "make the endpoint answer 200 to a POST of a JSON list")

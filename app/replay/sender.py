@@ -159,6 +159,13 @@ def _refusal(status: int, reason: str | None, location: str | None, body: bytes)
         return f"{head}: redirects are not followed{where}"
     if 200 <= status < 300:
         return f"{head}: only 200 acknowledges a delivery"
+    detail = answer_detail(body)
+    return f"{head}: {detail}" if detail else head
+
+
+def answer_detail(body: bytes) -> str:
+    """What a refusing backend said, in one short line: the ``error`` of a JSON answer (this
+    endpoint's, and many others'), else the body's text."""
     detail = ""
     try:
         answer = json.loads(body)
@@ -166,8 +173,7 @@ def _refusal(status: int, reason: str | None, location: str | None, body: bytes)
             detail = answer["error"]
     except ValueError:
         detail = body.decode("utf-8", "replace")
-    detail = _short(detail)
-    return f"{head}: {detail}" if detail else head
+    return _short(detail)
 
 
 _OBJECT_REPR = re.compile(r"<[^<>]*\bobject at 0x[0-9A-Fa-f]+>")
