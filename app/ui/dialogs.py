@@ -460,16 +460,6 @@ class EndpointDialog(QDialog):
         self.accept()
 
 
-def check_available() -> bool:
-    """Whether this build has the ``check`` command (the Portal dialog's Check button)."""
-    import argparse
-
-    from app.cli.options import build_parser
-
-    return any(isinstance(action, argparse._SubParsersAction) and "check" in action.choices
-               for action in build_parser()._actions)
-
-
 def check_step_line(event: dict) -> str:
     """One ``check --json`` step as a plain line (and its fix on a second line)."""
     ok = event.get("ok")

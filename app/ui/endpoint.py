@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from app.ui.dialogs import EndpointDialog, ExposeDialog, PortalDialog, check_available
+from app.ui.dialogs import EndpointDialog, ExposeDialog, PortalDialog
 from app.ui.receiver import ReceiverProcess
 from app.ui.values import tooltip_text
 
@@ -278,13 +278,10 @@ class EndpointController(QObject):
         dialog.copied.connect(window.show_status)
         return dialog
 
-    def check_args(self, endpoint: dict) -> list[str] | None:
+    def check_args(self, endpoint: dict) -> list[str]:
         """``check`` and its options for the Portal dialog's Check button (the URL is added
-        there), or None when this build has no ``check`` command. Through the public URL the
-        check trusts only the system store, like the streamer; locally it trusts the local CA
-        and lets ``localhost`` pass the URL step."""
-        if not check_available():
-            return None
+        there). Through the public URL the check trusts only the system store, like the
+        streamer; locally it trusts the local CA and lets ``localhost`` pass the URL step."""
         args = ["check", "--json"]
         if self._window.settings.auth_enabled and self._window.settings.user:
             args += ["--user", self._window.settings.user]

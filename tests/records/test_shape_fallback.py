@@ -53,6 +53,9 @@ def _answer(inspect, body: bytes):
     return "shape", got.codes, got.counts, got.notes
 
 
+# These compare the orjson path with simdjson, so they need simdjson; the main CI run has it.
+# The CI run with STREAMER_INSPECTOR_SIMDJSON=off skips them and runs the rest of the suite on
+# the orjson path instead, which is what that run is for.
 needs_simdjson = pytest.mark.skipif(shape.simdjson is None, reason="simdjson is off here: "
                                     "the comparison runs where it is installed")
 

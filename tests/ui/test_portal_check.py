@@ -3,13 +3,10 @@ against the window's real endpoint, each step shown as it arrives."""
 
 from __future__ import annotations
 
-import pytest
-
-from app.ui.dialogs import PortalDialog, check_available, check_step_line
+from app.ui.dialogs import PortalDialog, check_step_line
 from tests.ui.conftest import WAIT
 
 
-@pytest.mark.skipif(not check_available(), reason="this build has no check command")
 def test_portal_check_runs_against_the_local_endpoint_step_by_step(qtbot, window):
     dialog = window.endpoint.portal_dialog()
     qtbot.addWidget(dialog)
@@ -24,7 +21,6 @@ def test_portal_check_runs_against_the_local_endpoint_step_by_step(qtbot, window
     assert lines[-1] == "All steps passed: the Portal can use this URL.", text
 
 
-@pytest.mark.skipif(not check_available(), reason="this build has no check command")
 def test_closing_the_dialog_cancels_a_running_check(qtbot, window):
     dialog = window.endpoint.portal_dialog()
     dialog.check_button.click()
@@ -36,7 +32,7 @@ def test_closing_the_dialog_cancels_a_running_check(qtbot, window):
         dialog.deleteLater()  # as the window does once the dialog has closed
 
 
-def test_portal_check_button_is_hidden_without_the_check_command(qtbot):
+def test_portal_dialog_without_check_arguments_has_no_check_button(qtbot):
     dialog = PortalDialog("https://localhost:8443/", "Basic eA==", "curl", check_args=None)
     qtbot.addWidget(dialog)
     assert not dialog.check_button.isVisibleTo(dialog)
