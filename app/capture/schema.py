@@ -33,9 +33,10 @@ from app.db import sqlite3, sqlite_problem
 from app.records.fields import INDEXED, field_sql, index_column, regexp
 from app.records.shape import family_sql
 
-SCHEMA_VERSION = 5  # 2: record_index; 3: a body may be stored once, as its records;
+SCHEMA_VERSION = 6  # 2: record_index; 3: a body may be stored once, as its records;
 # 4: record ids and type ids beyond 64 bits exact in record_keys and record_index;
-# 5: the answer sent is stored with the request (response_headers, response_body)
+# 5: the answer sent is stored with the request (response_headers, response_body);
+# 6: the answer rule and the acknowledgement of each request, the redelivery ledger
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
@@ -72,6 +73,8 @@ CREATE TABLE request (
     families         BLOB,
     duration_ms      REAL,
     source           TEXT NOT NULL DEFAULT 'received',
+    rule             TEXT,
+    acked            INTEGER NOT NULL DEFAULT 0,
     response_headers TEXT,
     response_body    BLOB,
     body             BLOB
@@ -87,6 +90,8 @@ CREATE TABLE record (
 {{keys_view}}
 
 {{index_table}}
+
+{{ledger_tables}}
 
 PRAGMA user_version = {SCHEMA_VERSION};
 """
@@ -113,8 +118,55 @@ CREATE VIEW record_keys AS SELECT
     r.json
 FROM record AS r JOIN request AS q ON q.id = r.request_id;
 """
+# The redelivery ledger (filled like record_index, after the acknowledgement; see
+# app/capture/ledger.py): one row per (family, record id) in record_key, one per arrival of a
+# record that has an id in record_seen; meta 'ledger_through' is the last record.id it covers.
+_LEDGER_TABLES = """
+CREATE TABLE record_key (
+    first     INTEGER PRIMARY KEY,
+    family    TEXT NOT NULL,
+    key       ANY NOT NULL,
+    seen      INTEGER NOT NULL,
+    last      INTEGER NOT NULL,
+    digest    INTEGER NOT NULL,
+    conflicts INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX record_key_family_key ON record_key (family, key);
+CREATE TABLE record_seen (
+    id       INTEGER PRIMARY KEY,
+    first    INTEGER NOT NULL,
+    attempt  INTEGER NOT NULL,
+    previous INTEGER,
+    delay_ms REAL,
+    conflict INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX record_seen_previous ON record_seen (previous) WHERE previous IS NOT NULL;
+"""
+LEDGER_THROUGH = "ledger_through"  # meta key: the last record.id the ledger covers
 _SCHEMA = (_SCHEMA.replace("{index_table}", _INDEX_TABLE.replace("{schema}", ""))
-           .replace("{keys_view}", _KEYS_VIEW))
+           .replace("{keys_view}", _KEYS_VIEW).replace("{ledger_tables}", _LEDGER_TABLES))
+# Format 5 to 6: which rule answered, whether the answer acknowledged the batch (until 5 only a
+# 200 was ever answered to a batch: acked is status = 200), and the empty ledger (the receiver
+# fills it while idle).
+_MIGRATE_TO_6 = {"rule": "ALTER TABLE request ADD COLUMN rule TEXT;",
+                 "acked": "ALTER TABLE request ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;"
+                          "UPDATE request SET acked = (status = 200);"}
+
+
+def _migrate_to_6(db: sqlite3.Connection) -> None:
+    """Add the rule and acked columns (unless a file marked older by hand has them) and the
+    empty ledger, in one transaction."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(request)")}
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+    script = "".join(sql for name, sql in _MIGRATE_TO_6.items() if name not in columns)
+    if "record_key" not in tables:
+        script += _LEDGER_TABLES
+    db.executescript(f"BEGIN;{script}PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+
+def has_ledger(db: sqlite3.Connection) -> bool:
+    """Whether the capture has the rule and acked columns and the ledger (format 6 on)."""
+    return any(row[1] == "acked" for row in db.execute("PRAGMA table_info(request)"))
 # Format 3 to 4: the exact view, and the index's integers beyond 64 bits read again exactly.
 _MIGRATE_TO_4 = "DROP VIEW IF EXISTS record_keys;" + _KEYS_VIEW + "".join(
     f'UPDATE record_index SET "{index_column(name)}" = (SELECT {field_sql(name)} FROM record '
@@ -177,7 +229,7 @@ def _migrate_to_5(db: sqlite3.Connection) -> None:
                     db.execute(statement)
         db.executemany("UPDATE request SET response_headers = ?, response_body = ? WHERE id = ?",
                        list(_derived_answers(db)))
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("PRAGMA user_version = 5")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -277,6 +329,8 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
                              + "PRAGMA user_version = 4; COMMIT;")
         if 0 < version < 5:  # 4: the answers were not stored
             _migrate_to_5(db)
+        if 0 < version < 6:  # 5: no answer rules, no ledger
+            _migrate_to_6(db)
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(

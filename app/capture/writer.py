@@ -56,11 +56,11 @@ _INSERT_REQUEST = """
 INSERT INTO request (id, received_at, peer, method, path, query, http_version, headers, auth,
                      auth_user, status, reason, problems, content_type, content_encoding,
                      body_size, record_count, first_record, counts, families, duration_ms,
-                     source, response_headers, response_body, body)
+                     source, rule, acked, response_headers, response_body, body)
 VALUES (:id, :received_at, :peer, :method, :path, :query, :http_version, :headers, :auth,
         :auth_user, :status, :reason, :problems, :content_type, :content_encoding, :body_size,
         :record_count, :first_record, :counts, :families, :duration_ms, :source,
-        :response_headers, :response_body, :body)
+        :rule, :acked, :response_headers, :response_body, :body)
 """
 
 
@@ -97,6 +97,15 @@ class Stored:
     problems: list[str] = field(default_factory=list)
     error: BodyError | None = None
     answer: Answer | None = None
+    # The answer rule that decided the answer (its text; None: the endpoint's own judgement)
+    # and whether the answer acknowledges the batch. A responder may set them (and change
+    # ``status``/``reason``) before the row is written; None: acknowledged when status is 200.
+    rule: str | None = None
+    acked: bool | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status == 200 if self.acked is None else self.acked
 
     @property
     def record_count(self) -> int:
@@ -108,6 +117,10 @@ class Stored:
                "records": self.record_count, "counts": self.counts}
         if self.reason:
             out["reason"] = self.reason
+        if self.rule:
+            out["rule"] = self.rule
+        if not self.acknowledged:
+            out["acked"] = False
         if self.problems:
             out["problems"] = self.problems
         return out
@@ -293,6 +306,8 @@ class CaptureWriter:
             "families": shape.codes if shape is not None else None,
             "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
             "source": incoming.source,
+            "rule": stored.rule,
+            "acked": int(stored.acknowledged),
             "response_headers": answer.headers_json() if answer is not None else None,
             "response_body": answer.body if answer is not None else None,
             "body": incoming.body if store_body else None,
