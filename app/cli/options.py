@@ -314,7 +314,13 @@ def add_send_parser(sub) -> None:
     tls.add_argument("--insecure", action="store_true",
                      help="do not verify the server's certificate (warns)")
     g.add_argument("--retries", type=_count, default=5, metavar="N",
-                   help="retries of an unacknowledged batch before the run fails (default 5)")
+                   help="retries of an unacknowledged batch (with --redeliver-unacked: "
+                        "redeliveries of a record) before the run fails (default 5)")
+    g.add_argument("--redeliver-unacked", action="store_true",
+                   help="like the streamer's buffer: the records of an unacknowledged batch "
+                        "go back to the front of the queue and, after the back-off, come "
+                        "again in the next batch followed by --batch new records (at most "
+                        "3000 a POST), instead of the same batch again")
     g.add_argument("--backoff", type=_seconds, default=1.0, metavar="S",
                    help="first retry delay, doubled for each further retry, at most 60 s "
                         "(default 1)")

@@ -46,25 +46,41 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def format_batch(result: BatchResult, total: int) -> str:
-    """``batch 3/10  3000 records  200  0.41 s  1 attempt`` (and the error of a failure)."""
+def format_batch(result: BatchResult, total: int | None) -> str:
+    """``batch 3/10  3000 records  200  0.41 s  1 attempt`` (and the error of a failure).
+
+    ``total`` None (``--redeliver-unacked``: how many batches depends on the answers): ``batch
+    3``. A batch carrying records again says how many (``8 records (4 redelivered)``), and an
+    unacknowledged one whose records go back to the queue says so and when the next batch goes.
+    """
     status = str(result.status) if result.status is not None else "---"
-    line = (f"batch {result.number}/{total}  {_plural(result.records, 'record')}  {status}  "
+    number = f"{result.number}/{total}" if total is not None else str(result.number)
+    records = _plural(result.records, "record")
+    if result.redelivered:
+        records += f" ({result.redelivered} redelivered)"
+    line = (f"batch {number}  {records}  {status}  "
             f"{result.latency:.2f} s  {_plural(result.attempts, 'attempt')}")
     if result.error:
         line += f"  {printable(result.error)}"  # may quote the backend's answer
+    if result.requeued:
+        line += (f"; {_plural(result.requeued, 'record')} back to the front of the queue, "
+                 f"next batch in {result.delay:g} s")
     return line
 
 
-def format_report(report: SendReport, total_records: int, total_batches: int) -> str:
-    """The summary line of a run."""
+def format_report(report: SendReport, total_records: int, total_batches: int | None) -> str:
+    """The summary line of a run (``total_batches`` None: the batches posted)."""
     acked = sum(b.acknowledged for b in report.batches)
+    if total_batches is None:
+        total_batches = len(report.batches)
     tail = (f"{report.records_acknowledged} of {total_records} records acknowledged in "
-            f"{acked} of {total_batches} batches, {report.elapsed:.2f} s")
+            f"{acked} of {total_batches} batches")
+    if report.records_redelivered:
+        tail += f", {report.records_redelivered} redelivered"
+    tail += f", {report.elapsed:.2f} s"
     if report.state == "failed":
-        last = report.batches[-1]
-        return (f"failed: batch {last.number} not acknowledged after "
-                f"{_plural(last.attempts, 'attempt')}; {tail}")
+        failure = report.failure or f"batch {report.batches[-1].number} not acknowledged"
+        return f"failed: {failure}; {tail}"
     return f"{report.state}: {tail}"
 
 
@@ -97,6 +113,7 @@ def run_send(args: argparse.Namespace) -> int:
         url=args.url, batch_size=args.batch, interval=args.interval, repeat=args.repeat,
         user=args.user, password=args.password, cacert=args.cacert, insecure=args.insecure,
         timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+        redeliver_unacked=getattr(args, "redeliver_unacked", False),
     )
     try:
         url = check_options(options)
@@ -118,17 +135,22 @@ def run_send(args: argparse.Namespace) -> int:
         print(f"note: --batch {options.batch_size} is more than the {MAX_RECORDS_PER_POST} "
               f"records the Data Streamer puts in one POST", file=sys.stderr)
     total_records = len(records) * options.repeat
+    # With --redeliver-unacked, as many batches as when every one is acknowledged, at least.
     total = count_batches(total_records, options.batch_size)
+    shown_total = None if options.redeliver_unacked else total
     jsonl = args.events == "jsonl"
     if jsonl:
-        _emit({"event": "start", "url": options.url, "records": total_records,
-               "batches": total, "batch_size": options.batch_size})
+        start = {"event": "start", "url": options.url, "records": total_records,
+                 "batches": total, "batch_size": options.batch_size}
+        if options.redeliver_unacked:
+            start["redeliver_unacked"] = True
+        _emit(start)
 
     def on_batch(result: BatchResult) -> None:
         if jsonl:
             _emit({"event": "batch", "total": total, **asdict(result)})
         else:
-            print(format_batch(result, total), flush=True)
+            print(format_batch(result, shown_total), flush=True)
 
     def on_retry(result: BatchResult, delay: float) -> None:
         if jsonl:
@@ -140,14 +162,18 @@ def run_send(args: argparse.Namespace) -> int:
 
     report = asyncio.run(_run_with_signals(records, options, on_batch, on_retry))
     if jsonl:
-        _emit({"event": "report", "state": report.state, "records": total_records,
-               "records_sent": report.records_sent,
-               "records_acknowledged": report.records_acknowledged,
-               "batches": total, "batches_acknowledged": sum(b.acknowledged
-                                                             for b in report.batches),
-               "elapsed": report.elapsed})
+        event = {"event": "report", "state": report.state, "records": total_records,
+                 "records_sent": report.records_sent,
+                 "records_acknowledged": report.records_acknowledged,
+                 "records_redelivered": report.records_redelivered,
+                 "batches": len(report.batches) if options.redeliver_unacked else total,
+                 "batches_acknowledged": sum(b.acknowledged for b in report.batches),
+                 "elapsed": report.elapsed}
+        if report.failure:
+            event["failure"] = report.failure
+        _emit(event)
     else:
-        print(format_report(report, total_records, total), flush=True)
+        print(format_report(report, total_records, shown_total), flush=True)
     return {"done": 0, "failed": 1}.get(report.state, 130)
 
 

@@ -6,6 +6,11 @@ Basic Auth; only HTTP 200 acknowledges a POST, and acknowledged records are neve
 redirects (3xx) are not followed; unacknowledged deliveries are retried with back-off, and after
 a number of retries the stream goes to state FAILED.
 
+Two ways to retry: by default an unacknowledged batch is posted again as it was; with
+``redeliver_unacked`` its records go back to the front of the queue, as in the streamer's buffer,
+and come again in later batches together with new records (see :func:`send`), so a backend's
+deduplication meets what the streamer really sends.
+
 :func:`send` is Qt-free (asyncio and an aiohttp client); the command line (``send``) prints one
 line per batch, or JSON lines for the window, which runs it as a child process.
 """
@@ -20,6 +25,7 @@ import math
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +36,7 @@ from yarl import URL
 
 from app.config import MAX_RECORDS_PER_POST
 from app.net import basic_auth_value
-from app.records.shape import LineError, json_list_elements, ndjson_records
+from app.records.shape import LineError, json_list_elements, ndjson_records, parse_record
 
 MAX_BACKOFF = 60.0  # seconds: the longest wait between two attempts of one batch
 
@@ -50,11 +56,19 @@ class SendOptions:
     timeout: float = 30.0  # per attempt
     retries: int = 5  # retries after the first attempt, then FAILED
     backoff: float = 1.0  # first retry delay; doubles each retry (cap 60 s)
+    # Like the streamer: an unacknowledged batch's records go back to the front of the queue
+    # and come again in later batches with new ones (instead of the same batch again).
+    redeliver_unacked: bool = False
 
 
 @dataclass
 class BatchResult:
-    """One batch's outcome (or, passed to ``on_retry``, one failed attempt of it)."""
+    """One batch's outcome (or, passed to ``on_retry``, one failed attempt of it).
+
+    ``redelivered``: records of this batch that an earlier, unacknowledged batch carried
+    (``redeliver_unacked``; a batch posted again as it was counts its ``attempts`` instead).
+    ``requeued`` and ``delay``: an unacknowledged batch's records put back at the front of the
+    queue, and the back-off before the next batch (``redeliver_unacked``)."""
 
     number: int
     records: int
@@ -63,17 +77,25 @@ class BatchResult:
     latency: float  # seconds of the last attempt
     error: str | None
     acknowledged: bool
+    redelivered: int = 0
+    requeued: int = 0
+    delay: float | None = None
 
 
 @dataclass
 class SendReport:
-    """The run's outcome: state is "done", "failed" or "cancelled"."""
+    """The run's outcome: state is "done", "failed" or "cancelled"; ``failure`` says which
+    batch or record failed the run."""
 
     state: str
     batches: list[BatchResult] = field(default_factory=list)
-    records_sent: int = 0  # records of the batches that were posted at least once
+    records_sent: int = 0  # records posted at least once
     records_acknowledged: int = 0
     elapsed: float = 0.0
+    # Records posted again: every retry of a batch counts its records, every record a later
+    # batch carries again counts once
+    records_redelivered: int = 0
+    failure: str | None = None
 
 
 # -- batches -------------------------------------------------------------------------------------
@@ -313,6 +335,15 @@ async def send(records: Sequence, options: SendOptions,
     not sent. Setting ``cancel`` ends the run promptly (also during a wait) as "cancelled".
     ``on_batch`` gets each batch's final outcome, ``on_retry`` each failed attempt that will be
     retried, with the delay before the retry.
+
+    With ``redeliver_unacked`` a batch is posted once: when it is not acknowledged, its records
+    go back to the front of the queue and, after the back-off, the next batch carries them
+    first, then ``batch_size`` new records (together at most 3000, or ``batch_size`` when
+    larger), as the streamer's buffer does while a backend refuses. The back-off doubles with
+    the deliveries of the oldest record waiting; a record still unacknowledged after
+    ``retries`` redeliveries ends the run in state "failed". ``on_batch`` gets every batch
+    (``redelivered``, ``requeued``, ``delay`` say what happens to its records);
+    ``on_retry`` is not called.
     """
     url = check_options(options)
     tls = ssl_context(options) if url.scheme == "https" else None
@@ -323,58 +354,180 @@ async def send(records: Sequence, options: SendOptions,
     stream = itertools.chain.from_iterable(itertools.repeat(records, options.repeat))
     report = SendReport(state="done")
     started = time.monotonic()
+    post = _Poster(url, headers, options, cancel)
 
     def finish(result: BatchResult) -> None:
         report.batches.append(result)
-        report.records_sent += result.records
-        if result.acknowledged:
-            report.records_acknowledged += result.records
         if on_batch is not None:
             on_batch(result)
 
     connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True, limit=1)
     async with aiohttp.ClientSession(connector=connector) as session:
-        numbered = enumerate(_counted_batches(stream, options.batch_size), start=1)
-        for number, (count, body) in numbered:
-            if number > 1 and await _wait_cancel(cancel, options.interval):
-                report.state = "cancelled"
-                break
-            if cancel.is_set():
-                report.state = "cancelled"
-                break
-            attempts = 0
-            while True:
-                attempts += 1
-                try:
-                    status, error, latency = await _attempt(session, url, body, headers,
-                                                            options, cancel)
-                except _Cancelled as stop:
-                    # Posted, but whether the receiver took it is unknown: not acknowledged.
-                    finish(BatchResult(number, count, None, attempts, stop.latency,
-                                       "cancelled while waiting for the answer", False))
-                    report.state = "cancelled"
-                    break
-                result = BatchResult(number, count, status, attempts, latency, error,
-                                     error is None)
-                if result.acknowledged:
-                    finish(result)
-                    break
-                retry = attempts - 1
-                if retry >= options.retries:
-                    finish(result)
-                    report.state = "failed"
-                    break
-                delay = min(options.backoff * 2 ** min(retry, 32), MAX_BACKOFF)
-                if on_retry is not None:
-                    on_retry(result, delay)
-                if await _wait_cancel(cancel, delay):
-                    finish(result)
-                    report.state = "cancelled"
-                    break
-            if report.state != "done":
-                break
+        post.session = session
+        if options.redeliver_unacked:
+            await _send_redelivering(stream, options, post, cancel, report, finish)
+        else:
+            await _send_batches(stream, options, post, cancel, report, finish, on_retry)
     report.elapsed = time.monotonic() - started
     return report
+
+
+@dataclass
+class _Poster:
+    """One POST of a body with the run's URL, headers and options."""
+
+    url: URL
+    headers: dict
+    options: SendOptions
+    cancel: asyncio.Event
+    session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, body: bytes) -> tuple[int | None, str | None, float]:
+        return await _attempt(self.session, self.url, body, self.headers, self.options,
+                              self.cancel)
+
+
+def _backoff(options: SendOptions, retry: int) -> float:
+    """The wait before retry number ``retry + 1``: ``backoff * 2**retry``, at most 60 s."""
+    return min(options.backoff * 2 ** min(retry, 32), MAX_BACKOFF)
+
+
+async def _send_batches(stream: Iterable, options: SendOptions, post: _Poster,
+                        cancel: asyncio.Event, report: SendReport,
+                        finish: Callable[[BatchResult], None],
+                        on_retry: Callable[[BatchResult, float], None] | None) -> None:
+    """Each batch posted until acknowledged, as it was (see :func:`send`)."""
+
+    def done(result: BatchResult) -> None:
+        report.records_sent += result.records
+        report.records_redelivered += result.records * (result.attempts - 1)
+        if result.acknowledged:
+            report.records_acknowledged += result.records
+        finish(result)
+
+    numbered = enumerate(_counted_batches(stream, options.batch_size), start=1)
+    for number, (count, body) in numbered:
+        if number > 1 and await _wait_cancel(cancel, options.interval):
+            report.state = "cancelled"
+            return
+        if cancel.is_set():
+            report.state = "cancelled"
+            return
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                status, error, latency = await post(body)
+            except _Cancelled as stop:
+                # Posted, but whether the receiver took it is unknown: not acknowledged.
+                done(BatchResult(number, count, None, attempts, stop.latency,
+                                 "cancelled while waiting for the answer", False))
+                report.state = "cancelled"
+                return
+            result = BatchResult(number, count, status, attempts, latency, error,
+                                 error is None)
+            if result.acknowledged:
+                done(result)
+                break
+            retry = attempts - 1
+            if retry >= options.retries:
+                done(result)
+                report.state = "failed"
+                report.failure = (f"batch {number} not acknowledged after "
+                                  f"{_plural(attempts, 'attempt')}")
+                return
+            delay = _backoff(options, retry)
+            if on_retry is not None:
+                on_retry(result, delay)
+            if await _wait_cancel(cancel, delay):
+                done(result)
+                report.state = "cancelled"
+                return
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A record in the queue: its place in the stream (from 1) and its deliveries so far."""
+
+    record: bytes | dict
+    position: int
+    deliveries: int = 0
+    first_batch: int = 0
+
+
+def _record_name(waiting: _Waiting) -> str:
+    """``record 3 of the stream (id 2)``: the record's own id when it has one."""
+    name = f"record {waiting.position} of the stream"
+    try:
+        value = parse_record(_record_text(waiting.record))
+    except (ValueError, RecursionError):
+        return name
+    if isinstance(value, dict) and isinstance(value.get("id"), (int, str)) \
+            and not isinstance(value.get("id"), bool):
+        return f"{name} (id {_short(str(value['id']), 40)})"
+    return name
+
+
+async def _send_redelivering(stream: Iterable, options: SendOptions, post: _Poster,
+                             cancel: asyncio.Event, report: SendReport,
+                             finish: Callable[[BatchResult], None]) -> None:
+    """Unacknowledged records back to the front of the queue, sent again with new ones (see
+    :func:`send`)."""
+    arrivals = enumerate(stream, start=1)
+    queue: deque[_Waiting] = deque()
+    most = max(options.batch_size, MAX_RECORDS_PER_POST)
+    number = 0
+    wait = 0.0  # before the next batch: the interval after a 200, the back-off after a refusal
+    while True:
+        queue.extend(_Waiting(record, position)
+                     for position, record in itertools.islice(arrivals, options.batch_size))
+        if not queue:
+            return
+        if number and await _wait_cancel(cancel, wait):
+            report.state = "cancelled"
+            return
+        if cancel.is_set():
+            report.state = "cancelled"
+            return
+        number += 1
+        batch = [queue.popleft() for _ in range(min(most, len(queue)))]
+        redelivered = sum(1 for w in batch if w.deliveries)
+        body = b"[" + b",".join(_record_text(w.record) for w in batch) + b"]"
+        for waiting in batch:
+            if not waiting.deliveries:
+                waiting.first_batch = number
+                report.records_sent += 1
+            waiting.deliveries += 1
+        report.records_redelivered += redelivered
+        try:
+            status, error, latency = await post(body)
+        except _Cancelled as stop:
+            finish(BatchResult(number, len(batch), None, 1, stop.latency,
+                               "cancelled while waiting for the answer", False, redelivered))
+            report.state = "cancelled"
+            return
+        if error is None:
+            report.records_acknowledged += len(batch)
+            finish(BatchResult(number, len(batch), status, 1, latency, None, True, redelivered))
+            wait = options.interval
+            continue
+        queue.extendleft(reversed(batch))
+        oldest = max(batch, key=lambda w: w.deliveries)
+        if oldest.deliveries > options.retries:
+            finish(BatchResult(number, len(batch), status, 1, latency, error, False,
+                               redelivered))
+            report.state = "failed"
+            report.failure = (f"{_record_name(oldest)} not acknowledged after "
+                              f"{_plural(oldest.deliveries, 'delivery', 'deliveries')} "
+                              f"(batches {oldest.first_batch} to {number})")
+            return
+        wait = _backoff(options, oldest.deliveries - 1)
+        finish(BatchResult(number, len(batch), status, 1, latency, error, False, redelivered,
+                           len(batch), wait))
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
 # -- record sources ------------------------------------------------------------------------------
