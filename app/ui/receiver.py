@@ -50,6 +50,9 @@ class ReceiverProcess(QObject):
     # The child's "public_url" events (``expose`` / ``unexpose`` commands): provider, state
     # (starting | public | failed | stopped), url (or None), message.
     public_url_changed = Signal(dict)
+    # The child's "answers" events: whether acknowledgements are paused and the answer rules
+    # with what each does and what is left (``{}`` once the child is gone: no rule applies).
+    answers_changed = Signal(dict)
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -61,6 +64,7 @@ class ReceiverProcess(QObject):
         self._queued: ServeOptions | None = None
         self.endpoint: dict | None = None
         self.public: dict | None = None  # the last "public_url" event of this child
+        self.answers: dict = {}  # the last "answers" event of this child
         self.options: ServeOptions | None = None
         self.exit_code: int | None = None  # of the last child that exited
 
@@ -83,6 +87,7 @@ class ReceiverProcess(QObject):
         self.options = options
         self.endpoint = None
         self.public = None
+        self._forget_answers()
         self._buffer = self._stderr = b""
         self._error_reported = False
         process = QProcess(self)
@@ -124,6 +129,17 @@ class ReceiverProcess(QObject):
         self._process.write((json.dumps(command) + "\n").encode("utf-8"))
         return True
 
+    def send_answers(self, **change) -> bool:
+        """Change the answer rules of the running receiver: ``add="503 for 2"``,
+        ``remove=3``, ``clear=True`` or ``paused=True``; it answers with an ``answers`` event
+        (with ``error`` when it refused the change)."""
+        return self.send_command({"command": "answers", **change})
+
+    def _forget_answers(self) -> None:
+        if self.answers:
+            self.answers = {}
+            self.answers_changed.emit({})
+
     def wait_stopped(self, msecs: int = 10000) -> bool:
         """Block until the child has exited; only for quitting the application."""
         if self._process is None:
@@ -158,6 +174,9 @@ class ReceiverProcess(QObject):
                 self.public = {key: event.get(key) for key in
                                ("provider", "state", "url", "message")}
                 self.public_url_changed.emit(dict(self.public))
+            elif kind == "answers":
+                self.answers = event
+                self.answers_changed.emit(dict(event))
             elif kind == "import":
                 self.import_event.emit(event)
             elif kind == "notice":
@@ -189,6 +208,7 @@ class ReceiverProcess(QObject):
         process, self._process = self._process, None
         if process is not None:
             process.deleteLater()
+        self._forget_answers()
         if was == "stopping":
             self._set_state("stopped")
             return
