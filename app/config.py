@@ -254,6 +254,8 @@ class ServeOptions:
     public_remote_port: int = 80  # with an ssh provider: the server's port (ssh -R PORT:...)
     ngrok_authtoken: str = ""  # else NGROK_AUTHTOKEN
     ngrok_domain: str = ""
+    answers: tuple[str, ...] = ()  # answer rules (app/capture/rules.py), in order
+    answer_seed: int | None = None  # makes the rules' percentages reproducible
 
     @property
     def auth_enabled(self) -> bool:

@@ -39,6 +39,8 @@ LAYERS: dict[str, set[str]] = {
     "app.capture.answers": CORE | {"app.records.*"},
     "app.capture.schema": CORE | {"app.records.*", "app.capture.answers"},
     "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers"},
+    # The answer rules' grammar: the window validates a rule with it, the receiver decides.
+    "app.capture.rules": CORE,
     "app.server": CORE | LOWER - {"app.filters.*"},
     # The public URL's tunnels know nothing of the capture: they forward to the receiver.
     "app.server.public": CORE,

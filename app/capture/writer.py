@@ -319,6 +319,19 @@ class CaptureWriter:
         self._checkpointer.wake()
         return stored
 
+    def mark_acknowledged(self, request_id: int) -> None:
+        """Record that the answer of ``request_id`` acknowledged its batch after all: a
+        delayed 200 that reached a client still waiting for it (``request.acked``)."""
+        with self._using:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("UPDATE request SET acked = 1 WHERE id = ?", (request_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+
     def index_pending(self, limit: int = 500) -> int:
         """Index up to ``limit`` records not yet in ``record_index``; returns how many."""
         with self._using:

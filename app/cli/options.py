@@ -47,6 +47,15 @@ def _port(text: str) -> int:
     return value
 
 
+def _answer_rule(text: str) -> str:
+    from app.capture.rules import RuleError, parse_rule
+
+    try:
+        return parse_rule(text).text
+    except RuleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by ``serve`` and the window, which starts ``serve`` as its child."""
     g = parser.add_argument_group("endpoint")
@@ -102,6 +111,8 @@ def serve_options(args: argparse.Namespace, settings: Settings) -> ServeOptions:
         else args.public_remote_port,
         ngrok_authtoken=settings.ngrok_authtoken,
         ngrok_domain=settings.ngrok_domain,
+        answers=tuple(getattr(args, "answer", None) or ()),
+        answer_seed=getattr(args, "answer_seed", None),
     )
 
 
@@ -127,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", choices=("normal", "full"), default="normal",
                    help="normal: survives a killed receiver (default); full: also survives "
                         "power loss, at some cost per batch")
+    g = p.add_argument_group("answer rules (docs/answer-rules.md)")
+    g.add_argument("--answer", action="append", type=_answer_rule, metavar="RULE",
+                   help="answer valid batches like a failing backend (repeatable; the first "
+                        "rule that matches decides): ACTION [SCOPE ...]; ACTION: a status "
+                        "(500, 503 [retry-after N], 429, 302 [to URL], 401, 413, ...), drop, "
+                        "hang, or delay DURATION [STATUS]; SCOPE: for N (the next N POSTs), "
+                        "for DURATION (30s, 5m), N%% (a share), on GLOB (paths); e.g. "
+                        "'503 for 2', 'drop for 1', 'delay 40s for 1', '500 10%%'. Every "
+                        "batch is still stored")
+    g.add_argument("--answer-seed", type=int, metavar="N",
+                   help="seed of the rules' percentages (the same run answers the same way)")
     g = p.add_argument_group("public URL (README: Exposing the endpoint)")
     g.add_argument("--public", metavar="PROVIDER",
                    help="expose the endpoint at a public https URL: cloudflared (a quick "

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app.capture.rules import RuleError
 from app.server.receiver import Receiver
 
 
@@ -100,6 +101,51 @@ class Imports:
                 last = time.monotonic()
                 self._emit({**event, "state": "progress", **progress, "records": total})
         self._emit({**event, "state": "done", "kind": kind, **progress, "records": total})
+
+
+class Answers:
+    """The window's edits of the answer rules and its *Pause acknowledgements* switch:
+    ``{"command": "answers", "add": "503 for 2"}`` (a text or a list of them), ``"remove": ID``,
+    ``"clear": true``, ``"paused": true|false`` (several in one command apply in that order:
+    clear, remove, add, paused). Each command ends in an ``answers`` event, with ``error`` when
+    (part of) it was refused; what came before the refused part stays done."""
+
+    def __init__(self, receiver: Receiver):
+        self._receiver = receiver
+
+    def command(self, command: dict) -> None:
+        if command.get("command") != "answers":
+            return
+        error = None
+        try:
+            self._apply(command)
+        except RuleError as exc:
+            error = str(exc)
+        self._receiver.answers_changed("command", error)
+
+    def _apply(self, command: dict) -> None:
+        rules = self._receiver.rules
+        known = [key for key in ("clear", "remove", "add", "paused") if key in command]
+        if not known:
+            raise RuleError("an answers command needs add, remove, clear or paused")
+        if command.get("clear") is True:
+            rules.clear()
+        if "remove" in command:
+            ident = command["remove"]
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                raise RuleError("remove needs the number (id) of a rule")
+            rules.remove(ident)
+        if "add" in command:
+            texts = command["add"]
+            texts = [texts] if isinstance(texts, str) else texts
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise RuleError("add needs the text of a rule (or a list of them)")
+            for text in texts:
+                rules.add(text)
+        if "paused" in command:
+            if not isinstance(command["paused"], bool):
+                raise RuleError("paused needs true or false")
+            rules.paused = command["paused"]
 
 
 def _import_error(exc: BaseException, path: Path) -> str:

@@ -33,6 +33,14 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from app import __version__
 from app.capture.answers import CHALLENGE, Answer, json_answer, status_answer, status_text
+from app.capture.rules import (
+    MAX_WAIT_SECONDS,
+    PAUSE_RULE,
+    Decision,
+    RuleSet,
+    format_duration,
+    status_words,
+)
 from app.capture.writer import CaptureWriter, Incoming, Responder, Stored
 from app.config import ServeOptions
 from app.db import sqlite3
@@ -131,11 +139,21 @@ class Receiver:
 
     def __init__(self, writer: CaptureWriter, options: ServeOptions,
                  on_stored: Callable[[Incoming, Stored], None] | None = None,
-                 on_problem: Callable[[str], None] | None = None):
+                 on_problem: Callable[[str], None] | None = None,
+                 on_answers: Callable[[dict, str], None] | None = None):
         self._writer = writer
         self._options = options
         self._on_stored = on_stored
         self._on_problem = on_problem or _log_to_stderr
+        # The answer rules (docs/answer-rules.md), decided on the storage thread; each change
+        # goes to ``on_answers`` (the ``answers`` event, and why: start, command, used, spent,
+        # expired).
+        self.rules = RuleSet(options.answer_seed)
+        for text in options.answers:
+            self.rules.add(text)
+        self._on_answers = on_answers
+        self._expiry: asyncio.TimerHandle | None = None
+        self._stopping = asyncio.Event()  # set when the receiver shuts down: waits end
         self._failing: str | None = None  # the storage problem told to the user, until it ends
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage")
         expected = None
@@ -153,11 +171,41 @@ class Receiver:
         app = web.Application(client_max_size=self._options.max_body + 1)
         app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=self._expect)
         app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
         app.on_cleanup.append(self._on_cleanup)
         return app
 
     async def _on_startup(self, _app: web.Application) -> None:
         self._indexer = asyncio.create_task(self._index_when_idle(), name="indexer")
+        self._schedule_expiry()
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        # Before aiohttp waits for the handlers: a hang ends, a delayed answer goes out now.
+        self._stopping.set()
+        if self._expiry is not None:
+            self._expiry.cancel()
+
+    def answers_changed(self, why: str = "command", error: str | None = None) -> None:
+        """Tell ``on_answers`` the rules as they are now (on the event loop), and watch for
+        the next time window to end."""
+        if self._on_answers is not None:
+            self._on_answers(self.rules.state(error), why)
+        self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        wait = self.rules.next_expiry()
+        if wait is not None and not self._stopping.is_set():
+            self._expiry = asyncio.get_running_loop().call_later(wait + 0.01, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.rules.expire():
+            self.answers_changed("expired")
+        else:
+            self._schedule_expiry()
 
     async def _on_cleanup(self, _app: web.Application) -> None:
         if self._indexer is not None:
@@ -317,7 +365,84 @@ class Receiver:
             return _send(await self._store(incoming, 405, message, _rejection(
                 message, ("Allow", "POST"))))
 
-        return _send(await self._store(incoming, respond=_judged))
+        decided: list[Decision] = []
+        stored = await self._store(incoming, respond=self._answering(incoming.path, decided))
+        if not decided:
+            return _send(stored)
+        decision = decided[0]
+        if decision.rule_id is not None:  # a rule was used (the pause uses nothing up)
+            self.answers_changed("spent" if decision.spent else "used")
+        return await self._deliver(request, stored, decision)
+
+    def _answering(self, path: str, decided: list[Decision]) -> Responder:
+        """The answer to a POST judged as a batch: when the endpoint would acknowledge it, the
+        answer rules may decide otherwise (on the storage thread, inside the transaction);
+        the decision is appended to ``decided``."""
+
+        def respond(stored: Stored) -> Answer:
+            if stored.status != 200:
+                return _judged(stored)
+            decision = self.rules.decide(path)
+            if decision is None:
+                return _judged(stored)
+            decided.append(decision)
+            return _ruled(stored, decision)
+
+        return respond
+
+    async def _deliver(self, request: web.Request, stored: Stored,
+                       decision: Decision) -> web.StreamResponse:
+        """Send (or not) what a rule decided: after its delay, never (drop), or not until the
+        client gives up (hang). While it waits, the receiver counts as idle (the index goes
+        on)."""
+        self._in_flight -= 1
+        try:
+            if decision.kind == "drop":
+                return _no_answer(request)
+            if decision.kind == "hang":
+                await self._wait(request, MAX_WAIT_SECONDS)
+                return _no_answer(request)
+            if decision.kind == "delay":
+                if not await self._wait(request, decision.delay):
+                    return _no_answer(request)  # the client gave up first
+                if stored.status == 200:
+                    return await self._acknowledge(request, stored)
+            return _send(stored)
+        finally:
+            self._in_flight += 1
+
+    async def _wait(self, request: web.Request, seconds: float) -> bool:
+        """Wait ``seconds`` (less when the receiver stops); False when the client went away
+        first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            if _gone(request):
+                return False
+            left = deadline - loop.time()
+            if left <= 0 or self._stopping.is_set():
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), min(left, 0.1))
+
+    async def _acknowledge(self, request: web.Request, stored: Stored) -> web.StreamResponse:
+        """Send a delayed 200 now, and record that it acknowledged the batch once it was
+        written to a client still connected."""
+        response = _send(stored)
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            return response
+        if _gone(request):
+            return response
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._storage, self._writer.mark_acknowledged,
+                                       stored.request_id)
+        except sqlite3.Error as exc:
+            self._storage_problem(exc, "that a delayed answer acknowledged its batch")
+        return response
 
     async def _read_capped(self, request: web.Request, incoming: Incoming, cap: int) -> None:
         """Read at most ``cap`` bytes of the body into ``incoming`` (as sent, not decoded);
@@ -418,6 +543,60 @@ def _noted_as_check(respond: Responder) -> Responder:
         return respond(stored)
 
     return noted
+
+
+def _ruled(stored: Stored, decision: Decision) -> Answer:
+    """``stored`` as an answer rule (or the pause) decided it: its status, reason, rule and
+    whether it acknowledges; the answer to send (none for drop and hang)."""
+    who = ("acknowledgements paused" if decision.rule == PAUSE_RULE
+           else f"answer rule '{decision.rule}'")
+    count = stored.record_count
+    batch = f"the batch was stored with {count} record{'' if count == 1 else 's'}"
+    stored.rule = decision.rule
+    if decision.kind in ("drop", "hang"):
+        stored.status = 0  # no HTTP answer (HAR's convention)
+        stored.acked = False
+        what = ("the connection was closed without an answer" if decision.kind == "drop"
+                else f"no answer, the connection was held open until the client gave up "
+                     f"(at most {format_duration(MAX_WAIT_SECONDS)})")
+        stored.reason = f"{who}: {what}; {batch}, not acknowledged"
+        return Answer((), b"")
+    stored.status = decision.status
+    after = f" after {format_duration(decision.delay)}" if decision.kind == "delay" else ""
+    if decision.status == 200:
+        if decision.kind == "delay":
+            stored.acked = False  # until it reached a client still waiting (mark_acknowledged)
+            stored.reason = (f"{who}: 200 OK{after}, acknowledged only if the client still "
+                             f"waits")
+        else:
+            stored.reason = f"{who}: 200 OK"
+        body = json.loads(_judged(stored).body)
+        body["rule"] = decision.rule
+        return json_answer(body)
+    stored.acked = False
+    stored.reason = f"{who}: {status_words(decision.status)}{after}; {batch}, not acknowledged"
+    headers = list(decision.headers)
+    if decision.status == 401:
+        headers.append(("WWW-Authenticate", CHALLENGE))
+    elif decision.status == 405:
+        headers.append(("Allow", "POST"))
+    return json_answer({"ok": False, "error": stored.reason, "request_id": stored.request_id,
+                        "rule": decision.rule}, headers)
+
+
+def _gone(request: web.Request) -> bool:
+    """Whether the client closed its connection (the transport is gone or closing)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _no_answer(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer. aiohttp then fails to write the response it
+    is given, which it takes, silently, as a client that went away."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=204)
 
 
 def _rejection(message: str, *headers: tuple[str, str]) -> Responder:

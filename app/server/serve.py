@@ -22,11 +22,12 @@ from pathlib import Path
 from aiohttp import web
 
 from app import APP_TITLE, __version__, runtime
+from app.capture.rules import RuleError, format_answers_line, parse_rule
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.config import ServeOptions, tls_dir
 from app.display import human_size, printable
 from app.net import is_loopback
-from app.server.control import Imports, dispatch, stop_when_stdin_closes
+from app.server.control import Answers, Imports, dispatch, stop_when_stdin_closes
 from app.server.public import Public, PublicError, check_public_url, parse_provider
 from app.server.receiver import (
     EVENT_QUEUE_LINES,
@@ -60,13 +61,15 @@ def _ssl_context(options: ServeOptions
 async def start(options: ServeOptions, writer: CaptureWriter,
                 on_stored: Callable[[Incoming, Stored], None] | None = None,
                 on_problem: Callable[[str], None] | None = None,
+                on_answers: Callable[[dict, str], None] | None = None,
                 ) -> tuple[web.AppRunner, Endpoint]:
     """Start listening; returns the runner (``await runner.cleanup()`` to stop) and endpoint.
 
-    ``on_problem`` gets one line when the capture cannot be written (and when it can again).
+    ``on_problem`` gets one line when the capture cannot be written (and when it can again);
+    ``on_answers`` the ``answers`` event on every change of the answer rules, and why.
     """
     ctx, ca_file, notice = _ssl_context(options)
-    receiver = Receiver(writer, options, on_stored, on_problem)
+    receiver = Receiver(writer, options, on_stored, on_problem, on_answers)
     app = receiver.make_app()
     app[RECEIVER] = receiver
     # auto_decompress off: Receiver._read_body decodes, so that every body can be stored.
@@ -270,8 +273,17 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         if jsonl:
             emit({"event": "notice", "message": message})
 
+    def on_answers(state: dict, why: str) -> None:
+        # Every change is an event; the human output skips a use that leaves the rule in
+        # force (the request's own line names the rule).
+        if jsonl:
+            emit(state)
+        elif why != "used":
+            lines.put(format_answers_line(state))
+
     try:
-        status = _serve(options, jsonl, lines, emit, say, on_stored, on_problem, err)
+        status = _serve(options, jsonl, lines, emit, say, on_stored, on_problem, on_answers,
+                        err)
     finally:
         lines.close()
     if "ngrok" in sys.modules:
@@ -286,10 +298,15 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
 
 
 def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_stored,
-           on_problem, err) -> int:
+           on_problem, on_answers, err) -> int:
     from app.capture.schema import CaptureError
     from app.server.tls import TlsError
 
+    for text in options.answers:  # before anything is created or listens
+        try:
+            parse_rule(text)
+        except RuleError as exc:
+            return _fail(f"--answer {text!r}: {exc}", jsonl, emit, err)
     if options.public:
         if not options.auth_enabled:
             return _fail("--public with --no-auth is refused: anyone who finds the public URL "
@@ -315,7 +332,7 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         try:
-            runner, endpoint = await start(options, writer, on_stored, on_problem)
+            runner, endpoint = await start(options, writer, on_stored, on_problem, on_answers)
         except (ServeError, TlsError) as exc:
             if created and writer.requests == 0:  # leave no empty capture behind
                 writer.close()
@@ -333,6 +350,9 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             lines.put(format_banner(endpoint))
         for notice in endpoint.notices:
             say(f"notice: {notice}")
+        receiver = runner.app[RECEIVER]
+        if options.answers or options.stop_with_stdin:  # the rules in force, and the switch
+            receiver.answers_changed("start")
         origin: list[int] = []
 
         async def origin_port() -> int:
@@ -356,9 +376,10 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
         if options.public:
             await public.expose(options.public)
         if options.stop_with_stdin:
-            imports = Imports(runner.app[RECEIVER], emit if jsonl else
-                              (lambda e: say(json.dumps(e))))
-            stop_when_stdin_closes(loop, stop, dispatch(imports.command, public.command))
+            imports = Imports(receiver, emit if jsonl else (lambda e: say(json.dumps(e))))
+            answers = Answers(receiver)
+            stop_when_stdin_closes(loop, stop, dispatch(imports.command, public.command,
+                                                        answers.command))
         await stop.wait()
         await public.close()  # the tunnel stops with the receiver
         runtime.unregister(registration)
