@@ -38,7 +38,10 @@ LAYERS: dict[str, set[str]] = {
     # readers that take a filter (summary, follow) do.
     "app.capture.answers": CORE | {"app.records.*"},
     "app.capture.schema": CORE | {"app.records.*", "app.capture.answers"},
-    "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers"},
+    "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers",
+                                  "app.capture.ledger"},
+    # The redelivery ledger: filled by the writer, read by summary and the window.
+    "app.capture.ledger": CORE | {"app.records.*", "app.capture.schema"},
     # The answer rules' grammar: the window validates a rule with it, the receiver decides.
     "app.capture.rules": CORE,
     "app.server": CORE | LOWER - {"app.filters.*"},

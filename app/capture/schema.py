@@ -125,7 +125,7 @@ _LEDGER_TABLES = """
 CREATE TABLE record_key (
     first     INTEGER PRIMARY KEY,
     family    TEXT NOT NULL,
-    key       ANY NOT NULL,
+    key       NOT NULL,  -- no type: no affinity, so '5' stays text and 2**64 stays its digits
     seen      INTEGER NOT NULL,
     last      INTEGER NOT NULL,
     digest    INTEGER NOT NULL,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture.answers import Answer, derived_answer
+from app.capture.ledger import fill as fill_ledger
 from app.capture.schema import (
     CHECKPOINT_BYTES,
     CaptureError,
@@ -333,7 +334,9 @@ class CaptureWriter:
                 raise
 
     def index_pending(self, limit: int = 500) -> int:
-        """Index up to ``limit`` records not yet in ``record_index``; returns how many."""
+        """Index up to ``limit`` records not yet in ``record_index``, then add up to ``limit``
+        indexed records to the redelivery ledger (:func:`app.capture.ledger.fill`), in one
+        transaction; returns how many records either step took (0: both are complete)."""
         with self._using:
             return self._index_pending(limit)
 
@@ -343,6 +346,7 @@ class CaptureWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             count = db.execute(_INDEX_RECORDS, (done, limit)).rowcount
+            count += fill_ledger(db, limit)  # never beyond what record_index now covers
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)

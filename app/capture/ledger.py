@@ -1,0 +1,391 @@
+"""The redelivery ledger: every arrival of every record, keyed by (family, the record's own id).
+
+The Data Streamer sends a batch again until it is acknowledged with a 200, so a record may arrive
+several times. The receiver fills the ledger while idle, right after ``record_index`` and in the
+same transaction (:func:`fill`, from :meth:`app.capture.writer.CaptureWriter.index_pending`),
+never on the acknowledgement path and never beyond what ``record_index`` covers:
+
+- ``record_key``: one row per (family, id): its first arrival (``first``), arrivals so far
+  (``seen``), the latest one (``last``), a digest of the first arrival's text and how many
+  arrivals differed from it (``conflicts``);
+- ``record_seen``: one row per arrival of a record that has an id: its attempt number, the
+  previous arrival and the delay since it (from the requests' ``received_at``), and whether its
+  content differs from the first arrival (a **conflict**: same id, other content).
+
+Content is the same when the texts are token for token the same or, failing that, when the parsed
+values are (so key order never makes a conflict). Whether an arrival was acknowledged is read
+from its request (``request.acked``) when asked, never copied: a delayed 200 becomes
+acknowledged after the fact. Records without an id (or with a null one) advance
+``ledger_through`` but have no row. Readers use the functions here, never their own SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.capture.schema import LEDGER_THROUGH, has_ledger
+from app.db import sqlite3
+from app.records.shape import parse_record
+
+# One step: the records after ``ledger_through`` that record_index holds, each with the state of
+# its key before this step (a probe of the unique (family, key) index: no scan) and the arrival
+# time of the key's latest arrival. The key is compared column to column (no affinity, so never
+# converted) and never read into Python as text: an id with a lone surrogate is not UTF-8.
+_STEP = """
+SELECT k.id, k.family, typeof(k.own_id),
+       CASE typeof(k.own_id) WHEN 'text' THEN CAST(k.own_id AS BLOB) ELSE k.own_id END,
+       k.received, CAST(r.json AS BLOB),
+       rk.first, rk.seen, rk.last, rk.digest, rk.conflicts, lk.received
+FROM record_index AS k
+JOIN record AS r ON r.id = k.id
+LEFT JOIN record_key AS rk ON rk.family = k.family AND rk.key = k.own_id
+LEFT JOIN record_index AS lk ON lk.id = rk.last
+WHERE k.id > ? ORDER BY k.id LIMIT ?
+"""
+_NEW_KEY = ("INSERT INTO record_key (first, family, key, seen, last, digest, conflicts) "
+            "SELECT id, family, own_id, ?, ?, ?, ? FROM record_index WHERE id = ?")
+_UPDATE_KEY = "UPDATE record_key SET seen = ?, last = ?, conflicts = ? WHERE first = ?"
+_ARRIVAL = ("INSERT INTO record_seen (id, first, attempt, previous, delay_ms, conflict) "
+            "VALUES (?, ?, ?, ?, ?, ?)")
+_THROUGH = ("INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+
+
+@dataclass
+class _Key:
+    first: int
+    seen: int
+    last: int
+    digest: int
+    conflicts: int
+    last_received: str
+    new: bool = False
+
+
+def digest(text: bytes) -> int:
+    """The 64-bit digest of a record's text kept in ``record_key.digest`` (signed, as SQLite
+    stores integers)."""
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+def _received(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two parsed JSON values are the same: ``true`` is not ``1``, key order and number
+    spelling (``1.50``, ``1.5``) do not matter."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    return False
+
+
+def same_content(a: bytes, b: bytes) -> bool:
+    """Whether two stored record texts hold the same record: the same text, or the same value
+    once parsed (:func:`app.records.parse_record`: integers exact, a key given twice by its
+    first value)."""
+    if a == b:
+        return True
+    try:
+        return _same_value(parse_record(a), parse_record(b))
+    except (ValueError, RecursionError):
+        return False
+
+
+def ledger_through(db: sqlite3.Connection) -> int:
+    """The last ``record.id`` the ledger covers (records after it are not in it yet); 0 for a
+    capture without a ledger."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (LEDGER_THROUGH,)).fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def fill(db: sqlite3.Connection, limit: int) -> int:
+    """Add the next ``limit`` records that ``record_index`` holds to the ledger; returns how
+    many it covered (records without an id count, they only get no row).
+
+    Runs inside the writer's transaction (:meth:`CaptureWriter.index_pending`). Each record costs
+    one probe of the unique (family, key) index and a few row writes: a step takes the same time
+    on a capture of a million records as on an empty one.
+    """
+    through = ledger_through(db)
+    rows = db.execute(_STEP, (through, limit)).fetchall()
+    if not rows:
+        return 0
+    keys: dict[tuple, _Key] = {}  # the keys this step touched, by (family, kind, value)
+    arrivals = []
+    times: dict[str, dt.datetime] = {}
+
+    def moment(text: str) -> dt.datetime:
+        value = times.get(text)
+        if value is None:
+            value = times[text] = _received(text)
+        return value
+
+    for (rid, family, kind, value, received, text, first, seen, last, dig, conflicts,
+         last_received) in rows:
+        if kind == "null":
+            continue
+        ident = (family, "number" if kind in ("integer", "real") else kind, value)
+        key = keys.get(ident)
+        if key is None and first is not None:
+            key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received)
+        text_digest = digest(text)
+        if key is None:
+            keys[ident] = _Key(rid, 1, rid, text_digest, 0, received, new=True)
+            arrivals.append((rid, rid, 1, None, None, 0))
+            continue
+        conflict = 0
+        if text_digest != key.digest:
+            first_text = db.execute("SELECT CAST(json AS BLOB) FROM record WHERE id = ?",
+                                    (key.first,)).fetchone()[0]
+            conflict = 0 if same_content(first_text, text) else 1
+        delay = (moment(received) - moment(key.last_received)).total_seconds() * 1000.0
+        key.seen += 1
+        arrivals.append((rid, key.first, key.seen, key.last, delay, conflict))
+        key.last, key.last_received = rid, received
+        key.conflicts += conflict
+    db.executemany(_NEW_KEY, [(k.seen, k.last, k.digest, k.conflicts, k.first)
+                              for k in keys.values() if k.new])
+    db.executemany(_UPDATE_KEY, [(k.seen, k.last, k.conflicts, k.first)
+                                 for k in keys.values() if not k.new])
+    db.executemany(_ARRIVAL, arrivals)
+    db.execute(_THROUGH, (LEDGER_THROUGH, str(rows[-1][0])))
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A record's place in the ledger. ``seen`` (arrivals of its id so far), ``attempt`` (this
+    arrival's number), ``first`` and ``previous`` (``record.id`` of the first and the previous
+    arrival) and ``delay_ms`` (since the previous one) are None when the record is not in the
+    ledger: it has no id, or the receiver has not covered it yet (see :func:`ledger_through`).
+    ``conflict``: its content differs from the first arrival's. ``acked``: its own request was
+    acknowledged (read now)."""
+
+    seen: int | None
+    attempt: int | None
+    conflict: bool
+    first: int | None
+    previous: int | None
+    delay_ms: float | None
+    acked: bool
+
+    @property
+    def redelivered(self) -> bool:
+        """A later arrival of an earlier record, with the same content."""
+        return bool(self.attempt and self.attempt > 1 and not self.conflict)
+
+
+def seen_of(db: sqlite3.Connection, record_ids: Iterable[int]) -> dict[int, Seen]:
+    """The ledger's view of each of ``record_ids`` that exists (every one gets an entry; see
+    :class:`Seen` for records the ledger does not hold)."""
+    ids = sorted(set(record_ids))
+    out: dict[int, Seen] = {}
+    if has_ledger(db):
+        sql = ("SELECT r.id, k.seen, s.attempt, s.conflict, s.first, s.previous, s.delay_ms, "
+               "q.acked FROM record AS r JOIN request AS q ON q.id = r.request_id "
+               "LEFT JOIN record_seen AS s ON s.id = r.id "
+               "LEFT JOIN record_key AS k ON k.first = s.first "
+               "WHERE r.id IN (SELECT value FROM json_each(?))")
+    else:  # an older capture: every batch with records was answered 200
+        sql = ("SELECT r.id, NULL, NULL, 0, NULL, NULL, NULL, q.status = 200 FROM record AS r "
+               "JOIN request AS q ON q.id = r.request_id "
+               "WHERE r.id IN (SELECT value FROM json_each(?))")
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        for rid, seen, attempt, conflict, first, previous, delay, acked in db.execute(
+                sql, ("[" + ",".join(map(str, chunk)) + "]",)):
+            out[rid] = Seen(seen, attempt, bool(conflict), first, previous, delay, bool(acked))
+    return out
+
+
+@dataclass
+class Coverage:
+    """How much of the capture the ledger covers: records ``1 .. through`` of ``records``
+    (the highest ``record.id``). ``available`` is False for a capture older than format 6."""
+
+    through: int
+    records: int
+    available: bool = True
+
+    @property
+    def complete(self) -> bool:
+        return self.available and self.through >= self.records
+
+    def as_json(self) -> dict:
+        return {"through": self.through, "records": self.records,
+                "available": self.available, "complete": self.complete}
+
+    def sentence(self) -> str | None:
+        """What a reader must say about figures from the ledger, or None when it is complete."""
+        if not self.available:
+            return ("this capture has no redelivery ledger (made before format 6; the "
+                    "receiver adds it when it opens the capture)")
+        if self.complete:
+            return None
+        return (f"the redelivery ledger covers records 1 to {self.through:,} of "
+                f"{self.records:,} (the receiver fills it while idle): the redelivery figures "
+                f"count only those")
+
+
+def coverage(db: sqlite3.Connection) -> Coverage:
+    """The ledger's :class:`Coverage` of the capture as it is now."""
+    records = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
+    if not has_ledger(db):
+        return Coverage(0, records, available=False)
+    return Coverage(min(ledger_through(db), records), records)
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else round(ms / 1000.0, 3)
+
+
+@dataclass
+class RequestRedelivery:
+    """One unacknowledged request with records, and what became of them: how many came again
+    (the next arrival of the same id with the same content), in which later requests, after
+    what delay (seconds), and how many never came again yet."""
+
+    request_id: int
+    received_at: str
+    status: int
+    rule: str | None
+    records: int  # in the request
+    tracked: int  # of them in the ledger (they have an id, and it covers them)
+    redelivered: int
+    later_requests: list[int] = field(default_factory=list)
+    first_delay_s: float | None = None
+    median_delay_s: float | None = None
+    max_delay_s: float | None = None
+
+    @property
+    def never_redelivered(self) -> int:
+        return self.tracked - self.redelivered
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "never_redelivered": self.never_redelivered}
+
+
+# Per unacknowledged request with records: each of its arrivals in the ledger, and the next
+# arrival of the same id when it has the same content (the index on ``previous``).
+_REDELIVERIES = """
+SELECT q.id, q.received_at, q.status, q.rule, q.record_count, count(s.id), count(n.id),
+       (SELECT group_concat(request_id) FROM (SELECT DISTINCT nr.request_id FROM record_seen
+        AS s2 JOIN record_seen AS n2 ON n2.previous = s2.id AND n2.conflict = 0
+        JOIN record AS nr ON nr.id = n2.id WHERE s2.id BETWEEN q.first_record
+        AND q.first_record + q.record_count - 1 ORDER BY nr.request_id)),
+       json_group_array(n.delay_ms) FILTER (WHERE n.id IS NOT NULL)
+FROM request AS q
+LEFT JOIN record_seen AS s ON s.id BETWEEN q.first_record AND q.first_record + q.record_count - 1
+LEFT JOIN record_seen AS n ON n.previous = s.id AND n.conflict = 0
+WHERE NOT q.acked AND q.record_count > 0
+GROUP BY q.id ORDER BY q.id
+"""
+
+
+def redeliveries(db: sqlite3.Connection) -> list[RequestRedelivery]:
+    """Per unacknowledged request with records, when and where its records came back."""
+    if not has_ledger(db):
+        return []
+    out = []
+    for (rid, received, status, rule, records, tracked, redelivered, later,
+         delays) in db.execute(_REDELIVERIES):
+        values = sorted(json.loads(delays)) if delays else []
+        out.append(RequestRedelivery(
+            rid, received, status, rule, records, tracked, redelivered,
+            [int(x) for x in later.split(",")] if later else [],
+            _seconds(values[0]) if values else None,
+            _seconds(statistics.median(values)) if values else None,
+            _seconds(values[-1]) if values else None))
+    return out
+
+
+@dataclass
+class LedgerSummary:
+    """The ledger's figures for a whole capture (``summary``, the Redeliveries view).
+
+    ``records_redelivered``, ``never_redelivered`` and the delays (seconds) are about the
+    records of unacknowledged requests, as :func:`redeliveries` has them; ``redeliveries`` counts
+    every arrival that repeats an earlier one with the same content, ``duplicates_after_ack``
+    those that came after an acknowledged arrival of the same record (a sender that resends
+    what was acknowledged), ``conflicts`` the arrivals whose content differs from the first
+    arrival of their id (``conflicting_records``: ids with at least one)."""
+
+    unacknowledged_requests: int
+    unacknowledged_records: int
+    records_redelivered: int
+    never_redelivered: int
+    median_delay_s: float | None
+    max_delay_s: float | None
+    redeliveries: int
+    duplicates_after_ack: int
+    conflicts: int
+    conflicting_records: int
+    records_with_id: int
+    coverage: Coverage
+
+    def as_json(self) -> dict:
+        out = asdict(self)
+        out["coverage"] = self.coverage.as_json()
+        return out
+
+
+_DUPLICATES_AFTER_ACK = """
+SELECT count(*) FROM (
+    SELECT a.conflict, a.attempt, max(q.acked) OVER (PARTITION BY a.first ORDER BY a.id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS acked_before
+    FROM record_seen AS a JOIN record AS r ON r.id = a.id JOIN request AS q ON q.id = r.request_id
+    WHERE a.first IN (SELECT first FROM record_key WHERE seen > 1))
+WHERE attempt > 1 AND conflict = 0 AND acked_before
+"""
+
+
+def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
+    """The figures of :class:`LedgerSummary`, read now."""
+    cover = coverage(db)
+    if not cover.available:
+        return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover)
+    requests, records = db.execute(
+        "SELECT count(*), coalesce(sum(record_count), 0) FROM request "
+        "WHERE NOT acked AND record_count > 0").fetchone()
+    rows = redeliveries(db)
+    delays = sorted(ms for ms, in db.execute(
+        "SELECT n.delay_ms FROM request AS q JOIN record_seen AS s ON s.id BETWEEN "
+        "q.first_record AND q.first_record + q.record_count - 1 JOIN record_seen AS n ON "
+        "n.previous = s.id AND n.conflict = 0 WHERE NOT q.acked AND q.record_count > 0"))
+    again, conflicts = db.execute(
+        "SELECT count(*) FILTER (WHERE attempt > 1 AND conflict = 0), "
+        "count(*) FILTER (WHERE conflict) FROM record_seen").fetchone()
+    keys, conflicting = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE conflicts > 0) FROM record_key").fetchone()
+    return LedgerSummary(
+        unacknowledged_requests=requests, unacknowledged_records=records,
+        records_redelivered=sum(r.redelivered for r in rows),
+        never_redelivered=sum(r.never_redelivered for r in rows),
+        median_delay_s=_seconds(statistics.median(delays)) if delays else None,
+        max_delay_s=_seconds(delays[-1]) if delays else None,
+        redeliveries=again,
+        duplicates_after_ack=db.execute(_DUPLICATES_AFTER_ACK).fetchone()[0],
+        conflicts=conflicts, conflicting_records=conflicting, records_with_id=keys,
+        coverage=cover)

@@ -1,0 +1,338 @@
+"""The redelivery ledger (app/capture/ledger.py) against a plain-Python model of it.
+
+Arrivals are stored through the real CaptureWriter (unacknowledged ones through a Responder, as
+the answer rules do) and the ledger is filled by ``index_pending``, the receiver's idle step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sqlite3 as stdlib_sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.capture import ledger
+from app.capture.answers import json_answer
+from app.capture.schema import LEDGER_THROUGH, open_reader
+from app.capture.writer import CaptureWriter, Incoming
+from tests.hostile import BIG_UINT64, HOSTILE_RECORDS, hostile_body
+
+BASE = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp()
+# Ids the streams draw from: integers, the same digits as text (another id), an integer beyond
+# 64 bits, a float, and records without an id (None: the key is missing; "null": id is null).
+ID_POOL = [1, 2, "1", BIG_UINT64, 1.5, None, "null"]
+
+
+def record_text(ident, variant: int, reordered: bool) -> str:
+    """An event record as exact text: ``variant`` is its content, ``reordered`` writes the same
+    content with its keys in another order (never a conflict)."""
+    parts = ['"event_type":{"id":1,"description":"Update location"}', f'"v":{variant}']
+    if ident == "null":
+        parts.append('"id":null')
+    elif ident is not None:
+        parts.append(f'"id":{json.dumps(ident)}')
+    if reordered:
+        parts.reverse()
+    return "{" + ",".join(parts) + "}"
+
+
+def store(writer: CaptureWriter, texts: list[str], *, acked: bool = True, when: float = 0.0):
+    """Store one batch; an unacknowledged one is answered 503 by a Responder."""
+    def respond(stored):
+        if not acked:
+            stored.status, stored.reason, stored.rule, stored.acked = (
+                503, "paused", "503 for 1", False)
+        return json_answer({"status": stored.status})
+
+    incoming = Incoming("POST", "/", ("[" + ",".join(texts) + "]").encode(),
+                        content_type="application/json")
+    incoming.received_at = BASE + when
+    return writer.store(incoming, respond=respond)
+
+
+def drain(writer: CaptureWriter, step: int = 500) -> None:
+    while writer.index_pending(step):
+        pass
+
+
+def model(batches):
+    """The ledger as plain Python: per arrival (record id from 1) its attempt, previous,
+    delay and conflict, and per key its first, seen, last and conflicts."""
+    arrivals, keys = {}, {}
+    rid = 0
+    for batch_no, (records, _acked) in enumerate(batches):
+        for ident, variant, _reordered in records:
+            rid += 1
+            if ident is None or ident == "null":
+                continue
+            key = ("text", ident) if isinstance(ident, str) or ident == BIG_UINT64 else \
+                ("number", ident)
+            if ident == BIG_UINT64:
+                key = ("text", str(ident))  # as record_index has it: the digits
+            state = keys.get(key)
+            if state is None:
+                keys[key] = {"first": rid, "seen": 1, "last": rid, "conflicts": 0,
+                             "variant": variant, "batch": batch_no}
+                arrivals[rid] = (rid, 1, None, None, 0)
+                continue
+            conflict = int(variant != state["variant"])
+            delay = (batch_no - state["batch"]) * 1500.0
+            state["seen"] += 1
+            arrivals[rid] = (state["first"], state["seen"], state["last"], delay, conflict)
+            state["last"], state["batch"] = rid, batch_no
+            state["conflicts"] += conflict
+    return arrivals, {k["first"]: (k["seen"], k["last"], k["conflicts"]) for k in keys.values()}
+
+
+def ledger_rows(path):
+    db = open_reader(path)
+    try:
+        arrivals = {row[0]: tuple(row[1:]) for row in db.execute(
+            "SELECT id, first, attempt, previous, delay_ms, conflict FROM record_seen")}
+        keys = {row[0]: tuple(row[1:]) for row in db.execute(
+            "SELECT first, seen, last, conflicts FROM record_key")}
+        return arrivals, keys, ledger.ledger_through(db)
+    finally:
+        db.close()
+
+
+arrival_batches = st.lists(
+    st.tuples(st.lists(st.tuples(st.sampled_from(ID_POOL), st.integers(0, 1), st.booleans()),
+                       min_size=1, max_size=4),
+              st.booleans()),
+    min_size=1, max_size=8)
+
+
+@given(arrival_batches, st.lists(st.integers(0, 5), min_size=8, max_size=8),
+       st.integers(1, 6))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_the_ledger_equals_the_model_whatever_the_steps(tmp_path_factory, batches, fills,
+                                                         last_step):
+    """Any interleaving of arrivals and fill steps (of any size) gives the model's ledger."""
+    path = tmp_path_factory.mktemp("ledger") / "c.sqlite"
+    writer = CaptureWriter(path)
+    try:
+        for n, (records, acked) in enumerate(batches):
+            store(writer, [record_text(*r) for r in records], acked=acked, when=n * 1.5)
+            if fills[n]:
+                writer.index_pending(fills[n])  # a step between arrivals, of any size
+        drain(writer, last_step)
+    finally:
+        writer.close()
+    arrivals, keys, through = ledger_rows(path)
+    want_arrivals, want_keys = model(batches)
+    assert arrivals == want_arrivals
+    assert keys == want_keys
+    assert through == sum(len(records) for records, _ in batches)
+    # acknowledged is read from each arrival's request, never copied
+    db = open_reader(path)
+    try:
+        seen = ledger.seen_of(db, range(1, through + 1))
+    finally:
+        db.close()
+    rid = 0
+    for records, acked in batches:
+        for _ in records:
+            rid += 1
+            assert seen[rid].acked is acked
+            if rid in want_arrivals:
+                first, attempt, previous, delay, conflict = want_arrivals[rid]
+                assert (seen[rid].first, seen[rid].attempt, seen[rid].previous,
+                        seen[rid].delay_ms, seen[rid].conflict) == (
+                    first, attempt, previous, delay, bool(conflict))
+                assert seen[rid].seen == want_keys[first][0]
+            else:
+                assert seen[rid].seen is None and seen[rid].attempt is None
+
+
+def test_same_content_in_another_key_order_is_a_redelivery_not_a_conflict(tmp_path):
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    try:
+        store(writer, ['{"id":7,"a":{"x":1,"y":[1.50,true]}}'], acked=False)
+        store(writer, ['{"a":{"y":[1.5,true],"x":1},"id":7}'], when=2.0)  # same value
+        store(writer, ['{"id":7,"a":{"x":1,"y":[1.5,1]}}'], when=3.0)  # true is not 1
+        drain(writer)
+    finally:
+        writer.close()
+    db = open_reader(tmp_path / "c.sqlite")
+    seen = ledger.seen_of(db, [1, 2, 3])
+    assert [(s.attempt, s.conflict, s.redelivered) for s in seen.values()] == [
+        (1, False, False), (2, False, True), (3, True, False)]
+    assert (seen[2].previous, seen[2].delay_ms) == (1, 2000.0)
+    assert (seen[3].previous, seen[3].delay_ms) == (2, 1000.0)
+    assert [s.seen for s in seen.values()] == [3, 3, 3]
+
+
+def test_hostile_records_get_exact_keys(tmp_path):
+    """Ids beyond 64 bits are the text of their digits, a string id is not the number with the
+    same digits, a lone surrogate id works, a key given twice counts by its first value."""
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    extra = ['{"id":"\\ud83d","event_type":{"id":1}}', '{"id":"1","event_type":{"id":1}}',
+             '{"id":1.0,"event_type":{"id":1}}', '{"event_type":{"id":1}}']
+    try:
+        for n in range(2):
+            incoming = Incoming("POST", "/", hostile_body()[:-1] + b"," + ",".join(extra)
+                                .encode() + b"]", content_type="application/json")
+            incoming.received_at = BASE + n
+            assert writer.store(incoming).status == 200
+        drain(writer, 7)
+    finally:
+        writer.close()
+    db = stdlib_sqlite3.connect(tmp_path / "c.sqlite")
+    db.text_factory = bytes
+    keys = db.execute("SELECT family, key, typeof(key), seen, conflicts FROM record_key "
+                      "ORDER BY first").fetchall()
+    db.close()
+    by_key = {(fam.decode(), key): (kind.decode(), seen, conflicts)
+              for fam, key, kind, seen, conflicts in keys}
+    assert by_key[("event", str(BIG_UINT64).encode())] == ("text", 2, 0)
+    assert by_key[("unknown", b"123456789012345678901234567890")] == ("text", 2, 0)
+    assert by_key[("event", "\ud83d".encode("utf-8", "surrogatepass"))] == ("text", 2, 0)
+    assert by_key[("event", b"1")] == ("text", 2, 0)  # the string "1"
+    # the number 1: the duplicate-id record (1, then 2) and 1.0 are the same id
+    assert by_key[("event", 1)] == ("integer", 4, 2)  # 1.0's record differs from the first
+    assert all(seen == 2 for key, (_, seen, _) in by_key.items() if key != ("event", 1))
+    total = len(HOSTILE_RECORDS) + len(extra)
+    reader = open_reader(tmp_path / "c.sqlite")
+    assert ledger.ledger_through(reader) == 2 * total
+    assert ledger.coverage(reader).complete
+    reader.close()
+
+
+def test_a_ledger_step_never_passes_the_filter_index(tmp_path):
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    try:
+        store(writer, [record_text(n, 0, False) for n in range(10)])
+        assert writer.index_pending(4) == 8  # 4 indexed, then those 4 in the ledger
+        db = open_reader(tmp_path / "c.sqlite")
+        assert ledger.ledger_through(db) == 4
+        cover = ledger.coverage(db)
+        assert (cover.through, cover.records, cover.complete) == (4, 10, False)
+        assert "covers records 1 to 4 of 10" in cover.sentence()
+        db.close()
+        drain(writer)
+        db = open_reader(tmp_path / "c.sqlite")
+        assert ledger.coverage(db).complete and ledger.coverage(db).sentence() is None
+        db.close()
+        assert writer.index_pending(500) == 0
+    finally:
+        writer.close()
+
+
+def test_a_delayed_acknowledgement_counts_after_the_fact(tmp_path):
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    try:
+        store(writer, [record_text(1, 0, False)], acked=False)
+        drain(writer)
+        db = open_reader(tmp_path / "c.sqlite")
+        assert not ledger.seen_of(db, [1])[1].acked
+        db.close()
+        writer.mark_acknowledged(1)
+        db = open_reader(tmp_path / "c.sqlite")
+        assert ledger.seen_of(db, [1])[1].acked
+        assert ledger.ledger_summary(db).unacknowledged_requests == 0
+        db.close()
+    finally:
+        writer.close()
+
+
+def summary_capture(path):
+    """A capture with known figures: request 1 (503) holds ids 1, 2, 3; request 2 (503) holds
+    1 again and 4; request 3 (200) holds 1, 2 and 5 (2 with other content); request 4 (200)
+    holds 1 and 5 again."""
+    writer = CaptureWriter(path)
+    try:
+        store(writer, [record_text(i, 0, False) for i in (1, 2, 3)], acked=False, when=0)
+        store(writer, [record_text(1, 0, True), record_text(4, 0, False)], acked=False, when=10)
+        store(writer, [record_text(1, 0, False), record_text(2, 1, False),
+                       record_text(5, 0, False)], when=30)
+        store(writer, [record_text(1, 0, False), record_text(5, 0, False),
+                       record_text(None, 0, False)], when=70)
+        drain(writer)
+    finally:
+        writer.close()
+
+
+def test_summary_figures_by_hand(tmp_path):
+    summary_capture(tmp_path / "c.sqlite")
+    db = open_reader(tmp_path / "c.sqlite")
+    got = ledger.ledger_summary(db)
+    rows = ledger.redeliveries(db)
+    db.close()
+    # Unacknowledged: requests 1 and 2, records 1, 2, 3 and 1', 4 (5 records).
+    # Their next arrival with the same content: 1 -> 1' (10 s), 2 -> a conflict (not counted),
+    # 3 never, 1' -> 1'' (20 s), 4 never: 2 redelivered, 3 never redelivered.
+    assert (got.unacknowledged_requests, got.unacknowledged_records) == (2, 5)
+    assert (got.records_redelivered, got.never_redelivered) == (2, 3)
+    assert (got.median_delay_s, got.max_delay_s) == (15.0, 20.0)
+    # Every repeat with the same content: 1 three times, 5 once; after an acknowledged
+    # arrival: 1''' (after 1'') and 5' (after 5).
+    assert (got.redeliveries, got.duplicates_after_ack) == (4, 2)
+    assert (got.conflicts, got.conflicting_records, got.records_with_id) == (1, 1, 5)
+    assert got.coverage.complete
+    assert [(r.request_id, r.status, r.rule, r.records, r.tracked, r.redelivered,
+             r.later_requests, r.first_delay_s, r.median_delay_s, r.max_delay_s,
+             r.never_redelivered) for r in rows] == [
+        (1, 503, "503 for 1", 3, 3, 1, [2], 10.0, 10.0, 10.0, 2),
+        (2, 503, "503 for 1", 2, 2, 1, [3], 20.0, 20.0, 20.0, 1)]
+    as_json = got.as_json()
+    assert as_json["coverage"] == {"through": 11, "records": 11, "available": True,
+                                   "complete": True}
+    json.dumps(as_json)
+
+
+def test_a_format_5_capture_gets_its_ledger_from_the_receiver(tmp_path):
+    """Migration: an older capture opened by the writer has an empty ledger, which the idle
+    steps fill for its old records (acked from status 200)."""
+    path = tmp_path / "c.sqlite"
+    summary_capture(path)
+    db = stdlib_sqlite3.connect(path)  # make it a format-5 file again, records and all
+    db.executescript("DROP TABLE record_key; DROP TABLE record_seen;"
+                     "DELETE FROM meta WHERE key = 'ledger_through';"
+                     "ALTER TABLE request DROP COLUMN rule; ALTER TABLE request DROP COLUMN acked;"
+                     "PRAGMA user_version = 5;")
+    db.close()
+    reader = open_reader(path)  # read-only, as it is: no ledger, every 200 acknowledged
+    cover = ledger.coverage(reader)
+    assert not cover.available and "no redelivery ledger" in cover.sentence()
+    assert ledger.ledger_summary(reader).redeliveries == 0
+    assert [s.acked for s in ledger.seen_of(reader, [1, 6]).values()] == [False, True]
+    assert ledger.redeliveries(reader) == []
+    reader.close()
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(path, copy)
+    writer = CaptureWriter(copy)
+    try:
+        assert writer.index_pending(500) == 11  # the index was complete: the ledger only
+        assert writer.index_pending(500) == 0
+    finally:
+        writer.close()
+    reader = open_reader(copy)
+    got = ledger.ledger_summary(reader)
+    reader.close()
+    # 503s were answered with status 503: still unacknowledged after the upgrade
+    assert (got.unacknowledged_requests, got.redeliveries, got.conflicts) == (2, 4, 1)
+    assert got.coverage.complete
+
+
+@pytest.mark.parametrize("step", [1, 3, 500])
+def test_records_without_an_id_advance_the_ledger(tmp_path, step):
+    writer = CaptureWriter(tmp_path / "c.sqlite")
+    try:
+        stored = store(writer, [record_text(None, 0, False), record_text("null", 0, False),
+                                '{"id":{"a":null}}', '{"ID":1}', '{"x":{"id":1}}', "{}"])
+        assert stored.status == 200
+        drain(writer, step)
+    finally:
+        writer.close()
+    db = open_reader(tmp_path / "c.sqlite")
+    assert ledger.ledger_through(db) == 6
+    # (an object as id is a key too: its JSON text, as record_index has it)
+    assert db.execute("SELECT count(*) FROM record_seen").fetchone()[0] == 1
+    assert db.execute("SELECT value FROM meta WHERE key = ?", (LEDGER_THROUGH,)).fetchone()
+    db.close()
