@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.capture.schema import CaptureError, open_reader, request_body
-from app.capture.writer import CaptureWriter, Incoming
+from app.capture.answers import Answer, derived_answer
+from app.capture.schema import CaptureError, has_ledger, has_responses, open_reader, request_body
+from app.capture.writer import CaptureWriter, Incoming, Responder, Stored
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
 from app.records.shape import LineError, json_list_elements, ndjson_records
@@ -30,14 +31,58 @@ class ImportFileError(ValueError):
     """The file is not what it claims to be; the message says where and why."""
 
 
+@dataclass(frozen=True)
+class Kept:
+    """How a batch was answered, kept through an import: the status (0: no answer was sent),
+    the reason, the answer rule, whether it was acknowledged, and the answer as sent."""
+
+    status: int
+    reason: str | None
+    rule: str | None
+    acked: bool
+    answer: Answer | None = None
+
+    def responder(self, incoming: Incoming) -> Responder:
+        """A responder (``CaptureWriter.store``) giving ``incoming``, when its body is a
+        batch, this answer; a body that is none keeps the writer's judgement (a 400)."""
+
+        def respond(stored: Stored) -> Answer:
+            if stored.error is None and stored.status == 200:
+                stored.status, stored.reason = self.status, self.reason
+                stored.rule, stored.acked = self.rule, self.acked
+                if self.answer is not None:
+                    return self.answer
+            return derived_answer(
+                request_id=stored.request_id, method=incoming.method, path=incoming.path,
+                status=stored.status, reason=stored.reason, auth=incoming.auth,
+                record_count=stored.record_count, counts=stored.counts,
+                problems=stored.problems, body=incoming.body, records_before=0)
+
+        return respond
+
+
+def _kept(status: int | None, acked: bool, rule: str | None) -> bool:
+    """Whether a stored batch's answer is worth keeping: a rule decided it, or its 200 did not
+    acknowledge (a client that gave up waiting for a delayed answer)."""
+    return rule is not None or (status == 200 and not acked)
+
+
 @dataclass
 class Planned:
-    """One request to store: what arrives, and its status when it is not to be judged."""
+    """One request to store: what arrives, and its status when it is not to be judged.
+
+    ``kept``: judge the body, then answer it as it was answered (see :class:`Kept`); pass
+    ``respond`` to ``CaptureWriter.store``."""
 
     incoming: Incoming
     status: int | None = None
     reason: str | None = None
     records: int = 0
+    kept: Kept | None = None
+
+    @property
+    def respond(self) -> Responder | None:
+        return self.kept.responder(self.incoming) if self.kept is not None else None
 
 
 @dataclass
@@ -167,18 +212,55 @@ def _plan_har(path: Path, text: str) -> list[Planned]:
         except (TypeError, ValueError) as exc:
             raise ImportFileError(f"{path.name}: entry {number} is not a HAR request "
                                   f"({exc})") from None
+        try:
+            kept = _har_kept(entry) if method == "POST" else None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ImportFileError(f"{path.name}: entry {number} has an answer this app "
+                                  f"cannot read ({_plain_error(exc)})") from None
         ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
         incoming = _imported(path, body, method=method, path=url.path or "/",
                              query=url.query, headers=headers, content_type=ctype,
                              received_at=started)
         if method == "POST":
-            out.append(Planned(incoming))
+            out.append(Planned(incoming, kept=kept))
         else:
             status = (entry.get("response") or {}).get("status") or 405
             out.append(Planned(incoming, status=int(status), reason="imported from a HAR file"))
     if not out:
         raise ImportFileError(f"{path.name} holds no requests")
     return out
+
+
+def _har_kept(entry: dict) -> Kept | None:
+    """The answer of an entry this app exported (``_streamer_inspector``) that a rule decided
+    or that did not acknowledge its batch (see :class:`Kept`); else None (judged afresh)."""
+    ours = entry.get("_streamer_inspector")
+    if not isinstance(ours, dict) or "acked" not in ours:
+        return None  # another tool's HAR, or one from before answer rules
+    response = entry.get("response") or {}
+    status = int(response.get("status") or 0)
+    rule = ours.get("rule")
+    rule = str(rule) if rule is not None else None
+    acked = ours["acked"] is True
+    if not _kept(status, acked, rule):
+        return None
+    if status == 0:  # no answer was sent
+        answer = Answer((), b"")
+    else:
+        content = response.get("content") or {}
+        text = content.get("text") or ""
+        body = (base64.b64decode(text) if content.get("encoding") == "base64"
+                else text.encode("utf-8"))
+        answer = Answer(tuple((str(h["name"]), str(h["value"]))
+                              for h in response.get("headers") or []), body)
+    reason = ours.get("reason")
+    return Kept(status, str(reason) if reason is not None else None, rule, acked, answer)
+
+
+def _plain_error(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]} field"
+    return str(exc) or type(exc).__name__
 
 
 def _mask_auth(name: str, value: str) -> str:
@@ -201,24 +283,35 @@ def _plan_capture(path: Path) -> list[Planned]:
         raise ImportFileError(str(exc)) from None
     out = []
     try:
+        # before format 6: no rules, a 200 acknowledged (and no answer needs keeping)
+        facts = ("rule, acked, response_headers, response_body"
+                 if has_ledger(db) and has_responses(db) else "NULL, status = 200, NULL, NULL")
         rows = db.execute(
             "SELECT received_at, peer, method, path, query, http_version, headers, auth, "
             "auth_user, status, reason, content_type, content_encoding, body, body_size, "
-            "record_count, id, first_record FROM request ORDER BY id").fetchall()
-        rows = [(*row[:13], request_body(db, row[16], row[13], row[17], row[15]), *row[14:16])
-                for row in rows]
+            f"record_count, id, first_record, {facts} FROM request ORDER BY id").fetchall()
+        rows = [(*row[:13], request_body(db, row[16], row[13], row[17], row[15]), *row[14:16],
+                 *row[18:]) for row in rows]
     except sqlite3.Error as exc:
         raise ImportFileError(f"{path.name} cannot be read: {exc}") from None
     finally:
         db.close()
     for (received, peer, method, rpath, query, version, headers, auth, user, status, reason,
-         ctype, encoding, body, body_size, count) in rows:
+         ctype, encoding, body, body_size, count, rule, acked, answer_headers,
+         answer_body) in rows:
         incoming = Incoming(method=method, path=rpath, body=body or b"", query=query,
                             peer=peer, http_version=version,
                             headers=[tuple(h) for h in json.loads(headers)], auth=auth,
                             auth_user=user, body_size=body_size, content_type=ctype,
                             content_encoding=encoding, received_at=_when(received),
                             source="imported")
+        if method == "POST" and _kept(status, bool(acked), rule):
+            # a batch a rule answered (its records stored): judged again, answered as it was
+            answer = (Answer.from_columns(answer_headers, answer_body)
+                      if answer_headers is not None else None)
+            out.append(Planned(incoming, records=count,
+                               kept=Kept(status, reason, rule, bool(acked), answer)))
+            continue
         judged = method == "POST" and status in (200, 400)
         out.append(Planned(incoming, None if judged else status, None if judged else reason,
                            records=count))
@@ -234,7 +327,7 @@ def run_import(writer: CaptureWriter, kind: str, planned: list[Planned],
     total_records = sum(p.records for p in planned)
     done_requests = done_records = 0
     for item in _each(planned):
-        stored = writer.store(item.incoming, item.status, item.reason)
+        stored = writer.store(item.incoming, item.status, item.reason, item.respond)
         done_requests += 1
         done_records += stored.record_count
         if progress is not None and not progress(done_requests, done_records):

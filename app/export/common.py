@@ -85,6 +85,17 @@ class RequestRow:
     body_size: int | None = None  # bytes that arrived; may exceed len(body) for a 413
     # The answer it got: its own headers and body as sent (``request.response_*``).
     answer: Answer = field(default_factory=lambda: Answer((), b""))
+    # The answer rule that decided the answer (None: the endpoint's own judgement), and whether
+    # the answer acknowledged the batch (a capture older than format 6: a 200 did). A rule may
+    # answer a batch with an error (its records are stored all the same) or with no answer at
+    # all: status 0 (dropped, or a client that gave up waiting).
+    rule: str | None = None
+    acked: bool = False
+
+    @property
+    def answered(self) -> bool:
+        """Whether an HTTP answer was sent (status 0: the connection closed without one)."""
+        return self.status != 0
 
 
 @dataclass(frozen=True)

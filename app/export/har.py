@@ -53,29 +53,12 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
         else:
             post["text"] = transform(text)
         request["postData"] = post
-    # The answer stored with the request, as sent (a HEAD got its headers only).
-    answer = b"" if row.method == "HEAD" else row.answer.body
-    mime = next((v for k, v in row.answer.headers if k.lower() == "content-type"), "")
-    try:
-        status_text = HTTPStatus(row.status).phrase
-    except ValueError:
-        status_text = ""
     wait = round(row.duration_ms, 3) if row.duration_ms is not None else 0
-    return {
+    entry = {
         "startedDateTime": row.received_at,
         "time": wait,
         "request": request,
-        "response": {
-            "status": row.status,
-            "statusText": status_text,
-            "httpVersion": version,
-            "cookies": [],
-            "headers": [{"name": k, "value": v} for k, v in row.answer.headers],
-            "content": _content(answer, mime),
-            "redirectURL": "",
-            "headersSize": -1,
-            "bodySize": len(answer),
-        },
+        "response": _response(row, version),
         "cache": {},
         "timings": {"send": 0, "wait": wait, "receive": 0},
         "_streamer_inspector": {
@@ -87,7 +70,46 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
             "peer": transform(row.peer) if row.peer else row.peer,
             "auth": row.auth,
             "reason": row.reason,
+            "rule": transform(row.rule) if row.rule else row.rule,  # a path glob is a path
+            "acked": row.acked,
         },
+    }
+    if row.rule:
+        entry["comment"] = (f"answered by the answer rule '{transform(row.rule)}'"
+                            + ("" if row.acked else "; the batch was not acknowledged"))
+    return entry
+
+
+def _response(row: RequestRow, version: str) -> dict:
+    """The answer stored with the request, as sent (a HEAD got its headers only); for a request
+    that got none (status 0: a rule dropped it, or the client gave up waiting), what browsers
+    write for a failed request: status 0, no headers, no content, ``_error`` saying why."""
+    if not row.answered:
+        return {
+            "status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
+            "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+            "headersSize": -1, "bodySize": -1,
+            "_error": row.reason or "no answer was sent",
+        }
+    answer = b"" if row.method == "HEAD" else row.answer.body
+    headers: dict[str, str] = {}
+    for name, value in row.answer.headers:
+        headers.setdefault(name.lower(), value)  # the first of a repeated header
+    try:
+        status_text = HTTPStatus(row.status).phrase
+    except ValueError:
+        status_text = ""
+    return {
+        "status": row.status,
+        "statusText": status_text,
+        "httpVersion": version,
+        "cookies": [],
+        "headers": [{"name": k, "value": v} for k, v in row.answer.headers],
+        "content": _content(answer, headers.get("content-type", "")),
+        # a rule's redirect names its target (the streamer does not follow it)
+        "redirectURL": headers.get("location", "") if 300 <= row.status < 400 else "",
+        "headersSize": -1,
+        "bodySize": len(answer),
     }
 
 

@@ -66,10 +66,17 @@ def postman_item(row: RequestRow, options: ExportOptions) -> dict:
         else:
             raw = transform(text)
         request["body"] = {"mode": "raw", "raw": raw, "options": {"raw": {"language": "json"}}}
-    name = f"#{row.id} {row.method} {parts.path} {row.status}"
-    if row.status == 200 and row.method == "POST":
+    answered = str(row.status) if row.answered else "no answer"
+    name = f"#{row.id} {row.method} {parts.path} {answered}"
+    if row.method == "POST" and (row.status == 200 or row.record_count):
         name += f" ({row.record_count} record{'' if row.record_count == 1 else 's'})"
-    return {"name": name, "request": request, "response": []}
+    item: dict = {"name": name, "request": request, "response": []}
+    if row.rule:  # a batch a rule answered: its records were stored all the same
+        item["description"] = (
+            f"Answered by the answer rule '{transform(row.rule)}': "
+            + (f"{row.status}" if row.answered else f"no answer ({row.reason or 'dropped'})")
+            + ("." if row.acked else "; the batch was not acknowledged."))
+    return item
 
 
 def write_postman(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:

@@ -7,7 +7,13 @@ import json
 from collections.abc import Iterable, Iterator
 
 from app.capture.answers import Answer
-from app.capture.schema import INTEROP_FROM, derived_answer_of, has_responses, request_body
+from app.capture.schema import (
+    INTEROP_FROM,
+    derived_answer_of,
+    has_ledger,
+    has_responses,
+    request_body,
+)
 from app.export.common import KnownInterop, RecordRow, RequestRow
 from app.filters.parser import parse
 from app.records.shape import INTEROP_MARK, family_sql
@@ -92,7 +98,7 @@ _REQUEST_COLUMNS = (
 def _request_row(db, row: tuple) -> RequestRow:
     (rid, received_at, peer, method, path, query, http_version, headers, status, reason,
      problems, record_count, counts, duration_ms, source, auth, auth_user, content_type,
-     content_encoding, body_size, response_headers, response_body) = row
+     content_encoding, body_size, rule, acked, response_headers, response_body) = row
     body = request_body(db, rid)
     if response_headers is None:  # a capture of format 4, read as it is: rebuilt
         answer = derived_answer_of(db, (rid, method, path, status, reason, auth, record_count,
@@ -108,7 +114,7 @@ def _request_row(db, row: tuple) -> RequestRow:
         counts=json.loads(counts) if counts else {}, duration_ms=duration_ms,
         source=source or "received", auth=auth or "off", auth_user=auth_user,
         content_type=content_type, content_encoding=content_encoding, body_size=body_size,
-        answer=answer,
+        answer=answer, rule=rule, acked=bool(acked),
     )
 
 
@@ -120,7 +126,9 @@ def request_rows(db, ids: Iterable[int] | None = None) -> Iterator[RequestRow]:
     """
     answer = ("response_headers, response_body" if has_responses(db)
               else "NULL, NULL")  # format 4: rebuilt (see _request_row)
-    select = f"SELECT {_REQUEST_COLUMNS}, {answer} FROM request"
+    # before format 6 (an older capture read as it is): no rules, and a 200 acknowledged
+    ledger = "rule, acked" if has_ledger(db) else "NULL, status = 200"
+    select = f"SELECT {_REQUEST_COLUMNS}, {ledger}, {answer} FROM request"
     if ids is not None:
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" * len(chunk))
