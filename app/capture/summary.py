@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 
+from app.capture.ledger import ledger_summary
+from app.capture.schema import has_ledger
 from app.db import sqlite3
 from app.filters.planner import Filter
 from app.records.shape import FAMILIES
 
 
 def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
-    """What a capture holds: requests by status, records by family, event types, time, SIMs.
+    """What a capture holds: requests by status, records by family, event types, time, SIMs,
+    and the redelivery ledger's figures (``ledger``, :class:`app.capture.ledger.LedgerSummary`;
+    always of the whole capture, with its coverage).
 
     With a filter, only its matching records count, and the requests they came in.
     """
     one = db.execute
     if flt is not None and not flt.is_empty:
-        query, params = flt.record_query(None)
+        query, params = flt.record_query(None, ledger=has_ledger(db))
         one("CREATE TEMP TABLE IF NOT EXISTS matched (id INTEGER PRIMARY KEY)")
         one("DELETE FROM temp.matched")
         one(f"INSERT INTO temp.matched {query}", params)
@@ -56,5 +60,6 @@ def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
         "received": {"first": first, "last": last},
         "record_time": {"first": rec_first, "last": rec_last},
         "distinct_iccids": iccids,
+        "ledger": ledger_summary(db).as_json(),
         "meta": meta,
     }

@@ -412,7 +412,37 @@ def format_summary(path: Path, info: dict) -> str:
             desc = (printable(str(t["description"])) if t["description"] is not None
                     else "(no description)")
             lines.append(f"    {t['count']:>{width}}  {printable(str(t['id'])):>4}  {desc}")
+    if info.get("ledger"):
+        lines += _ledger_lines(info["ledger"], filtered=bool(info.get("filter")))
     return "\n".join(lines)
+
+
+def _ledger_lines(led: dict, filtered: bool) -> list[str]:
+    """The redelivery ledger's figures (app.capture.ledger.LedgerSummary.as_json)."""
+    cover = led["coverage"]
+    title = "  Redeliveries" + (" (whole capture):" if filtered else ":")
+    if not cover["available"]:
+        return [title, "    none recorded: the capture was made before format 6 (the receiver "
+                       "adds the ledger when it opens it)"]
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:g} s"
+
+    lines = [title,
+             f"    Unacknowledged:     {led['unacknowledged_requests']} requests, "
+             f"{led['unacknowledged_records']} records",
+             f"    Came again:         {led['records_redelivered']} of them "
+             f"(delay median {seconds(led['median_delay_s'])}, "
+             f"max {seconds(led['max_delay_s'])}); never yet: {led['never_redelivered']}",
+             f"    Repeated arrivals:  {led['redeliveries']} (after an acknowledgement: "
+             f"{led['duplicates_after_ack']})",
+             f"    Conflicts:          {led['conflicts']} (same id, other content; "
+             f"{led['conflicting_records']} ids)"]
+    if not cover["complete"]:
+        lines.append(f"    Incomplete:         the ledger covers records 1 to "
+                     f"{cover['through']} of {cover['records']} (the receiver fills it while "
+                     f"idle): these figures count only those")
+    return lines
 
 
 if __name__ == "__main__":

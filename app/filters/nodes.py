@@ -15,6 +15,7 @@ from app.filters.lexer import FilterError
 from app.records.fields import (
     FIELDS,
     REQUEST_FIELDS,
+    REQUEST_FIELDS_BEFORE_6,
     cached_regex,
     exact_sql,
     field_sql,
@@ -31,6 +32,28 @@ from app.records.shape import family_sql
 FAMILY_JSON = ("(SELECT " + family_sql("q2.families", "r.idx")
                + " FROM request AS q2 WHERE q2.id = r.request_id)")
 RECEIVED_JSON = "(SELECT q2.received_at FROM request AS q2 WHERE q2.id = r.request_id)"
+
+
+def ledger_sql(name: str, ctx: SqlContext) -> str:
+    """SQL for a record's ledger field (``LEDGER_FIELDS``): the record's row of ``record_seen``
+    (NULL when the ledger does not hold it: no id, or not covered yet) or its request's
+    ``acked``. On a capture older than format 6 (``ctx.ledger`` False) acked is status 200 and
+    the rest NULL."""
+    rid = "k.id" if ctx.mode == "index" else "r.id"
+    if name == "acked":
+        acked = "q3.acked" if ctx.ledger else "(q3.status = 200)"
+        if ctx.mode == "index":
+            return (f"(SELECT {acked} FROM record AS r3 JOIN request AS q3 "
+                    f"ON q3.id = r3.request_id WHERE r3.id = k.id)")
+        return f"(SELECT {acked} FROM request AS q3 WHERE q3.id = r.request_id)"
+    if not ctx.ledger:
+        return "NULL"
+    value = {"redelivered": "s3.attempt > 1 AND s3.conflict = 0", "conflict": "s3.conflict",
+             "attempt": "s3.attempt"}.get(name)
+    if value is not None:
+        return f"(SELECT {value} FROM record_seen AS s3 WHERE s3.id = {rid})"
+    return (f"(SELECT k3.seen FROM record_seen AS s3 JOIN record_key AS k3 "
+            f"ON k3.first = s3.first WHERE s3.id = {rid})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,11 +94,26 @@ def _like_escape(text: str) -> str:
 
 @dataclass
 class Meta:
-    """What a record's filter sees beside its JSON: family, arrival time, its text."""
+    """What a record's filter sees beside its JSON: family, arrival time, its text, whether its
+    request acknowledged it (1 or 0) and its place in the redelivery ledger (``seen``,
+    ``attempt``, ``conflict`` 1 or 0; all None when the ledger does not hold the record, see
+    :class:`app.capture.ledger.Seen`)."""
 
     family: str = "unknown"
     received_at: str = ""
     text: str = ""
+    acked: int | None = None
+    seen: int | None = None
+    attempt: int | None = None
+    conflict: int | None = None
+
+    def ledger_value(self, name: str) -> int | None:
+        """A ``LEDGER_FIELDS`` value, as :func:`ledger_sql` reads it."""
+        if name == "redelivered":
+            if self.attempt is None:
+                return None
+            return int(self.attempt > 1 and not self.conflict)
+        return getattr(self, name)
 
 
 class Node:
@@ -97,6 +135,8 @@ class SqlContext:
     params: list[Any] = field(default_factory=list)
     # records: "index" reads key fields from record_index (k), "json" from the JSON (r)
     mode: str = "json"
+    # the capture has format 6's request.rule/acked and the redelivery ledger (has_ledger)
+    ledger: bool = True
 
     def param(self, value: Any) -> str:
         if isinstance(value, str) and _LONE_SURROGATE.search(value):
@@ -203,11 +243,15 @@ class Ref:
 
     name: str
     steps: tuple[str | int, ...] = ()
-    kind: str = "field"  # field | path | request | family
+    kind: str = "field"  # field | path | request | family | ledger
 
     def sql(self, ctx: SqlContext) -> str:
         if self.kind == "request":
+            if not ctx.ledger and self.name in REQUEST_FIELDS_BEFORE_6:
+                return REQUEST_FIELDS_BEFORE_6[self.name]
             return REQUEST_FIELDS[self.name]
+        if self.kind == "ledger":
+            return ledger_sql(self.name, ctx)
         if self.kind == "family":
             return "k.family" if ctx.mode == "index" else FAMILY_JSON
         if self.kind == "path":
@@ -223,6 +267,8 @@ class Ref:
     def value(self, record: Any, meta: Meta) -> Any:
         if self.kind == "family":
             return meta.family
+        if self.kind == "ledger":
+            return meta.ledger_value(self.name)
         if self.kind == "path":
             return sql_value(lookup(record, self.steps))
         if self.kind == "request":
@@ -379,6 +425,8 @@ def cost(node: Node, ctx: SqlContext) -> int:
     if isinstance(node, Text):
         return 1
     if isinstance(node, (Compare, Truthy)):
+        if node.ref.kind == "ledger":
+            return 2  # a row or two looked up by id
         if not node.ref.reads_json and (ctx.mode == "index" or node.ref.kind == "request"):
             return 0
         if isinstance(node, Compare) and node.op in ("==", "!=") and node.ref.kind == "path" \

@@ -7,6 +7,7 @@ a :class:`~app.filters.planner.Filter`. Documented for users in ``docs/filters.m
     type ~ "PDP"   volume > 1.5   time >= 2025-03-18T07:00   alert   severity != INFO
     a and b, a or b, not a, (a or b) and c, juxtaposition means and
     last 15m                          received in the last 15 minutes (s, m, h, d)
+    unacknowledged  redelivered  conflict  seen > 1  attempt == 2  acked    the ledger
 
 :func:`parse` raises only :class:`FilterError`.
 """
@@ -18,7 +19,14 @@ import re
 from app.filters.lexer import FilterError, Token, tokenize
 from app.filters.nodes import And, Compare, Everything, Last, Node, Not, Or, Ref, Text, Truthy
 from app.filters.planner import Filter
-from app.records.fields import ALIASES, FIELDS, REQUEST_FIELDS, parse_path
+from app.records.fields import (
+    ALIASES,
+    FIELDS,
+    LEDGER_FIELDS,
+    REQUEST_FIELDS,
+    UNACKNOWLEDGED,
+    parse_path,
+)
 
 __all__ = ["FilterError", "parse"]
 
@@ -110,6 +118,13 @@ class _Parser:
             if m:
                 self.i += 2
                 return Last(int(m.group(1)) * _UNITS[m.group(2)])
+        if tok.text.lower() in UNACKNOWLEDGED:
+            self.next()
+            if self.tok.kind == "op" and self.tok.text in _COMPARE:
+                raise FilterError(f"{tok.text!r} is a test on its own (compare 'acked' "
+                                  f"instead: acked == 0)", self.tok.pos)
+            kind = "request" if self.table == "requests" else "ledger"
+            return Not(Truthy(Ref("acked", kind=kind)))
         self.next()
         if self.tok.kind == "op" and self.tok.text in _COMPARE:
             op_tok = self.next()
@@ -138,6 +153,8 @@ class _Parser:
         key = ALIASES.get(name.lower(), name.lower())
         if key in FIELDS:
             return Ref(key)
+        if key in LEDGER_FIELDS:
+            return Ref(key, kind="ledger")
         if key == "family":
             return Ref("family", kind="family")
         if "." in key and name.lower() in ALIASES:

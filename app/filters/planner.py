@@ -38,9 +38,19 @@ class Filter:
     def is_empty(self) -> bool:
         return isinstance(self.root, Everything)
 
-    def where(self, now: dt.datetime | None = None, mode: str = "json") -> tuple[str, list[Any]]:
-        ctx = SqlContext(self.table, now, mode=mode)
+    def where(self, now: dt.datetime | None = None, mode: str = "json", ledger: bool = True
+              ) -> tuple[str, list[Any]]:
+        """The WHERE fragment and its parameters. ``ledger``: the capture has format 6's
+        acknowledgements and redelivery ledger (``app.capture.schema.has_ledger``); an older
+        one reads acked as status 200 and the ledger's fields as NULL."""
+        ctx = SqlContext(self.table, now, mode=mode, ledger=ledger)
         return self.root.sql(ctx), ctx.params
+
+    @property
+    def reads_ledger(self) -> bool:
+        """Whether it reads acknowledgements or the redelivery ledger, which change after a
+        record arrived (a delayed 200, a later arrival of the same id)."""
+        return _reads_ledger(self.root)
 
     @property
     def reads_json(self) -> bool:
@@ -49,24 +59,25 @@ class Filter:
 
     def record_query(self, families: tuple[str, ...] | None, after: int = 0,
                      upto: int | None = None, now: dt.datetime | None = None,
-                     ) -> tuple[str, list[Any]]:
+                     ledger: bool = True) -> tuple[str, list[Any]]:
         """SQL selecting the ids of records in (after, upto] of ``families`` that pass.
 
         Indexed records are filtered on ``record_index`` (narrow rows: fast), the ones the
         receiver has not indexed yet on their JSON; the same filter, compiled twice.
+        ``ledger``: as for :meth:`where`.
         """
         upto = 2**62 if upto is None else upto
         params: list[Any] = []
         fams = ""
         if families:
             fams = f" IN ({', '.join('?' * len(families))})"
-        where_index, p_index = self.where(now, "index")
+        where_index, p_index = self.where(now, "index", ledger)
         join = " JOIN record AS r ON r.id = k.id" if self.reads_json else ""
         part_index = (f"SELECT k.id AS id FROM record_index AS k{join} WHERE k.id > ? "
                       f"AND k.id <= ?" + (f" AND k.family{fams}" if fams else "")
                       + f" AND {where_index}")
         params += [after, upto, *(families or ()), *p_index]
-        where_json, p_json = self.where(now, "json")
+        where_json, p_json = self.where(now, "json", ledger)
         part_json = (f"SELECT r.id AS id FROM record AS r WHERE r.id > max(?, {INDEXED_UPTO}) "
                      f"AND r.id <= ?" + (f" AND {FAMILY_JSON}{fams}" if fams else "")
                      + f" AND {where_json}")
@@ -86,4 +97,15 @@ def _reads_json(node: Node) -> bool:
         return _reads_json(node.inner)
     if isinstance(node, (Compare, Truthy)):
         return node.ref.reads_json
+    return False
+
+
+def _reads_ledger(node: Node) -> bool:
+    if isinstance(node, (And, Or)):
+        return _reads_ledger(node.left) or _reads_ledger(node.right)
+    if isinstance(node, Not):
+        return _reads_ledger(node.inner)
+    if isinstance(node, (Compare, Truthy)):
+        return node.ref.kind == "ledger" or (node.ref.kind == "request"
+                                             and node.ref.name == "acked")
     return False

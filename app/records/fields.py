@@ -69,7 +69,21 @@ REQUEST_FIELDS: dict[str, str] = {
     "size": "q.body_size", "duration": "q.duration_ms", "reason": "q.reason",
     "problems": "q.problems", "received": "q.received_at", "time": "q.received_at",
     "content_type": "q.content_type", "source": "q.source", "id": "q.id",
+    "rule": "q.rule", "acked": "q.acked",
 }
+# What those a capture older than format 6 lacks read there: no rule ever answered, and every
+# request answered 200 acknowledged its batch.
+REQUEST_FIELDS_BEFORE_6: dict[str, str] = {"rule": "NULL", "acked": "(q.status = 200)"}
+# A record's place in the redelivery ledger (app.capture.ledger) and its request's
+# acknowledgement, as the filters name them; ``unacknowledged`` (``unacked``) is ``not acked``.
+LEDGER_FIELDS: dict[str, str] = {
+    "acked": "its request acknowledged the batch (1, or 0)",
+    "redelivered": "a later arrival of an earlier record (same family and id, same content)",
+    "conflict": "its content differs from the first arrival of its id",
+    "seen": "arrivals of its id so far (1, 2, ...)",
+    "attempt": "which arrival of its id it is (1 for the first)",
+}
+UNACKNOWLEDGED = ("unacknowledged", "unacked")
 
 
 _STEP = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

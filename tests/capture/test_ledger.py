@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import shutil
 import sqlite3 as stdlib_sqlite3
+import subprocess
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +21,7 @@ from app.capture import ledger
 from app.capture.answers import json_answer
 from app.capture.schema import LEDGER_THROUGH, open_reader
 from app.capture.writer import CaptureWriter, Incoming
+from tests.conftest import ROOT
 from tests.hostile import BIG_UINT64, HOSTILE_RECORDS, hostile_body
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -336,3 +339,57 @@ def test_records_without_an_id_advance_the_ledger(tmp_path, step):
     assert db.execute("SELECT count(*) FROM record_seen").fetchone()[0] == 1
     assert db.execute("SELECT value FROM meta WHERE key = ?", (LEDGER_THROUGH,)).fetchone()
     db.close()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_summary_reports_the_ledger_figures(tmp_path):
+    """``summary`` and ``summary --json`` have the figures computed by hand above; a filter
+    still narrows the rest, and the ledger's figures say they are of the whole capture."""
+    path = tmp_path / "c.sqlite"
+    summary_capture(path)
+    text = run_cli("summary", str(path))
+    assert text.returncode == 0, text.stderr
+    assert "  Redeliveries:\n" in text.stdout
+    assert "Unacknowledged:     2 requests, 5 records" in text.stdout
+    assert "Came again:         2 of them (delay median 15 s, max 20 s); never yet: 3" \
+        in text.stdout
+    assert "Repeated arrivals:  4 (after an acknowledgement: 2)" in text.stdout
+    assert "Conflicts:          1 (same id, other content; 1 ids)" in text.stdout
+    assert "Incomplete" not in text.stdout
+    info = json.loads(run_cli("summary", "--json", str(path)).stdout)
+    assert info["ledger"] == {
+        "unacknowledged_requests": 2, "unacknowledged_records": 5, "records_redelivered": 2,
+        "never_redelivered": 3, "median_delay_s": 15.0, "max_delay_s": 20.0,
+        "redeliveries": 4, "duplicates_after_ack": 2, "conflicts": 1,
+        "conflicting_records": 1, "records_with_id": 5,
+        "coverage": {"through": 11, "records": 11, "available": True, "complete": True}}
+    filtered = json.loads(run_cli("summary", "--json", "--filter", "redelivered",
+                                  str(path)).stdout)
+    assert (filtered["records"], filtered["requests"]) == (4, 3)
+    assert filtered["ledger"] == info["ledger"]
+    assert "Redeliveries (whole capture):" in run_cli(
+        "summary", "--filter", "unacknowledged", str(path)).stdout
+
+
+def test_summary_says_when_the_ledger_is_behind(tmp_path):
+    """A receiver killed under load leaves records the ledger has not covered: the figures say
+    so instead of being silently wrong."""
+    path = tmp_path / "c.sqlite"
+    writer = CaptureWriter(path)
+    try:
+        store(writer, [record_text(1, 0, False), record_text(2, 0, False)], acked=False)
+        store(writer, [record_text(1, 0, False)], when=5)
+        writer.index_pending(2)  # the first request only
+    finally:
+        writer.close()
+    out = run_cli("summary", str(path)).stdout
+    assert ("Incomplete:         the ledger covers records 1 to 2 of 3 (the receiver fills it "
+            "while idle): these figures count only those") in out
+    info = json.loads(run_cli("summary", "--json", str(path)).stdout)
+    assert info["ledger"]["coverage"] == {"through": 2, "records": 3, "available": True,
+                                          "complete": False}
+    assert info["ledger"]["never_redelivered"] == 2  # of what the ledger holds so far
