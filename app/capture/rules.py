@@ -419,10 +419,11 @@ class RuleSet:
             if self._paused:
                 return Decision(PAUSE_RULE, "status", 503,
                                 (("Retry-After", str(DEFAULT_RETRY_AFTER)),))
-            self._prune(now)
+            # A rule whose time window has passed is skipped here and removed by expire() or
+            # state(), which say so.
             for i, live in enumerate(self._rules):
                 rule = live.rule
-                if not rule.matches(path):
+                if live.expired(now) or not rule.matches(path):
                     continue
                 if rule.percent is not None and self._random.random() * 100 >= rule.percent:
                     continue
