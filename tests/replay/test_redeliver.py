@@ -9,16 +9,22 @@ request; the end-to-end tests run the real receiver and read its capture with sq
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import time
 from collections import Counter
 
+import orjson
 import pytest
 from aiohttp import web
 
+from app.capture.ledger import ledger_summary, ledger_through, redeliveries, seen_of
+from app.capture.schema import open_reader
 from app.cli.send import run_send
+from app.replay.generator import Generator
 from app.replay.sender import SendOptions, send
+from tests.conftest import start_receiver
 from tests.replay.test_sender import numbered, parser, serving
 
 
@@ -205,3 +211,159 @@ def test_cli_lines_say_how_many_records_of_each_batch_are_redeliveries(capsys):
 def test_the_option_parses(argv):
     args = parser().parse_args(["send", "https://localhost:8443/", "--generate", "1", *argv])
     assert args.redeliver_unacked is bool(argv)
+
+
+# -- end to end: the real receiver answering by its rules ----------------------------------------
+
+@pytest.fixture
+def failing(tmp_path):
+    """``serve --answer '503 for 2'``: the next 2 valid POSTs get 503, then 200 again."""
+    rec = start_receiver(tmp_path, "--answer", "503 for 2")
+    yield rec
+    rec.stop()
+
+
+def _ledger_ready(capture, last_record: int) -> None:
+    """Wait until the receiver's idle step has put every record in the ledger."""
+    deadline = time.monotonic() + 20
+    while True:
+        db = open_reader(capture)
+        try:
+            if ledger_through(db) >= last_record:
+                return
+        finally:
+            db.close()
+        assert time.monotonic() < deadline, "the ledger did not cover the records in time"
+        time.sleep(0.05)
+
+
+def _requests(db, since: int) -> list[tuple]:
+    return db.execute("SELECT id, status, rule, acked, record_count, received_at FROM request "
+                      "WHERE id > ? ORDER BY id", (since,)).fetchall()
+
+
+def _arrivals(db, request_ids) -> dict[str, list[int]]:
+    """Each record text: the acked flag of every request it arrived in, in order."""
+    marks = ",".join("?" * len(request_ids))
+    out: dict[str, list[int]] = {}
+    for text, acked in db.execute(
+            f"SELECT r.json, q.acked FROM record AS r JOIN request AS q ON q.id = r.request_id "
+            f"WHERE q.id IN ({marks}) ORDER BY r.id", list(request_ids)):
+        out.setdefault(text, []).append(acked)
+    return out
+
+
+def _at(received_at: str) -> float:
+    return dt.datetime.fromisoformat(received_at.replace("Z", "+00:00")).timestamp()
+
+
+def _max_request(capture) -> int:
+    db = open_reader(capture)
+    try:
+        return db.execute("SELECT coalesce(max(id), 0) FROM request").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_plain_send_retries_as_documented_and_the_ledger_sees_each_record_3_times(failing):
+    records = [orjson.dumps(r) for r in Generator(sims=4, seed=21).records(10)]
+    before = _max_request(failing.capture)
+    retries: list[tuple] = []
+    options = SendOptions(failing.url, user="streamer", password="test-password",
+                          cacert=failing.ca_file, backoff=0.2, retries=5)
+    report = asyncio.run(send(records, options,
+                              on_retry=lambda b, delay: retries.append((b.status, delay))))
+    assert report.state == "done" and report.records_acknowledged == 10
+    assert retries == [(503, 0.2), (503, 0.4)]  # then the 200
+    assert [(b.status, b.attempts) for b in report.batches] == [(200, 3)]
+    assert report.records_redelivered == 20
+
+    db = open_reader(failing.capture)
+    try:
+        rows = _requests(db, before)
+        assert [(s, rule, acked, n) for _, s, rule, acked, n, _ in rows] == [
+            (503, "503 for 2", 0, 10), (503, "503 for 2", 0, 10), (200, None, 1, 10)]
+        gaps = [_at(b[5]) - _at(a[5]) for a, b in itertools.pairwise(rows)]
+        assert 0.19 <= gaps[0] < 1.2 and 0.39 <= gaps[1] < 1.4, gaps  # the back-off
+        arrivals = _arrivals(db, [r[0] for r in rows])
+        assert sorted(arrivals) == sorted(t.decode() for t in records)
+        assert all(acks == [0, 0, 1] for acks in arrivals.values())  # 3x, acknowledged once
+        ids = [i for (i,) in db.execute(
+            "SELECT r.id FROM record AS r WHERE r.request_id > ? ORDER BY r.id", (before,))]
+    finally:
+        db.close()
+    _ledger_ready(failing.capture, ids[-1])
+    db = open_reader(failing.capture)
+    try:
+        seen = seen_of(db, ids)
+        summary = ledger_summary(db)
+        later = [r for r in redeliveries(db) if r.request_id > before]
+    finally:
+        db.close()
+    assert {(s.seen, s.conflict) for s in seen.values()} == {(3, False)}
+    assert sorted((s.attempt, s.acked) for s in seen.values()) == sorted(
+        [(1, False)] * 10 + [(2, False)] * 10 + [(3, True)] * 10)
+    assert [(r.status, r.rule, r.records, r.redelivered, r.never_redelivered,
+             r.later_requests) for r in later] == [
+        (503, "503 for 2", 10, 10, 0, [rows[1][0]]),
+        (503, "503 for 2", 10, 10, 0, [rows[2][0]])]
+    assert 0.19 <= later[0].median_delay_s < 1.2 and 0.39 <= later[1].median_delay_s < 1.4
+    assert (summary.unacknowledged_requests, summary.unacknowledged_records,
+            summary.records_redelivered, summary.never_redelivered, summary.redeliveries,
+            summary.duplicates_after_ack, summary.conflicts) == (2, 20, 20, 0, 20, 0, 0)
+
+
+def test_redelivered_records_arrive_mixed_with_new_ones_and_each_is_acknowledged_once(
+        failing, capsys, tmp_path):
+    before = _max_request(failing.capture)
+    sent = [orjson.dumps(r).decode() for r in Generator(sims=100, seed=22).records(20)]
+    (tmp_path / "stream.ndjson").write_text("\n".join(sent) + "\n")
+    args = parser().parse_args([
+        "send", failing.url, "--file",
+        str(tmp_path / "stream.ndjson"), "--batch", "4", "--redeliver-unacked", "--backoff",
+        "0.1", "--user", "streamer", "--password", "test-password", "--cacert",
+        failing.ca_file])
+    assert run_send(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[:3] for line in out[:5]] == [
+        ["batch 1", "4 records", "503"], ["batch 2", "8 records (4 redelivered)", "503"],
+        ["batch 3", "12 records (8 redelivered)", "200"], ["batch 4", "4 records", "200"],
+        ["batch 5", "4 records", "200"]]
+    assert out[5].startswith("done: 20 of 20 records acknowledged in 3 of 5 batches, "
+                             "12 redelivered, ")
+
+    db = open_reader(failing.capture)
+    try:
+        rows = _requests(db, before)
+        assert [(s, rule, acked, n) for _, s, rule, acked, n, _ in rows] == [
+            (503, "503 for 2", 0, 4), (503, "503 for 2", 0, 8),
+            (200, None, 1, 12), (200, None, 1, 4), (200, None, 1, 4)]
+        per_request = [[t for (t,) in db.execute(
+            "SELECT json FROM record WHERE request_id = ? ORDER BY id", (r[0],))] for r in rows]
+        arrivals = _arrivals(db, [r[0] for r in rows])
+        ids = [i for (i,) in db.execute(
+            "SELECT id FROM record WHERE request_id > ? ORDER BY id", (before,))]
+    finally:
+        db.close()
+    # the refused records come first, then new ones, in the same POST
+    assert per_request[1] == sent[:8] and per_request[2] == sent[:12]
+    assert per_request[3] == sent[12:16] and per_request[4] == sent[16:]
+    assert set(arrivals) == set(sent)
+    assert all(acks.count(1) == 1 and acks[-1] == 1 for acks in arrivals.values())
+    _ledger_ready(failing.capture, ids[-1])
+    db = open_reader(failing.capture)
+    try:
+        seen = seen_of(db, ids)
+        text_of = dict(db.execute("SELECT id, json FROM record WHERE request_id > ?",
+                                  (before,)).fetchall())
+        summary = ledger_summary(db)
+    finally:
+        db.close()
+    # 4 + 8 records refused, each came again in the next POST; none after its 200
+    assert (summary.unacknowledged_requests, summary.unacknowledged_records,
+            summary.records_redelivered, summary.never_redelivered, summary.redeliveries,
+            summary.duplicates_after_ack, summary.conflicts) == (2, 12, 12, 0, 12, 0, 0)
+    times = {text_of[i]: s.seen for i, s in seen.items()}
+    assert times == {t: 3 if n < 4 else 2 if n < 8 else 1 for n, t in enumerate(sent)}
+    acked_arrivals = Counter(text_of[i] for i, s in seen.items() if s.acked)
+    assert acked_arrivals == Counter(sent)  # every record acknowledged exactly once
