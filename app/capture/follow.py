@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.capture.schema import open_reader, request_body
+from app.capture.ledger import ledger_summary, ledger_through, redeliveries, seen_of
+from app.capture.schema import has_ledger, open_reader, request_body
 from app.db import sqlite3
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
@@ -27,6 +28,7 @@ TABLES = ("requests", *TAB_FAMILIES)
 REQUEST_COLUMNS = ("id", "received_at", "peer", "method", "path", "query", "status", "reason",
                    "problems", "record_count", "body_size", "duration_ms", "auth", "auth_user",
                    "counts", "content_type", "first_record", "source", "headers")
+LEDGER_REQUEST_COLUMNS = ("rule", "acked")  # format 6 on
 
 
 @dataclass
@@ -74,6 +76,84 @@ class Follower:
         self._last_request = 0
         self.requests = 0
         self.records = 0
+        self.has_ledger = has_ledger(self._db)  # format 6 on: rules, acks, the ledger
+
+    # -- the redelivery ledger (app.capture.ledger) ----------------------------------------
+
+    def ledger_through(self) -> int:
+        """The last record id the ledger covers (0: none, or a capture without a ledger)."""
+        if not self.has_ledger:
+            return 0
+        return ledger_through(self._db)
+
+    def seen(self, record_ids) -> dict:
+        """The ledger's facts (``app.capture.ledger.Seen``) of these records, by record id."""
+        if not self.has_ledger or not record_ids:
+            return {}
+        return seen_of(self._db, list(record_ids))
+
+    def arrivals(self, record_ids) -> dict[int, tuple[int, int, str | None, bool]]:
+        """(request id, its status, its answer rule, whether it acknowledged the batch) of
+        these records, by record id (a capture older than format 6: acknowledged = 200)."""
+        out: dict[int, tuple[int, int, str | None, bool]] = {}
+        columns = "q.rule, q.acked" if self.has_ledger else "NULL, q.status = 200"
+        for chunk in _chunks(list(record_ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, request_id, status, rule, acked in self._db.execute(
+                    f"SELECT r.id, q.id, q.status, {columns} FROM record AS r "
+                    f"JOIN request AS q ON q.id = r.request_id WHERE r.id IN ({marks})", chunk):
+                out[rid] = (request_id, status, rule, bool(acked))
+        return out
+
+    def ledger_changes(self, after: int, upto: int, limit: int = 50_000) -> array | None:
+        """Record ids up to ``after`` whose ledger facts changed because the ledger now covers
+        (after, upto]: the earlier arrivals of every record that arrived again there, sorted.
+        None when that range is too long to look at (then treat everything as changed)."""
+        if upto <= after:
+            return array("q")
+        if upto - after > limit:
+            return None
+        seen = self.seen(range(after + 1, upto + 1))
+        wanted = {s.previous for s in seen.values() if s.previous is not None}
+        changed: set[int] = set()
+        while wanted:  # back along the chain of arrivals to the first one
+            changed |= wanted
+            earlier = {i for i in wanted if i <= after}
+            found = self.seen(sorted(earlier))
+            wanted = {s.previous for s in found.values()
+                      if s.previous is not None and s.previous not in changed}
+        return array("q", sorted(i for i in changed if i <= after))
+
+    def unsettled(self, after: int, upto: int) -> list[tuple[int, int, int]]:
+        """(request id, first record, records) of the requests in (after, upto] answered 200
+        but not acknowledged yet (a delay rule's answer still on its way)."""
+        if not self.has_ledger:
+            return []
+        return self._db.execute(
+            "SELECT id, first_record, record_count FROM request WHERE id > ? AND id <= ? "
+            "AND status = 200 AND NOT acked AND record_count > 0", (after, upto)).fetchall()
+
+    def ledger_summary(self):
+        """The ledger's figures (``app.capture.ledger.LedgerSummary``)."""
+        return ledger_summary(self._db)
+
+    def redeliveries(self) -> list:
+        """Per unacknowledged request, what became of its records
+        (``app.capture.ledger.RequestRedelivery``)."""
+        return redeliveries(self._db) if self.has_ledger else []
+
+    def acknowledged(self, request_ids) -> dict[int, bool]:
+        """Whether each of these requests acknowledged its batch now (a delay rule's 200 is
+        marked acknowledged once it reached the client)."""
+        if not self.has_ledger:
+            return {}
+        out: dict[int, bool] = {}
+        for chunk in _chunks(list(request_ids)):
+            marks = ",".join("?" * len(chunk))
+            for request_id, acked in self._db.execute(
+                    f"SELECT id, acked FROM request WHERE id IN ({marks})", chunk):
+                out[request_id] = bool(acked)
+        return out
 
     def close(self) -> None:
         if self._helper is not None:
@@ -159,14 +239,19 @@ class Follower:
         return [value for value, _ in rows]
 
     def request_rows(self, ids: list[int]) -> dict[int, dict]:
-        """The small columns of these requests (not the body), by id."""
+        """The small columns of these requests (not the body), by id; from format 6 on also
+        the answer ``rule`` and ``acked`` (the receiver may migrate the file while it is
+        followed, so that is looked at until it is so)."""
+        if not self.has_ledger:
+            self.has_ledger = has_ledger(self._db)
+        columns = REQUEST_COLUMNS + (LEDGER_REQUEST_COLUMNS if self.has_ledger else ())
         out: dict[int, dict] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             cur = self._db.execute(
-                f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request WHERE id IN ({marks})", chunk)
+                f"SELECT {', '.join(columns)} FROM request WHERE id IN ({marks})", chunk)
             for row in cur:
-                out[row[0]] = dict(zip(REQUEST_COLUMNS, row, strict=True))
+                out[row[0]] = dict(zip(columns, row, strict=True))
         return out
 
     def record_texts(self, ids: list[int]) -> dict[int, tuple[int, str]]:

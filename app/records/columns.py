@@ -34,7 +34,7 @@ class Column:
     name: str
     title: str
     paths: tuple[Path, ...]
-    kind: str = "text"  # text | number | time | bool
+    kind: str = "text"  # text | number | time | bool | ledger (not from the JSON)
     render: Callable[[Any, dict], str] | None = None
     width: int = 110
     field: str | None = None  # the filter field for "filter on this value" (default: name)
@@ -141,6 +141,12 @@ OTHER_COLUMNS = (
 )
 
 
+SEEN_COLUMN = Column("seen", "Seen", (), kind="ledger", width=62)
+"""How often the record (its family and id) has arrived so far, from the redelivery ledger
+(``app.capture.ledger``): the window's tables show it beside the first column; it is not part
+of the record, so exports leave it out."""
+
+
 @dataclass(frozen=True)
 class Tab:
     """A record table of the window: which families it shows and with which columns."""
@@ -149,6 +155,11 @@ class Tab:
     title: str
     families: tuple[str, ...]
     columns: tuple[Column, ...]
+
+    @property
+    def view_columns(self) -> tuple[Column, ...]:
+        """The window's columns: the record's own, with "Seen" after the first."""
+        return (self.columns[0], SEEN_COLUMN, *self.columns[1:])
 
 
 RECORD_TABS = (

@@ -12,12 +12,26 @@ from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPointF,
+    Qt,
+)
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
 from app.records.columns import Column
-from app.ui.reader import REQUEST_HEADERS, CaptureReader, Rows
+from app.ui.reader import (
+    CONFLICT,
+    REQUEST_HEADERS,
+    UNACKED,
+    CaptureReader,
+    LedgerAdvance,
+    Rows,
+)
 from app.ui.values import tooltip_text
 
 BLOCK = 128
@@ -38,6 +52,7 @@ class CaptureTableModel(QAbstractTableModel):
         self._ids = array("q")
         self._cache: OrderedDict[int, Rows] = OrderedDict()
         self._asked: set[int] = set()
+        self._stale: set[int] = set()  # cached blocks shown until their fresh copy arrives
         self._generation = 0
         reader.rows_ready.connect(self._on_reader_rows_ready)
         reader.blocks_dropped.connect(self._on_reader_blocks_dropped)
@@ -49,6 +64,7 @@ class CaptureTableModel(QAbstractTableModel):
         self._ids = array("q", ids or ())
         self._cache.clear()
         self._asked.clear()
+        self._stale.clear()
         self._generation += 1
         self.endResetModel()
 
@@ -56,13 +72,57 @@ class CaptureTableModel(QAbstractTableModel):
         """Forget the rendered cells (e.g. when masking is switched): they are fetched again."""
         self._cache.clear()
         self._asked.clear()
+        self._stale.clear()
         self._generation += 1
         if self._ids:
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(self._ids) - 1, len(self._headers) - 1))
 
+    def remove_ids(self, ids: array) -> None:
+        """Take these rows out (a record that no longer passes a ledger filter)."""
+        rows = sorted((r for r in map(self.row_of, ids) if r is not None), reverse=True)
+        if not rows:
+            return
+        self._forget_from(rows[-1])
+        at = 0
+        while at < len(rows):  # one removal per stretch of adjacent rows, from the bottom
+            last = first = rows[at]
+            while at + 1 < len(rows) and rows[at + 1] == first - 1:
+                at += 1
+                first = rows[at]
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._ids[first:last + 1]
+            self.endRemoveRows()
+            at += 1
+
+    def _forget_from(self, row: int) -> None:
+        """Rows move from ``row`` on: the blocks from there are rendered again."""
+        for block in [b for b in self._cache if b >= row // BLOCK]:
+            del self._cache[block]
+        self._asked = {b for b in self._asked if b < row // BLOCK}
+        self._stale = {b for b in self._stale if b < row // BLOCK}
+
+    def _insert_ids(self, ids: array) -> None:
+        """Put ids that belong between the rows (sorted) in their places."""
+        self._forget_from(bisect_left(self._ids, ids[0]))
+        at = 0
+        while at < len(ids):  # one insertion per stretch that goes in the same place
+            row = bisect_left(self._ids, ids[at])
+            end = at + 1
+            while end < len(ids) and (row == len(self._ids) or ids[end] < self._ids[row]):
+                end += 1
+            self.beginInsertRows(QModelIndex(), row, row + end - at - 1)
+            self._ids[row:row] = ids[at:end]
+            self.endInsertRows()
+            at = end
+
     def append_ids(self, ids: array) -> None:
         if not ids:
+            return
+        if self._ids and ids[0] <= self._ids[-1]:
+            fresh = array("q", sorted(i for i in set(ids) if self.row_of(i) is None))
+            if fresh:
+                self._insert_ids(fresh)
             return
         first = len(self._ids)
         # The last block may have been rendered while incomplete: render it again.
@@ -116,16 +176,33 @@ class CaptureTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.DisplayRole and block not in self._asked:
                 self._ask(block)
             return None
+        if block in self._stale and block not in self._asked:
+            self._ask(block)  # the ledger changed: shown as it was until the new copy comes
         offset = row - block * BLOCK
         if offset >= len(rows.texts):
             return None
+        column = index.column()
+        mark = rows.marks[offset] if rows.marks else 0
         if role == Qt.ItemDataRole.DisplayRole:
-            return rows.texts[offset][index.column()]
+            return rows.texts[offset][column]
         if role == Qt.ItemDataRole.ToolTipRole:  # text from the wire: never rich text
             tip = rows.tips[offset]
+            if column == rows.seen_column and rows.seen_tips[offset]:
+                tip = rows.seen_tips[offset]
             return tooltip_text(tip) or None
-        if role == Qt.ItemDataRole.ForegroundRole and rows.flags[offset]:
-            return _flag_colour(rows.flags[offset])
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if mark & CONFLICT and column == rows.seen_column:
+                return _flag_colour(1)
+            if rows.flags[offset]:
+                return _flag_colour(rows.flags[offset])
+            if mark & UNACKED:
+                return _unacked_colour()
+            return None
+        if mark & UNACKED:
+            if role == Qt.ItemDataRole.FontRole:
+                return _italic()
+            if role == Qt.ItemDataRole.DecorationRole and column == 0:
+                return _unacked_icon()
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
@@ -145,10 +222,34 @@ class CaptureTableModel(QAbstractTableModel):
         if table == self.table and generation == self._generation:
             self._asked.difference_update(blocks)
 
+    def on_ledger_advanced(self, advance: LedgerAdvance) -> None:
+        """The ledger covers more records, or facts of older ones changed: the cached blocks
+        holding such rows are fetched again when shown (they stay on screen until then)."""
+        stale = []
+        changed = advance.changed
+        for block, rows in self._cache.items():
+            if not rows.ids or block in self._stale:
+                continue
+            low, high = rows.ids[0], rows.ids[-1]
+            hit = high > advance.after and low <= advance.through
+            if not hit and changed is None:
+                hit = low <= advance.after
+            elif not hit:
+                at = bisect_left(changed, low)
+                hit = at < len(changed) and changed[at] <= high
+            if hit:
+                stale.append(block)
+        if not stale or not self._ids:
+            return
+        self._stale.update(stale)
+        first, last = min(stale) * BLOCK, min((max(stale) + 1) * BLOCK, len(self._ids)) - 1
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self._headers) - 1))
+
     def _on_reader_rows_ready(self, rows: Rows) -> None:
         if rows.table != self.table or rows.generation != self._generation:
             return
         self._asked.discard(rows.block)
+        self._stale.discard(rows.block)
         start = rows.block * BLOCK
         if tuple(self._ids[start:start + len(rows.ids)]) != rows.ids:
             return  # stale
@@ -158,6 +259,50 @@ class CaptureTableModel(QAbstractTableModel):
             self._cache.popitem(last=False)
         last = start + len(rows.ids) - 1
         self.dataChanged.emit(self.index(start, 0), self.index(last, len(self._headers) - 1))
+
+
+def _unacked_colour() -> QColor:
+    """Text of records whose batch was not acknowledged: muted, still easy to read."""
+    palette = QApplication.palette()
+    text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+    mix = 0.62  # of the text colour: between the text and the background
+    return QColor.fromRgbF(*(mix * a + (1 - mix) * b for a, b in (
+        (text.redF(), base.redF()), (text.greenF(), base.greenF()),
+        (text.blueF(), base.blueF()))))
+
+
+_STYLE: dict[str, object] = {}
+
+
+def _italic() -> QFont:
+    if "font" not in _STYLE:
+        font = QFont(QApplication.font())
+        font.setItalic(True)
+        _STYLE["font"] = font
+    return _STYLE["font"]
+
+
+def _unacked_icon() -> QIcon:
+    """The marker in the first column of a record whose batch was not acknowledged: an amber
+    ring, open at the top right, like a "will come again" arrow."""
+    if "icon" not in _STYLE:
+        size = 14
+        pixmap = QPixmap(size * 2, size * 2)  # drawn at twice the size: sharp on HiDPI
+        pixmap.setDevicePixelRatio(2.0)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor("#d29922"))
+        pen.setWidthF(2.0)
+        painter.setPen(pen)
+        painter.drawArc(2, 2, size - 4, size - 4, 90 * 16, 270 * 16)
+        painter.setBrush(QColor("#d29922"))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawPolygon([QPointF(size / 2 - 1, 0.5), QPointF(size / 2 + 3.5, 2.5),
+                             QPointF(size / 2 - 1, 5.5)])
+        painter.end()
+        _STYLE["icon"] = QIcon(pixmap)
+    return _STYLE["icon"]
 
 
 def _flag_colour(flag: int) -> QColor:
@@ -181,3 +326,4 @@ class RecordsModel(CaptureTableModel):
                  parent: QObject):
         super().__init__(tab_key, tuple(c.title for c in columns), reader, parent)
         self.columns = columns
+        reader.ledger_advanced.connect(self.on_ledger_advanced)

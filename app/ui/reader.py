@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import html
 import json
 import logging
 import os
@@ -19,8 +20,9 @@ import shlex
 import threading
 import time
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.capture.checklist import Checklist
 from app.capture.follow import TABLES, Follower, Growth
+from app.capture.rules import PAUSE_RULE
 from app.capture.schema import CaptureError, open_reader
 from app.db import sqlite3
 from app.display import human_size
@@ -35,7 +38,7 @@ from app.export.masking import Masker
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.net import client_address
-from app.records.columns import RECORD_TABS, cell_text
+from app.records.columns import RECORD_TABS, SEEN_COLUMN, cell_text
 from app.records.fields import (
     ALIASES,
     FIELDS,
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
 DETAIL_PARSE_LIMIT = 16 * 1024 * 1024
-_TAB_COLUMNS = {tab.key: tab.columns for tab in RECORD_TABS}
+_TAB_COLUMNS = {tab.key: tab.view_columns for tab in RECORD_TABS}
 
 REQUEST_HEADERS = ("Time", "Peer", "Method", "Path", "Status", "Records", "Size", "Duration",
                    "Auth", "Problems")
@@ -69,9 +72,18 @@ class ChecklistRow:
     line: str
 
 
+# A record row's ledger marks (Rows.marks): its batch was not acknowledged; it conflicts with
+# its first arrival (same family and id, other content); the ledger has not covered it yet.
+UNACKED, CONFLICT, PENDING = 1, 2, 4
+TIMES = "\N{MULTIPLICATION SIGN}"  # the "Seen" cells: 1 of them, 3 of them
+
+
 @dataclass
 class Rows:
-    """Cell texts for a block of rows, and per row a flag: 0 fine, 1 rejected, 2 has problems."""
+    """Cell texts for a block of rows, and per row a flag: 0 fine, 1 rejected, 2 has problems.
+
+    Record rows also carry their ledger marks (``UNACKED | CONFLICT | PENDING``) and the
+    tooltip of their "Seen" cell (column ``seen_column``)."""
 
     table: str
     generation: int
@@ -80,6 +92,31 @@ class Rows:
     texts: list[tuple[str, ...]]
     flags: list[int]
     tips: list[str]
+    marks: list[int] = field(default_factory=list)
+    seen_tips: list[str] = field(default_factory=list)
+    seen_column: int = -1
+
+
+@dataclass
+class RedeliveryReport:
+    """The Redeliveries view's figures: the ledger's summary and, per unacknowledged request,
+    what became of its records (``app.capture.ledger``); ``available``: the capture has a
+    ledger (format 6 on)."""
+
+    summary: Any
+    requests: list
+    available: bool = True
+
+
+@dataclass
+class LedgerAdvance:
+    """The ledger now covers the records up to ``through`` (it covered ``after`` at the last
+    look); ``changed``: sorted record ids up to ``after`` whose facts changed (their record
+    came again, their batch was acknowledged late), None: any may have."""
+
+    after: int
+    through: int
+    changed: array | None
 
 
 @dataclass
@@ -98,6 +135,7 @@ class Detail:
     info: str = ""  # request line, status, headers: shown above the JSON
     first_record: int | None = None  # a request's records: first id and how many
     record_count: int = 0
+    ledger: str = ""  # a record's redelivery facts: rich text (escaped), links "record:<id>"
 
 
 class CaptureReader(QObject):
@@ -120,6 +158,8 @@ class CaptureReader(QObject):
     job_failed = Signal(str)  # what failed, readable: the thread carries on
     notice = Signal(str)  # something the user should know that is not a failure
     checklist_changed = Signal(object)  # list[ChecklistRow]: the Real SIM test's steps
+    ledger_advanced = Signal(object)  # LedgerAdvance: "Seen" cells to fetch again
+    redeliveries_ready = Signal(object)  # RedeliveryReport, while the view is shown
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -130,6 +170,9 @@ class CaptureReader(QObject):
         self._masker: Masker | None = None
         self._checklist = Checklist()  # the Real SIM test, run on the thread as rows arrive
         self._checklist_db: tuple[Path, sqlite3.Connection] | None = None  # its connection
+        self._redeliveries_wanted = False  # the Redeliveries view is shown
+        self._redeliveries_due = True  # its figures may have changed since they were sent
+        self._redeliveries_next = 0.0  # not computed again before (monotonic)
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -192,6 +235,11 @@ class CaptureReader(QObject):
         """Follow one SIM (its ICCID) in the Real SIM test; ``""``: any SIM."""
         self._put(("checklist", iccid.strip()))
 
+    def watch_redeliveries(self, on: bool) -> None:
+        """Compute the Redeliveries view's figures (now, and whenever the ledger advances)
+        while ``on``: only while the view is shown."""
+        self._put(("redeliveries", bool(on)))
+
     def stop(self) -> None:
         """Stop the thread (and wait for it): call before the application quits."""
         self._put(("stop",))
@@ -235,6 +283,8 @@ class CaptureReader(QObject):
                     growth = follower.poll()
                     if growth is not None:
                         self._grow(follower, growth)
+                    what = "Following the redelivery ledger"
+                    self._follow_ledger(follower)
             except sqlite3.Error as exc:
                 # A capture replaced or damaged under us: say so once, stop following it.
                 log.warning("%s: %s", what, exc)
@@ -271,11 +321,19 @@ class CaptureReader(QObject):
             self.opened.emit(str(job[1]))
             self.identity_ready.emit(follower.identity())
             self._state.reset()
+            self._state.through = follower.ledger_through()
+            self._state.ledger = follower.has_ledger
+            self._redeliveries_due = True
             growth = follower.poll() or Growth()
             self._grow(follower, growth, reset=True)
             self.completions_ready.emit(_completions(follower))
             self._checklist = Checklist(self._checklist.iccid)
             self._update_checklist(follower, always=True)
+        elif kind == "redeliveries":
+            self._redeliveries_wanted = job[1]
+            self._redeliveries_due = True
+            if job[1] and follower is not None:
+                self._report_redeliveries(follower)
         elif kind == "checklist":
             self._checklist = Checklist(job[1])
             self._update_checklist(follower, always=True)
@@ -338,6 +396,45 @@ class CaptureReader(QObject):
         if not reset and self._state.polls % 50 == 0 and growth.new_records:
             self.completions_ready.emit(_completions(follower))
 
+    def _follow_ledger(self, follower: Follower) -> None:
+        """Look whether the ledger covers more records (or a late 200 acknowledged a batch):
+        ledger filters get their held-back records, the tables their "Seen" cells again."""
+        if not follower.has_ledger:
+            return
+        state = self._state
+        through = follower.ledger_through()
+        settled = state.settled(follower)
+        if through == state.through and not settled:
+            if self._redeliveries_due:
+                self._report_redeliveries(follower)
+            return
+        after = state.through
+        changed = follower.ledger_changes(after, through) if through >= after else None
+        if changed is not None and settled:
+            changed = array("q", sorted({*changed, *settled}))
+        updates = state.advance(follower, through, changed)
+        if updates:
+            self.tables_updated.emit(updates)
+        self.ledger_advanced.emit(LedgerAdvance(after, through, changed))
+        self._redeliveries_due = True
+        self._report_redeliveries(follower)
+
+    def _report_redeliveries(self, follower: Follower) -> None:
+        """The Redeliveries view's figures, when it is shown and they may have changed; never
+        more often than every four times they took to compute, nor than every 0.3 s."""
+        if not self._redeliveries_wanted or not self._redeliveries_due:
+            return
+        now = time.monotonic()
+        if now < self._redeliveries_next:
+            return
+        started = time.perf_counter()
+        report = RedeliveryReport(follower.ledger_summary(), follower.redeliveries(),
+                                  follower.has_ledger)
+        took = time.perf_counter() - started
+        self._redeliveries_due = False
+        self._redeliveries_next = now + max(0.3, 4 * took)
+        self.redeliveries_ready.emit(report)
+
     def _update_checklist(self, follower: Follower | None, always: bool = False) -> None:
         """Look at the new records for the Real SIM test; say so when a step ticked."""
         changed = False
@@ -384,6 +481,7 @@ _JOB_TITLES = {
     "sample_curl": "Copying the sample {} as cURL", "curl": "Copying as cURL",
     "write": "Writing the records to send", "value": "Filter on this value",
     "checklist": "Following the Real SIM test",
+    "redeliveries": "Computing the redeliveries",
 }
 
 
@@ -413,7 +511,7 @@ def _reveals(masker: Masker, text: str) -> bool:
     return masker.mask_text(text) != text
 
 
-def _local_time(iso: str) -> str:
+def local_time(iso: str) -> str:
     """A request's UTC stamp in the user's local time, to the millisecond."""
     try:
         moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
@@ -423,6 +521,44 @@ def _local_time(iso: str) -> str:
 
 
 _AUTH_TEXT = {"ok": "ok", "missing": "missing", "invalid": "wrong", "off": "off"}
+
+
+def _no_answer(rule: str | None) -> str:
+    """What happened to a request stored with status 0 (no HTTP answer was sent)."""
+    return "no answer (hang)" if (rule or "").split()[:1] == ["hang"] else "no answer (dropped)"
+
+
+def status_text(status: int, rule: str | None) -> str:
+    """A request's Status cell: its status (or that none was sent), and "rule" when an answer
+    rule decided it (the rule's text is in the row's tooltip), "paused" when it was answered
+    while acknowledgements were paused."""
+    text = _no_answer(rule) if status == 0 else str(status)
+    return f"{text} · {'paused' if rule == PAUSE_RULE else 'rule'}" if rule else text
+
+
+def _decided_by(rule: str) -> str:
+    return ("while acknowledgements were paused" if rule == PAUSE_RULE
+            else f"by the answer rule “{rule}”")
+
+
+def answered_text(row: dict) -> str:
+    """The request detail's answer line: the answer, the rule that decided it and whether it
+    acknowledged the batch (then, for a rule's answer, the receiver's words on a line)."""
+    status, rule, reason = row["status"], row.get("rule"), row["reason"] or ""
+    text = (f"{_no_answer(rule)[:1].upper()}{_no_answer(rule)[1:]}" if status == 0
+            else f"Answered {status}")
+    if rule:
+        text += f" {_decided_by(rule)}"
+        for who in ("acknowledgements paused: ", f"answer rule '{rule}': "):
+            reason = reason.removeprefix(who)  # said just before
+    elif reason:
+        text += f": {reason}"
+    if row["method"] == "POST" and row["record_count"]:
+        text += (" · acknowledged" if row.get("acked", status == 200) else
+                 " · not acknowledged: the Data Streamer sends these records again")
+    if rule and reason:
+        text += f"\n{reason[:1].upper()}{reason[1:]}"
+    return text
 
 
 def _request_rows(follower: Follower, generation: int, block: int,
@@ -437,18 +573,21 @@ def _request_rows(follower: Follower, generation: int, block: int,
             tips.append("")
             continue
         problems = json.loads(row["problems"]) if row["problems"] else []
-        status = row["status"]
+        status, rule = row["status"], row.get("rule")
         path = row["path"] + (f"?{row['query']}" if row["query"] else "")
         records = str(row["record_count"]) if row["method"] == "POST" else ""
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)
         texts.append(tuple(plain(str(t)) for t in (
-            _local_time(row["received_at"]),
+            local_time(row["received_at"]),
             client_address(row["peer"], json.loads(row["headers"] or "[]")), row["method"], path,
-            str(status), records, human_size(row["body_size"]), duration,
+            status_text(status, rule), records, human_size(row["body_size"]), duration,
             _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
-        flags.append(1 if status >= 400 else 2 if problems else 0)
-        tips.append(plain("\n".join(filter(None, [row["reason"], *problems]))))
+        # A rule's answer is amber, not red: the batch was fine and is stored.
+        flags.append(2 if rule or status == 0 else 1 if status >= 400 else 2 if problems else 0)
+        tips.append(plain("\n".join(filter(None, [
+            f"Answered {_decided_by(rule)}" if rule else "", row["reason"],
+            *problems]))))
     return Rows("requests", generation, block, ids, texts, flags, tips)
 
 
@@ -477,7 +616,81 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
                 flag, tip = 1, f"This record cannot be shown: {error_text(exc)}"
         flags.append(flag)
         tips.append(tip)
-    return Rows(table, generation, block, ids, texts, flags, tips)
+    rows = Rows(table, generation, block, ids, texts, flags, tips)
+    _add_ledger_cells(follower, rows, columns.index(SEEN_COLUMN))
+    return rows
+
+
+def duration_text(seconds: float) -> str:
+    """A delay as people read it: ``0.4 s``, ``12.3 s``, ``3 min 20 s``, ``2 h 5 min``."""
+    if seconds < 100:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def answer_text(status: int, rule: str | None, acked: bool) -> str:
+    """How a batch was answered, for the ledger's texts: ``acknowledged`` or
+    ``not acknowledged: 503, rule '503 for 2'`` (status 0: no answer was sent)."""
+    if acked:
+        return "acknowledged"
+    what = "no answer" if not status else str(status)
+    return f"not acknowledged: {what}" + (f", rule '{plain(rule)}'" if rule else "")
+
+
+def _add_ledger_cells(follower: Follower, rows: Rows, column: int) -> None:
+    """Fill the "Seen" cells of a block of record rows, their marks and tooltips."""
+    ids = rows.ids
+    rows.seen_column = column
+    rows.marks = [0] * len(ids)
+    rows.seen_tips = [""] * len(ids)
+    if not ids:
+        return
+    through = follower.ledger_through()
+    seen = follower.seen([i for i in ids if i <= through])
+    linked = {s.first for s in seen.values()} | {s.previous for s in seen.values()}
+    arrivals = follower.arrivals(sorted({*ids, *(i for i in linked if i is not None)}))
+    for row, record_id in enumerate(ids):
+        mark, text, tip = 0, "", ""
+        own = arrivals.get(record_id)
+        if own is not None and not own[3]:
+            mark |= UNACKED
+            rows.tips[row] = rows.tips[row] or (
+                f"Its batch (request {own[0]}) was {answer_text(own[1], own[2], False)}: "
+                f"the streamer sends such records again")
+        if own is None or not follower.has_ledger:
+            pass
+        elif record_id > through:
+            mark |= PENDING
+            text = "…"
+            tip = "The redelivery ledger has not looked at this record yet"
+        elif (facts := seen.get(record_id)) is None or facts.seen is None:
+            tip = "No id: the ledger cannot tell this record's arrivals apart"
+        else:
+            text = f"{facts.seen}{TIMES}"
+            first = arrivals.get(facts.first)
+            parts = [f"arrival {facts.attempt} of {facts.seen}"]
+            if first is not None:
+                parts.append(f"first in request {first[0]} "
+                             f"({answer_text(first[1], first[2], first[3])})")
+            if facts.previous is not None and facts.delay_ms is not None:
+                parts.append(f"{duration_text(facts.delay_ms / 1000)} after the previous")
+            if facts.conflict:
+                mark |= CONFLICT
+                text += " ≠"
+                parts.append(f"CONFLICT: its content differs from the first arrival (record "
+                             f"{facts.first}): same id, not a redelivery")
+            if facts.attempt > 1 and own is not None:
+                parts.append(f"this arrival: request {own[0]} "
+                             f"({answer_text(own[1], own[2], own[3])})")
+            tip = " · ".join(parts)
+        rows.marks[row] = mark
+        rows.seen_tips[row] = tip
+        cells = rows.texts[row]
+        rows.texts[row] = (*cells[:column], text, *cells[column + 1:])
 
 
 def _record_detail(follower: Follower, record_id: int, masker: Masker | None = None) -> Detail:
@@ -497,7 +710,92 @@ def _record_detail(follower: Follower, record_id: int, masker: Masker | None = N
     own_id = value.get("id") if isinstance(value, dict) else None
     title = plain(f"{family} record {cell_text(own_id)} · request {request_id}, "
                   f"position {idx}")
-    return Detail("record", record_id, title, value, text, request_id=request_id)
+    return Detail("record", record_id, title, value, text, request_id=request_id,
+                  ledger=_ledger_facts(follower, record_id, value, masker))
+
+
+def _record_link(record_id: int, request_id: int | None) -> str:
+    where = f" (request {request_id})" if request_id is not None else ""
+    return f'<a href="record:{record_id}">record {record_id}</a>{where}'
+
+
+def _ledger_facts(follower: Follower, record_id: int, value: Any,
+                  masker: Masker | None) -> str:
+    """A record's redelivery facts as the detail pane shows them (rich text: every text in it
+    is escaped; links ``record:<id>`` select that record)."""
+    if not follower.has_ledger:
+        return ""
+    through = follower.ledger_through()
+    own = follower.arrivals([record_id]).get(record_id)
+    lines = []
+    if own is not None and not own[3]:
+        lines.append(f"<b>Not acknowledged</b>: its batch (request {own[0]}) was "
+                     f"{html.escape(answer_text(own[1], own[2], False))}; the streamer "
+                     f"sends such records again.")
+    if record_id > through:
+        lines.append("The redelivery ledger has not looked at this record yet (the receiver "
+                     "fills it between batches).")
+        return "<br>".join(lines)
+    facts = follower.seen([record_id]).get(record_id)
+    if facts is None or facts.seen is None:
+        lines.append("No id: the ledger cannot tell this record's arrivals apart.")
+        return "<br>".join(lines)
+    linked = follower.arrivals([i for i in (facts.first, facts.previous) if i is not None])
+    noun = "arrival" if facts.seen == 1 else "arrivals"
+    lines.insert(0, f"<b>Arrival {facts.attempt} of {facts.seen}</b> so far ({facts.seen} "
+                    f"{noun} of this id)" + (f", acknowledged in request {own[0]}"
+                                             if own is not None and own[3] else ""))
+    if facts.attempt > 1 and facts.first is not None:
+        first = linked.get(facts.first)
+        answer = f", {answer_text(first[1], first[2], first[3])}" if first else ""
+        lines.append(f"First arrival: {_record_link(facts.first, first and first[0])}"
+                     f"{html.escape(answer)}")
+    if facts.previous is not None:
+        previous = linked.get(facts.previous)
+        delay = (f", {duration_text(facts.delay_ms / 1000)} earlier"
+                 if facts.delay_ms is not None else "")
+        answer = f", {answer_text(previous[1], previous[2], previous[3])}" if previous else ""
+        lines.append(f"Previous arrival: {_record_link(facts.previous, previous and previous[0])}"
+                     f"{html.escape(delay + answer)}")
+    if facts.conflict and facts.first is not None:
+        first_row = follower.record(facts.first)
+        which = ""
+        if first_row is not None:
+            try:
+                paths = _differences(load_json(first_row[3]), value)
+            except (ValueError, RecursionError):
+                paths = []
+            if paths:
+                shown = [p if masker is None else masker.mask_text(p) for p in paths[:6]]
+                which = ": " + ", ".join(shown) + (" …" if len(paths) > 6 else "")
+        lines.append(f'<span style="color:#cf222e"><b>Conflict</b>: same id as record '
+                     f'{facts.first}, other content{html.escape(plain(which))}</span>')
+    return "<br>".join(lines)
+
+
+def _differences(a: Any, b: Any, path: str = "", out: list[str] | None = None,
+                 limit: int = 7) -> list[str]:
+    """The paths (``detail.volume.total``, ``[2]``) where two parsed records differ."""
+    out = [] if out is None else out
+    if len(out) >= limit:
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                out.append(where + (" (only in the first)" if key in a else " (new)"))
+            else:
+                _differences(a[key], b[key], where, out, limit)
+            if len(out) >= limit:
+                break
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for number, (x, y) in enumerate(zip(a, b, strict=True)):
+            _differences(x, y, f"{path}[{number}]", out, limit)
+            if len(out) >= limit:
+                break
+    elif type(a) is not type(b) or a != b:
+        out.append(path or "the whole record")
+    return out
 
 
 def _request_detail(follower: Follower, request_id: int, masker: Masker | None = None) -> Detail:
@@ -520,14 +818,15 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
     lines = [f"{row['method']} {row['path']}{'?' + row['query'] if row['query'] else ''} "
              f"HTTP/{row['http_version']} from {client_address(row['peer'], headers)} at "
              f"{row['received_at']}",
-             f"Answered {row['status']}" + (f": {row['reason']}" if row["reason"] else ""),
+             answered_text(row),
              *(f"Note: {p}" for p in problems),
              "", *(f"{name}: {value}" for name, value in headers)]
     if row["body_size"] > len(body):
         lines.insert(2, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
     info = plain("\n".join(lines))
     noun = "record" if row["record_count"] == 1 else "records"
-    title = f"Request {request_id} · {row['status']} · {row['record_count']} {noun}"
+    title = (f"Request {request_id} · {status_text(row['status'], row.get('rule'))} · "
+             f"{row['record_count']} {noun}")
     detail = Detail("request", request_id, title, None,
                     plain(body.decode("utf-8", errors="replace")),
                     is_json=False, request_id=request_id, info=info,
@@ -559,7 +858,10 @@ def _save(follower: Follower | None, target: Path) -> str:
 
 @dataclass
 class TableUpdate:
-    """New rows for one table, or (``reset``) all of its rows under a new filter/capture."""
+    """New rows for one table, or (``reset``) all of its rows under a new filter/capture.
+
+    Not a reset: ``ids`` are added (usually after the last row; a record that now passes a
+    ledger filter may go between), ``removed`` leave (they no longer pass)."""
 
     table: str
     ids: array
@@ -567,6 +869,38 @@ class TableUpdate:
     total: int  # rows without the table's filter
     filtered: bool = False
     seconds: float | None = None  # how long the filter took, for a full re-filter
+    removed: array = field(default_factory=lambda: array("q"))
+
+
+# Filter names whose truth comes from the redelivery ledger: a record the ledger has not covered
+# yet cannot be judged, and is held back until it is (seen, attempt, redelivered, conflict).
+LEDGER_NAMES = frozenset({"seen", "attempt", "redelivered", "conflict"})
+# ...and those whose truth may change after a record was judged: later arrivals raise ``seen``;
+# a delayed 200 is acknowledged once it reached the client (acked, unacknowledged).
+CHANGING_NAMES = frozenset({"seen", "acked"})
+MAX_CHANGED_RUNS = 400  # beyond this many runs of changed ids a ledger filter is run again
+
+
+def filter_names(flt: Filter | None) -> set[str]:
+    """The ledger fields a filter uses (its ``Ref`` nodes of kind ``ledger``)."""
+    names: set[str] = set()
+    if flt is None:
+        return names
+    stack: list[Any] = [flt.root]
+    seen_nodes: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        name = getattr(node, "name", None)
+        if isinstance(name, str) and getattr(node, "kind", None) == "ledger":
+            names.add(name.lower())
+        if hasattr(node, "__dataclass_fields__"):
+            stack.extend(getattr(node, f) for f in node.__dataclass_fields__)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return names
 
 
 class _Tables:
@@ -581,6 +915,24 @@ class _Tables:
         self.base = {table: array("q") for table in TABLES}
         self.record_mark = 0
         self.request_mark = 0
+        self.through = 0  # the ledger's coverage at the last look
+        self.ledger = False  # the capture has one (format 6 on)
+        self.marks = {table: 0 for table in TABLES}  # a record table's filter ran up to here
+        self.shown: dict[str, array] = {}  # the ids of a record table under a changing filter
+        self.unsettled: dict[int, tuple[int, int, float]] = {}  # a 200 not acknowledged yet
+
+    def holds(self, table: str) -> bool:
+        return (self.ledger and table != "requests"
+                and bool(filter_names(self.filters.get(table)) & LEDGER_NAMES))
+
+    def changing(self, table: str) -> bool:
+        return (self.ledger and table != "requests"
+                and bool(filter_names(self.filters.get(table)) & CHANGING_NAMES))
+
+    def _upto(self, table: str) -> int:
+        if table == "requests":
+            return self.request_mark
+        return min(self.record_mark, self.through) if self.holds(table) else self.record_mark
 
     def grow(self, follower: Follower, growth: Growth, reset: bool) -> list[TableUpdate]:
         updates = []
@@ -588,6 +940,13 @@ class _Tables:
         for ids in growth.family_ids.values():
             if ids:
                 record_mark = max(record_mark, ids[-1])
+        self.record_mark = record_mark
+        self.request_mark = growth.last_request or self.request_mark
+        if follower.has_ledger and growth.request_ids:
+            now = time.monotonic()
+            for request_id, first, count in follower.unsettled(growth.first_request,
+                                                                growth.last_request):
+                self.unsettled[request_id] = (first, count, now)
         for table in TABLES:
             new = growth.table_ids(table)
             self.base[table].extend(new)
@@ -595,27 +954,114 @@ class _Tables:
             if reset:
                 updates.append(self.refilter(follower, table))
                 continue
-            if not new:
+            total = len(self.base[table])
+            if flt is None:
+                if new:
+                    updates.append(TableUpdate(table, new, False, total))
                 continue
-            if flt is not None:
-                lo, hi = ((growth.first_request, growth.last_request) if table == "requests"
-                          else (self.record_mark, record_mark))
-                new = follower.matching(flt, table, lo, hi)
-            updates.append(TableUpdate(table, new, False, len(self.base[table]),
-                                       flt is not None))
-        self.record_mark = record_mark
-        self.request_mark = growth.last_request or self.request_mark
+            if table == "requests":
+                if new:
+                    new = follower.matching(flt, table, growth.first_request,
+                                            growth.last_request)
+                    updates.append(TableUpdate(table, new, False, total, True))
+                continue
+            low, high = self.marks[table], self._upto(table)
+            if high > low and (new or self.holds(table)):
+                new = follower.matching(flt, table, low, high)
+                self.marks[table] = high
+                if table in self.shown:
+                    self.shown[table].extend(new)
+                updates.append(TableUpdate(table, new, False, total, True))
+            elif new:  # held back: only the total changed
+                updates.append(TableUpdate(table, array("q"), False, total, True))
         return updates
 
     def refilter(self, follower: Follower, table: str) -> TableUpdate:
         flt = self.filters.get(table)
         total = len(self.base[table])
+        self.shown.pop(table, None)
         if flt is None:
+            self.marks[table] = self.record_mark
             return TableUpdate(table, array("q", self.base[table]), True, total)
         started = time.perf_counter()
-        upto = self.request_mark if table == "requests" else self.record_mark
+        upto = self._upto(table)
         ids = follower.matching(flt, table, 0, upto)
+        if table != "requests":
+            self.marks[table] = upto
+            if self.changing(table):
+                self.shown[table] = array("q", ids)
         return TableUpdate(table, ids, True, total, True, time.perf_counter() - started)
+
+    def settled(self, follower: Follower) -> list[int]:
+        """Record ids whose batch was acknowledged late since the last look (a delay rule's
+        200 that reached its client); requests waiting longer than 10 minutes are let go."""
+        if not self.unsettled:
+            return []
+        acked = follower.acknowledged(list(self.unsettled))
+        now = time.monotonic()
+        out: list[int] = []
+        for request_id, (first, count, since) in list(self.unsettled.items()):
+            if acked.get(request_id):
+                out.extend(range(first, first + count))
+            if acked.get(request_id) or now - since > 600:
+                del self.unsettled[request_id]
+        return out
+
+    def advance(self, follower: Follower, through: int,
+                changed: array | None) -> list[TableUpdate]:
+        """The ledger covers records up to ``through`` now: a ledger filter's held-back
+        records are judged, and those whose facts changed (``changed``) judged again."""
+        self.through = through
+        updates = []
+        for table in TABLES:
+            if table == "requests" or self.filters.get(table) is None:
+                continue
+            if changed is None and self.changing(table):
+                updates.append(self.refilter(follower, table))
+                continue
+            flt = self.filters[table]
+            done = self.marks[table]
+            added, removed = array("q"), array("q")
+            if self.changing(table) and changed:
+                runs = _runs(changed, done)
+                if len(runs) > MAX_CHANGED_RUNS:
+                    updates.append(self.refilter(follower, table))
+                    continue
+                shown = self.shown.setdefault(table, array("q"))
+                for low, high in runs:
+                    now = set(follower.matching(flt, table, low - 1, high))
+                    start, stop = bisect_left(shown, low), bisect_right(shown, high)
+                    was = set(shown[start:stop])
+                    added.extend(sorted(now - was))
+                    removed.extend(sorted(was - now))
+                for record_id in removed:
+                    del shown[bisect_left(shown, record_id)]
+                for record_id in added:
+                    shown.insert(bisect_left(shown, record_id), record_id)
+            high = self._upto(table)
+            if self.holds(table) and high > done:
+                new = follower.matching(flt, table, done, high)
+                self.marks[table] = high
+                if table in self.shown:
+                    self.shown[table].extend(new)
+                added.extend(new)
+            if added or removed:
+                updates.append(TableUpdate(table, added, False, len(self.base[table]), True,
+                                           removed=removed))
+        return updates
+
+
+def _runs(ids: array, upto: int) -> list[tuple[int, int]]:
+    """Consecutive stretches (first, last) of the sorted ``ids`` up to ``upto``."""
+    runs: list[tuple[int, int]] = []
+    for record_id in ids:
+        if record_id > upto:
+            break
+        if runs and runs[-1][1] == record_id - 1:
+            runs[-1] = (runs[-1][0], record_id)
+        elif not runs or runs[-1][1] != record_id:
+            runs.append((record_id, record_id))
+    return runs
 
 
 _COMPLETION_FIELDS = ("type", "severity", "country", "operator", "ratezone", "family")

@@ -55,6 +55,7 @@ from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
+from app.ui.redeliveries import RedeliveriesView
 from app.ui.simtest import SimTestPanel
 from app.ui.values import plain
 from app.ui.widgets import MessageBar, RecordTableView
@@ -106,9 +107,10 @@ class MainWindow(QMainWindow):
         self.capture_file = None
         self.endpoint = None
         self.transfers = None
+        self.answers = None
 
         self.requests_model = RequestsModel(reader, self)
-        self.record_models = {tab.key: RecordsModel(tab.key, tab.columns, reader, self)
+        self.record_models = {tab.key: RecordsModel(tab.key, tab.view_columns, reader, self)
                               for tab in RECORD_TABS}
         self._build_actions()
         self._build_toolbar()
@@ -199,6 +201,16 @@ class MainWindow(QMainWindow):
         self.copy_as_curl_action = a("Copy as c&URL", None,
                                      "Ctrl+Alt+C", "Copy the selected records (or request) "
                                                    "as a cURL command")
+        # Answer rules (app.ui.answers): the switch is checked while the receiver says so.
+        self.pause_action = a("&Pause acknowledgements", None, "Ctrl+Shift+A",
+                              "Answer every valid batch 503 (still storing it), so the Data "
+                              "Streamer keeps its records and sends them again later")
+        self.pause_action.setCheckable(True)
+        self.pause_action.setIconText("Pause acks")
+        self.pause_action.setEnabled(False)
+        self.rules_action = a("Answer &rules…", None, None,
+                              "Rules that answer POSTs like a failing backend: errors, "
+                              "redirects, delays, dropped connections")
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Endpoint", self)
@@ -247,6 +259,22 @@ class MainWindow(QMainWindow):
         bar.addAction(self.settings_action)
         bar.addAction(self.portal_action)
         bar.addSeparator()
+        bar.addAction(self.pause_action)
+        pause = bar.widgetForAction(self.pause_action)
+        pause.setObjectName("pause_button")  # amber while acknowledgements are paused
+        rules_menu = QMenu(pause)  # its arrow: the rules dialog, without a button of its own
+        rules_menu.addAction(self.rules_action)
+        pause.setMenu(rules_menu)
+        pause.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        pause.setStyleSheet("#pause_button:checked { background-color: #d29922; color: #1f2328;"
+                            " font-weight: bold; border-radius: 3px; }")
+        self.rules_indicator = QToolButton(self)  # "Rules: 2 active", shown while any is
+        self.rules_indicator.setObjectName("rules_indicator")
+        self.rules_indicator.setStyleSheet("#rules_indicator { color: #9a6700; "
+                                           "font-weight: bold; }")
+        self.rules_indicator_action = bar.addWidget(self.rules_indicator)
+        self.rules_indicator_action.setVisible(False)
+        bar.addSeparator()
         self.counter_label = QLabel(self)
         self.counter_label.setTextFormat(Qt.TextFormat.PlainText)
         bar.addWidget(self.counter_label)
@@ -270,11 +298,16 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.views: dict[str, RecordTableView] = {}
         self.filter_bars: dict[str, FilterBar] = {}
-        widths = (185, 110, 60, 160, 55, 65, 75, 70, 60, 400)
+        widths = (185, 110, 60, 160, 150, 65, 75, 70, 60, 400)
         self._add_page("requests", "Requests", self.requests_model, widths)
         for tab in RECORD_TABS:
             self._add_page(tab.key, tab.title, self.record_models[tab.key],
-                           tuple(c.width for c in tab.columns))
+                           tuple(c.width for c in tab.view_columns))
+        # After the tables (their tab numbers stay): what the streamer sent again.
+        self.redeliveries = RedeliveriesView(self.tabs)
+        self.tabs.addTab(self.redeliveries, "Redeliveries")
+        self.tabs.setTabToolTip(self.tabs.count() - 1, "Per unacknowledged batch: when and in "
+                                "which later requests its records came back")
         for view in self.views.values():
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
@@ -302,6 +335,17 @@ class MainWindow(QMainWindow):
         self.info_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.info_text.hide()
         right_layout.addWidget(self.info_text)
+        # A record's redelivery facts (rich text the reader escaped; links select records).
+        self.ledger_label = QLabel(right)
+        self.ledger_label.setObjectName("ledgerFacts")
+        self.ledger_label.setTextFormat(Qt.TextFormat.RichText)
+        self.ledger_label.setWordWrap(True)
+        self.ledger_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.ledger_label.linkActivated.connect(self._on_ledger_label_link_activated)
+        self.ledger_label.hide()
+        right_layout.addWidget(self.ledger_label)
         self.detail = JsonDetail(right)
         right_layout.addWidget(self.detail, 1)
         self.splitter.addWidget(self.tabs)
@@ -348,7 +392,8 @@ class MainWindow(QMainWindow):
         menu.addAction(self.quit_action)
         menu = self.menuBar().addMenu("&Endpoint")
         for action in (self.start_action, self.stop_action, None, self.settings_action,
-                       self.portal_action, None, self.expose_action, self.unexpose_action,
+                       self.portal_action, None, self.pause_action, self.rules_action,
+                       None, self.expose_action, self.unexpose_action,
                        self.copy_public_url_action, None, self.copy_url_action,
                        self.copy_curl_action, None, self.sim_test.toggleViewAction()):
             menu.addSeparator() if action is None else menu.addAction(action)
@@ -365,6 +410,10 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{number + 1}"))
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             menu.addAction(action)
+        redeliveries = QAction("Redeliveries", self)
+        redeliveries.setShortcut(QKeySequence(f"Ctrl+{self.tabs.count()}"))
+        redeliveries.triggered.connect(lambda: self.tabs.setCurrentWidget(self.redeliveries))
+        menu.addAction(redeliveries)
         menu.addSeparator()
         menu.addAction(self.sim_test.toggleViewAction())
         menu.addAction(self.mask_action)
@@ -385,6 +434,10 @@ class MainWindow(QMainWindow):
         self.reader.job_failed.connect(self._on_reader_job_failed)
         self.reader.notice.connect(self._on_reader_notice)
         self.reader.checklist_changed.connect(self.sim_test.show_steps)
+        self.reader.redeliveries_ready.connect(self.redeliveries.show_report)
+        self.redeliveries.shown_changed.connect(self.reader.watch_redeliveries)
+        self.redeliveries.request_activated.connect(self.show_request)
+        self.redeliveries.records_wanted.connect(self.show_records_of)
         self.sim_test.iccid_changed.connect(self.reader.set_checklist_sim)
         if self.sim_test.iccid():
             self.reader.set_checklist_sim(self.sim_test.iccid())
@@ -399,6 +452,7 @@ class MainWindow(QMainWindow):
         self._counts = {"requests": 0, "records": 0}
         self._update_counts()
         self._show_empty_detail()
+        self.redeliveries.clear()
 
     def _on_reader_tables_updated(self, updates: list[TableUpdate]) -> None:
         for update in updates:
@@ -406,6 +460,7 @@ class MainWindow(QMainWindow):
             if update.reset:
                 model.reset(update.ids)
             else:
+                model.remove_ids(update.removed)
                 model.append_ids(update.ids)
             bar = self.filter_bars[update.table]
             self._totals[update.table] = update.total
@@ -466,7 +521,9 @@ class MainWindow(QMainWindow):
 
     def current_view(self) -> RecordTableView:
         """The table view of the current tab."""
-        return list(self.views.values())[self.tabs.currentIndex()]
+        views = list(self.views.values())
+        number = self.tabs.currentIndex()  # the Redeliveries tab: the requests
+        return views[number] if 0 <= number < len(views) else views[0]
 
     def _on_view_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
@@ -487,6 +544,8 @@ class MainWindow(QMainWindow):
         self._detail_kind = detail.kind
         self._detail_request = detail.request_id
         self.detail_title.setText(detail.title)
+        self.ledger_label.setText(detail.ledger)
+        self.ledger_label.setVisible(bool(detail.ledger))
         if detail.kind == "record":
             self.info_text.hide()
             self.jump_button.setText("Show its request")
@@ -506,6 +565,7 @@ class MainWindow(QMainWindow):
         self._detail_request = None
         self.detail_title.setText("Select a request or a record to see it here.")
         self.info_text.hide()
+        self.ledger_label.hide()
         self.jump_button.hide()
         self.detail.clear()
 
@@ -543,6 +603,11 @@ class MainWindow(QMainWindow):
         """
         self._jump_to_records_of = request_id
         self.reader.fetch_request(request_id)
+
+    def _on_ledger_label_link_activated(self, link: str) -> None:
+        kind, _, number = link.partition(":")
+        if kind == "record" and number.isdigit():
+            self._select_records(int(number), 1)
 
     def _select_records(self, first: int | None, count: int) -> None:
         if first is None or not count:

@@ -33,6 +33,8 @@ from tests.hostile import (
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import cell, column_of, finish, post
 
+ICCID_AT = column_of(EVENT_COLUMNS, "iccid")  # in the Events table
+
 
 def rows_where(model, column: int, predicate) -> list[int]:
     return [r for r in range(model.rowCount()) if predicate(cell(model, r, column) or "")]
@@ -343,10 +345,10 @@ def masked(qtbot, window):
     body = hostile_body(["event", "usage"])
     finish(post(window, body=body))
     events = window.record_models["event"]
-    qtbot.waitUntil(lambda: events.rowCount() == 1 and cell(events, 0, 4) == ICCID_EVENT,
+    qtbot.waitUntil(lambda: events.rowCount() == 1 and cell(events, 0, ICCID_AT) == ICCID_EVENT,
                     timeout=WAIT)
     window.mask_action.trigger()
-    qtbot.waitUntil(lambda: (cell(events, 0, 4) or ICCID_EVENT) != ICCID_EVENT, timeout=WAIT)
+    qtbot.waitUntil(lambda: (cell(events, 0, ICCID_AT) or ICCID_EVENT) != ICCID_EVENT, timeout=WAIT)
     return window
 
 
@@ -387,12 +389,12 @@ def test_detail_follows_a_fast_mask_toggle(qtbot, masked):
         window.mask_action.trigger()
         window.mask_action.trigger()
     window.mask_action.trigger()  # off
-    qtbot.waitUntil(lambda: cell(events, 0, 4) == ICCID_EVENT, timeout=WAIT)
+    qtbot.waitUntil(lambda: cell(events, 0, ICCID_AT) == ICCID_EVENT, timeout=WAIT)
     qtbot.waitUntil(lambda: ICCID_EVENT in window.detail._source_text, timeout=WAIT)
     qtbot.wait(300)
     assert ICCID_EVENT in window.detail._source_text
     window.mask_action.trigger()  # on
-    qtbot.waitUntil(lambda: cell(events, 0, 4) not in (None, ICCID_EVENT), timeout=WAIT)
+    qtbot.waitUntil(lambda: cell(events, 0, ICCID_AT) not in (None, ICCID_EVENT), timeout=WAIT)
     qtbot.waitUntil(lambda: ICCID_EVENT not in window.detail._source_text, timeout=WAIT)
     qtbot.wait(300)
     assert ICCID_EVENT not in window.detail._source_text
@@ -411,7 +413,7 @@ def test_masked_detail_hides_the_organisation_name(qtbot, window):
                     and ICCID_EVENT not in window.detail._source_text, timeout=WAIT)
     shown = window.detail._source_text + window.detail._raw_edit.toPlainText()
     assert "Acme" not in shown and ICCID_EVENT not in shown
-    assert cell(events, 0, column_of(EVENT_COLUMNS, "iccid")) != ICCID_EVENT
+    assert cell(events, 0, ICCID_AT) != ICCID_EVENT
 
 
 def test_portal_dialog_hides_the_auth_header_while_masking(qtbot, window, monkeypatch):

@@ -9,14 +9,16 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from app.capture.schema import open_reader
-from app.records.columns import EVENT_COLUMNS
+from app.records.columns import RECORD_TABS
 from app.replay.generator import Generator
 from app.ui.transfer import ExportDialog
 from tests.ui.conftest import WAIT
 
+EVENT_TAB = next(t for t in RECORD_TABS if t.key == "event")
+
 
 def iccid_column() -> int:
-    return [c.name for c in EVENT_COLUMNS].index("iccid")
+    return [c.name for c in EVENT_TAB.view_columns].index("iccid")
 
 
 def test_dropping_a_file_imports_it_through_the_receiver(qtbot, window, tmp_path):

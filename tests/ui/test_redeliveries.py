@@ -1,0 +1,241 @@
+"""The redelivery ledger in the window (issue 13): the "Seen" column, unacknowledged records,
+ledger filters that wait for the ledger, the record's ledger facts and the Redeliveries view.
+
+The capture is written here with the real :class:`CaptureWriter` (a Responder answers some
+batches 503 under a rule, as the receiver's answer rules do) and its ledger is filled with
+``index_pending``, as the receiver does while idle: each step is then visible in the window
+exactly when the test makes it. The window's own receiver cannot write into a capture held
+by this writer (it says so in the message bar), and its tables follow the file.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication
+
+from app.capture.answers import json_answer
+from app.capture.writer import CaptureWriter, Incoming, Stored
+from app.cli.options import build_parser
+from app.records.columns import RECORD_TABS
+from app.ui.application import build
+from app.ui.reader import TIMES
+from app.ui.redeliveries import EMPTY_HINT
+from tests.hostile import hostile_body
+from tests.ui.conftest import WAIT
+
+EVENTS = next(t for t in RECORD_TABS if t.key == "event").view_columns
+SEEN = [c.name for c in EVENTS].index("seen")
+TYPE = [c.name for c in EVENTS].index("type")
+
+
+def event(number: int, text: str = "Update location") -> dict:
+    return {"id": number, "timestamp": "2026-11-30T10:00:00Z",
+            "event_type": {"id": 1, "description": text},
+            "event_severity": {"id": 0, "description": "INFO"}, "alert": False,
+            "sim": {"iccid": "8988228066600000001"}}
+
+
+class Capture:
+    """A capture this test writes, batch by batch, like the receiver would."""
+
+    def __init__(self, path):
+        self.writer = CaptureWriter(path)
+
+    def post(self, records: list[dict], status: int = 200, rule: str | None = None) -> Stored:
+        def respond(stored: Stored):
+            if status != 200:
+                stored.status, stored.reason, stored.rule = status, f"rule {rule}", rule
+                stored.acked = False
+            return json_answer({"status": stored.status})
+
+        body = json.dumps(records).encode()
+        return self.writer.store(Incoming("POST", "/hook", body,
+                                          content_type="application/json"), respond=respond)
+
+    def fill(self) -> None:
+        """What the receiver does while idle: the filter index, then the ledger."""
+        while self.writer.index_pending(500):
+            pass
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+def capture(tmp_path):
+    cap = Capture(tmp_path / "held.sqlite")
+    yield cap
+    cap.close()
+
+
+@pytest.fixture
+def shown(qtbot, capture):
+    """A window showing the capture the test writes."""
+    args = build_parser().parse_args(["--port", "0", "--capture", str(capture.writer.path)])
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    yield win
+    if win.isVisible():
+        win.close()
+
+
+def cell(model, row: int, column: int, role=Qt.ItemDataRole.DisplayRole):
+    return model.data(model.index(row, column), role)
+
+
+def times(count: int) -> str:
+    """A "Seen" cell's text: 3 arrivals."""
+    return f"{count}{TIMES}"
+
+
+def tip(model, row: int, column: int) -> str:
+    """A cell's tooltip as the user reads it (tooltips are escaped plain text)."""
+    text = model.data(model.index(row, column), Qt.ItemDataRole.ToolTipRole) or ""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def test_seen_counts_arrivals_and_updates_live(qtbot, capture, shown, qtmodeltester):
+    events = shown.record_models["event"]
+    shown.tabs.setCurrentIndex(1)
+    capture.post([event(1), event(2)], 503, "503 for 2")
+    qtbot.waitUntil(lambda: events.rowCount() == 2, timeout=WAIT)
+    # Not in the ledger yet: the cell says it is coming.
+    qtbot.waitUntil(lambda: cell(events, 0, SEEN) == "…", timeout=WAIT)
+    capture.fill()
+    qtbot.waitUntil(lambda: cell(events, 0, SEEN) == times(1), timeout=WAIT)
+    # Unacknowledged: italic, muted, a marker in the first column, and said why.
+    font = cell(events, 0, TYPE, Qt.ItemDataRole.FontRole)
+    assert isinstance(font, QFont) and font.italic()
+    assert cell(events, 0, 0, Qt.ItemDataRole.DecorationRole) is not None
+    assert cell(events, 0, TYPE, Qt.ItemDataRole.ForegroundRole) is not None
+    assert "503, rule '503 for 2'" in tip(events, 0, TYPE)
+
+    capture.post([event(1), event(2)], 503, "503 for 2")
+    capture.fill()
+    capture.post([event(1), event(2), event(3)])
+    capture.fill()
+    qtbot.waitUntil(lambda: events.rowCount() == 7, timeout=WAIT)
+    # The first arrival's cell changed after it was shown: 3 times everywhere, live.
+    qtbot.waitUntil(lambda: [cell(events, r, SEEN) for r in range(7)]
+                    == [times(3)] * 6 + [times(1)], timeout=WAIT)
+    seen_tip = tip(events, 4, SEEN)
+    assert "arrival 3 of 3" in seen_tip
+    assert "first in request 1 (not acknowledged: 503, rule '503 for 2')" in seen_tip
+    assert "after the previous" in seen_tip
+    # The acknowledged arrivals look like any record.
+    assert cell(events, 4, TYPE, Qt.ItemDataRole.FontRole) is None
+    assert cell(events, 4, 0, Qt.ItemDataRole.DecorationRole) is None
+    qtmodeltester.check(events, force_py=True)
+
+
+def test_a_conflict_is_red_and_says_which_fields(qtbot, capture, shown):
+    events = shown.record_models["event"]
+    shown.tabs.setCurrentIndex(1)
+    capture.post([event(7)], 503, "503 for 1")
+    capture.post([event(7, "Purge location")])
+    capture.fill()
+    qtbot.waitUntil(lambda: events.rowCount() == 2
+                    and cell(events, 1, SEEN) == times(2) + " ≠", timeout=WAIT)
+    assert cell(events, 1, SEEN, Qt.ItemDataRole.ForegroundRole) is not None
+    assert "CONFLICT" in tip(events, 1, SEEN)
+    assert cell(events, 0, SEEN) == times(2)  # the first arrival is no conflict itself
+    shown.views["event"].setCurrentIndex(events.index(1, 0))
+    qtbot.waitUntil(lambda: shown.ledger_label.isVisible(), timeout=WAIT)
+    text = shown.ledger_label.text()
+    assert "Arrival 2 of 2" in text and "Conflict" in text
+    assert "event_type.description" in text
+    assert 'href="record:1"' in text
+    # The link selects the first arrival.
+    shown.ledger_label.linkActivated.emit("record:1")
+    assert shown.views["event"].currentIndex().row() == 0
+
+
+def test_ledger_filters_wait_for_the_ledger_and_follow_it(qtbot, capture, shown,
+                                                          qtmodeltester):
+    events = shown.record_models["event"]
+    bar = shown.filter_bars["event"]
+    bar.set_text("seen > 1")
+    capture.post([event(1), event(2)], 503, "503 for 1")
+    qtbot.waitUntil(lambda: shown._totals.get("event") == 2, timeout=WAIT)
+    assert events.rowCount() == 0
+    capture.post([event(1), event(4)])  # 1 comes again: not covered yet, so not judged yet
+    qtbot.waitUntil(lambda: shown._totals.get("event") == 4, timeout=WAIT)
+    assert events.rowCount() == 0
+    capture.fill()
+    # Both arrivals of 1 pass now, the first one though it was judged (seen 1) before.
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [1, 3],
+                    timeout=WAIT)
+    bar.set_text("unacknowledged")
+    qtbot.waitUntil(lambda: events.rowCount() == 2
+                    and [events.id_at(r) for r in range(2)] == [1, 2], timeout=WAIT)
+    bar.set_text("redelivered")
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [3],
+                    timeout=WAIT)
+    capture.post([event(2)])
+    qtbot.waitUntil(lambda: shown._totals.get("event") == 5, timeout=WAIT)
+    assert events.rowCount() == 1  # held back until the ledger covers it
+    capture.fill()
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [3, 5],
+                    timeout=WAIT)
+    qtmodeltester.check(events, force_py=True)
+
+
+def test_redeliveries_view_is_live(qtbot, capture, shown, qtmodeltester):
+    view = shown.redeliveries
+    shown.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.summary.text() == "No batch was left unacknowledged.",
+                    timeout=WAIT)
+    assert view.table.hint == EMPTY_HINT
+    capture.post([event(1), event(2)], 503, "503 for 2")
+    capture.fill()
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1, timeout=WAIT)
+    assert cell(view.model, 0, 2) == "503, rule '503 for 2'"
+    assert cell(view.model, 0, 4) == "0"
+    assert cell(view.model, 0, 9) == "2"
+    capture.post([event(1), event(2), event(3)])
+    capture.fill()
+    qtbot.waitUntil(lambda: cell(view.model, 0, 4) == "2", timeout=WAIT)
+    assert cell(view.model, 0, 5) == "2"
+    assert cell(view.model, 0, 9) == "0"
+    assert "2 redelivered, 0 not yet" in view.summary.text()
+    assert "delay median" in view.summary.text()
+    qtmodeltester.check(view.model, force_py=True)
+    # Double-click: the request in the Requests table.
+    qtbot.waitUntil(lambda: shown.requests_model.rowCount() == 2, timeout=WAIT)
+    view.table.doubleClicked.emit(view.model.index(0, 0))
+    assert shown.tabs.currentIndex() == 0
+    assert shown.views["requests"].currentIndex().row() == 0
+
+
+def test_hostile_records_render_select_and_filter_with_the_seen_column(qtbot, capture,
+                                                                       shown):
+    events = shown.record_models["event"]
+    body = hostile_body()
+    capture.writer.store(Incoming("POST", "/hook", body, content_type="application/json"))
+    capture.writer.store(Incoming("POST", "/hook", body, content_type="application/json"))
+    capture.fill()
+    other = shown.record_models["other"]
+    qtbot.waitUntil(lambda: other.rowCount() > 0 and events.rowCount() > 0, timeout=WAIT)
+    for model in shown.record_models.values():
+        for row in range(model.rowCount()):
+            model.data(model.index(row, 0))
+    seen_other = [c.name for c in next(t for t in RECORD_TABS
+                                       if t.key == "other").view_columns].index("seen")
+    qtbot.waitUntil(lambda: all(cell(other, r, seen_other) not in (None, "…")
+                                for r in range(other.rowCount())), timeout=WAIT)
+    texts = {cell(other, r, seen_other) for r in range(other.rowCount())}
+    assert times(2) in texts
+    shown.tabs.setCurrentIndex(4)
+    for row in range(other.rowCount()):
+        shown.views["other"].setCurrentIndex(other.index(row, seen_other))
+    qtbot.waitUntil(lambda: shown.detail_title.text() != "", timeout=WAIT)
+    shown.filter_bars["other"].set_text("seen == 2")
+    qtbot.waitUntil(lambda: other.rowCount() > 0 and shown._filtered.get("other"),
+                    timeout=WAIT)
+    assert not shown.message_bar.isVisible() or "receiver" in shown.message_bar.label.text()
