@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from app import APP_NAME, APP_TITLE, __version__
 from app.config import Settings, new_capture_path
 from app.resources import resources_dir
+from app.ui.answers import AnswersController
 from app.ui.capturefile import CaptureFileController
 from app.ui.endpoint import EndpointController
 from app.ui.reader import CaptureReader, error_text
@@ -153,6 +154,7 @@ def build(args: argparse.Namespace, app: QApplication) -> MainWindow:
     window.endpoint = EndpointController(window, receiver)
     window.capture_file = CaptureFileController(window, reader, window.endpoint)
     window.transfers = TransferController(window, reader, receiver, window.capture_file)
+    window.answers = AnswersController(window, receiver)
     reporter = ErrorReporter(window)
     reporter.error.connect(window.show_error)
     reporter.install()

@@ -1,0 +1,223 @@
+"""The window edits the endpoint's answer rules live: the Pause acknowledgements switch and the
+Answer rules dialog drive the real child receiver; real POSTs (aiohttp, real TLS) get the
+answers; the Requests table and the request detail say which rule answered."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+
+import aiohttp
+import pytest
+from PySide6.QtCore import Qt
+
+from app.capture.schema import open_reader
+from app.ui.answers import PAUSED_TEXT, remaining_text, rule_problem
+from tests.conftest import EVENT_SAMPLE
+from tests.ui.conftest import WAIT
+
+BODY = EVENT_SAMPLE.read_bytes()
+
+
+def post(window, body: bytes = BODY, path: str = "hook/") -> int | str:
+    """POST ``body`` with aiohttp over real TLS; the status, or the client error's name."""
+    endpoint, settings = window.receiver.endpoint, window.settings
+    auth = base64.b64encode(f"{settings.user}:{settings.password}".encode()).decode()
+
+    async def run():
+        context = ssl.create_default_context(cafile=endpoint["ca_file"])
+        timeout = aiohttp.ClientTimeout(total=20)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                async with session.post(endpoint["url"] + path, data=body, ssl=context,
+                                        allow_redirects=False,
+                                        headers={"Authorization": f"Basic {auth}",
+                                                 "Content-Type": "application/json"}) as resp:
+                    await resp.read()
+                    return resp.status
+            except aiohttp.ClientError as exc:
+                return type(exc).__name__
+
+    return asyncio.run(run())
+
+
+def stored(window) -> list[tuple]:
+    """(status, rule, acked) of every request in the capture, in order."""
+    db = open_reader(window.capture)
+    try:
+        return db.execute("SELECT status, rule, acked FROM request ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def status_cell(window, row: int) -> str:
+    model = window.requests_model
+    return model.data(model.index(row, 4))
+
+
+def wait_status(qtbot, window, row: int, text: str) -> None:
+    model = window.requests_model
+    qtbot.waitUntil(lambda: model.rowCount() > row and status_cell(window, row) == text,
+                    timeout=WAIT)
+
+
+def wait_answers(qtbot, window, check) -> None:
+    qtbot.waitUntil(lambda: bool(window.receiver.answers) and check(window.receiver.answers),
+                    timeout=WAIT)
+
+
+def test_pause_switch_answers_503_and_stores_the_batch_unacknowledged(qtbot, window):
+    pause = window.pause_action
+    assert pause.isEnabled() and not pause.isChecked()
+    assert pause.isCheckable()
+    pause.trigger()  # as the toolbar button does
+    wait_answers(qtbot, window, lambda event: event["paused"] is True)
+    assert pause.isChecked()
+    button = window.findChild(type(window.rules_indicator), "pause_button")
+    assert button is not None and button.isChecked()
+    assert button.text() == "Acks paused"
+    assert window.answers.paused_label.isVisible()
+    assert window.answers.paused_label.text() == PAUSED_TEXT
+    assert post(window) == 503
+    wait_status(qtbot, window, 0, "503 · paused")
+    tip = window.requests_model.data(window.requests_model.index(0, 4),
+                                     Qt.ItemDataRole.ToolTipRole)
+    assert "while acknowledgements were paused" in tip
+    pause.trigger()
+    wait_answers(qtbot, window, lambda event: event["paused"] is False)
+    assert not window.answers.paused_label.isVisible()
+    assert post(window) == 200
+    wait_status(qtbot, window, 1, "200")
+    assert stored(window) == [(503, "pause", 0), (200, None, 1)]
+    # The request detail: how it was answered, and that the batch was not acknowledged.
+    window.views["requests"].setCurrentIndex(window.requests_model.index(0, 0))
+    qtbot.waitUntil(lambda: window.detail_title.text().startswith("Request 1 · 503 · paused"),
+                    timeout=WAIT)
+    info = window.info_text.toPlainText()
+    assert "Answered 503 while acknowledgements were paused" in info
+    assert "not acknowledged" in info
+
+
+def test_a_rule_typed_in_the_dialog_answers_the_next_posts_then_leaves(qtbot, window):
+    assert not window.rules_indicator_action.isVisible()
+    window.rules_action.trigger()
+    dialog = window.answers.dialog
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    assert not dialog.add_button.isEnabled()  # nothing typed yet
+    qtbot.keyClicks(dialog.edit, "503 for 2")
+    assert dialog.add_button.isEnabled() and not dialog.error_label.isVisible()
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.rule_texts() == ["503 for 2"], timeout=WAIT)
+    assert dialog.edit.text() == ""  # taken: the line is free for the next one
+    item = dialog.list.topLevelItem(0)
+    assert item.text(1) == "503 Service Unavailable for the next 2 POSTs"
+    assert item.text(2) == "2 of 2 left"
+    assert window.rules_indicator_action.isVisible()
+    assert window.rules_indicator.text() == "Rules: 1 active"
+
+    assert post(window) == 503
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1
+                    and dialog.list.topLevelItem(0).text(2) == "1 of 2 left", timeout=WAIT)
+    assert post(window) == 503
+    qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 0, timeout=WAIT)  # used up
+    assert not window.rules_indicator_action.isVisible()
+    assert post(window) == 200
+    wait_status(qtbot, window, 2, "200")
+    assert status_cell(window, 0) == "503 · rule"
+    tip = window.requests_model.data(window.requests_model.index(1, 4),
+                                     Qt.ItemDataRole.ToolTipRole)
+    assert "503 for 2" in tip
+    assert stored(window) == [(503, "503 for 2", 0), (503, "503 for 2", 0), (200, None, 1)]
+    window.views["requests"].setCurrentIndex(window.requests_model.index(1, 0))
+    qtbot.waitUntil(lambda: window.detail_title.text().startswith("Request 2 · 503 · rule"),
+                    timeout=WAIT)
+    assert "Answered 503 by the answer rule “503 for 2”" in window.info_text.toPlainText()
+    assert "not acknowledged" in window.info_text.toPlainText()
+
+    # A drop: no HTTP answer at all; the row says so.
+    dialog.preset_buttons["drop for 1"].click()
+    assert dialog.edit.text() == "drop for 1"
+    qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.rule_texts() == ["drop for 1"], timeout=WAIT)
+    assert isinstance(post(window), str)  # a client error, not a status
+    wait_status(qtbot, window, 3, "no answer (dropped) · rule")
+    assert stored(window)[3] == (0, "drop for 1", 0)
+
+
+def test_invalid_text_is_explained_and_cannot_be_added(qtbot, window):
+    dialog = window.answers.show_dialog()
+    qtbot.keyClicks(dialog.edit, "503 for zero")
+    assert dialog.error_label.isVisible()
+    assert dialog.error_label.text() == rule_problem("503 for zero")
+    assert "'zero' is not a duration" in dialog.error_label.text()
+    assert not dialog.add_button.isEnabled()
+    qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)  # refused here: nothing is sent
+    dialog.edit.clear()
+    qtbot.keyClicks(dialog.edit, "302 retry-after")
+    assert "needs a number of seconds" in dialog.error_label.text()
+    assert not dialog.add_button.isEnabled()
+    dialog.edit.clear()
+    assert not dialog.error_label.isVisible() and not dialog.add_button.isEnabled()
+    # Remove one rule, then Clear all.
+    for text in ("500 10%", "429 retry-after 30 for 3", "302 for 1"):
+        dialog.preset_buttons[text].click()
+        qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda t=text: t in dialog.rule_texts(), timeout=WAIT)
+    assert dialog.rule_texts() == ["500 10%", "429 retry-after 30 for 3", "302 for 1"]
+    assert window.rules_indicator.text() == "Rules: 3 active"
+    assert window.receiver.answers.get("error") is None
+    dialog.list.topLevelItem(1).setSelected(True)
+    assert dialog.remove_button.isEnabled()
+    qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.rule_texts() == ["500 10%", "302 for 1"], timeout=WAIT)
+    qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.rule_texts() == [], timeout=WAIT)
+    assert not dialog.clear_button.isEnabled()
+
+
+def test_a_restarted_receiver_gets_the_rules_and_the_switch_again(qtbot, window):
+    dialog = window.answers.show_dialog()
+    qtbot.keyClicks(dialog.edit, "503 for 3")
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.rule_texts() == ["503 for 3"], timeout=WAIT)
+    assert post(window) == 503  # one of 3 used: 2 are left
+    window.pause_action.trigger()
+    wait_answers(qtbot, window, lambda event: event["paused"] is True)
+    old = window.receiver.endpoint["url"]
+    window.settings.port = 0
+    window.endpoint.restart()  # as after a change of port in the settings
+    qtbot.waitUntil(lambda: window.receiver.state == "listening"
+                    and window.receiver.endpoint["url"] != old, timeout=WAIT)
+    wait_answers(qtbot, window, lambda event: event["paused"] and [
+        rule["text"] for rule in event["rules"]] == ["503 for 2"])
+    assert window.pause_action.isChecked()
+    assert dialog.rule_texts() == ["503 for 2"]
+    assert post(window) == 503  # paused
+    window.pause_action.trigger()
+    wait_answers(qtbot, window, lambda event: not event["paused"])
+    assert [post(window) for _ in range(3)] == [503, 503, 200]
+
+
+def test_the_switch_is_off_and_disabled_while_no_receiver_runs(qtbot, window):
+    window.pause_action.trigger()
+    wait_answers(qtbot, window, lambda event: event["paused"] is True)
+    window.stop_action.trigger()
+    qtbot.waitUntil(lambda: window.receiver.state == "stopped", timeout=WAIT)
+    assert not window.pause_action.isEnabled()
+    assert not window.pause_action.isChecked()
+    assert not window.answers.paused_label.isVisible()
+    dialog = window.answers.show_dialog()
+    assert "not running" in dialog.empty_label.text()
+    qtbot.keyClicks(dialog.edit, "503")
+    assert not dialog.add_button.isEnabled()
+
+
+@pytest.mark.parametrize(("event", "text"), [
+    ({"text": "503 for 2", "used": 1}, "503 for 1"),
+    ({"text": "500 10% for 4", "used": 3}, "500 10% for 1"),
+    ({"text": "503 for 5m", "used": 2}, "503 for 5m"),
+    ({"text": "drop", "used": 9}, "drop"),
+])
+def test_a_counted_rule_is_given_again_with_what_was_left(event, text):
+    assert remaining_text(event) == text
