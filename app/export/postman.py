@@ -74,7 +74,7 @@ def postman_item(row: RequestRow, options: ExportOptions) -> dict:
     if row.rule:  # a batch a rule answered: its records were stored all the same
         item["description"] = (
             f"Answered by the answer rule '{transform(row.rule)}': "
-            + (f"{row.status}" if row.answered else f"no answer ({row.reason or 'dropped'})")
+            + (f"{row.status}" if row.answered else "no answer was sent")
             + ("." if row.acked else "; the batch was not acknowledged."))
     return item
 

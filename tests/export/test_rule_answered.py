@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from app.capture.answers import Answer, json_answer
+from app.capture.answers import Answer
 from app.capture.importer import plan, run_import
+from app.capture.rules import RuleSet
 from app.capture.schema import open_reader
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.export.common import ExportOptions
@@ -28,14 +29,13 @@ from app.export.registry import export
 from app.export.rows import request_rows
 from app.export.transfer import mask_transform
 from app.replay.generator import Generator
+from app.server.receiver import _ruled
 from tests.conftest import ROOT
 from tests.export.test_formats import check_har
 from tests.export.test_masking import identifiers
 
 RECORDS = Generator(sims=6, seed=13).records(40)
 A, B, C, D = RECORDS[:10], RECORDS[10:20], RECORDS[20:30], RECORDS[30:]
-DROPPED = "the answer rule dropped the connection without an answer"
-HUNG = "the client gave up waiting: no answer was sent"
 
 
 def body(records) -> bytes:
@@ -51,36 +51,31 @@ def incoming(records) -> Incoming:
                              ("Content-Length", str(len(data)))])
 
 
-def by_rule(rule: str, status: int, headers=(), acked: bool = False, reason: str | None = None):
-    """A responder deciding as an answer rule does: the status, the rule, not acknowledged;
-    status 0 sends nothing (an empty answer)."""
+def by_rule(text: str):
+    """A responder deciding as the receiver does for a POST to /hook under the answer rule
+    ``text`` (its RuleSet and its ``_ruled``: status, reason, rule, acked and the answer)."""
+    rules = RuleSet()
+    rules.add(text)
 
     def respond(stored: Stored) -> Answer:
-        stored.status, stored.rule, stored.acked = status, rule, acked
-        stored.reason = reason or (f"answered by the answer rule '{rule}'" if status else None)
-        if status == 0:
-            return Answer((), b"")
-        if status == 200:
-            return json_answer({"ok": True, "request_id": stored.request_id,
-                                "records": stored.record_count, "counts": stored.counts})
-        return json_answer({"ok": False, "error": stored.reason,
-                            "request_id": stored.request_id}, headers)
+        return _ruled(stored, rules.decide("/hook"))
 
     return respond
 
 
 # (records, responder or None, expected status, rule, acked)
+REFUSE = by_rule("503 for 2")
+REDIRECT = "302 to https://elsewhere.example/ for 1"
 STORY = [
     (A, None, 200, None, True),
-    (B, by_rule("503 for 2", 503, (("Retry-After", "1"),)), 503, "503 for 2", False),
-    (B, by_rule("503 for 2", 503, (("Retry-After", "1"),)), 503, "503 for 2", False),
+    (B, REFUSE, 503, "503 for 2", False),
+    (B, REFUSE, 503, "503 for 2", False),
     (B, None, 200, None, True),
-    (C, by_rule("drop for 1", 0, reason=DROPPED), 0, "drop for 1", False),
-    (C, by_rule("302 for 1", 302, (("Location", "https://elsewhere.example/"),)), 302,
-     "302 for 1", False),
+    (C, by_rule("drop for 1"), 0, "drop for 1", False),
+    (C, by_rule(REDIRECT), 302, REDIRECT, False),
     (C, None, 200, None, True),
-    (D, by_rule("delay 40s for 1", 200), 200, "delay 40s for 1", False),  # gave up waiting
-    (D, by_rule("hang for 1", 0, reason=HUNG), 0, "hang for 1", False),
+    (D, by_rule("delay 40s for 1"), 200, "delay 40s for 1", False),  # client gave up waiting
+    (D, by_rule("hang for 1"), 0, "hang for 1", False),
     (D, None, 200, None, True),
 ]
 
@@ -94,7 +89,7 @@ def capture(tmp_path_factory) -> Path:
             stored = writer.store(incoming(records), respond=respond)
             assert (stored.status, stored.rule, stored.acknowledged) == (status, rule, acked)
             assert stored.record_count == len(records)  # stored WITH its records
-        writer.store(incoming(A), respond=by_rule("503 for 1", 503))
+        writer.store(incoming(A), respond=by_rule("503 retry-after 1 for 1"))
         assert writer.store(Incoming("POST", "/hook", b"[1,", content_type="application/json",
                                      auth="ok")).status == 400
     finally:
@@ -111,6 +106,10 @@ def db(capture):
 
 def stored_texts(db) -> list[str]:
     return [t for (t,) in db.execute("SELECT json FROM record ORDER BY id")]
+
+
+def reason_of(db, request_id: int) -> str:
+    return db.execute("SELECT reason FROM request WHERE id = ?", (request_id,)).fetchone()[0]
 
 
 def facts(db) -> list[tuple]:
@@ -173,14 +172,19 @@ def test_har_keeps_status_rule_and_acked_and_writes_no_answer_as_status_0(db):
                                         f"not acknowledged")
     refused = entries[1]["response"]
     assert refused["statusText"] == "Service Unavailable"
-    assert {"name": "Retry-After", "value": "1"} in refused["headers"]
-    assert json.loads(refused["content"]["text"])["error"] == "answered by the answer rule " \
-                                                             "'503 for 2'"
-    for entry, why in ((entries[4], DROPPED), (entries[8], HUNG)):
+    assert {"name": "Retry-After", "value": "10"} in refused["headers"]
+    answer = json.loads(refused["content"]["text"])
+    assert answer["rule"] == "503 for 2" and answer["error"] == reason_of(db, 2)
+    assert reason_of(db, 2).endswith("; the batch was stored with 10 records, not "
+                                     "acknowledged")
+    for entry, request_id in ((entries[4], 5), (entries[8], 9)):
         res = entry["response"]
         assert res == {"status": 0, "statusText": "", "httpVersion": "", "cookies": [],
                        "headers": [], "content": {"size": 0, "mimeType": "x-unknown"},
-                       "redirectURL": "", "headersSize": -1, "bodySize": -1, "_error": why}
+                       "redirectURL": "", "headersSize": -1, "bodySize": -1,
+                       "_error": reason_of(db, request_id)}
+    assert "the connection was closed without an answer" in entries[4]["response"]["_error"]
+    assert "until the client gave up" in entries[8]["response"]["_error"]
     assert entries[5]["response"]["redirectURL"] == "https://elsewhere.example/"
     assert entries[0]["response"]["redirectURL"] == ""
 
@@ -197,8 +201,10 @@ def test_postman_names_the_answer_and_describes_the_rule(db):
     assert "description" not in items[0]
     assert items[1]["description"] == ("Answered by the answer rule '503 for 2': 503; the "
                                        "batch was not acknowledged.")
-    assert items[4]["description"] == (f"Answered by the answer rule 'drop for 1': no answer "
-                                       f"({DROPPED}); the batch was not acknowledged.")
+    assert items[4]["description"] == ("Answered by the answer rule 'drop for 1': no answer "
+                                       "was sent; the batch was not acknowledged.")
+    assert items[7]["description"] == "Answered by the answer rule 'delay 40s for 1': 200; " \
+                                      "the batch was not acknowledged."
     for item, (records, *_) in zip(items, STORY, strict=False):
         assert json.loads(item["request"]["body"]["raw"]) == records
 
@@ -242,7 +248,7 @@ def test_a_capture_imports_with_its_rule_answered_batches_and_their_records(tmp_
                                "WHERE id IN (2, 5, 6) ORDER BY id").fetchall()
     finally:
         copy.close()
-    assert ["Retry-After", "1"] in json.loads(answers[0][0])
+    assert ["Retry-After", "10"] in json.loads(answers[0][0])
     assert answers[1] == ("[]", b"")  # dropped: nothing was sent
     assert ["Location", "https://elsewhere.example/"] in json.loads(answers[2][0])
 
