@@ -63,8 +63,8 @@ def format_batch(result: BatchResult, total: int | None) -> str:
     if result.error:
         line += f"  {printable(result.error)}"  # may quote the backend's answer
     if result.requeued:
-        line += (f"; {_plural(result.requeued, 'record')} back to the front of the queue, "
-                 f"next batch in {result.delay:g} s")
+        line += (f"  ({_plural(result.requeued, 'record')} back to the front of the queue, "
+                 f"next batch in {result.delay:g} s)")
     return line
 
 

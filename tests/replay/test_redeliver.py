@@ -186,10 +186,10 @@ def test_cli_lines_say_how_many_records_of_each_batch_are_redeliveries(capsys):
     lines = human.out.splitlines()
     assert len(lines) == 4
     assert lines[0].startswith("batch 1  4 records  503  ")
-    assert lines[0].endswith("  1 attempt  503 Service Unavailable: paused; 4 records back "
-                             "to the front of the queue, next batch in 0.01 s")
+    assert lines[0].endswith("  1 attempt  503 Service Unavailable: paused  (4 records back "
+                             "to the front of the queue, next batch in 0.01 s)")
     assert lines[1].startswith("batch 2  8 records (4 redelivered)  503  ")
-    assert lines[1].endswith("next batch in 0.02 s")
+    assert lines[1].endswith("next batch in 0.02 s)")
     assert lines[2].startswith("batch 3  12 records (8 redelivered)  200  ")
     assert lines[2].endswith(" s  1 attempt")
     assert lines[3].startswith("done: 12 of 12 records acknowledged in 1 of 3 batches, "
