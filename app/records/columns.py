@@ -141,7 +141,7 @@ OTHER_COLUMNS = (
 )
 
 
-SEEN_COLUMN = Column("seen", "Seen", (), kind="ledger", width=62)
+SEEN_COLUMN = Column("seen", "Seen", (), kind="ledger", width=72)
 """How often the record (its family and id) has arrived so far, from the redelivery ledger
 (``app.capture.ledger``): the window's tables show it beside the first column; it is not part
 of the record, so exports leave it out."""

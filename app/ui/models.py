@@ -201,7 +201,7 @@ class CaptureTableModel(QAbstractTableModel):
         if mark & UNACKED:
             if role == Qt.ItemDataRole.FontRole:
                 return _italic()
-            if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            if role == Qt.ItemDataRole.DecorationRole and column == rows.seen_column:
                 return _unacked_icon()
         return None
 

@@ -400,6 +400,7 @@ class CaptureReader(QObject):
         """Look whether the ledger covers more records (or a late 200 acknowledged a batch):
         ledger filters get their held-back records, the tables their "Seen" cells again."""
         if not follower.has_ledger:
+            self._report_redeliveries(follower)  # says there is no ledger, once
             return
         state = self._state
         through = follower.ledger_through()
@@ -529,11 +530,12 @@ def _no_answer(rule: str | None) -> str:
 
 
 def status_text(status: int, rule: str | None) -> str:
-    """A request's Status cell: its status (or that none was sent), and "rule" when an answer
-    rule decided it (the rule's text is in the row's tooltip), "paused" when it was answered
-    while acknowledgements were paused."""
-    text = _no_answer(rule) if status == 0 else str(status)
-    return f"{text} · {'paused' if rule == PAUSE_RULE else 'rule'}" if rule else text
+    """A request's Status cell: its status, and "rule" when an answer rule decided it (the
+    rule's text is in the row's tooltip), "paused" when it was answered while acknowledgements
+    were paused; "no answer (dropped)" or "(hang)" when none was sent (only a rule does that)."""
+    if status == 0:
+        return _no_answer(rule)
+    return f"{status} · {'paused' if rule == PAUSE_RULE else 'rule'}" if rule else str(status)
 
 
 def _decided_by(rule: str) -> str:
@@ -1111,6 +1113,10 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
     _request_id, _idx, family, text = found
     if field_name == "family":
         return f"family == {family}"
+    if field_name == SEEN_COLUMN.name:  # from the ledger, not the record
+        facts = follower.seen([item_id]).get(item_id) if item_id <= follower.ledger_through() \
+            else None
+        return f"seen == {facts.seen}" if facts is not None and facts.seen else ""
     record = load_json(text)
     target = ALIASES.get(field_name, field_name)
     if target in FIELDS:

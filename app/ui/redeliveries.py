@@ -215,11 +215,15 @@ class RedeliveriesView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
+        vertical = self.table.verticalHeader()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        vertical.hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((70, 175, 150, 65, 80, 150, 80, 70, 70, 60)):
+        header.setHighlightSections(False)
+        for column, width in enumerate((62, 165, 130, 62, 76, 100, 72, 62, 62, 60)):
             self.table.setColumnWidth(column, width)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.selectionModel().currentRowChanged.connect(

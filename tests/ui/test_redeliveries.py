@@ -109,10 +109,10 @@ def test_seen_counts_arrivals_and_updates_live(qtbot, capture, shown, qtmodeltes
     qtbot.waitUntil(lambda: cell(events, 0, SEEN) == "…", timeout=WAIT)
     capture.fill()
     qtbot.waitUntil(lambda: cell(events, 0, SEEN) == times(1), timeout=WAIT)
-    # Unacknowledged: italic, muted, a marker in the first column, and said why.
+    # Unacknowledged: italic, muted, a marker in the "Seen" cell, and said why.
     font = cell(events, 0, TYPE, Qt.ItemDataRole.FontRole)
     assert isinstance(font, QFont) and font.italic()
-    assert cell(events, 0, 0, Qt.ItemDataRole.DecorationRole) is not None
+    assert cell(events, 0, SEEN, Qt.ItemDataRole.DecorationRole) is not None
     assert cell(events, 0, TYPE, Qt.ItemDataRole.ForegroundRole) is not None
     assert "503, rule '503 for 2'" in tip(events, 0, TYPE)
 
@@ -130,7 +130,7 @@ def test_seen_counts_arrivals_and_updates_live(qtbot, capture, shown, qtmodeltes
     assert "after the previous" in seen_tip
     # The acknowledged arrivals look like any record.
     assert cell(events, 4, TYPE, Qt.ItemDataRole.FontRole) is None
-    assert cell(events, 4, 0, Qt.ItemDataRole.DecorationRole) is None
+    assert cell(events, 4, SEEN, Qt.ItemDataRole.DecorationRole) is None
     qtmodeltester.check(events, force_py=True)
 
 
@@ -239,3 +239,22 @@ def test_hostile_records_render_select_and_filter_with_the_seen_column(qtbot, ca
     qtbot.waitUntil(lambda: other.rowCount() > 0 and shown._filtered.get("other"),
                     timeout=WAIT)
     assert not shown.message_bar.isVisible() or "receiver" in shown.message_bar.label.text()
+
+
+def test_filter_on_a_seen_value(qtbot, capture, shown):
+    events = shown.record_models["event"]
+    capture.post([event(1), event(2)], 503, "503 for 1")
+    capture.post([event(1)])
+    capture.fill()
+    shown.tabs.setCurrentIndex(1)
+    view = shown.views["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 3 and cell(events, 0, SEEN) == times(2),
+                    timeout=WAIT)
+    menu = shown.context_menu(view, events.index(0, SEEN))
+    action = next(a for a in menu.actions() if a.text() == "Filter on this value (seen)")
+    action.trigger()
+    menu.deleteLater()
+    bar = shown.filter_bars["event"]
+    qtbot.waitUntil(lambda: bar.text() == "seen == 2", timeout=WAIT)
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [1, 3],
+                    timeout=WAIT)
