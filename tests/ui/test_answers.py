@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from app.capture.schema import open_reader
 from app.ui.answers import PAUSED_TEXT, remaining_text, rule_problem
+from app.ui.reader import answered_text, status_text
 from tests.conftest import EVENT_SAMPLE
 from tests.ui.conftest import WAIT
 
@@ -141,7 +142,10 @@ def test_a_rule_typed_in_the_dialog_answers_the_next_posts_then_leaves(qtbot, wi
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.rule_texts() == ["drop for 1"], timeout=WAIT)
     assert isinstance(post(window), str)  # a client error, not a status
-    wait_status(qtbot, window, 3, "no answer (dropped) · rule")
+    wait_status(qtbot, window, 3, "no answer (dropped)")
+    tip = window.requests_model.data(window.requests_model.index(3, 4),
+                                     Qt.ItemDataRole.ToolTipRole)
+    assert "drop for 1" in tip and "closed without an answer" in tip
     assert stored(window)[3] == (0, "drop for 1", 0)
 
 
@@ -221,3 +225,29 @@ def test_the_switch_is_off_and_disabled_while_no_receiver_runs(qtbot, window):
 ])
 def test_a_counted_rule_is_given_again_with_what_was_left(event, text):
     assert remaining_text(event) == text
+
+
+@pytest.mark.parametrize(("status", "rule", "text"), [
+    (200, None, "200"), (503, "503 for 2", "503 · rule"), (503, "pause", "503 · paused"),
+    (0, "drop for 1", "no answer (dropped)"), (0, "hang on /slow/*", "no answer (hang)"),
+    (400, None, "400"),
+])
+def test_the_status_cell_names_what_answered(status, rule, text):
+    assert status_text(status, rule) == text
+
+
+def test_the_answer_line_of_a_hang_and_of_an_older_capture():
+    row = {"status": 0, "rule": "hang for 1", "method": "POST", "record_count": 2, "acked": 0,
+           "reason": "answer rule 'hang for 1': no answer, the connection was held open until "
+                     "the client gave up (at most 10m); the batch was stored with 2 records, "
+                     "not acknowledged"}
+    assert answered_text(row) == (
+        "No answer (hang) by the answer rule “hang for 1” · not acknowledged: the Data "
+        "Streamer sends these records again\nNo answer, the connection was held open until the "
+        "client gave up (at most 10m); the batch was stored with 2 records, not acknowledged")
+    # A capture older than format 6 has no rule or acked: a 200 acknowledged its batch.
+    older = {"status": 200, "method": "POST", "record_count": 1, "reason": None}
+    assert answered_text(older) == "Answered 200 · acknowledged"
+    assert answered_text({**older, "status": 400, "reason": "invalid JSON"}) == (
+        "Answered 400: invalid JSON · not acknowledged: the Data Streamer sends these records "
+        "again")
