@@ -48,8 +48,12 @@ LEFT JOIN record_key AS rk ON rk.family = k.family AND rk.key = k.own_id
 LEFT JOIN record_index AS lk ON lk.id = rk.last
 WHERE k.id > ? ORDER BY k.id LIMIT ?
 """
+# A text key is bound as its bytes and cast (an id with a lone surrogate is not UTF-8); a number
+# as the int or float SQLite gave (exact).
 _NEW_KEY = ("INSERT INTO record_key (first, family, key, seen, last, digest, conflicts) "
-            "SELECT id, family, own_id, ?, ?, ?, ? FROM record_index WHERE id = ?")
+            "VALUES (?, ?, {key}, ?, ?, ?, ?)")
+_NEW_TEXT_KEY = _NEW_KEY.format(key="CAST(? AS TEXT)")
+_NEW_NUMBER_KEY = _NEW_KEY.format(key="?")
 _UPDATE_KEY = "UPDATE record_key SET seen = ?, last = ?, conflicts = ? WHERE first = ?"
 _ARRIVAL = ("INSERT INTO record_seen (id, first, attempt, previous, delay_ms, conflict) "
             "VALUES (?, ?, ?, ?, ?, ?)")
@@ -65,7 +69,7 @@ class _Key:
     digest: int
     conflicts: int
     last_received: str
-    new: bool = False
+    new: tuple | None = None  # a key first seen in this step: its (family, kind, value)
 
 
 def digest(text: bytes) -> int:
@@ -148,7 +152,7 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
             key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received)
         text_digest = digest(text)
         if key is None:
-            keys[ident] = _Key(rid, 1, rid, text_digest, 0, received, new=True)
+            keys[ident] = _Key(rid, 1, rid, text_digest, 0, received, new=ident)
             arrivals.append((rid, rid, 1, None, None, 0))
             continue
         conflict = 0
@@ -161,10 +165,12 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
         arrivals.append((rid, key.first, key.seen, key.last, delay, conflict))
         key.last, key.last_received = rid, received
         key.conflicts += conflict
-    db.executemany(_NEW_KEY, [(k.seen, k.last, k.digest, k.conflicts, k.first)
-                              for k in keys.values() if k.new])
+    for text, statement in ((True, _NEW_TEXT_KEY), (False, _NEW_NUMBER_KEY)):
+        db.executemany(statement, [(k.first, k.new[0], k.new[2], k.seen, k.last, k.digest,
+                                    k.conflicts) for k in keys.values()
+                                   if k.new is not None and (k.new[1] == "text") == text])
     db.executemany(_UPDATE_KEY, [(k.seen, k.last, k.conflicts, k.first)
-                                 for k in keys.values() if not k.new])
+                                 for k in keys.values() if k.new is None])
     db.executemany(_ARRIVAL, arrivals)
     db.execute(_THROUGH, (LEDGER_THROUGH, str(rows[-1][0])))
     return len(rows)

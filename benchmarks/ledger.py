@@ -1,0 +1,133 @@
+"""Redelivery ledger benchmark: filling it for a large capture, in the receiver's idle steps.
+
+    uv run python benchmarks/ledger.py [--records 1000000] [--redelivered 0.10] [--step 500]
+
+Stores ``--records`` realistic records (3000 a request) of which ``--redelivered`` are exact
+copies of records sent before (a streamer's redeliveries), then runs the receiver's idle step
+(``CaptureWriter.index_pending(500)``: 500 records into ``record_index``, then 500 into the
+ledger, one transaction) until both are complete. Reports the ledger's fill rate (records/s of
+the ledger's part alone), the time per step (whole step and ledger part: p50, p99, max), and the
+ledger part's median in the first and the last tenth of the run: a step costs a probe of the
+unique (family, key) index per record, so late steps must not be slower than early ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from common import ROOT  # noqa: F401  (puts the project on sys.path)
+
+
+def bodies(records: int, redelivered: float, seed: int = 13):
+    """Batches of 3000 records as (body, count): fresh ids, plus exact copies of earlier
+    records (chosen among the last 20,000 sent)."""
+    from app.replay.generator import Generator
+
+    rng = random.Random(seed)
+    base = Generator(sims=2000, seed=9).records(3000)
+    recent: list[bytes] = []
+    next_id = 1
+    done = 0
+    while done < records:
+        n = min(3000, records - done)
+        texts = []
+        for i in range(n):
+            if recent and rng.random() < redelivered:
+                texts.append(recent[rng.randrange(len(recent))])
+                continue
+            rec = dict(base[i])
+            rec["id"] = next_id
+            next_id += 1
+            texts.append(orjson.dumps(rec))
+        recent = (recent + texts)[-20_000:]
+        done += n
+        yield b"[" + b",".join(texts) + b"]", n
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--redelivered", type=float, default=0.10)
+    ap.add_argument("--step", type=int, default=500)
+    args = ap.parse_args()
+    from app.capture import ledger as ledger_module
+    from app.capture import writer as writer_module
+    from app.capture.schema import open_reader
+    from app.capture.writer import CaptureWriter, Incoming
+
+    path = Path(tempfile.mkdtemp(prefix="ledger-bench-")) / "big.sqlite"
+    writer = CaptureWriter(path)
+    t0 = time.perf_counter()
+    start = time.time() - 3600
+    for n, (body, _count) in enumerate(bodies(args.records, args.redelivered)):
+        incoming = Incoming("POST", "/", body, content_type="application/json")
+        incoming.received_at = start + n * 0.5
+        writer.store(incoming)
+    stored = time.perf_counter() - t0
+
+    fill_times: list[float] = []
+    fill_cpu: list[float] = []  # the storage thread's CPU time: steadier on a shared machine
+    fill = ledger_module.fill
+
+    def timed_fill(db, limit):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return fill(db, limit)
+        finally:
+            fill_times.append(time.perf_counter() - t)
+            fill_cpu.append(time.thread_time() - c)
+
+    writer_module.fill_ledger = timed_fill  # the writer's own step, its ledger part timed
+    steps: list[float] = []
+    while True:
+        t = time.perf_counter()
+        done = writer.index_pending(args.step)
+        if not done:
+            break
+        steps.append(time.perf_counter() - t)
+    writer.close()
+    fill_times, fill_cpu = fill_times[:len(steps)], fill_cpu[:len(steps)]
+
+    db = open_reader(path)
+    summary = ledger_module.ledger_summary(db)
+    t = time.perf_counter()
+    ledger_module.ledger_summary(db)
+    summary_s = time.perf_counter() - t
+    db.close()
+    ms = [s * 1000 for s in steps]
+    fill_ms = [s * 1000 for s in fill_times]
+    cpu_ms = [s * 1000 for s in fill_cpu]
+    tenth = max(1, len(fill_ms) // 10)
+    early, late = statistics.median(fill_ms[:tenth]), statistics.median(fill_ms[-tenth:])
+    early_cpu, late_cpu = statistics.median(cpu_ms[:tenth]), statistics.median(cpu_ms[-tenth:])
+    print(f"{args.records:,} records ({args.redelivered:.0%} redelivered) stored in "
+          f"{stored:.1f} s; {len(steps)} idle steps of {args.step}")
+    print(f"ledger fill: {args.records / sum(fill_times):,.0f} records/s "
+          f"({sum(fill_times):.1f} s in all)")
+    print(f"step (index + ledger): p50 {statistics.median(ms):.1f} ms, "
+          f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")
+    print(f"ledger part of a step: p50 {statistics.median(fill_ms):.1f} ms, "
+          f"p99 {percentile(fill_ms, 0.99):.1f} ms, max {max(fill_ms):.1f} ms")
+    print(f"ledger part, median of the first tenth {early:.2f} ms, of the last tenth "
+          f"{late:.2f} ms (ratio {late / early:.2f}); CPU time {early_cpu:.2f} ms and "
+          f"{late_cpu:.2f} ms (ratio {late_cpu / early_cpu:.2f})")
+    print(f"ledger: {summary.records_with_id:,} ids, {summary.redeliveries:,} repeated "
+          f"arrivals, complete: {summary.coverage.complete}; summary read in {summary_s:.2f} s")
+    path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
