@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.capture.ledger import ledger_summary, ledger_through, redeliveries, seen_of
+from app.capture.ledger import ledger_through, seen_of
 from app.capture.schema import has_ledger, open_reader, request_body
 from app.db import sqlite3
 from app.filters.planner import Filter
@@ -105,7 +105,7 @@ class Follower:
                 out[rid] = (request_id, status, rule, bool(acked))
         return out
 
-    def ledger_changes(self, after: int, upto: int, limit: int = 50_000) -> array | None:
+    def ledger_changes(self, after: int, upto: int, limit: int = 20_000) -> array | None:
         """Record ids up to ``after`` whose ledger facts changed because the ledger now covers
         (after, upto]: the earlier arrivals of every record that arrived again there, sorted.
         None when that range is too long to look at (then treat everything as changed)."""
@@ -132,15 +132,6 @@ class Follower:
         return self._db.execute(
             "SELECT id, first_record, record_count FROM request WHERE id > ? AND id <= ? "
             "AND status = 200 AND NOT acked AND record_count > 0", (after, upto)).fetchall()
-
-    def ledger_summary(self):
-        """The ledger's figures (``app.capture.ledger.LedgerSummary``)."""
-        return ledger_summary(self._db)
-
-    def redeliveries(self) -> list:
-        """Per unacknowledged request, what became of its records
-        (``app.capture.ledger.RequestRedelivery``)."""
-        return redeliveries(self._db) if self.has_ledger else []
 
     def acknowledged(self, request_ids) -> dict[int, bool]:
         """Whether each of these requests acknowledged its batch now (a delay rule's 200 is
