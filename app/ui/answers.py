@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from app.capture.rules import RuleError, parse_rule
 from app.ui.values import plain, tooltip_text
 
-AMBER = "#d29922"
+AMBER_TEXT = "#9a6700"  # a darker amber, for text (readable on a light background)
 RED = "#cf222e"
 # Ready-made rules (the examples): each puts its text in the dialog's line.
 PRESETS = ("503 for 2", "drop for 1", "delay 40s for 1", "302 for 1", "500 10%",
@@ -114,7 +114,7 @@ class AnswerRulesDialog(QDialog):
         self.paused_label.setObjectName("answers_paused")
         self.paused_label.setTextFormat(Qt.TextFormat.PlainText)
         self.paused_label.setWordWrap(True)
-        self.paused_label.setStyleSheet(f"color: {AMBER}; font-weight: bold;")
+        self.paused_label.setStyleSheet(f"color: {AMBER_TEXT}; font-weight: bold;")
         self.paused_label.hide()
         layout.addWidget(self.paused_label)
 
@@ -225,6 +225,9 @@ class AnswerRulesDialog(QDialog):
         count = len(rules_of(event))
         if not running:
             self.empty_label.setText("The endpoint is not running: start it to give it rules.")
+        elif not count and event.get("paused"):
+            self.empty_label.setText("No rules: once acknowledgements are no longer paused, "
+                                     "every valid POST is answered 200 (acknowledged).")
         elif not count:
             self.empty_label.setText("No rules: every valid POST is answered 200 (acknowledged).")
         else:
@@ -313,7 +316,8 @@ class AnswersController(QObject):
         self.paused_label = QLabel(PAUSED_TEXT, bar)
         self.paused_label.setObjectName("paused_status")
         self.paused_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.paused_label.setStyleSheet(f"color: {AMBER}; font-weight: bold; padding: 0 6px;")
+        self.paused_label.setStyleSheet(f"color: {AMBER_TEXT}; font-weight: bold; "
+                                        f"padding: 0 6px;")
         bar.addPermanentWidget(self.paused_label)
         self.paused_label.hide()
         window.pause_action.toggled.connect(self._on_pause_action_toggled)
@@ -398,12 +402,19 @@ class AnswersController(QObject):
         self.paused_label.setVisible(paused)
         rules = rules_of(event)
         indicator = window.rules_indicator
-        indicator.setText(f"Rules: {len(rules)} " + ("waiting" if paused else "active"))
-        indicator.setToolTip(tooltip_text("\n".join(
-            f"{rule.get('text', '')}: {rule.get('summary', '')} ({rule.get('left', '')})"
-            for rule in rules) + ("\n(waiting: acknowledgements are paused)" if paused else "")
-            + "\n\nClick to edit the answer rules."))
-        window.rules_indicator_action.setVisible(bool(rules))
+        if rules:
+            indicator.setText(f"Rules: {len(rules)} " + ("waiting" if paused else "active"))
+            indicator.setStyleSheet(f"#rules_indicator {{ color: {AMBER_TEXT}; "
+                                    f"font-weight: bold; }}")
+            indicator.setToolTip(tooltip_text("\n".join(
+                f"{rule.get('text', '')}: {rule.get('summary', '')} ({rule.get('left', '')})"
+                for rule in rules) + ("\n(waiting: acknowledgements are paused)" if paused
+                                      else "") + "\n\nClick to edit the answer rules."))
+        else:
+            indicator.setText("Rules…")
+            indicator.setStyleSheet("")
+            indicator.setToolTip("Answer rules: answer POSTs like a failing backend (errors, "
+                                 "redirects, delays, dropped connections)")
         if self.dialog is not None:
             self.dialog.show_answers(event, self.running)
 

@@ -262,18 +262,14 @@ class MainWindow(QMainWindow):
         bar.addAction(self.pause_action)
         pause = bar.widgetForAction(self.pause_action)
         pause.setObjectName("pause_button")  # amber while acknowledgements are paused
-        rules_menu = QMenu(pause)  # its arrow: the rules dialog, without a button of its own
-        rules_menu.addAction(self.rules_action)
-        pause.setMenu(rules_menu)
-        pause.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        # (not bold: a font set for :checked does not resize the button, the text would be cut)
         pause.setStyleSheet("#pause_button:checked { background-color: #d29922; color: #1f2328;"
-                            " font-weight: bold; border-radius: 3px; }")
-        self.rules_indicator = QToolButton(self)  # "Rules: 2 active", shown while any is
+                            " border-radius: 3px; }")
+        # Opens the rules dialog: "Rules…", or "Rules: 2 active" in amber while any is.
+        self.rules_indicator = QToolButton(self)
         self.rules_indicator.setObjectName("rules_indicator")
-        self.rules_indicator.setStyleSheet("#rules_indicator { color: #9a6700; "
-                                           "font-weight: bold; }")
+        self.rules_indicator.setText("Rules…")
         self.rules_indicator_action = bar.addWidget(self.rules_indicator)
-        self.rules_indicator_action.setVisible(False)
         bar.addSeparator()
         self.counter_label = QLabel(self)
         self.counter_label.setTextFormat(Qt.TextFormat.PlainText)
