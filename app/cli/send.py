@@ -154,7 +154,8 @@ def run_send(args: argparse.Namespace) -> int:
 
     def on_retry(result: BatchResult, delay: float) -> None:
         if jsonl:
-            _emit({"event": "retry", "total": total, "delay": delay, **asdict(result)})
+            # the delay before the retry (the batch's own ``delay`` is for redeliveries)
+            _emit({"event": "retry", "total": total, **asdict(result), "delay": delay})
         else:
             print(f"  batch {result.number}/{total}: attempt {result.attempts} failed "
                   f"({printable(str(result.error))}); retrying in {delay:g} s", file=sys.stderr,

@@ -207,6 +207,22 @@ def test_cli_lines_say_how_many_records_of_each_batch_are_redeliveries(capsys):
     assert report["failure"].endswith(") not acknowledged after 2 deliveries (batches 1 to 2)")
 
 
+def test_cli_retry_events_of_a_plain_run_carry_the_delay_before_the_retry(capsys):
+    """Regression: the batch's own ``delay`` (None) hid the retry's, and the window's send
+    dialog failed to format it."""
+    async def scenario():
+        async with serving(refuse(1, 2)) as ep:
+            args = parser().parse_args(["send", ep.url, "--generate", "2", "--backoff", "0.01",
+                                        "--events", "jsonl"])
+            return await asyncio.to_thread(run_send, args), capsys.readouterr()
+
+    code, captured = asyncio.run(scenario())
+    assert code == 0
+    events = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(e["event"], e.get("delay")) for e in events] == [
+        ("start", None), ("retry", 0.01), ("retry", 0.02), ("batch", None), ("report", None)]
+
+
 @pytest.mark.parametrize("argv", [["--redeliver-unacked"], []])
 def test_the_option_parses(argv):
     args = parser().parse_args(["send", "https://localhost:8443/", "--generate", "1", *argv])
