@@ -697,6 +697,8 @@ def answer_text(status: int, rule: str | None, acked: bool) -> str:
     if acked:
         return "acknowledged"
     what = "no answer" if not status else str(status)
+    if rule == PAUSE_RULE:
+        return f"not acknowledged: {what}, acknowledgements paused"
     return f"not acknowledged: {what}" + (f", rule '{plain(rule)}'" if rule else "")
 
 
@@ -731,21 +733,21 @@ def _add_ledger_cells(follower: Follower, rows: Rows, column: int) -> None:
         else:
             text = f"{facts.seen}{TIMES}"
             first = arrivals.get(facts.first)
-            parts = [f"arrival {facts.attempt} of {facts.seen}"]
+            parts = [f"Arrival {facts.attempt} of {facts.seen}"]
             if first is not None:
-                parts.append(f"first in request {first[0]} "
+                parts.append(f"First in request {first[0]} "
                              f"({answer_text(first[1], first[2], first[3])})")
             if facts.previous is not None and facts.delay_ms is not None:
-                parts.append(f"{duration_text(facts.delay_ms / 1000)} after the previous")
+                parts.append(f"{duration_text(facts.delay_ms / 1000)} after the previous arrival")
             if facts.conflict:
                 mark |= CONFLICT
                 text += " ≠"
                 parts.append(f"CONFLICT: its content differs from the first arrival (record "
                              f"{facts.first}): same id, not a redelivery")
             if facts.attempt > 1 and own is not None:
-                parts.append(f"this arrival: request {own[0]} "
+                parts.append(f"This arrival: request {own[0]} "
                              f"({answer_text(own[1], own[2], own[3])})")
-            tip = " · ".join(parts)
+            tip = "\n".join(parts)
         rows.marks[row] = mark
         rows.seen_tips[row] = tip
         cells = rows.texts[row]

@@ -125,9 +125,9 @@ def test_seen_counts_arrivals_and_updates_live(qtbot, capture, shown, qtmodeltes
     qtbot.waitUntil(lambda: [cell(events, r, SEEN) for r in range(7)]
                     == [times(3)] * 6 + [times(1)], timeout=WAIT)
     seen_tip = tip(events, 4, SEEN)
-    assert "arrival 3 of 3" in seen_tip
-    assert "first in request 1 (not acknowledged: 503, rule '503 for 2')" in seen_tip
-    assert "after the previous" in seen_tip
+    assert seen_tip.splitlines()[:2] == [
+        "Arrival 3 of 3", "First in request 1 (not acknowledged: 503, rule '503 for 2')"]
+    assert "after the previous arrival" in seen_tip
     # The acknowledged arrivals look like any record.
     assert cell(events, 4, TYPE, Qt.ItemDataRole.FontRole) is None
     assert cell(events, 4, SEEN, Qt.ItemDataRole.DecorationRole) is None
@@ -258,3 +258,15 @@ def test_filter_on_a_seen_value(qtbot, capture, shown):
     qtbot.waitUntil(lambda: bar.text() == "seen == 2", timeout=WAIT)
     qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [1, 3],
                     timeout=WAIT)
+
+
+def test_answers_in_words():
+    from app.capture.rules import PAUSE_RULE
+    from app.ui.reader import answer_text, duration_text
+
+    assert answer_text(503, PAUSE_RULE, False) == ("not acknowledged: 503, acknowledgements "
+                                                   "paused")
+    assert answer_text(0, "drop for 1", False) == "not acknowledged: no answer, rule 'drop for 1'"
+    assert answer_text(200, None, True) == "acknowledged"
+    assert [duration_text(s) for s in (0.04, 12.345, 200, 7500)] == [
+        "0.0 s", "12.3 s", "3 min 20 s", "2 h 5 min"]
