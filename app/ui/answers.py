@@ -235,7 +235,8 @@ class AnswerRulesDialog(QDialog):
                                      f"in order: the first that matches answers. A rule "
                                      f"leaves the list once it is used up.")
         if event.get("error"):
-            self._refused = plain(str(event["error"]))
+            message = plain(str(event["error"]))
+            self._refused = f"The endpoint refused: {message}"
         self._update_buttons()
 
     def rule_added(self, text: str) -> None:
@@ -256,9 +257,10 @@ class AnswerRulesDialog(QDialog):
 
     def _update_buttons(self) -> None:
         text = self.edit.text()
-        problem = rule_problem(text) or self._refused
-        self.error_label.setText(problem)
-        self.error_label.setVisible(bool(problem))
+        problem = rule_problem(text)
+        shown = problem or self._refused  # the receiver's refusal, until the text changes
+        self.error_label.setText(shown)
+        self.error_label.setVisible(bool(shown))
         self.add_button.setEnabled(self._running and bool(text.strip()) and not problem)
         self.edit.setEnabled(self._running)
         self.remove_button.setEnabled(self._running and self.selected_rule() is not None)
@@ -368,8 +370,8 @@ class AnswersController(QObject):
             rules = len(self.carried)
             what = [f"{rules} answer rule{'s' if rules != 1 else ''}"] if rules else []
             what += ["paused acknowledgements"] if self.carried_paused else []
-            self._window.show_status(f"The restarted endpoint was given its "
-                                     f"{' and '.join(what)} again")
+            self._window.show_status(f"Given again to the restarted endpoint: "
+                                     f"{' and '.join(what)}")
 
     def _on_receiver_answers_changed(self, event: dict) -> None:
         if not event and self.event:  # the receiver went away: keep what it had for the next

@@ -174,6 +174,14 @@ def test_invalid_text_is_explained_and_cannot_be_added(qtbot, window):
     assert dialog.remove_button.isEnabled()
     qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.rule_texts() == ["500 10%", "302 for 1"], timeout=WAIT)
+    # A refused change (the rule went meanwhile) is said in words; the line stays usable.
+    dialog.remove_requested.emit(999)
+    qtbot.waitUntil(lambda: dialog.error_label.isVisible(), timeout=WAIT)
+    assert dialog.error_label.text() == ("The endpoint refused: there is no answer rule 999 "
+                                         "(it may have been used up)")
+    qtbot.keyClicks(dialog.edit, "hang on /slow/*")
+    assert dialog.add_button.isEnabled() and not dialog.error_label.isVisible()
+    dialog.edit.clear()
     qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.rule_texts() == [], timeout=WAIT)
     assert not dialog.clear_button.isEnabled()
