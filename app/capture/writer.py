@@ -334,9 +334,10 @@ class CaptureWriter:
                 raise
 
     def index_pending(self, limit: int = 500) -> int:
-        """Index up to ``limit`` records not yet in ``record_index``, then add up to ``limit``
-        indexed records to the redelivery ledger (:func:`app.capture.ledger.fill`), in one
-        transaction; returns how many records either step took (0: both are complete)."""
+        """Index up to ``limit`` records not yet in ``record_index``, then, with what is left of
+        ``limit``, add indexed records to the redelivery ledger
+        (:func:`app.capture.ledger.fill`), in one transaction; returns how many records it took
+        (0: both are complete). The ledger catches up once the index has."""
         with self._using:
             return self._index_pending(limit)
 
@@ -346,7 +347,8 @@ class CaptureWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             count = db.execute(_INDEX_RECORDS, (done, limit)).rowcount
-            count += fill_ledger(db, limit)  # never beyond what record_index now covers
+            if count < limit:  # a step is at most ``limit`` records: a batch waits one step
+                count += fill_ledger(db, limit - count)  # never beyond record_index
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)

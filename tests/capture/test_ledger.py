@@ -211,12 +211,16 @@ def test_a_ledger_step_never_passes_the_filter_index(tmp_path):
     writer = CaptureWriter(tmp_path / "c.sqlite")
     try:
         store(writer, [record_text(n, 0, False) for n in range(10)])
-        assert writer.index_pending(4) == 8  # 4 indexed, then those 4 in the ledger
+        assert writer.index_pending(4) == 4  # a step is 4 records: the index first
         db = open_reader(tmp_path / "c.sqlite")
-        assert ledger.ledger_through(db) == 4
+        assert ledger.ledger_through(db) == 0
+        db.close()
+        assert writer.index_pending(8) == 8  # the last 6 indexed, then 2 in the ledger
+        db = open_reader(tmp_path / "c.sqlite")
+        assert ledger.ledger_through(db) == 2
         cover = ledger.coverage(db)
-        assert (cover.through, cover.records, cover.complete) == (4, 10, False)
-        assert "covers records 1 to 4 of 10" in cover.sentence()
+        assert (cover.through, cover.records, cover.complete) == (2, 10, False)
+        assert "covers records 1 to 2 of 10" in cover.sentence()
         db.close()
         drain(writer)
         db = open_reader(tmp_path / "c.sqlite")
@@ -383,7 +387,8 @@ def test_summary_says_when_the_ledger_is_behind(tmp_path):
     try:
         store(writer, [record_text(1, 0, False), record_text(2, 0, False)], acked=False)
         store(writer, [record_text(1, 0, False)], when=5)
-        writer.index_pending(2)  # the first request only
+        writer.index_pending(3)  # indexed
+        writer.index_pending(2)  # the ledger holds the first request only
     finally:
         writer.close()
     out = run_cli("summary", str(path)).stdout

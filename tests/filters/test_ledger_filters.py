@@ -28,7 +28,8 @@ STREAM = [
 
 
 def make(path, indexed: int | None = None):
-    """The stream stored; ``indexed`` records in the filter index and the ledger (None: all)."""
+    """The stream stored; 0: nothing indexed; n: all indexed and the first n in the ledger;
+    None: everything in both."""
     writer = CaptureWriter(path)
     try:
         for n, (records, acked) in enumerate(STREAM):
@@ -37,6 +38,7 @@ def make(path, indexed: int | None = None):
         if indexed is None:
             drain(writer)
         elif indexed:
+            writer.index_pending(12)
             writer.index_pending(indexed)
     finally:
         writer.close()
