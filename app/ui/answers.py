@@ -14,7 +14,10 @@ none. The controller gives it the rules that were still active and the switch's 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+import re
+import time
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.capture.rules import RuleError, parse_rule
+from app.capture.rules import RuleError, format_duration, parse_rule
 from app.ui.values import plain, tooltip_text
 
 AMBER_TEXT = "#9a6700"  # a darker amber, for text (readable on a light background)
@@ -49,6 +52,21 @@ GRAMMAR = ("A rule is ACTION [SCOPE …]. ACTION: a status (503, 500, 401, 413, 
            "glob); none: every POST until removed. The first rule that matches answers; a "
            "counted rule leaves the list when it is used up. The whole grammar: "
            "docs/answer-rules.md.")
+
+
+_LEFT_ROLE = Qt.ItemDataRole.UserRole + 1  # (the receiver's "left", when it said so, active)
+_DURATION_LEFT = re.compile(r"((?:\d+(?:\.\d+)?(?:ms|s|m|h) ?)+) left")
+
+
+def _window_left(part: str) -> float | None:
+    """Seconds in one part of a rule's "left" ("4m 10s left"); None for a count ("1 of 2
+    left") or "until removed"."""
+    match = _DURATION_LEFT.fullmatch(part.strip())
+    if match is None:
+        return None
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * units[unit] for number, unit in
+               re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", match.group(1)))
 
 
 def rule_problem(text: str) -> str:
@@ -101,6 +119,9 @@ class AnswerRulesDialog(QDialog):
         self.resize(780, 480)
         self._running = False
         self._refused = ""  # why the receiver refused the last rule (until the text changes)
+        self._clock = QTimer(self)  # counts the time windows down between events
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._on_clock_timeout)
         layout = QVBoxLayout(self)
         intro = QLabel("Rules decide how the endpoint answers valid, authenticated POSTs. "
                        "Whatever a rule answers, the batch is stored; a batch not answered "
@@ -154,7 +175,6 @@ class AnswerRulesDialog(QDialog):
         self.edit.setPlaceholderText("A rule, e.g. 503 for 2")
         self.edit.setClearButtonEnabled(True)
         self.edit.textChanged.connect(self._on_edit_text_changed)
-        self.edit.returnPressed.connect(self._on_edit_return_pressed)
         self.add_button = QPushButton("A&dd", self)
         self.add_button.setToolTip("Give this rule to the endpoint (it applies to the next POST)")
         self.add_button.clicked.connect(self._on_add_button_clicked)
@@ -192,6 +212,10 @@ class AnswerRulesDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
+        # Enter in the rule line adds it (when it is a rule), never Clear all or Close.
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
+        self.add_button.setDefault(True)
         self.show_answers({}, running=False)
 
     # -- what the receiver says -------------------------------------------------------------
@@ -207,9 +231,10 @@ class AnswerRulesDialog(QDialog):
             active = bool(rule.get("active", True))
             left = plain(str(rule.get("left", "")))
             item = QTreeWidgetItem([plain(str(rule.get("text", ""))),
-                                    plain(str(rule.get("summary", ""))),
-                                    left if active else f"{left} (waits: paused)"])
+                                    plain(str(rule.get("summary", ""))), ""])
             item.setData(0, Qt.ItemDataRole.UserRole, rule.get("id"))
+            item.setData(2, _LEFT_ROLE, (left, time.monotonic(), active))
+            self._show_left(item)
             used = rule.get("used")
             tip = plain(str(rule.get("summary", "")))
             if used is not None:
@@ -238,6 +263,29 @@ class AnswerRulesDialog(QDialog):
             message = plain(str(event["error"]))
             self._refused = f"The endpoint refused: {message}"
         self._update_buttons()
+        if any(_window_left(self.list.topLevelItem(i).data(2, _LEFT_ROLE)[0]) is not None
+               for i in range(self.list.topLevelItemCount())):
+            self._clock.start()
+        else:
+            self._clock.stop()
+
+    @staticmethod
+    def _show_left(item: QTreeWidgetItem) -> None:
+        """The Left cell: what the receiver said, a time window counted down since."""
+        left, since, active = item.data(2, _LEFT_ROLE)
+        parts = []
+        for part in left.split(", "):
+            seconds = _window_left(part)
+            if seconds is not None:
+                remaining = max(1.0, round(seconds - (time.monotonic() - since)))
+                part = f"{format_duration(remaining)} left"
+            parts.append(part)
+        text = ", ".join(parts)
+        item.setText(2, text if active else f"{text} (waits: paused)")
+
+    def _on_clock_timeout(self) -> None:
+        for i in range(self.list.topLevelItemCount()):
+            self._show_left(self.list.topLevelItem(i))
 
     def rule_added(self, text: str) -> None:
         """The receiver took ``text``: the line is free for the next rule."""
@@ -271,10 +319,6 @@ class AnswerRulesDialog(QDialog):
     def _on_edit_text_changed(self, _text: str) -> None:
         self._refused = ""
         self._update_buttons()
-
-    def _on_edit_return_pressed(self) -> None:
-        if self.add_button.isEnabled():
-            self._on_add_button_clicked()
 
     def _on_add_button_clicked(self) -> None:
         text = self.edit.text().strip()

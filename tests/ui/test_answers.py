@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.capture.schema import open_reader
-from app.ui.answers import PAUSED_TEXT, remaining_text, rule_problem
+from app.ui.answers import PAUSED_TEXT, _window_left, remaining_text, rule_problem
 from app.ui.reader import answered_text, status_text
 from tests.conftest import EVENT_SAMPLE
 from tests.ui.conftest import WAIT
@@ -140,6 +140,7 @@ def test_a_rule_typed_in_the_dialog_answers_the_next_posts_then_leaves(qtbot, wi
     assert dialog.edit.text() == "drop for 1"
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.rule_texts() == ["drop for 1"], timeout=WAIT)
+    assert dialog.isVisible()  # Enter added the rule and did nothing else
     assert isinstance(post(window), str)  # a client error, not a status
     wait_status(qtbot, window, 3, "no answer (dropped)")
     tip = window.requests_model.data(window.requests_model.index(3, 4),
@@ -156,6 +157,7 @@ def test_invalid_text_is_explained_and_cannot_be_added(qtbot, window):
     assert "'zero' is not a duration" in dialog.error_label.text()
     assert not dialog.add_button.isEnabled()
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)  # refused here: nothing is sent
+    assert dialog.isVisible()
     dialog.edit.clear()
     qtbot.keyClicks(dialog.edit, "302 retry-after")
     assert "needs a number of seconds" in dialog.error_label.text()
@@ -182,6 +184,14 @@ def test_invalid_text_is_explained_and_cannot_be_added(qtbot, window):
     qtbot.keyClicks(dialog.edit, "hang on /slow/*")
     assert dialog.add_button.isEnabled() and not dialog.error_label.isVisible()
     dialog.edit.clear()
+    # A time window counts down in the dialog between the receiver's events.
+    qtbot.keyClicks(dialog.edit, "503 for 5m")
+    qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "503 for 5m" in dialog.rule_texts(), timeout=WAIT)
+    assert dialog.rule_texts() == ["500 10%", "302 for 1", "503 for 5m"]  # no Clear all
+    item = dialog.list.topLevelItem(2)
+    assert item.text(2) in ("5m left", "4m 59s left")
+    qtbot.waitUntil(lambda: item.text(2) == "4m 58s left", timeout=5000)
     qtbot.mouseClick(dialog.clear_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.rule_texts() == [], timeout=WAIT)
     assert not dialog.clear_button.isEnabled()
@@ -258,3 +268,11 @@ def test_the_answer_line_of_a_hang_and_of_an_older_capture():
     assert answered_text({**older, "status": 400, "reason": "invalid JSON"}) == (
         "Answered 400: invalid JSON · not acknowledged: the Data Streamer sends these records "
         "again")
+
+
+@pytest.mark.parametrize(("left", "seconds"), [
+    ("4m 10s left", 250.0), ("300ms left", 0.3), ("1h left", 3600.0), ("1 of 2 left", None),
+    ("until removed", None), ("2h 5m left", 7500.0),
+])
+def test_a_time_window_is_read_from_what_is_left(left, seconds):
+    assert _window_left(left) == seconds
