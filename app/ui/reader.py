@@ -802,10 +802,13 @@ def _ledger_facts(follower: Follower, record_id: int, value: Any,
         lines.append("No id: the ledger cannot tell this record's arrivals apart.")
         return "<br>".join(lines)
     linked = follower.arrivals([i for i in (facts.first, facts.previous) if i is not None])
-    noun = "arrival" if facts.seen == 1 else "arrivals"
-    lines.insert(0, f"<b>Arrival {facts.attempt} of {facts.seen}</b> so far ({facts.seen} "
-                    f"{noun} of this id)" + (f", acknowledged in request {own[0]}"
-                                             if own is not None and own[3] else ""))
+    again = facts.seen - facts.attempt
+    later = (f": it came again {again} {'time' if again == 1 else 'times'}" if again
+             else ": the latest")
+    lines.insert(0, f"<b>Arrival {facts.attempt} of {facts.seen}</b> of this id so far"
+                    + (later if facts.seen > 1 else ": it came once")
+                    + (f"; acknowledged in request {own[0]}"
+                       if own is not None and own[3] else ""))
     if facts.attempt > 1 and facts.first is not None:
         first = linked.get(facts.first)
         answer = f", {answer_text(first[1], first[2], first[3])}" if first else ""

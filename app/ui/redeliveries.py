@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.capture.rules import PAUSE_RULE
 from app.ui.reader import RedeliveryReport, answer_text, duration_text, local_time
 from app.ui.values import plain, tooltip_text
 
@@ -48,6 +49,15 @@ def _seconds(value: float | None) -> str:
 def _later(ids: list[int], limit: int = 8) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     return shown + (f" … (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+def answer_cell(status: int, rule: str | None) -> str:
+    """How an unacknowledged batch was answered, short: ``503 · paused``, ``503 · '503 for 2'``,
+    ``no answer · 'drop for 1'`` (the tooltip says it in full)."""
+    what = str(status) if status else "no answer"
+    if rule == PAUSE_RULE:
+        return f"{what} · paused"
+    return f"{what} · '{plain(rule)}'" if rule else what
 
 
 def summary_line(report: RedeliveryReport) -> str:
@@ -147,8 +157,7 @@ class RedeliveriesModel(QAbstractTableModel):
         if column == 1:
             return local_time(row.received_at)
         if column == 2:
-            return plain(answer_text(row.status, row.rule, False).removeprefix(
-                "not acknowledged: "))
+            return answer_cell(row.status, row.rule)
         if column == 3:
             return f"{row.records:,}"
         if column == 4:
@@ -223,7 +232,7 @@ class RedeliveriesView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        for column, width in enumerate((62, 165, 130, 62, 76, 100, 72, 62, 62, 60)):
+        for column, width in enumerate((62, 165, 120, 62, 70, 80, 72, 72, 72, 60)):
             self.table.setColumnWidth(column, width)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
         self.table.selectionModel().currentRowChanged.connect(

@@ -195,7 +195,8 @@ def test_redeliveries_view_is_live(qtbot, capture, shown, qtmodeltester):
     capture.post([event(1), event(2)], 503, "503 for 2")
     capture.fill()
     qtbot.waitUntil(lambda: view.model.rowCount() == 1, timeout=WAIT)
-    assert cell(view.model, 0, 2) == "503, rule '503 for 2'"
+    assert cell(view.model, 0, 2) == "503 · '503 for 2'"
+    assert tip(view.model, 0, 2) == "Request 1 was not acknowledged: 503, rule '503 for 2'"
     assert cell(view.model, 0, 4) == "0"
     assert cell(view.model, 0, 9) == "2"
     capture.post([event(1), event(2), event(3)])
@@ -211,6 +212,13 @@ def test_redeliveries_view_is_live(qtbot, capture, shown, qtmodeltester):
     view.table.doubleClicked.emit(view.model.index(0, 0))
     assert shown.tabs.currentIndex() == 0
     assert shown.views["requests"].currentIndex().row() == 0
+    # Show its records: the request's records selected in their table.
+    shown.tabs.setCurrentWidget(view)
+    view.table.setCurrentIndex(view.model.index(0, 0))
+    qtbot.mouseClick(view.records_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: shown.tabs.currentIndex() == 1, timeout=WAIT)
+    selection = shown.views["event"].selectionModel()
+    assert [selection.isRowSelected(r) for r in range(5)] == [True, True, False, False, False]
 
 
 def test_hostile_records_render_select_and_filter_with_the_seen_column(qtbot, capture,
