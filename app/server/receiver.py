@@ -268,8 +268,9 @@ class Receiver:
         return stored
 
     async def store_imported(self, item) -> Stored:
-        """Store one planned import request like a received one (see ``app.capture.importer``)."""
-        return await self._store(item.incoming, item.status, item.reason)
+        """Store one planned import request like a received one (see ``app.capture.importer``):
+        a batch the source answered by a rule keeps its status, rule and acknowledgement."""
+        return await self._store(item.incoming, item.status, item.reason, item.respond)
 
     def _check_auth(self, request: web.Request, incoming: Incoming) -> bool:
         if self._expected_token is None:

@@ -314,3 +314,38 @@ def test_an_unreadable_answer_of_our_own_har_entry_says_which_entry(tmp_path):
     with pytest.raises(ImportFileError, match=r"entry 0 has an answer this app cannot read "
                                               r"\(no name field\)"):
         plan(path)
+
+
+def test_an_import_through_the_receivers_control_channel_keeps_the_rule_answers(tmp_path,
+                                                                                 capture, db):
+    """The window imports through its receiver (the ``import`` command on serve's stdin), not
+    the command line: the rule-answered batches keep their status, rule and acknowledgement
+    there too."""
+    from tests.conftest import serve_command
+
+    target = tmp_path / "through-serve.sqlite"
+    proc = subprocess.Popen(
+        serve_command("--port", "0", "--events", "jsonl", "--stop-with-stdin", "--capture",
+                      str(target), "--no-auth"),
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "listening"
+        proc.stdin.write(json.dumps({"command": "import", "id": 1, "path": str(capture)}) + "\n")
+        proc.stdin.flush()
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event.get("event") == "import" and event["state"] in ("done", "failed"):
+                break
+        assert event["state"] == "done", event
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=20)
+        proc.stdout.close()
+        proc.stderr.close()
+    copy = open_reader(target)
+    try:
+        assert facts(copy) == facts(db)
+        assert stored_texts(copy) == stored_texts(db)
+    finally:
+        copy.close()
