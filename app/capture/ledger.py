@@ -22,9 +22,9 @@ acknowledged after the fact. Records without an id (or with a null one) advance
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import statistics
+import zlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,18 +34,20 @@ from app.db import sqlite3
 from app.records.shape import parse_record
 
 # One step: the records after ``ledger_through`` that record_index holds, each with the state of
-# its key before this step (a probe of the unique (family, key) index: no scan) and the arrival
-# time of the key's latest arrival. The key is compared column to column (no affinity, so never
-# converted) and never read into Python as text: an id with a lone surrogate is not UTF-8.
+# its key before this step (a probe of the unique (family, key) index: no scan), the arrival
+# time of the key's latest arrival and the text of its first. The key is compared column to
+# column (no affinity, so never converted) and never read into Python as text: an id with a
+# lone surrogate is not UTF-8.
 _STEP = """
 SELECT k.id, k.family, typeof(k.own_id),
        CASE typeof(k.own_id) WHEN 'text' THEN CAST(k.own_id AS BLOB) ELSE k.own_id END,
        k.received, CAST(r.json AS BLOB),
-       rk.first, rk.seen, rk.last, rk.digest, rk.conflicts, lk.received
+       rk.first, rk.seen, rk.last, rk.digest, rk.conflicts, lk.received, CAST(fr.json AS BLOB)
 FROM record_index AS k
 JOIN record AS r ON r.id = k.id
 LEFT JOIN record_key AS rk ON rk.family = k.family AND rk.key = k.own_id
 LEFT JOIN record_index AS lk ON lk.id = rk.last
+LEFT JOIN record AS fr ON fr.id = rk.first
 WHERE k.id > ? ORDER BY k.id LIMIT ?
 """
 # A text key is bound as its bytes and cast (an id with a lone surrogate is not UTF-8); a number
@@ -69,13 +71,14 @@ class _Key:
     digest: int
     conflicts: int
     last_received: str
+    first_text: bytes
     new: tuple | None = None  # a key first seen in this step: its (family, kind, value)
 
 
 def digest(text: bytes) -> int:
-    """The 64-bit digest of a record's text kept in ``record_key.digest`` (signed, as SQLite
-    stores integers)."""
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+    """The digest of a record's text kept in ``record_key.digest`` (CRC-32: cheap; content is
+    always compared on the texts themselves)."""
+    return zlib.crc32(text)
 
 
 def _received(text: str) -> dt.datetime:
@@ -143,23 +146,19 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
         return value
 
     for (rid, family, kind, value, received, text, first, seen, last, dig, conflicts,
-         last_received) in rows:
+         last_received, first_text) in rows:
         if kind == "null":
             continue
         ident = (family, "number" if kind in ("integer", "real") else kind, value)
         key = keys.get(ident)
         if key is None and first is not None:
-            key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received)
-        text_digest = digest(text)
+            key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received,
+                                     first_text)
         if key is None:
-            keys[ident] = _Key(rid, 1, rid, text_digest, 0, received, new=ident)
+            keys[ident] = _Key(rid, 1, rid, digest(text), 0, received, text, new=ident)
             arrivals.append((rid, rid, 1, None, None, 0))
             continue
-        conflict = 0
-        if text_digest != key.digest:
-            first_text = db.execute("SELECT CAST(json AS BLOB) FROM record WHERE id = ?",
-                                    (key.first,)).fetchone()[0]
-            conflict = 0 if same_content(first_text, text) else 1
+        conflict = 0 if same_content(key.first_text, text) else 1
         delay = (moment(received) - moment(key.last_received)).total_seconds() * 1000.0
         key.seen += 1
         arrivals.append((rid, key.first, key.seen, key.last, delay, conflict))
