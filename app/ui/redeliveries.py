@@ -183,8 +183,8 @@ class RedeliveriesModel(QAbstractTableModel):
             return f"{row.never_redelivered:,} of its records never came back yet{extra}"
         if column == 2:
             return f"Request {row.request_id} was {answer_text(row.status, row.rule, False)}"
-        return ("Double-click: show this request; Show its records: select them "
-                "(their later arrivals are filtered with 'redelivered')")
+        return ("Double-click: show this request in the Requests table; Show its records: "
+                "select its records in their table")
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():
@@ -196,6 +196,7 @@ class RedeliveriesView(QWidget):
     """The Redeliveries tab: a summary line and, per unacknowledged request, its fate."""
 
     request_activated = Signal(int)  # show this request in the Requests table
+    request_selected = Signal(int)  # this request is the current row: show its detail
     records_wanted = Signal(int)  # select the records of this request
     shown_changed = Signal(bool)  # the view became visible (True) or hidden
 
@@ -268,6 +269,8 @@ class RedeliveriesView(QWidget):
 
     def _on_table_current_row_changed(self, current: QModelIndex, _previous) -> None:
         self.records_button.setEnabled(current.isValid())
+        if current.isValid():
+            self.request_selected.emit(self.model.request_at(current.row()).request_id)
 
     def _on_table_double_clicked(self, index: QModelIndex) -> None:
         if index.isValid():

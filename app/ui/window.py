@@ -433,6 +433,7 @@ class MainWindow(QMainWindow):
         self.reader.redeliveries_ready.connect(self.redeliveries.show_report)
         self.redeliveries.shown_changed.connect(self.reader.watch_redeliveries)
         self.redeliveries.request_activated.connect(self.show_request)
+        self.redeliveries.request_selected.connect(self.reader.fetch_request)
         self.redeliveries.records_wanted.connect(self.show_records_of)
         self.sim_test.iccid_changed.connect(self.reader.set_checklist_sim)
         if self.sim_test.iccid():

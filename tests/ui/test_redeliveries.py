@@ -214,7 +214,12 @@ def test_redeliveries_view_is_live(qtbot, capture, shown, qtmodeltester):
     assert shown.views["requests"].currentIndex().row() == 0
     # Show its records: the request's records selected in their table.
     shown.tabs.setCurrentWidget(view)
-    view.table.setCurrentIndex(view.model.index(0, 0))
+    view.table.selectionModel().clearCurrentIndex()
+    with qtbot.waitSignal(view.request_selected, timeout=WAIT) as selected:
+        view.table.setCurrentIndex(view.model.index(0, 0))
+    assert selected.args == [1]
+    qtbot.waitUntil(lambda: shown.detail_title.text().startswith("Request 1 · 503"),
+                    timeout=WAIT)
     qtbot.mouseClick(view.records_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: shown.tabs.currentIndex() == 1, timeout=WAIT)
     selection = shown.views["event"].selectionModel()
