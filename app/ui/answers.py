@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
 from app.capture.rules import RuleError, format_duration, parse_rule
 from app.ui.values import plain, tooltip_text
 
-AMBER_TEXT = "#9a6700"  # a darker amber, for text (readable on a light background)
 RED = "#cf222e"
 # Ready-made rules (the issue's examples): each puts its text in the dialog's line.
 PRESETS = ("503 for 2", "drop for 1", "delay 40s for 1", "302 for 1", "500 10%",
@@ -67,6 +66,12 @@ def _window_left(part: str) -> float | None:
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     return sum(float(number) * units[unit] for number, unit in
                re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", match.group(1)))
+
+
+def amber_text(widget: QWidget) -> str:
+    """Amber for text on ``widget``'s background: darker on a light one, lighter on a dark."""
+    dark = widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return "#d29922" if dark else "#9a6700"
 
 
 def rule_problem(text: str) -> str:
@@ -135,7 +140,7 @@ class AnswerRulesDialog(QDialog):
         self.paused_label.setObjectName("answers_paused")
         self.paused_label.setTextFormat(Qt.TextFormat.PlainText)
         self.paused_label.setWordWrap(True)
-        self.paused_label.setStyleSheet(f"color: {AMBER_TEXT}; font-weight: bold;")
+        self.paused_label.setStyleSheet(f"color: {amber_text(self)}; font-weight: bold;")
         self.paused_label.hide()
         layout.addWidget(self.paused_label)
 
@@ -362,8 +367,6 @@ class AnswersController(QObject):
         self.paused_label = QLabel(PAUSED_TEXT, bar)
         self.paused_label.setObjectName("paused_status")
         self.paused_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.paused_label.setStyleSheet(f"color: {AMBER_TEXT}; font-weight: bold; "
-                                        f"padding: 0 6px;")
         bar.addPermanentWidget(self.paused_label)
         self.paused_label.hide()
         window.pause_action.toggled.connect(self._on_pause_action_toggled)
@@ -445,12 +448,14 @@ class AnswersController(QObject):
             action.setChecked(paused)
             action.blockSignals(blocked)
         action.setIconText("Acks paused" if paused else "Pause acks")
+        self.paused_label.setStyleSheet(f"color: {amber_text(window)}; font-weight: bold; "
+                                        f"padding: 0 6px;")
         self.paused_label.setVisible(paused)
         rules = rules_of(event)
         indicator = window.rules_indicator
         if rules:
             indicator.setText(f"Rules: {len(rules)} " + ("waiting" if paused else "active"))
-            indicator.setStyleSheet(f"#rules_indicator {{ color: {AMBER_TEXT}; "
+            indicator.setStyleSheet(f"#rules_indicator {{ color: {amber_text(window)}; "
                                     f"font-weight: bold; }}")
             indicator.setToolTip(tooltip_text("\n".join(
                 f"{rule.get('text', '')}: {rule.get('summary', '')} ({rule.get('left', '')})"
