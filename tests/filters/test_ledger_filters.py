@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.capture.ledger import seen_of
 from app.capture.schema import has_ledger, open_reader
+from app.capture.summary import summary
 from app.capture.writer import CaptureWriter
 from app.filters.nodes import Meta
 from app.filters.parser import FilterError, parse
@@ -162,6 +163,13 @@ def test_a_capture_without_the_ledger_still_filters(tmp_path):
         range(1, 13))
     for text, want in (("acked", [3, 4]), ("rule == null", [1, 2, 3, 4])):
         assert sql_ids(path, text, "requests") == python_ids(path, text, "requests") == want
+    db = open_reader(path)  # summary --filter too
+    try:
+        info = summary(db, parse("unacknowledged and not redelivered"))
+    finally:
+        db.close()
+    assert (info["records"], info["requests"]) == (6, 2)
+    assert not info["ledger"]["coverage"]["available"]
 
 
 WORDS = ["unacknowledged", "acked", "redelivered", "conflict", "seen > 1", "seen == 4",
