@@ -4,11 +4,12 @@
 
 Stores ``--records`` realistic records (3000 a request) of which ``--redelivered`` are exact
 copies of records sent before (a streamer's redeliveries), then runs the receiver's idle step
-(``CaptureWriter.index_pending(500)``: 500 records into ``record_index``, then 500 into the
-ledger, one transaction) until both are complete. Reports the ledger's fill rate (records/s of
-the ledger's part alone), the time per step (whole step and ledger part: p50, p99, max), and the
-ledger part's median in the first and the last tenth of the run: a step costs a probe of the
-unique (family, key) index per record, so late steps must not be slower than early ones.
+(``CaptureWriter.index_pending(500)``: at most 500 records, into ``record_index`` first, then,
+with what is left, into the ledger; one transaction) until both are complete. Reports the
+ledger's fill rate (records/s of the ledger's part alone), the time per step (steps that only
+indexed, steps that filled the ledger, and the ledger's part: p50, p99, max), and the ledger
+part's median in the first and the last tenth of the run: a step costs a probe of the unique
+(family, key) index per record, so late steps must not be slower than early ones.
 """
 
 from __future__ import annotations
@@ -90,14 +91,18 @@ def main() -> None:
 
     writer_module.fill_ledger = timed_fill  # the writer's own step, its ledger part timed
     steps: list[float] = []
+    index_steps: list[float] = []  # steps that only indexed (the ledger had to wait)
+    ledger_steps: list[float] = []
     while True:
+        filled = len(fill_times)
         t = time.perf_counter()
         done = writer.index_pending(args.step)
         if not done:
             break
         steps.append(time.perf_counter() - t)
+        (ledger_steps if len(fill_times) > filled else index_steps).append(steps[-1])
     writer.close()
-    fill_times, fill_cpu = fill_times[:len(steps)], fill_cpu[:len(steps)]
+    fill_times, fill_cpu = fill_times[:len(ledger_steps)], fill_cpu[:len(ledger_steps)]
 
     db = open_reader(path)
     summary = ledger_module.ledger_summary(db)
@@ -105,7 +110,11 @@ def main() -> None:
     ledger_module.ledger_summary(db)
     summary_s = time.perf_counter() - t
     db.close()
-    ms = [s * 1000 for s in steps]
+    def spread(values: list[float]) -> str:
+        ms = [v * 1000 for v in values]
+        return (f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
+                f"max {max(ms):.1f} ms")
+
     fill_ms = [s * 1000 for s in fill_times]
     cpu_ms = [s * 1000 for s in fill_cpu]
     tenth = max(1, len(fill_ms) // 10)
@@ -115,10 +124,9 @@ def main() -> None:
           f"{stored:.1f} s; {len(steps)} idle steps of {args.step}")
     print(f"ledger fill: {args.records / sum(fill_times):,.0f} records/s "
           f"({sum(fill_times):.1f} s in all)")
-    print(f"step (index + ledger): p50 {statistics.median(ms):.1f} ms, "
-          f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")
-    print(f"ledger part of a step: p50 {statistics.median(fill_ms):.1f} ms, "
-          f"p99 {percentile(fill_ms, 0.99):.1f} ms, max {max(fill_ms):.1f} ms")
+    print(f"index-only steps ({len(index_steps)}): {spread(index_steps)}")
+    print(f"steps filling the ledger ({len(ledger_steps)}): {spread(ledger_steps)}")
+    print(f"ledger part of those: {spread(fill_times)}")
     print(f"ledger part, median of the first tenth {early:.2f} ms, of the last tenth "
           f"{late:.2f} ms (ratio {late / early:.2f}); CPU time {early_cpu:.2f} ms and "
           f"{late_cpu:.2f} ms (ratio {late_cpu / early_cpu:.2f})")
