@@ -760,7 +760,11 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
         for key, view in self.views.items():
             state = _decode(ui.get(f"columns.{key}"))
-            if state is not None:
+            # A state of other columns would put each width on its neighbour: kept with its
+            # column count (states saved before the record tables got "Seen" have none: the
+            # record tables' are dropped once; the requests table's columns did not change).
+            count = ui.get(f"columns.{key}.count", "10" if key == "requests" else "")
+            if state is not None and count == str(view.model().columnCount()):
                 view.horizontalHeader().restoreState(state)
         self.tabs.setCurrentIndex(int(ui.get("tab", "0") or 0) % self.tabs.count())
         self.sim_test.setVisible(ui.get("sim_test") == "1")
@@ -775,6 +779,7 @@ class MainWindow(QMainWindow):
         ui["splitter"] = _encode(self.splitter.saveState())
         for key, view in self.views.items():
             ui[f"columns.{key}"] = _encode(view.horizontalHeader().saveState())
+            ui[f"columns.{key}.count"] = str(view.model().columnCount())
         ui["tab"] = str(self.tabs.currentIndex())
         ui["sim_test"] = "1" if self.sim_test.isVisible() else "0"
         ui["sim_test.iccid"] = self.sim_test.iccid_edit.text().strip()

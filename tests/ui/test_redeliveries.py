@@ -283,3 +283,38 @@ def test_answers_in_words():
     assert answer_text(200, None, True) == "acknowledged"
     assert [duration_text(s) for s in (0.04, 12.345, 200, 7500)] == [
         "0.0 s", "12.3 s", "3 min 20 s", "2 h 5 min"]
+
+
+def test_column_widths_saved_before_the_seen_column_are_not_shifted(qtbot, tmp_path):
+    """A header state saved with the record tables' old columns would give each column its
+    left neighbour's width (Seen as wide as Event type): it is dropped once; a state saved
+    now is restored."""
+    import base64
+
+    from PySide6.QtGui import QStandardItemModel
+    from PySide6.QtWidgets import QTableView
+
+    from app.config import Settings
+
+    old = QTableView()
+    old.setModel(QStandardItemModel(1, len(EVENTS) - 1, old))
+    for column in range(len(EVENTS) - 1):
+        old.setColumnWidth(column, 200 + column)
+    settings = Settings.load_or_create()
+    settings.ui = {**settings.ui, "columns.event": base64.b64encode(
+        bytes(old.horizontalHeader().saveState().data())).decode("ascii")}
+    settings.port = 0
+    settings.save()
+    old.deleteLater()
+    args = build_parser().parse_args(["--port", "0", "--capture", str(tmp_path / "c.sqlite")])
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    view = win.views["event"]
+    assert view.columnWidth(SEEN) == EVENTS[SEEN].width
+    assert view.columnWidth(TYPE) == EVENTS[TYPE].width
+    view.setColumnWidth(SEEN, 90)
+    win.close()
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    assert win.views["event"].columnWidth(SEEN) == 90
+    win.close()
