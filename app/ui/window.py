@@ -78,6 +78,22 @@ def _decode(text: str | None) -> QByteArray | None:
         return None
 
 
+class _ElidedLabel(QLabel):
+    """A plain-text label at most ``width`` pixels wide, cutting its text in the middle (a
+    dated capture name keeps its date and its extension)."""
+
+    def __init__(self, width: int, parent: QWidget):
+        super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self._width = width
+        self.full_text = ""
+
+    def setText(self, text: str) -> None:
+        self.full_text = text
+        super().setText(self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle,
+                                                      self._width))
+
+
 class MainWindow(QMainWindow):
     """Streamer Inspector's main window."""
 
@@ -256,6 +272,10 @@ class MainWindow(QMainWindow):
         for action in self.public_widgets:
             action.setVisible(False)
         bar.addSeparator()
+        # Short toolbar texts (the menus keep the full ones): the toolbar fits 1400 px with the
+        # rules button and a dated capture name.
+        self.settings_action.setIconText("Settings")
+        self.portal_action.setIconText("1NCE Portal")
         bar.addAction(self.settings_action)
         bar.addAction(self.portal_action)
         bar.addSeparator()
@@ -278,8 +298,7 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
                              spacer.sizePolicy().verticalPolicy())
         bar.addWidget(spacer)
-        self.capture_label = QLabel(self)
-        self.capture_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.capture_label = _ElidedLabel(140, self)  # the whole path in its tooltip
         bar.addWidget(self.capture_label)
 
     def _build_central(self) -> None:
