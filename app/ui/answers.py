@@ -454,13 +454,14 @@ class AnswersController(QObject):
         rules = rules_of(event)
         indicator = window.rules_indicator
         if rules:
-            indicator.setText(f"Rules: {len(rules)} " + ("waiting" if paused else "active"))
+            indicator.setText(f"Rules: {len(rules)}")  # short: the toolbar is full
             indicator.setStyleSheet(f"#rules_indicator {{ color: {amber_text(window)}; "
                                     f"font-weight: bold; }}")
-            indicator.setToolTip(tooltip_text("\n".join(
+            head = (f"{len(rules)} answer rule{'s' if len(rules) != 1 else ''} "
+                    f"{'waiting: acknowledgements are paused' if paused else 'in force'}:\n")
+            indicator.setToolTip(tooltip_text(head + "\n".join(
                 f"{rule.get('text', '')}: {rule.get('summary', '')} ({rule.get('left', '')})"
-                for rule in rules) + ("\n(waiting: acknowledgements are paused)" if paused
-                                      else "") + "\n\nClick to edit the answer rules."))
+                for rule in rules) + "\n\nClick to edit the answer rules."))
         else:
             indicator.setText("Rules…")
             indicator.setStyleSheet("")

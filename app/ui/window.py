@@ -285,7 +285,7 @@ class MainWindow(QMainWindow):
         # (not bold: a font set for :checked does not resize the button, the text would be cut)
         pause.setStyleSheet("#pause_button:checked { background-color: #d29922; color: #1f2328;"
                             " border-radius: 3px; }")
-        # Opens the rules dialog: "Rules…", or "Rules: 2 active" in amber while any is.
+        # Opens the rules dialog: "Rules…", or "Rules: 2" in amber while any is in force.
         self.rules_indicator = QToolButton(self)
         self.rules_indicator.setObjectName("rules_indicator")
         self.rules_indicator.setText("Rules…")

@@ -11,6 +11,7 @@ import ssl
 import aiohttp
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolBar, QToolButton
 
 from app.capture.schema import open_reader
 from app.ui.answers import PAUSED_TEXT, _window_left, remaining_text, rule_problem
@@ -85,6 +86,23 @@ def test_pause_switch_answers_503_and_stores_the_batch_unacknowledged(qtbot, win
     tip = window.requests_model.data(window.requests_model.index(0, 4),
                                      Qt.ItemDataRole.ToolTipRole)
     assert "while acknowledgements were paused" in tip
+    # A rule added while paused waits; the toolbar still fits 1400 px with a dated capture name.
+    assert window.answers.add("503 for 5")
+    wait_answers(qtbot, window, lambda event: len(event["rules"]) == 1)
+    assert window.rules_indicator.text() == "Rules: 1"
+    assert "waiting: acknowledgements are paused" in window.rules_indicator.toolTip()
+    window.capture_label.setText("capture-2026-11-30-164500.sqlite")
+    window.counter_label.setText("12,345 requests · 123,456 records")
+    window.resize(1400, 860)
+    bar = window.findChild(QToolBar, "endpointToolbar")
+    qtbot.waitUntil(lambda: bar.width() == 1400, timeout=WAIT)
+    assert bar.sizeHint().width() < 1400
+    more = bar.findChild(QToolButton, "qt_toolbar_ext_button")
+    assert more is None or not more.isVisible()
+    assert window.capture_label.isVisible() and window.capture_label.text().endswith(".sqlite")
+    window.answers.receiver.send_answers(clear=True)
+    wait_answers(qtbot, window, lambda event: not event["rules"])
+    assert window.rules_indicator.text() == "Rules…"
     pause.trigger()
     wait_answers(qtbot, window, lambda event: event["paused"] is False)
     assert not window.answers.paused_label.isVisible()
@@ -114,7 +132,7 @@ def test_a_rule_typed_in_the_dialog_answers_the_next_posts_then_leaves(qtbot, wi
     item = dialog.list.topLevelItem(0)
     assert item.text(1) == "503 Service Unavailable for the next 2 POSTs"
     assert item.text(2) == "2 of 2 left"
-    assert window.rules_indicator.text() == "Rules: 1 active"
+    assert window.rules_indicator.text() == "Rules: 1"
 
     assert post(window) == 503
     qtbot.waitUntil(lambda: dialog.list.topLevelItemCount() == 1
@@ -170,7 +188,7 @@ def test_invalid_text_is_explained_and_cannot_be_added(qtbot, window):
         qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda t=text: t in dialog.rule_texts(), timeout=WAIT)
     assert dialog.rule_texts() == ["500 10%", "429 retry-after 30 for 3", "302 for 1"]
-    assert window.rules_indicator.text() == "Rules: 3 active"
+    assert window.rules_indicator.text() == "Rules: 3"
     assert window.receiver.answers.get("error") is None
     dialog.list.topLevelItem(1).setSelected(True)
     assert dialog.remove_button.isEnabled()
