@@ -260,6 +260,9 @@ class AnswerRulesDialog(QDialog):
                                      "every valid POST is answered 200 (acknowledged).")
         elif not count:
             self.empty_label.setText("No rules: every valid POST is answered 200 (acknowledged).")
+        elif event.get("paused"):
+            self.empty_label.setText(f"{count} rule{'s' if count != 1 else ''}, waiting: "
+                                     f"while acknowledgements are paused no rule is used.")
         else:
             self.empty_label.setText(f"{count} rule{'s' if count != 1 else ''} in force, "
                                      f"in order: the first that matches answers. A rule "

@@ -91,6 +91,11 @@ def test_pause_switch_answers_503_and_stores_the_batch_unacknowledged(qtbot, win
     wait_answers(qtbot, window, lambda event: len(event["rules"]) == 1)
     assert window.rules_indicator.text() == "Rules: 1"
     assert "waiting: acknowledgements are paused" in window.rules_indicator.toolTip()
+    qtbot.mouseClick(window.rules_indicator, Qt.MouseButton.LeftButton)  # opens the dialog
+    dialog = window.answers.dialog
+    assert dialog.isVisible() and dialog.paused_label.isVisible()
+    assert dialog.list.topLevelItem(0).text(2) == "5 of 5 left (waits: paused)"
+    assert dialog.empty_label.text().startswith("1 rule, waiting")
     window.capture_label.setText("capture-2026-11-30-164500.sqlite")
     window.counter_label.setText("12,345 requests · 123,456 records")
     window.resize(1400, 860)
