@@ -374,7 +374,7 @@ class AnswersController(QObject):
         self.paused_label.hide()
         window.pause_action.toggled.connect(self._on_pause_action_toggled)
         window.rules_action.triggered.connect(self._on_rules_action_triggered)
-        window.rules_indicator.clicked.connect(self._on_rules_action_triggered)
+        window.rules_indicator.clicked.connect(self._on_rules_indicator_clicked)
         receiver.answers_changed.connect(self._on_receiver_answers_changed)
         receiver.state_changed.connect(self._on_receiver_state_changed)
         receiver.listening.connect(self._on_receiver_listening)
@@ -430,7 +430,8 @@ class AnswersController(QObject):
         self.event = event
         if event and self._adding is not None:
             if event.get("error"):
-                self._window.show_status(f"The endpoint refused the rule: {event['error']}")
+                self._window.show_status(f"The endpoint refused the rule: "
+                                         f"{plain(str(event['error']))}")
             elif self.dialog is not None:
                 self.dialog.rule_added(self._adding)
             self._adding = None
@@ -483,6 +484,9 @@ class AnswersController(QObject):
                                  "batches are answered 200 again (unless a rule says otherwise)")
 
     def _on_rules_action_triggered(self) -> None:
+        self.show_dialog()
+
+    def _on_rules_indicator_clicked(self) -> None:
         self.show_dialog()
 
     def _on_dialog_add_requested(self, text: str) -> None:
