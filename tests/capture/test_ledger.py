@@ -6,12 +6,17 @@ the answer rules do) and the ledger is filled by ``index_pending``, the receiver
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import shutil
 import sqlite3 as stdlib_sqlite3
+import ssl
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +26,7 @@ from app.capture import ledger
 from app.capture.answers import json_answer
 from app.capture.schema import LEDGER_THROUGH, open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_receiver
 from tests.hostile import BIG_UINT64, HOSTILE_RECORDS, hostile_body
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -398,3 +403,48 @@ def test_summary_says_when_the_ledger_is_behind(tmp_path):
     assert info["ledger"]["coverage"] == {"through": 2, "records": 3, "available": True,
                                           "complete": False}
     assert info["ledger"]["never_redelivered"] == 2  # of what the ledger holds so far
+
+
+def test_a_real_receiver_fills_the_ledger_of_what_it_answered(tmp_path):
+    """End to end over real TLS: ``serve --answer '503 for 1'`` refuses the first batch, the
+    same batch comes again (with one new record) and is acknowledged; the receiver's idle steps
+    fill the ledger: each record of the first batch seen twice, acknowledged the second time."""
+    rec = start_receiver(tmp_path, "--answer", "503 for 1")
+    try:
+        ctx = ssl.create_default_context(cafile=rec.ca_file)
+        auth = "Basic " + base64.b64encode(b"streamer:test-password").decode()
+        first = [record_text(i, 0, False) for i in (1, 2)]
+        statuses = []
+        for texts in (first, [*first, record_text(3, 0, False)]):
+            request = urllib.request.Request(
+                rec.url, data=("[" + ",".join(texts) + "]").encode(), method="POST",
+                headers={"Content-Type": "application/json", "Authorization": auth})
+            try:
+                with urllib.request.urlopen(request, context=ctx, timeout=10) as resp:
+                    statuses.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+        assert statuses == [503, 200]
+        deadline = time.monotonic() + 20
+        while True:
+            db = open_reader(rec.capture)
+            try:
+                if ledger.coverage(db).complete and ledger.ledger_through(db) == 5:
+                    seen = ledger.seen_of(db, range(1, 6))
+                    got = ledger.ledger_summary(db)
+                    rows = ledger.redeliveries(db)
+                    break
+            finally:
+                db.close()
+            assert time.monotonic() < deadline, "the receiver did not fill the ledger"
+            time.sleep(0.1)
+    finally:
+        rec.stop()
+    assert [(s.attempt, s.seen, s.acked, s.redelivered) for s in seen.values()] == [
+        (1, 2, False, False), (1, 2, False, False),
+        (2, 2, True, True), (2, 2, True, True), (1, 1, True, False)]
+    assert seen[3].previous == 1 and seen[3].delay_ms >= 0
+    assert (got.unacknowledged_requests, got.unacknowledged_records, got.records_redelivered,
+            got.never_redelivered, got.duplicates_after_ack) == (1, 2, 2, 0, 0)
+    assert [(r.request_id, r.status, r.rule, r.later_requests) for r in rows] == [
+        (1, 503, "503 for 1", [2])]
