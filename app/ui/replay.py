@@ -294,8 +294,15 @@ class SendDialog(QDialog):
         self.backoff.setValue(1.0)
         self.backoff.setPrefix("back-off from ")
         self.backoff.setSuffix(" s")
+        self.redeliver = QCheckBox("send refused records again with new ones", self)
+        self.redeliver.setObjectName("redeliver")
+        self.redeliver.setToolTip(
+            "Like the streamer's buffer: the records of an unacknowledged batch go back to the "
+            "front of the queue and come again in the next batch, followed by new records "
+            "(send --redeliver-unacked). Off: the same batch is posted again.")
         retry.addWidget(self.retries)
         retry.addWidget(self.backoff)
+        retry.addWidget(self.redeliver)
         form.addRow("Unacknowledged", retry)
 
         self.progress = QProgressBar(self)
@@ -351,6 +358,8 @@ class SendDialog(QDialog):
                      "--sims", str(self.sims.value())]
         if self.user.text():
             args += ["--user", self.user.text()]
+        if self.redeliver.isChecked():
+            args.append("--redeliver-unacked")
         if self.insecure.isChecked():
             args.append("--insecure")
         elif self.cacert.text().strip():
@@ -407,7 +416,10 @@ class SendDialog(QDialog):
             row = self.results.rowCount()
             self.results.insertRow(row)
             latency = event.get("latency")
-            cells = [str(event.get("number", row + 1)), str(event.get("records", "")),
+            records = str(event.get("records", ""))
+            if event.get("redelivered"):
+                records += f" ({event['redelivered']} again)"
+            cells = [str(event.get("number", row + 1)), records,
                      str(event.get("status") or "—"),
                      f"{latency * 1000:.0f} ms" if isinstance(latency, (int, float)) else "",
                      str(event.get("attempts", "")), event.get("error") or ""]
@@ -418,7 +430,10 @@ class SendDialog(QDialog):
                 self.results.setItem(row, column, item)
             self.results.scrollToBottom()
             if self._total:
-                self.progress.setValue(min(row + 1, self._total))
+                # Redelivering, refused batches come again: more batches than first counted.
+                self._total = max(self._total, row + 1)
+                self.progress.setRange(0, self._total)
+                self.progress.setValue(row + 1)
             return
         if event.get("event") == "retry":
             self.state.setText(f"Batch {event.get('number')}: attempt {event.get('attempts')} "
@@ -430,10 +445,13 @@ class SendDialog(QDialog):
             return
         if event.get("event") == "report":
             state = event.get("state", "?")
+            again = event.get("records_redelivered") or 0
             self.state.setText(
                 f"{state.upper()}: {event.get('records_acknowledged', 0):,} of "
-                f"{event.get('records_sent', 0):,} records acknowledged in "
-                f"{event.get('elapsed', 0):.1f} s")
+                f"{event.get('records', event.get('records_sent', 0)):,} records acknowledged "
+                f"in {event.get('elapsed', 0):.1f} s"
+                + (f", {again:,} deliveries were redeliveries" if again else "")
+                + (f"; {event['failure']}" if event.get("failure") else ""))
 
     def _on_run_finished(self, code: int, stderr: str) -> None:
         self.start_button.setEnabled(True)

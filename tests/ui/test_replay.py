@@ -160,6 +160,31 @@ def test_send_fails_and_cancels_against_a_dead_backend(qtbot, window):
     dialog.close()
 
 
+def test_send_redelivers_refused_records_with_new_ones(qtbot, window):
+    """The dialog's redelivery switch sends like the streamer's buffer: a refused batch's
+    records come first in the next POST, followed by new ones."""
+    window.receiver.send_answers(add="503 for 1")
+    qtbot.waitUntil(lambda: bool(window.receiver.answers.get("rules")), timeout=WAIT)
+    dialog = SendDialog(window.receiver.endpoint, window.settings.user,
+                        window.settings.password, {}, window)
+    qtbot.addWidget(dialog)
+    dialog.source.setCurrentIndex(dialog.source.findText("Generated records…"))
+    dialog.generate.setValue(10)
+    dialog.batch.setValue(4)
+    dialog.backoff.setValue(0.05)
+    dialog.redeliver.setChecked(True)
+    assert "--redeliver-unacked" in dialog.arguments()
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("DONE"), timeout=WAIT)
+    rows = [[dialog.results.item(r, c).text() for c in (1, 2)]
+            for r in range(dialog.results.rowCount())]
+    assert rows == [["4", "503"], ["8 (4 again)", "200"], ["2", "200"]]
+    assert "10 of 10 records acknowledged" in dialog.state.text()
+    assert "4 deliveries were redeliveries" in dialog.state.text()
+    assert dialog.progress.value() == dialog.progress.maximum() == 3
+    dialog.close()
+
+
 def test_insecure_shows_a_warning(qtbot, window):
     dialog = SendDialog(window.receiver.endpoint, "u", "p", {}, window)
     qtbot.addWidget(dialog)
