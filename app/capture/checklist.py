@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from app.capture.schema import has_ledger
 from app.db import sqlite3
 from app.filters.lexer import filter_literal
 from app.filters.parser import parse
@@ -121,8 +122,8 @@ class Checklist:
         for number, state in enumerate(self.states):
             if state.done:
                 continue
-            sql, params = self._filters[number].record_query(state.step.families,
-                                                             self._after, upto)
+            sql, params = self._filters[number].record_query(
+                state.step.families, self._after, upto, ledger=has_ledger(db))
             row = db.execute(_FIRST_MATCH.format(query=sql),
                              [*params, f"%{CHECK_HEADER}%"]).fetchone()
             if row is not None:

@@ -56,10 +56,12 @@ def record_rows(db, ids: Iterable[int] | None = None, filter_text: str = "",
     """
     flt = parse(filter_text)
     narrowed = not flt.is_empty or bool(families)
+    ledger = narrowed and has_ledger(db)
     if ids is not None:
         for chunk in _chunks(ids, 500):
             if narrowed:
-                sql, params = flt.record_query(families, after=chunk[0] - 1, upto=chunk[-1])
+                sql, params = flt.record_query(families, after=chunk[0] - 1, upto=chunk[-1],
+                                                  ledger=ledger)
                 passed = {row[0] for row in db.execute(sql, params)}
                 chunk = [i for i in chunk if i in passed]
                 if not chunk:
@@ -71,7 +73,7 @@ def record_rows(db, ids: Iterable[int] | None = None, filter_text: str = "",
     after = 0
     while True:
         if narrowed:
-            sql, params = flt.record_query(families, after=after)
+            sql, params = flt.record_query(families, after=after, ledger=ledger)
             chunk = [row[0] for row in db.execute(f"{sql} LIMIT ?", [*params, RECORD_CHUNK])]
             if not chunk:
                 return

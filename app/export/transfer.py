@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from app.capture.schema import CaptureError, open_reader
+from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.config import Settings
 from app.export.common import ExportOptions
 from app.export.masking import Masker, masker_for
@@ -157,7 +157,7 @@ def _families(db, filter_text: str) -> frozenset[str]:
         for (counts,) in db.execute("SELECT counts FROM request WHERE counts IS NOT NULL"):
             found.update(json.loads(counts))
         return frozenset(found)
-    query, params = parse(filter_text).record_query(None)
+    query, params = parse(filter_text).record_query(None, ledger=has_ledger(db))
     return frozenset(f for (f,) in db.execute(
         f"SELECT DISTINCT family FROM record_keys WHERE id IN ({query})", params))
 
@@ -172,7 +172,7 @@ def _requests_of(db, filter_text: str, record_ids: list[int] | None) -> list[int
             found.update(r for (r,) in db.execute(
                 f"SELECT DISTINCT request_id FROM record WHERE id IN ({marks})", chunk))
         return sorted(found)
-    query, params = parse(filter_text).record_query(None)
+    query, params = parse(filter_text).record_query(None, ledger=has_ledger(db))
     return [r for (r,) in db.execute(
         f"SELECT DISTINCT r.request_id FROM record AS r WHERE r.id IN ({query}) "
         f"ORDER BY 1", params)]
@@ -185,7 +185,7 @@ WORKERS = 2
 def _record_ids(db, filter_text: str) -> list[int]:
     if not filter_text.strip():
         return [r for (r,) in db.execute("SELECT id FROM record ORDER BY id")]
-    query, params = parse(filter_text).record_query(None)
+    query, params = parse(filter_text).record_query(None, ledger=has_ledger(db))
     return [r for (r,) in db.execute(query, params)]
 
 

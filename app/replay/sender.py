@@ -573,7 +573,7 @@ def records_from_file(path: str | Path) -> list[bytes]:
 
 def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]:
     """The records of a capture file in their stored order, optionally only those matching."""
-    from app.capture.schema import open_reader
+    from app.capture.schema import has_ledger, open_reader
     from app.filters.parser import parse
 
     flt = parse(filter_text) if filter_text.strip() else None  # FilterError is a ValueError
@@ -582,7 +582,7 @@ def records_from_capture(path: str | Path, filter_text: str = "") -> list[bytes]
         if flt is None or flt.is_empty:
             rows = db.execute("SELECT json FROM record ORDER BY id")
         else:
-            query, params = flt.record_query(None)
+            query, params = flt.record_query(None, ledger=has_ledger(db))
             rows = db.execute(f"SELECT json FROM record WHERE id IN ({query}) ORDER BY id",
                               params)
         return [text.encode("utf-8") if isinstance(text, str) else bytes(text)
