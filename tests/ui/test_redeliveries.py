@@ -237,7 +237,9 @@ def test_hostile_records_render_select_and_filter_with_the_seen_column(qtbot, ca
     capture.writer.store(Incoming("POST", "/hook", body, content_type="application/json"))
     capture.fill()
     other = shown.record_models["other"]
-    qtbot.waitUntil(lambda: other.rowCount() > 0 and events.rowCount() > 0, timeout=WAIT)
+    # Both posts are in (the tables get a request's records in the same poll as the request).
+    qtbot.waitUntil(lambda: shown.requests_model.rowCount() == 2, timeout=WAIT)
+    assert other.rowCount() > 0 and events.rowCount() > 0
     for model in shown.record_models.values():
         for row in range(model.rowCount()):
             model.data(model.index(row, 0))
@@ -325,3 +327,29 @@ def test_column_widths_saved_before_the_seen_column_are_not_shifted(qtbot, tmp_p
     qtbot.addWidget(win)
     assert win.views["event"].columnWidth(SEEN) == 90
     win.close()
+
+
+def test_real_receiver_answer_rule_seen_three_times_live(qtbot, window):
+    """The window's own receiver answers '503 for 2' (its control channel), curl posts the
+    same batch three times: the first row's Seen goes 1, 2, 3 times as it happens, the two
+    refused arrivals are styled, and the Redeliveries view counts them."""
+    from tests.ui.test_window import finish, post
+
+    with qtbot.waitSignal(window.receiver.answers_changed, timeout=WAIT):
+        window.receiver.send_answers(add="503 for 2")
+    events = window.record_models["event"]
+    window.tabs.setCurrentIndex(1)
+    body = json.dumps([event(41), event(42)]).encode()
+    for arrivals in (1, 2, 3):
+        answer = finish(post(window, body=body))
+        assert answer["ok"] is (arrivals == 3)
+        qtbot.waitUntil(lambda n=arrivals: events.rowCount() == 2 * n
+                        and cell(events, 0, SEEN) == times(n), timeout=WAIT)
+    assert [cell(events, r, SEEN) for r in range(6)] == [times(3)] * 6
+    styled = [cell(events, r, TYPE, Qt.ItemDataRole.FontRole) is not None for r in range(6)]
+    assert styled == [True] * 4 + [False] * 2
+    window.tabs.setCurrentWidget(window.redeliveries)
+    model = window.redeliveries.model
+    qtbot.waitUntil(lambda: model.rowCount() == 2 and cell(model, 0, 4) == "2", timeout=WAIT)
+    assert cell(model, 0, 2) == "503 · '503 for 2'"
+    assert [cell(model, r, 5) for r in range(2)] == ["2", "3"]
