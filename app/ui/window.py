@@ -606,7 +606,9 @@ class MainWindow(QMainWindow):
 
     def show_request(self, request_id: int) -> None:
         row = self.requests_model.row_of(request_id)
-        if row is None:
+        if row is None:  # e.g. from the Redeliveries view: the filter hides it
+            self.statusBar().showMessage(
+                f"Request {request_id} is not in the Requests table as filtered.", 5000)
             return
         self.tabs.setCurrentIndex(0)
         self._select_rows(self.views["requests"], row, row)

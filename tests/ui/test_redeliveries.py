@@ -353,3 +353,16 @@ def test_real_receiver_answer_rule_seen_three_times_live(qtbot, window):
     qtbot.waitUntil(lambda: model.rowCount() == 2 and cell(model, 0, 4) == "2", timeout=WAIT)
     assert cell(model, 0, 2) == "503 · '503 for 2'"
     assert [cell(model, r, 5) for r in range(2)] == ["2", "3"]
+
+
+def test_a_request_the_filter_hides_is_said_so(qtbot, capture, shown):
+    view = shown.redeliveries
+    shown.filter_bars["requests"].set_text("status == 200")
+    capture.post([event(1)], 503, "503 for 1")
+    capture.fill()
+    shown.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1, timeout=WAIT)
+    view.table.doubleClicked.emit(view.model.index(0, 0))
+    assert shown.tabs.currentWidget() is view  # stays, and says why
+    assert shown.statusBar().currentMessage() == (
+        "Request 1 is not in the Requests table as filtered.")
