@@ -366,3 +366,37 @@ def test_a_request_the_filter_hides_is_said_so(qtbot, capture, shown):
     assert shown.tabs.currentWidget() is view  # stays, and says why
     assert shown.statusBar().currentMessage() == (
         "Request 1 is not in the Requests table as filtered.")
+
+
+def test_a_late_acknowledgement_restyles_and_leaves_the_unacknowledged_filter(
+        qtbot, capture, shown, qtmodeltester):
+    """A delay rule's 200 is acknowledged only once it reached the client
+    (``mark_acknowledged``): its records stop looking unacknowledged, live, and leave a table
+    filtered on ``unacknowledged``."""
+    events = shown.record_models["event"]
+    shown.tabs.setCurrentIndex(1)
+
+    def delayed(stored: Stored):
+        stored.rule, stored.acked = "delay 40s for 2", False
+        return json_answer({"status": 200})
+
+    def italic() -> list[bool]:
+        return [cell(events, r, TYPE, Qt.ItemDataRole.FontRole) is not None
+                for r in range(events.rowCount())]
+
+    capture.post([event(1)])
+    late = [capture.writer.store(Incoming("POST", "/hook", json.dumps(records).encode(),
+                                          content_type="application/json"), respond=delayed)
+            for records in ([event(2), event(3)], [event(4)])]
+    capture.fill()
+    qtbot.waitUntil(lambda: events.rowCount() == 4 and cell(events, 3, SEEN) == times(1),
+                    timeout=WAIT)
+    assert italic() == [False, True, True, True]
+    capture.writer.mark_acknowledged(late[0].request_id)  # on screen: restyled
+    qtbot.waitUntil(lambda: italic() == [False, False, False, True], timeout=WAIT)
+    shown.filter_bars["event"].set_text("unacknowledged")
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [4],
+                    timeout=WAIT)
+    qtmodeltester.check(events, force_py=True)
+    capture.writer.mark_acknowledged(late[1].request_id)  # leaves the filtered table
+    qtbot.waitUntil(lambda: events.rowCount() == 0, timeout=WAIT)
