@@ -154,9 +154,13 @@ def test_a_conflict_is_red_and_says_which_fields(qtbot, capture, shown):
     assert "Arrival 2 of 2" in text and "Conflict" in text
     assert "event_type.description" in text
     assert 'href="record:1"' in text
-    # The link selects the first arrival.
+    # The link selects the first arrival; one the table's filter hides is said so.
     shown.ledger_label.linkActivated.emit("record:1")
     assert shown.views["event"].currentIndex().row() == 0
+    shown.filter_bars["event"].set_text("conflict")
+    qtbot.waitUntil(lambda: events.rowCount() == 1, timeout=WAIT)
+    shown.ledger_label.linkActivated.emit("record:1")
+    assert shown.statusBar().currentMessage() == "Record 1 is not in its table as filtered."
 
 
 def test_ledger_filters_wait_for_the_ledger_and_follow_it(qtbot, capture, shown,
