@@ -642,8 +642,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(number)
             self._select_rows(self.views[tab.key], row, last)
             return
-        what = f"Record {first} is" if count == 1 else "These records are"
-        self.statusBar().showMessage(f"{what} not in its table as filtered.", 5000)
+        what = f"Record {first} is not in its" if count == 1 else "These records are not in their"
+        self.statusBar().showMessage(f"{what} table as filtered.", 5000)
 
     def _select_rows(self, view: RecordTableView, first: int, last: int) -> None:
         model = view.model()
