@@ -56,13 +56,15 @@ class Growth:
         return parts[0] if len(parts) == 1 else array("q", heapq.merge(*parts))
 
 
-def filter_query(flt: Filter, table: str, after: int, upto: int) -> tuple[str, list]:
-    """SQL selecting the ids of ``table`` in (after, upto] that pass ``flt``, in order."""
+def filter_query(flt: Filter, table: str, after: int, upto: int,
+                 ledger: bool = True) -> tuple[str, list]:
+    """SQL selecting the ids of ``table`` in (after, upto] that pass ``flt``, in order;
+    ``ledger``: the capture has format 6's acknowledgements and ledger (``has_ledger``)."""
     if table == "requests":
-        where, params = flt.where()
+        where, params = flt.where(ledger=ledger)
         return (f"SELECT q.id FROM request AS q WHERE q.id > ? AND q.id <= ? AND {where} "
                 f"ORDER BY q.id", [after, upto, *params])
-    return flt.record_query(TAB_FAMILIES[table], after, upto)
+    return flt.record_query(TAB_FAMILIES[table], after, upto, ledger=ledger)
 
 
 class Follower:
@@ -79,6 +81,14 @@ class Follower:
         self.has_ledger = has_ledger(self._db)  # format 6 on: rules, acks, the ledger
 
     # -- the redelivery ledger (app.capture.ledger) ----------------------------------------
+
+    def ledger_appeared(self) -> bool:
+        """Whether the capture got its ledger since the last look (a receiver migrated an
+        older capture while it was shown): from now on it is read."""
+        if self.has_ledger or not has_ledger(self._db):
+            return False
+        self.has_ledger = True
+        return True
 
     def ledger_through(self) -> int:
         """The last record id the ledger covers (0: none, or a capture without a ledger)."""
@@ -200,9 +210,8 @@ class Follower:
             return ids
         return self._run(self._db, flt, table, after, upto)
 
-    @staticmethod
-    def _run(db, flt: Filter, table: str, after: int, upto: int) -> array:
-        sql, params = filter_query(flt, table, after, upto)
+    def _run(self, db, flt: Filter, table: str, after: int, upto: int) -> array:
+        sql, params = filter_query(flt, table, after, upto, self.has_ledger)
         return array("q", (row[0] for row in db.execute(sql, params)))
 
     def _reads_json(self, flt: Filter, after: int) -> bool:

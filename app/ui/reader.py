@@ -399,15 +399,19 @@ class CaptureReader(QObject):
     def _follow_ledger(self, follower: Follower) -> None:
         """Look whether the ledger covers more records (or a late 200 acknowledged a batch):
         ledger filters get their held-back records, the tables their "Seen" cells again."""
-        if not follower.has_ledger:
-            return
         state = self._state
+        appeared = False
+        if not follower.has_ledger:
+            if not follower.ledger_appeared():
+                return
+            state.ledger = appeared = True  # migrated while shown: everything anew
         through = follower.ledger_through()
         settled = state.settled(follower)
-        if through == state.through and not settled:
+        if through == state.through and not settled and not appeared:
             return
         after = state.through
-        changed = follower.ledger_changes(after, through) if through >= after else None
+        changed = (follower.ledger_changes(after, through) if through >= after and not appeared
+                   else None)
         if changed is not None and settled:
             changed = array("q", sorted({*changed, *settled}))
         updates = state.advance(follower, through, changed)
@@ -1080,8 +1084,8 @@ class _Tables:
         for table in TABLES:
             if table == "requests" or self.filters.get(table) is None:
                 continue
-            if changed is None and self.changing(table):
-                updates.append(self.refilter(follower, table))
+            if changed is None and (self.changing(table) or self.holds(table)):
+                updates.append(self.refilter(follower, table))  # anything may have changed
                 continue
             flt = self.filters[table]
             done = self.marks[table]

@@ -404,3 +404,36 @@ def test_a_late_acknowledgement_restyles_and_leaves_the_unacknowledged_filter(
     qtmodeltester.check(events, force_py=True)
     capture.writer.mark_acknowledged(late[1].request_id)  # leaves the filtered table
     qtbot.waitUntil(lambda: events.rowCount() == 0, timeout=WAIT)
+
+
+def test_a_capture_older_than_the_ledger_gets_it_while_shown(qtbot, tmp_path):
+    """A format-5 capture opened in the window: read as it is at first (no ledger: the
+    filters read acked as 200 and nothing as redelivered), then its receiver migrates it and
+    fills the ledger, and the window takes the ledger in without being reopened."""
+    import sqlite3 as stdlib_sqlite3
+
+    path = tmp_path / "old.sqlite"
+    cap = Capture(path)
+    cap.post([event(1)], 503, "503 for 1")
+    cap.post([event(1)])
+    cap.close()
+    db = stdlib_sqlite3.connect(path)
+    db.executescript("DROP TABLE record_key; DROP TABLE record_seen;"
+                     "DELETE FROM meta WHERE key = 'ledger_through';"
+                     "ALTER TABLE request DROP COLUMN rule; ALTER TABLE request DROP COLUMN acked;"
+                     "PRAGMA user_version = 5;")
+    db.close()
+    settings_args = ["--port", "0", "--capture", str(path)]
+    win = build(build_parser().parse_args(settings_args), QApplication.instance())
+    qtbot.addWidget(win)
+    failures = []
+    win.reader.job_failed.connect(failures.append)
+    events = win.record_models["event"]
+    win.filter_bars["event"].set_text("redelivered")
+    qtbot.waitUntil(lambda: win._totals.get("event") == 2, timeout=WAIT)
+    # The receiver migrates the file and fills the ledger: the filter finds the redelivery.
+    qtbot.waitUntil(lambda: [events.id_at(r) for r in range(events.rowCount())] == [2],
+                    timeout=WAIT)
+    qtbot.waitUntil(lambda: cell(events, 0, SEEN) == times(2), timeout=WAIT)
+    win.close()
+    assert failures == []
