@@ -7,10 +7,13 @@ never on the acknowledgement path and never beyond what ``record_index`` covers:
 
 - ``record_key``: one row per (family, id): its first arrival (``first``), arrivals so far
   (``seen``), the latest one (``last``), a digest of the first arrival's text and how many
-  arrivals differed from it (``conflicts``);
+  arrivals were conflicts (``conflicts``);
 - ``record_seen``: one row per arrival of a record that has an id: its attempt number, the
-  previous arrival and the delay since it (from the requests' ``received_at``), and whether its
-  content differs from the first arrival (a **conflict**: same id, other content).
+  previous arrival and the delay since it (from the requests' ``received_at``), and whether it
+  is a **conflict** (same id, content that differs from both the first arrival's and the
+  previous arrival's). An arrival with the content of the first or of the previous arrival is a
+  redelivery: after a conflict (X, then Y), a resend of Y is a redelivery of Y, not another
+  conflict.
 
 Content is the same when the texts are token for token the same or, failing that, when the parsed
 values are (so key order never makes a conflict). Whether an arrival was acknowledged is read
@@ -35,19 +38,22 @@ from app.records.shape import parse_record
 
 # One step: the records after ``ledger_through`` that record_index holds, each with the state of
 # its key before this step (a probe of the unique (family, key) index: no scan), the arrival
-# time of the key's latest arrival and the text of its first. The key is compared column to
+# time and the text of the key's latest arrival and the text of its first (row id lookups, no
+# lookup per record in Python). The key is compared column to
 # column (no affinity, so never converted) and never read into Python as text: an id with a
 # lone surrogate is not UTF-8.
 _STEP = """
 SELECT k.id, k.family, typeof(k.own_id),
        CASE typeof(k.own_id) WHEN 'text' THEN CAST(k.own_id AS BLOB) ELSE k.own_id END,
        k.received, CAST(r.json AS BLOB),
-       rk.first, rk.seen, rk.last, rk.digest, rk.conflicts, lk.received, CAST(fr.json AS BLOB)
+       rk.first, rk.seen, rk.last, rk.digest, rk.conflicts, lk.received, CAST(fr.json AS BLOB),
+       CAST(lr.json AS BLOB)
 FROM record_index AS k
 JOIN record AS r ON r.id = k.id
 LEFT JOIN record_key AS rk ON rk.family = k.family AND rk.key = k.own_id
 LEFT JOIN record_index AS lk ON lk.id = rk.last
 LEFT JOIN record AS fr ON fr.id = rk.first
+LEFT JOIN record AS lr ON lr.id = rk.last AND rk.last != rk.first
 WHERE k.id > ? ORDER BY k.id LIMIT ?
 """
 # A text key is bound as its bytes and cast (an id with a lone surrogate is not UTF-8); a number
@@ -72,6 +78,7 @@ class _Key:
     conflicts: int
     last_received: str
     first_text: bytes
+    last_text: bytes | None  # None: the latest arrival is the first
     new: tuple | None = None  # a key first seen in this step: its (family, kind, value)
 
 
@@ -146,23 +153,26 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
         return value
 
     for (rid, family, kind, value, received, text, first, seen, last, dig, conflicts,
-         last_received, first_text) in rows:
+         last_received, first_text, last_text) in rows:
         if kind == "null":
             continue
         ident = (family, "number" if kind in ("integer", "real") else kind, value)
         key = keys.get(ident)
         if key is None and first is not None:
             key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received,
-                                     first_text)
+                                     first_text, last_text)
         if key is None:
-            keys[ident] = _Key(rid, 1, rid, digest(text), 0, received, text, new=ident)
+            keys[ident] = _Key(rid, 1, rid, digest(text), 0, received, text, None, new=ident)
             arrivals.append((rid, rid, 1, None, None, 0))
             continue
-        conflict = 0 if same_content(key.first_text, text) else 1
+        # a redelivery repeats the first arrival or the previous one (a resend of a conflict)
+        same = same_content(key.first_text, text) or (
+            key.last_text is not None and same_content(key.last_text, text))
+        conflict = 0 if same else 1
         delay = (moment(received) - moment(key.last_received)).total_seconds() * 1000.0
         key.seen += 1
         arrivals.append((rid, key.first, key.seen, key.last, delay, conflict))
-        key.last, key.last_received = rid, received
+        key.last, key.last_received, key.last_text = rid, received, text
         key.conflicts += conflict
     for text, statement in ((True, _NEW_TEXT_KEY), (False, _NEW_NUMBER_KEY)):
         db.executemany(statement, [(k.first, k.new[0], k.new[2], k.seen, k.last, k.digest,
@@ -185,7 +195,8 @@ class Seen:
     arrival's number), ``first`` and ``previous`` (``record.id`` of the first and the previous
     arrival) and ``delay_ms`` (since the previous one) are None when the record is not in the
     ledger: it has no id, or the receiver has not covered it yet (see :func:`ledger_through`).
-    ``conflict``: its content differs from the first arrival's. ``acked``: its own request was
+    ``conflict``: its content differs from the first arrival's and from the previous
+    arrival's (a resend of a conflicting version is a redelivery). ``acked``: its own request was
     acknowledged (read now)."""
 
     seen: int | None
@@ -334,8 +345,8 @@ class LedgerSummary:
     records of unacknowledged requests, as :func:`redeliveries` has them; ``redeliveries`` counts
     every arrival that repeats an earlier one with the same content, ``duplicates_after_ack``
     those that came after an acknowledged arrival of the same record (a sender that resends
-    what was acknowledged), ``conflicts`` the arrivals whose content differs from the first
-    arrival of their id (``conflicting_records``: ids with at least one)."""
+    what was acknowledged), ``conflicts`` the arrivals whose content differs from both the first
+    and the previous arrival of their id (``conflicting_records``: ids with at least one)."""
 
     unacknowledged_requests: int
     unacknowledged_records: int

@@ -84,14 +84,15 @@ def model(batches):
             state = keys.get(key)
             if state is None:
                 keys[key] = {"first": rid, "seen": 1, "last": rid, "conflicts": 0,
-                             "variant": variant, "batch": batch_no}
+                             "variant": variant, "last_variant": variant, "batch": batch_no}
                 arrivals[rid] = (rid, 1, None, None, 0)
                 continue
-            conflict = int(variant != state["variant"])
+            # a conflict differs from the first arrival and from the previous one
+            conflict = int(variant not in (state["variant"], state["last_variant"]))
             delay = (batch_no - state["batch"]) * 1500.0
             state["seen"] += 1
             arrivals[rid] = (state["first"], state["seen"], state["last"], delay, conflict)
-            state["last"], state["batch"] = rid, batch_no
+            state["last"], state["batch"], state["last_variant"] = rid, batch_no, variant
             state["conflicts"] += conflict
     return arrivals, {k["first"]: (k["seen"], k["last"], k["conflicts"]) for k in keys.values()}
 
@@ -109,7 +110,7 @@ def ledger_rows(path):
 
 
 arrival_batches = st.lists(
-    st.tuples(st.lists(st.tuples(st.sampled_from(ID_POOL), st.integers(0, 1), st.booleans()),
+    st.tuples(st.lists(st.tuples(st.sampled_from(ID_POOL), st.integers(0, 2), st.booleans()),
                        min_size=1, max_size=4),
               st.booleans()),
     min_size=1, max_size=8)
@@ -174,6 +175,41 @@ def test_same_content_in_another_key_order_is_a_redelivery_not_a_conflict(tmp_pa
     assert (seen[2].previous, seen[2].delay_ms) == (1, 2000.0)
     assert (seen[3].previous, seen[3].delay_ms) == (2, 1000.0)
     assert [s.seen for s in seen.values()] == [3, 3, 3]
+
+
+def test_a_resend_of_a_conflicting_version_is_a_redelivery(tmp_path):
+    """Issue 13: X, then Y (a conflict), then Y again: the third arrival repeats the previous
+    one, so it is a redelivery of Y (not a second conflict), and the figures count it; X after
+    Y repeats the first arrival: a redelivery too; Z is a conflict."""
+    path = tmp_path / "c.sqlite"
+    writer = CaptureWriter(path)
+    try:
+        store(writer, [record_text(7, 0, False)], acked=False)  # X
+        store(writer, [record_text(7, 1, False)], acked=False, when=2.0)  # Y: a conflict
+        store(writer, [record_text(7, 1, True)], when=5.0)  # Y again (keys reordered)
+        store(writer, [record_text(7, 1, False)], when=6.0)  # Y after an acknowledged Y
+        store(writer, [record_text(7, 0, False)], when=7.0)  # X again
+        store(writer, [record_text(7, 2, False)], when=8.0)  # Z: a conflict
+        drain(writer, 2)  # the key's first and latest arrival read from earlier steps too
+    finally:
+        writer.close()
+    db = open_reader(path)
+    try:
+        seen = ledger.seen_of(db, range(1, 7))
+        got = ledger.ledger_summary(db)
+        rows = ledger.redeliveries(db)
+    finally:
+        db.close()
+    assert [(s.attempt, s.conflict, s.redelivered) for s in seen.values()] == [
+        (1, False, False), (2, True, False), (3, False, True), (4, False, True),
+        (5, False, True), (6, True, False)]
+    assert [s.previous for s in seen.values()] == [None, 1, 2, 3, 4, 5]
+    assert (got.redeliveries, got.conflicts, got.conflicting_records) == (3, 2, 1)
+    assert got.duplicates_after_ack == 2  # the 4th and the 5th came after the acked 3rd
+    # request 1's X came back as a conflict (not counted); request 2's Y came again 3 s later
+    assert [(r.request_id, r.redelivered, r.later_requests, r.max_delay_s) for r in rows] == [
+        (1, 0, [], None), (2, 1, [3], 3.0)]
+    assert (got.records_redelivered, got.never_redelivered) == (1, 1)
 
 
 def test_hostile_records_get_exact_keys(tmp_path):
