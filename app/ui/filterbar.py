@@ -3,7 +3,8 @@
 :class:`FilterBar` reads the filter language of :mod:`app.filters`. Typing applies after a short
 pause and Enter applies at once; a text that does not parse never replaces the filter in force:
 the bar marks the line red and says where the problem is. Completion works on the word under
-the cursor (field names, keywords, and after ``field ==`` the values seen in the capture).
+the cursor (field names with their meaning in a tooltip, the redelivery ledger's words,
+keywords, and after ``field ==`` the values seen in the capture).
 Saved filters live in :attr:`app.config.Settings.saved_filters`.
 
 Every value that comes from the user or the capture is shown as plain text.
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCompleter,
     QHBoxLayout,
@@ -33,7 +34,7 @@ from app.filters.lexer import value_literal, word_before, word_span
 from app.filters.nodes import And, Or
 from app.filters.parser import FilterError, parse
 from app.filters.planner import Filter
-from app.records.fields import ALIASES, FIELDS, REQUEST_FIELDS
+from app.records.fields import ALIASES, FIELDS, LEDGER_FIELDS, REQUEST_FIELDS, UNACKNOWLEDGED
 from app.ui.values import tooltip_text
 
 DEBOUNCE_MS = 300
@@ -45,8 +46,32 @@ COMMON_PATHS = (
     "operator.country.name", "traffic_type.id", "tariff.ratezone.name",
 )
 PLACEHOLDERS = {
-    "records": "Filter: words, iccid == 8988…, type ~ PDP, volume > 1, last 15m",
-    "requests": "Filter: words, status == 401, method ~ POST, records > 100, last 15m",
+    "records": "Filter: words, iccid == 8988…, type ~ PDP, volume > 1, unacked, seen > 1, last 15m",
+    "requests": "Filter: words, status == 401, method ~ POST, rule ~ 503, unacked, last 15m",
+}
+_UNACKED_HELP = "not acked: its batch was not acknowledged (the streamer sends it again)"
+# What a completed word means, shown as the completion's tooltip (records: the field catalogue).
+_WORD_HELP = {
+    **{name: LEDGER_FIELDS[name] for name in LEDGER_FIELDS},
+    **dict.fromkeys(UNACKNOWLEDGED, _UNACKED_HELP),
+    "family": "event, usage, sms_dr, sms_mo or unknown",
+    "and": "both tests", "or": "either test", "not": "the test does not hold",
+    "last": "received lately: last 15m (s, m, h, d)",
+}
+_REQUEST_HELP = {
+    "status": "the HTTP status answered (0: no answer was sent)", "method": "POST, GET, ...",
+    "path": "the request path", "peer": "the client's address",
+    "auth": "ok, missing, invalid or off", "user": "the Basic auth user",
+    "records": "records in the batch", "size": "body size in bytes",
+    "duration": "milliseconds to answer", "reason": "why it was answered so",
+    "problems": "what was wrong with the batch", "received": "when it arrived",
+    "time": "when it arrived", "content_type": "the Content-Type header",
+    "source": "who sent it (receiver, import, ...)", "id": "the request's number",
+    "rule": "the text of the answer rule that answered it (null: the endpoint itself)",
+    "acked": "1 when its answer acknowledged the batch, else 0",
+    **dict.fromkeys(UNACKNOWLEDGED, _UNACKED_HELP),
+    "and": "both tests", "or": "either test", "not": "the test does not hold",
+    "last": "received lately: last 15m (s, m, h, d)",
 }
 _EDIT_HINT = "Type a filter; it applies after a short pause, or at once with Enter."
 _ERROR_STYLE = "color: #b00020;"
@@ -156,7 +181,7 @@ class FilterBar(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
 
-        self._model = QStringListModel(self)
+        self._model = QStandardItemModel(self)
         self._completer = QCompleter(self._model, self)
         self._completer.setWidget(self._edit)
         self._completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
@@ -288,14 +313,37 @@ class FilterBar(QWidget):
 
     def _names(self) -> list[str]:
         if self._table == "requests":
-            return [*REQUEST_FIELDS, *KEYWORDS]
-        return [*FIELDS, *ALIASES, "family", *COMMON_PATHS, *KEYWORDS]
+            return [*REQUEST_FIELDS, *UNACKNOWLEDGED, *KEYWORDS]
+        return [*FIELDS, *ALIASES, "family", *LEDGER_FIELDS, *UNACKNOWLEDGED, *COMMON_PATHS,
+                *KEYWORDS]
+
+    def _word_help(self, name: str) -> str:
+        """What a completed field name or keyword means (empty for a value)."""
+        if self._table == "requests":
+            return _REQUEST_HELP.get(name, "")
+        target = ALIASES.get(name, name)
+        spec = FIELDS.get(target)
+        if spec is not None:
+            text = spec.help or f"reads {', '.join(spec.paths)}"
+            return text if target == name else f"{target}: {text}"
+        if name in COMMON_PATHS or target != name:
+            return f"the JSON path {target}"
+        return _WORD_HELP.get(name, "")
+
+    def _set_candidates(self, candidates: list[str], words: bool) -> None:
+        self._model.clear()
+        for text in candidates:
+            item = QStandardItem(text)
+            item.setEditable(False)
+            if words and (tip := self._word_help(text)):
+                item.setToolTip(tip)
+            self._model.appendRow(item)
 
     def _field_values(self, name: str) -> list[str]:
         key = name.lower()
+        if self._table == "records":  # a records alias first (``status`` is a record's type)
+            key = ALIASES.get(key, key)
         values = self._values.get(key)
-        if values is None and self._table == "records":
-            values = self._values.get(ALIASES.get(key, key))
         return [value_literal(v) for v in values or ()]
 
     def _update_completion(self) -> None:
@@ -311,7 +359,7 @@ class FilterBar(QWidget):
         else:
             candidates = self._names() if prefix else []
             self._completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
-        self._model.setStringList(candidates)
+        self._set_candidates(candidates, words=name is None)
         self._completer.setCompletionPrefix(prefix)
         count = self._completer.completionCount()
         popup = self._completer.popup()
@@ -349,6 +397,8 @@ class FilterBar(QWidget):
                 "a and b, a or b, not a, (a or b) and c — a b alone means a and b",
                 "last 15m — received in the last 15 minutes (s, m, h, d)",
                 "problems — a bare field: present and not empty, false or 0",
+                "rule ~ 503, acked, unacknowledged (unacked) — the answer rule that answered it, "
+                "whether its answer acknowledged the batch",
                 f"Fields: {fields}",
             ]
         else:
@@ -362,6 +412,8 @@ class FilterBar(QWidget):
                 "a and b, a or b, not a, (a or b) and c — a b alone means a and b",
                 "last 15m — received in the last 15 minutes (s, m, h, d)",
                 "alert — a bare field: present and not empty, false or 0",
+                "unacknowledged (unacked), acked, redelivered, conflict, seen > 1, attempt == 1 "
+                "— its batch's answer and the redelivery ledger",
                 f"Fields: {', '.join(FIELDS)}, family",
             ]
         return "\n".join(lines)

@@ -323,6 +323,72 @@ def test_requests_complete_request_fields(qtbot, settings):
     assert _offered(bar) == []
 
 
+def _tips(bar: FilterBar) -> dict[str, str]:
+    """The offered completions and their tooltips."""
+    model = _completer(bar).completionModel()
+    return {model.index(row, 0).data(): model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+            for row in range(model.rowCount())}
+
+
+def test_records_complete_the_ledger_words_with_their_meaning(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    edit = _edit(bar)
+    expected = {"unacknowledged": "not acked", "unacked": "not acked", "acked": "acknowledged",
+                "redelivered": "later arrival", "conflict": "differs", "seen": "arrivals",
+                "attempt": "which arrival"}
+    for word, meaning in expected.items():
+        edit.clear()
+        qtbot.keyClicks(edit, f"alert and {word[:-1]}")
+        tips = _tips(bar)
+        assert word in tips, (word, tips)
+        assert meaning in tips[word]
+    # the other fields say what they are too: the catalogue's help, else the paths they read
+    edit.clear()
+    qtbot.keyClicks(edit, "sev")
+    assert _tips(bar) == {"severity": "INFO, WARN, ..."}
+    edit.clear()
+    qtbot.keyClicks(edit, "icc")
+    assert _tips(bar) == {"iccid": "reads sim.iccid"}
+    edit.clear()
+    qtbot.keyClicks(edit, "event_t")
+    assert _tips(bar)["event_type"].startswith("type: event type")
+    # a value offered after ``==`` has no word help
+    bar.set_completions({"acked": ["1", "0"]})
+    edit.clear()
+    qtbot.keyClicks(edit, "acked == ")
+    assert _tips(bar) == {"1": None, "0": None}
+    assert "unacked" in _edit(bar).placeholderText() and "seen > 1" in edit.placeholderText()
+
+
+def test_requests_complete_rule_acked_and_unacknowledged(qtbot, settings):
+    bar = _bar(qtbot, settings, "requests")
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "ru")
+    assert _tips(bar) == {"rule": "the text of the answer rule that answered it (null: the "
+                                  "endpoint itself)"}
+    edit.clear()
+    qtbot.keyClicks(edit, "ack")
+    assert list(_tips(bar)) == ["acked"] and "acknowledged the batch" in _tips(bar)["acked"]
+    edit.clear()
+    qtbot.keyClicks(edit, "unack")
+    assert set(_tips(bar)) == {"unacknowledged", "unacked"}
+    assert _tips(bar)["unacked"].startswith("not acked")
+    assert "rule ~ 503" in edit.placeholderText() and "unacked" in edit.placeholderText()
+
+
+def test_a_records_alias_completes_its_fields_values(qtbot, settings):
+    """``status`` is a record's type (an alias): its values, not the requests' statuses."""
+    bar = _bar(qtbot, settings)
+    bar.set_completions({"type": ["Data"], "status": ["200", "401"]})
+    qtbot.keyClicks(_edit(bar), "status == ")
+    qtbot.waitUntil(_completer(bar).popup().isVisible)
+    assert _offered(bar) == ["Data"]
+    requests = _bar(qtbot, settings, "requests")
+    requests.set_completions({"type": ["Data"], "status": ["200", "401"]})
+    qtbot.keyClicks(_edit(requests), "status == ")
+    assert _offered(requests) == ["200", "401"]
+
+
 # -- the requests table ----------------------------------------------------------------------
 
 
@@ -411,9 +477,12 @@ def test_help_lists_the_syntax(qtbot, settings, table):
     assert box.textFormat() == Qt.TextFormat.PlainText
     for needed in ("==", "~", "and", "or", "not", "last 15m", "Fields:"):
         assert needed in text
+    assert "unacknowledged (unacked)" in text and "acked" in text
     if table == "records":
         assert "detail.country.iso_code" in text
         assert "severity" in text and "alert" in text
+        assert "redelivered" in text and "conflict" in text and "seen > 1" in text
     else:
         assert "status" in text and "iccid" not in text
+        assert "rule ~ 503" in text and "seen" not in text
     box.close()
