@@ -150,7 +150,8 @@ def format_banner(endpoint: Endpoint) -> str:
 def format_request_line(incoming: Incoming, stored: Stored) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(incoming.received_at))
     size = incoming.body_size if incoming.body_size is not None else len(incoming.body)
-    text = f"{when}  {stored.status}  {incoming.method} {incoming.path}  {human_size(size)}"
+    status = stored.status or "---"  # 0: no answer was sent (an answer rule's drop or hang)
+    text = f"{when}  {status}  {incoming.method} {incoming.path}  {human_size(size)}"
     if stored.status == 200 and incoming.method == "POST":
         detail = ", ".join(f"{fam} {n}" for fam, n in stored.counts.items())
         noun = "record" if stored.record_count == 1 else "records"

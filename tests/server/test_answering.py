@@ -389,7 +389,7 @@ def test_rules_from_the_command_line_human_lines_and_a_quick_stop_during_a_hang(
 
         client = threading.Thread(target=hang)
         client.start()
-        assert "  0  POST /  " in proc.stdout.readline()  # stored, with no answer
+        assert "  ---  POST /  " in proc.stdout.readline()  # stored, with no answer
         assert rows(target, 1)[0]["rule"] == "hang"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
