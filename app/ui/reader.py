@@ -1144,6 +1144,9 @@ def _completions(follower: Follower) -> dict[str, list[str]]:
     out["status"] = [str(v) for v in follower.distinct_request_values("status")]
     out["method"] = follower.distinct_request_values("method")
     out["auth"] = follower.distinct_request_values("auth")
+    out["acked"] = ["1", "0"]
+    if follower.has_ledger:  # format 6 on: the answer rules that answered requests
+        out["rule"] = follower.distinct_request_values("rule")
     return out
 
 
@@ -1172,7 +1175,10 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
         if row is None or field_name not in REQUEST_FIELDS:
             return ""
         column = REQUEST_FIELDS[field_name].removeprefix("q.")
-        return f"{field_name} == {literal(row.get(column))}"
+        expr = f"{field_name} == {literal(row.get(column))}"
+        if field_name == "status" and row.get("rule"):  # the cell says a rule answered: which
+            expr += f" and rule == {literal(row['rule'])}"
+        return expr
     found = follower.record(item_id)
     if found is None:
         return ""

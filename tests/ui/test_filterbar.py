@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCompleter, QLabel, QLineEdit, QMessageBox, QToolButton
+from PySide6.QtWidgets import (
+    QApplication,
+    QCompleter,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QToolButton,
+)
 
+from app.capture.answers import json_answer
+from app.capture.writer import CaptureWriter, Incoming, Stored
+from app.cli.options import build_parser
 from app.config import Settings, settings_path
 from app.filters.parser import parse
 from app.ui import filterbar
+from app.ui.application import build
 from app.ui.filterbar import FilterBar
+from tests.ui.conftest import WAIT
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -486,3 +500,129 @@ def test_help_lists_the_syntax(qtbot, settings, table):
         assert "status" in text and "iccid" not in text
         assert "rule ~ 503" in text and "seen" not in text
     box.close()
+
+
+# -- in the window: the ledger words and the answer rules on a real capture ------------------
+
+
+def _event(number: int) -> dict:
+    return {"id": number, "timestamp": "2026-11-30T10:00:00Z",
+            "event_type": {"id": 1, "description": "Update location"},
+            "event_severity": {"id": 0, "description": "INFO"}, "alert": False,
+            "sim": {"iccid": "8988228066600000001"}}
+
+
+def _store(writer: CaptureWriter, records: list[dict], status: int = 200,
+           rule: str | None = None) -> None:
+    """Store a batch as the receiver does, answered ``status`` under ``rule`` (a Responder)."""
+    def respond(stored: Stored):
+        if rule is not None:
+            stored.status, stored.reason, stored.rule = status, f"answer rule '{rule}'", rule
+            stored.acked = False
+        return json_answer({"status": stored.status})
+
+    writer.store(Incoming("POST", "/hook", json.dumps(records).encode(),
+                          content_type="application/json"), respond=respond)
+
+
+@pytest.fixture
+def ruled(qtbot, tmp_path):
+    """A window on a capture whose batches a '503 for 2' and a 'drop for 1' rule answered:
+    request 1 (503, records 1-2), request 2 (200, record 3 is record 1 again, record 4) and
+    request 3 (no answer, record 5); its ledger filled as the receiver does while idle."""
+    path = tmp_path / "ruled.sqlite"
+    writer = CaptureWriter(path)
+    _store(writer, [_event(1), _event(2)], 503, "503 for 2")
+    _store(writer, [_event(1), _event(3)])
+    _store(writer, [_event(5)], 0, "drop for 1")
+    while writer.index_pending(500):
+        pass
+    writer.close()
+    args = build_parser().parse_args(["--port", "0", "--capture", str(path)])
+    win = build(args, QApplication.instance())
+    qtbot.addWidget(win)
+    win.failures = []
+    win.reader.job_failed.connect(win.failures.append)
+    qtbot.waitUntil(lambda: win.receiver.state == "listening", timeout=WAIT)
+    qtbot.waitUntil(lambda: win.requests_model.rowCount() == 3
+                    and win.record_models["event"].rowCount() == 5, timeout=WAIT)
+    yield win
+    if win.isVisible():
+        win.close()
+    assert win.failures == []
+
+
+def _ids(model) -> list[int]:
+    return [model.id_at(row) for row in range(model.rowCount())]
+
+
+def _complete(qtbot, bar: FilterBar, typed: str, completion: str) -> None:
+    """Type ``typed`` in a cleared filter line and choose ``completion`` in the popup."""
+    edit = _edit(bar)
+    edit.clear()
+    qtbot.keyClicks(edit, typed)
+    qtbot.waitUntil(_completer(bar).popup().isVisible, timeout=WAIT)
+    _choose(qtbot, bar, completion)
+
+
+def test_the_window_completes_ledger_words_that_filter_its_tables(qtbot, ruled):
+    ruled.tabs.setCurrentIndex(1)
+    events, bar = ruled.record_models["event"], ruled.filter_bars["event"]
+    for typed, word, ids in (("unac", "unacknowledged", [1, 2, 5]), ("redel", "redelivered", [3]),
+                             ("confl", "conflict", []), ("ack", "acked", [3, 4])):
+        _complete(qtbot, bar, typed, word)
+        qtbot.waitUntil(lambda w=word: bar.current_filter().text == w, timeout=WAIT)
+        qtbot.waitUntil(lambda i=ids: _ids(events) == i, timeout=WAIT)
+    _complete(qtbot, bar, "se", "seen")
+    qtbot.keyClicks(_edit(bar), " > 1")
+    qtbot.keyClick(_edit(bar), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: _ids(events) == [1, 3], timeout=WAIT)
+    assert _count(bar).text() == "2 of 5"
+
+    ruled.tabs.setCurrentIndex(0)
+    requests, bar = ruled.requests_model, ruled.filter_bars["requests"]
+    _complete(qtbot, bar, "ru", "rule")
+    qtbot.keyClicks(_edit(bar), " == ")
+    qtbot.waitUntil(lambda: set(_offered(bar)) == {'"503 for 2"', '"drop for 1"'}, timeout=WAIT)
+    _choose(qtbot, bar, '"503 for 2"')
+    qtbot.waitUntil(lambda: _ids(requests) == [1], timeout=WAIT)
+    assert bar.current_filter().text == 'rule == "503 for 2"'
+    _complete(qtbot, bar, "ack", "acked")
+    qtbot.waitUntil(lambda: _ids(requests) == [2], timeout=WAIT)
+    _complete(qtbot, bar, "unacked or ru", "rule")
+    qtbot.waitUntil(lambda: _ids(requests) == [1, 3], timeout=WAIT)
+
+
+def _cell_filter(qtbot, window, row: int, column: int, action: str) -> None:
+    view = window.views["requests"]
+    menu = window.context_menu(view, window.requests_model.index(row, column))
+    chosen = [a for a in menu.actions() if a.text().startswith(action)]
+    assert len(chosen) == 1, [a.text() for a in menu.actions()]
+    chosen[0].trigger()
+    menu.deleteLater()
+
+
+def test_filter_on_the_status_of_a_rule_answered_request(qtbot, ruled):
+    """The Status cell says a rule answered ("503 · rule"): its filter names that rule."""
+    requests, bar = ruled.requests_model, ruled.filter_bars["requests"]
+    qtbot.waitUntil(lambda: requests.data(requests.index(0, 4)) == "503 · rule", timeout=WAIT)
+    _cell_filter(qtbot, ruled, 0, 4, "Filter on this value (status)")
+    qtbot.waitUntil(lambda: bar.text() == 'status == 503 and rule == "503 for 2"',
+                    timeout=WAIT)
+    qtbot.waitUntil(lambda: _ids(requests) == [1], timeout=WAIT)
+    assert not _error(bar).isVisible()
+
+    bar.set_text("")
+    qtbot.waitUntil(lambda: _ids(requests) == [1, 2, 3], timeout=WAIT)
+    qtbot.waitUntil(lambda: requests.data(requests.index(2, 4)) == "no answer (dropped)",
+                    timeout=WAIT)  # the rows' texts are read again after a filter
+    _cell_filter(qtbot, ruled, 2, 4, "Exclude this value (status)")
+    qtbot.waitUntil(lambda: bar.text() == 'not (status == 0 and rule == "drop for 1")',
+                    timeout=WAIT)
+    qtbot.waitUntil(lambda: _ids(requests) == [1, 2], timeout=WAIT)
+    # a request no rule answered: its status alone
+    _cell_filter(qtbot, ruled, 1, 4, "Filter on this value (status)")
+    qtbot.waitUntil(lambda: bar.text()
+                    == 'not (status == 0 and rule == "drop for 1") and status == 200',
+                    timeout=WAIT)
+    qtbot.waitUntil(lambda: _ids(requests) == [2], timeout=WAIT)
