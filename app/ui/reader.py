@@ -173,6 +173,7 @@ class CaptureReader(QObject):
         self._checklist_db: tuple[Path, sqlite3.Connection] | None = None  # its connection
         self._redeliveries = _RedeliveryWorker(self)  # the Redeliveries view's figures
         self._redeliveries_wanted = False  # the Redeliveries view is shown
+        self._completion_values: dict[str, list[str]] = {}  # what the filter bars offer
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -327,7 +328,7 @@ class CaptureReader(QObject):
             self._redeliveries.follow(follower.path if self._redeliveries_wanted else None)
             growth = follower.poll() or Growth()
             self._grow(follower, growth, reset=True)
-            self.completions_ready.emit(_completions(follower))
+            self._emit_completions(follower)
             self._checklist = Checklist(self._checklist.iccid)
             self._update_checklist(follower, always=True)
         elif kind == "redeliveries":
@@ -394,7 +395,24 @@ class CaptureReader(QObject):
             self._update_checklist(follower)
         self._state.polls += 1
         if not reset and self._state.polls % 50 == 0 and growth.new_records:
-            self.completions_ready.emit(_completions(follower))
+            self._emit_completions(follower)
+        elif not reset and growth.request_ids and follower.has_ledger:
+            self._note_new_rules(follower, growth.request_ids)
+
+    def _emit_completions(self, follower: Follower) -> None:
+        self._completion_values = _completions(follower)
+        self.completions_ready.emit(dict(self._completion_values))
+
+    def _note_new_rules(self, follower: Follower, request_ids: array) -> None:
+        """Offer an answer rule's text as soon as a request it answered is in the capture
+        (the other values are looked at every 50 batches: that reads the whole index)."""
+        known = self._completion_values.setdefault("rule", [])
+        rows = follower.request_rows(list(request_ids[-200:]))
+        new = [rule for rule in dict.fromkeys(row.get("rule") for row in rows.values())
+               if rule and rule not in known]
+        if new:
+            known.extend(new)
+            self.completions_ready.emit(dict(self._completion_values))
 
     def _follow_ledger(self, follower: Follower) -> None:
         """Look whether the ledger covers more records (or a late 200 acknowledged a batch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -626,3 +627,29 @@ def test_filter_on_the_status_of_a_rule_answered_request(qtbot, ruled):
                     == 'not (status == 0 and rule == "drop for 1") and status == 200',
                     timeout=WAIT)
     qtbot.waitUntil(lambda: _ids(requests) == [2], timeout=WAIT)
+
+
+def test_a_rule_that_just_answered_is_offered_at_once(qtbot, window, tmp_path):
+    """A rule added while the window runs: its text is offered after ``rule ==`` as soon as a
+    request it answered arrives (not only when the other values are looked at again)."""
+    window.receiver.send_answers(add="503 for 1")
+    qtbot.waitUntil(lambda: len(window.receiver.answers.get("rules", ())) == 1, timeout=WAIT)
+    endpoint, settings = window.receiver.endpoint, window.settings
+    body = tmp_path / "batch.json"
+    body.write_text(json.dumps([_event(7)]))
+    curl = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+         endpoint["ca_file"], "-u", f"{settings.user}:{settings.password}", "-H",
+         "Content-Type: application/json", "--data-binary", f"@{body}",
+         endpoint["url"] + "hook/"], capture_output=True, text=True, timeout=30, check=True)
+    assert curl.stdout == "503"
+    requests, bar = window.requests_model, window.filter_bars["requests"]
+    qtbot.waitUntil(lambda: requests.rowCount() == 1
+                    and requests.data(requests.index(0, 4)) == "503 · rule", timeout=WAIT)
+    edit = _edit(bar)
+    qtbot.keyClicks(edit, "rule == ")
+    qtbot.waitUntil(lambda: _offered(bar) == ['"503 for 1"'], timeout=WAIT)
+    _choose(qtbot, bar, '"503 for 1"')
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bar.current_filter().text == 'rule == "503 for 1"', timeout=WAIT)
+    qtbot.waitUntil(lambda: _count(bar).text() == "1 of 1", timeout=WAIT)
