@@ -401,7 +401,10 @@ class CaptureReader(QObject):
 
     def _emit_completions(self, follower: Follower) -> None:
         self._completion_values = _completions(follower)
-        self.completions_ready.emit(dict(self._completion_values))
+        self._offer_completions()
+
+    def _offer_completions(self) -> None:  # copies: the lists grow on this thread
+        self.completions_ready.emit({k: list(v) for k, v in self._completion_values.items()})
 
     def _note_new_rules(self, follower: Follower, request_ids: array) -> None:
         """Offer an answer rule's text as soon as a request it answered is in the capture
@@ -412,7 +415,7 @@ class CaptureReader(QObject):
                if rule and rule not in known]
         if new:
             known.extend(new)
-            self.completions_ready.emit(dict(self._completion_values))
+            self._offer_completions()
 
     def _follow_ledger(self, follower: Follower) -> None:
         """Look whether the ledger covers more records (or a late 200 acknowledged a batch):
