@@ -1,6 +1,8 @@
 """Redelivery ledger benchmark: filling it for a large capture, in the receiver's idle steps.
 
     uv run python benchmarks/ledger.py [--records 1000000] [--redelivered 0.10] [--step 500]
+    uv run python benchmarks/ledger.py --summary [--records 1000000] [--unacked 0.01]
+        [--batch 1000] [--capture PATH]
 
 Stores ``--records`` realistic records (3000 a request) of which ``--redelivered`` are exact
 copies of records sent before (a streamer's redeliveries), then runs the receiver's idle step
@@ -10,6 +12,12 @@ ledger's fill rate (records/s of the ledger's part alone), the time per step (st
 indexed, steps that filled the ledger, and the ledger's part: p50, p99, max), and the ledger
 part's median in the first and the last tenth of the run: a step costs a probe of the unique
 (family, key) index per record, so late steps must not be slower than early ones.
+
+``--summary`` times what the window and ``summary`` read live, ``ledger_summary`` and
+``redeliveries`` (best of 3), against a plain ``SELECT sum(attempt) FROM record_seen`` in the same
+run, on a capture where ``--unacked`` of the requests were refused (their records come again in
+the next batch), ``--redelivered`` of the other records are copies of recent ones (1 in 100 with
+other content: a conflict). ``--capture PATH`` keeps the capture to time it again.
 """
 
 from __future__ import annotations
@@ -51,6 +59,108 @@ def bodies(records: int, redelivered: float, seed: int = 13):
         yield b"[" + b",".join(texts) + b"]", n
 
 
+def summary_bodies(records: int, redelivered: float, unacked: float, batch: int,
+                   seed: int = 13):
+    """Batches of ``batch`` records as (body, acknowledged): fresh ids; a share ``unacked`` of the
+    requests is refused and its records come again at the head of the next batch (as the
+    streamer redelivers); exact copies of recent records make up ``redelivered`` of the rest,
+    and one copy in 100 has other content (a conflict)."""
+    from app.replay.generator import Generator
+
+    rng = random.Random(seed)
+    base = Generator(sims=2000, seed=9).records(batch)
+    recent: list[bytes] = []
+    pending: list[bytes] = []
+    next_id = 1
+    done = 0
+    while done < records:
+        texts = pending[:batch]
+        for i in range(len(texts), min(batch, records - done)):
+            if recent and rng.random() < redelivered:
+                text = recent[rng.randrange(len(recent))]
+                if rng.random() < 0.01:
+                    text = text[:-1] + b',"conflicting":true}'
+                texts.append(text)
+                continue
+            rec = dict(base[i])
+            rec["id"] = next_id
+            next_id += 1
+            texts.append(orjson.dumps(rec))
+        acked = rng.random() >= unacked
+        pending = [] if acked else texts
+        recent = (recent + texts)[-20_000:]
+        done += len(texts)
+        yield b"[" + b",".join(texts) + b"]", acked
+
+
+def build_summary_capture(path: Path, records: int, redelivered: float, unacked: float,
+                          batch: int) -> None:
+    """A capture of :func:`summary_bodies`, its index and ledger complete."""
+    from app.capture.answers import json_answer
+    from app.capture.writer import CaptureWriter, Incoming
+
+    writer = CaptureWriter(path)
+    start = time.time() - 86400
+    try:
+        for n, (body, acked) in enumerate(summary_bodies(records, redelivered, unacked, batch)):
+            def respond(stored, acked=acked):
+                if not acked:
+                    stored.status, stored.reason, stored.rule, stored.acked = (
+                        503, "refused", "503 for 1", False)
+                return json_answer({"status": stored.status})
+
+            incoming = Incoming("POST", "/", body, content_type="application/json")
+            incoming.received_at = start + n * 0.5
+            writer.store(incoming, respond=respond)
+        while writer.index_pending(20_000):
+            pass
+    finally:
+        writer.close()
+
+
+def best_of(fn, runs: int = 3) -> float:
+    """The fastest of ``runs`` calls of ``fn``, in seconds."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_summary(args: argparse.Namespace) -> None:
+    """``ledger_summary`` and ``redeliveries`` on a large capture, against a baseline read in
+    the same run (``SELECT sum(attempt) FROM record_seen``: one pass over the ledger's arrivals)."""
+    from app.capture import ledger as ledger_module
+    from app.capture.schema import open_reader
+
+    path = Path(args.capture) if args.capture else Path(
+        tempfile.mkdtemp(prefix="ledger-bench-")) / "summary.sqlite"
+    if not path.exists():
+        t = time.perf_counter()
+        build_summary_capture(path, args.records, args.redelivered, args.unacked, args.batch)
+        print(f"built {path} in {time.perf_counter() - t:.1f} s")
+    db = open_reader(path)
+    try:
+        requests, unacked = db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT acked) FROM request").fetchone()
+        got = ledger_module.ledger_summary(db)
+        baseline = best_of(lambda: db.execute("SELECT sum(attempt) FROM record_seen").fetchone())
+        summary_s = best_of(lambda: ledger_module.ledger_summary(db))
+        rows_s = best_of(lambda: ledger_module.redeliveries(db))
+    finally:
+        db.close()
+    print(f"{got.coverage.records:,} records in {requests:,} requests, {unacked:,} "
+          f"unacknowledged; {got.redeliveries:,} repeated arrivals, {got.conflicts:,} "
+          f"conflicts, {got.duplicates_after_ack:,} after an acknowledgement")
+    print(f"baseline sum(attempt) FROM record_seen: {baseline * 1000:.1f} ms")
+    print(f"ledger_summary: {summary_s * 1000:.1f} ms (ratio {summary_s / baseline:.2f})")
+    print(f"redeliveries: {rows_s * 1000:.1f} ms (ratio {rows_s / baseline:.2f})")
+    if not args.capture:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -61,7 +171,16 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--redelivered", type=float, default=0.10)
     ap.add_argument("--step", type=int, default=500)
+    ap.add_argument("--summary", action="store_true",
+                    help="time ledger_summary and redeliveries instead of the fill")
+    ap.add_argument("--unacked", type=float, default=0.01,
+                    help="--summary: share of refused requests")
+    ap.add_argument("--batch", type=int, default=1000, help="--summary: records a request")
+    ap.add_argument("--capture", help="--summary: keep the capture here (reused if it exists)")
     args = ap.parse_args()
+    if args.summary:
+        bench_summary(args)
+        return
     from app.capture import ledger as ledger_module
     from app.capture import writer as writer_module
     from app.capture.schema import open_reader

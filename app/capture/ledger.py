@@ -24,8 +24,8 @@ acknowledged after the fact. Records without an id (or with a null one) advance
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import statistics
 import zlib
 from collections.abc import Iterable
@@ -303,38 +303,101 @@ class RequestRedelivery:
         return {**asdict(self), "never_redelivered": self.never_redelivered}
 
 
-# Per unacknowledged request with records: each of its arrivals in the ledger, and the next
-# arrival of the same id when it has the same content (the index on ``previous``).
-_REDELIVERIES = """
-SELECT q.id, q.received_at, q.status, q.rule, q.record_count, count(s.id), count(n.id),
-       (SELECT group_concat(request_id) FROM (SELECT DISTINCT nr.request_id FROM record_seen
-        AS s2 JOIN record_seen AS n2 ON n2.previous = s2.id AND n2.conflict = 0
-        JOIN record AS nr ON nr.id = n2.id WHERE s2.id BETWEEN q.first_record
-        AND q.first_record + q.record_count - 1 ORDER BY nr.request_id)),
-       json_group_array(n.delay_ms) FILTER (WHERE n.id IS NOT NULL)
+# Every arrival in the records of the unacknowledged requests (few, as a rule: the walk is linear
+# in their records, never in the capture): a range of record_seen's row ids per request.
+_UNACKED_ARRIVALS = """
+SELECT q.id, s.id, s.attempt, s.previous
 FROM request AS q
-LEFT JOIN record_seen AS s ON s.id BETWEEN q.first_record AND q.first_record + q.record_count - 1
-LEFT JOIN record_seen AS n ON n.previous = s.id AND n.conflict = 0
+CROSS JOIN record_seen AS s ON s.id BETWEEN q.first_record AND q.first_record + q.record_count - 1
 WHERE NOT q.acked AND q.record_count > 0
-GROUP BY q.id ORDER BY q.id
+ORDER BY q.id, s.id
+"""
+# The next arrival of each of those when it is a redelivery (not a conflict), and the request it
+# came in: a range of the index on ``previous`` per request. CROSS JOIN and INDEXED BY keep
+# this plan: the planner would otherwise build an automatic index on ``conflict`` over every
+# arrival of the capture, on every call.
+_UNACKED_NEXT = """
+SELECT q.id, n.previous, n.delay_ms, nr.request_id
+FROM request AS q
+CROSS JOIN record_seen AS n INDEXED BY record_seen_previous
+    ON n.previous BETWEEN q.first_record AND q.first_record + q.record_count - 1
+    AND +n.conflict = 0
+JOIN record AS nr ON nr.id = n.id
+WHERE NOT q.acked AND q.record_count > 0
+"""
+# Unacknowledged requests with records that have no arrival in the ledger (no id, or not
+# covered yet): they are rows of :func:`redeliveries` too.
+_UNACKED_REQUESTS = """
+SELECT q.id, q.received_at, q.status, q.rule, q.record_count FROM request AS q
+WHERE NOT q.acked AND q.record_count > 0 ORDER BY q.id
 """
 
 
+@dataclass
+class _Unacked:
+    """What the readers take from one walk over the unacknowledged requests' arrivals."""
+
+    rows: list[RequestRedelivery]
+    delays: list[float]  # ms, of every redelivery of those records
+    # redeliveries whose earlier arrivals were all unacknowledged (their previous arrival is in
+    # an unacknowledged request, and so were all before it)
+    never_acked_before: int
+
+
+def _walk_unacked(db: sqlite3.Connection) -> _Unacked:
+    """One walk over the unacknowledged requests' arrivals and their next ones (run it in one
+    read transaction: a delayed 200 may acknowledge a request in between)."""
+    rows: dict[int, RequestRedelivery] = {
+        rid: RequestRedelivery(rid, received, status, rule, records, 0, 0)
+        for rid, received, status, rule, records in db.execute(_UNACKED_REQUESTS)}
+    unacked_chain: set[int] = set()  # arrivals never acknowledged, nor any before them
+    for rid, sid, attempt, previous in db.execute(_UNACKED_ARRIVALS):
+        if rid in rows:
+            rows[rid].tracked += 1
+        if attempt == 1 or previous in unacked_chain:  # ids ascending: previous came first
+            unacked_chain.add(sid)
+    delays: dict[int, list[float]] = {}
+    later: dict[int, set[int]] = {}
+    never_acked_before = 0
+    for rid, previous, delay, next_request in db.execute(_UNACKED_NEXT):
+        if rid not in rows:
+            continue
+        rows[rid].redelivered += 1
+        delays.setdefault(rid, []).append(delay)
+        later.setdefault(rid, set()).add(next_request)
+        never_acked_before += previous in unacked_chain
+    for rid, row in rows.items():
+        values = sorted(delays.get(rid, ()))
+        row.later_requests = sorted(later.get(rid, ()))
+        if values:
+            row.first_delay_s = _seconds(values[0])
+            row.median_delay_s = _seconds(statistics.median(values))
+            row.max_delay_s = _seconds(values[-1])
+    return _Unacked([rows[rid] for rid in sorted(rows)],
+                    [ms for values in delays.values() for ms in values], never_acked_before)
+
+
 def redeliveries(db: sqlite3.Connection) -> list[RequestRedelivery]:
-    """Per unacknowledged request with records, when and where its records came back."""
+    """Per unacknowledged request with records, when and where its records came back (the next
+    arrival of each record when it is a redelivery). Reads only the unacknowledged requests'
+    arrivals and their next ones: linear in those, whatever the size of the capture."""
     if not has_ledger(db):
         return []
-    out = []
-    for (rid, received, status, rule, records, tracked, redelivered, later,
-         delays) in db.execute(_REDELIVERIES):
-        values = sorted(json.loads(delays)) if delays else []
-        out.append(RequestRedelivery(
-            rid, received, status, rule, records, tracked, redelivered,
-            [int(x) for x in later.split(",")] if later else [],
-            _seconds(values[0]) if values else None,
-            _seconds(statistics.median(values)) if values else None,
-            _seconds(values[-1]) if values else None))
-    return out
+    with _read_transaction(db):
+        return _walk_unacked(db).rows
+
+
+@contextlib.contextmanager
+def _read_transaction(db: sqlite3.Connection):
+    """One snapshot for several queries (unless the caller holds a transaction already)."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
 
 
 @dataclass
@@ -367,41 +430,30 @@ class LedgerSummary:
         return out
 
 
-_DUPLICATES_AFTER_ACK = """
-SELECT count(*) FROM (
-    SELECT a.conflict, a.attempt, max(q.acked) OVER (PARTITION BY a.first ORDER BY a.id
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS acked_before
-    FROM record_seen AS a JOIN record AS r ON r.id = a.id JOIN request AS q ON q.id = r.request_id
-    WHERE a.first IN (SELECT first FROM record_key WHERE seen > 1))
-WHERE attempt > 1 AND conflict = 0 AND acked_before
-"""
-
-
 def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
-    """The figures of :class:`LedgerSummary`, read now."""
+    """The figures of :class:`LedgerSummary`, read now (in one read transaction). The
+    unacknowledged requests' figures come from one walk over their arrivals (linear in those);
+    ``duplicates_after_ack`` is every redelivery but those whose earlier arrivals were all
+    unacknowledged (found on the same walk: acknowledgement is read, never copied)."""
     cover = coverage(db)
     if not cover.available:
         return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover)
-    requests, records = db.execute(
-        "SELECT count(*), coalesce(sum(record_count), 0) FROM request "
-        "WHERE NOT acked AND record_count > 0").fetchone()
-    rows = redeliveries(db)
-    delays = sorted(ms for ms, in db.execute(
-        "SELECT n.delay_ms FROM request AS q JOIN record_seen AS s ON s.id BETWEEN "
-        "q.first_record AND q.first_record + q.record_count - 1 JOIN record_seen AS n ON "
-        "n.previous = s.id AND n.conflict = 0 WHERE NOT q.acked AND q.record_count > 0"))
-    again, conflicts = db.execute(
-        "SELECT count(*) FILTER (WHERE attempt > 1 AND conflict = 0), "
-        "count(*) FILTER (WHERE conflict) FROM record_seen").fetchone()
-    keys, conflicting = db.execute(
-        "SELECT count(*), count(*) FILTER (WHERE conflicts > 0) FROM record_key").fetchone()
+    with _read_transaction(db):
+        walk = _walk_unacked(db)
+        again, conflicts = db.execute(
+            "SELECT count(*) FILTER (WHERE attempt > 1 AND conflict = 0), "
+            "count(*) FILTER (WHERE conflict) FROM record_seen").fetchone()
+        keys, conflicting = db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE conflicts > 0) FROM record_key").fetchone()
+    delays = sorted(walk.delays)
     return LedgerSummary(
-        unacknowledged_requests=requests, unacknowledged_records=records,
-        records_redelivered=sum(r.redelivered for r in rows),
-        never_redelivered=sum(r.never_redelivered for r in rows),
+        unacknowledged_requests=len(walk.rows),
+        unacknowledged_records=sum(r.records for r in walk.rows),
+        records_redelivered=sum(r.redelivered for r in walk.rows),
+        never_redelivered=sum(r.never_redelivered for r in walk.rows),
         median_delay_s=_seconds(statistics.median(delays)) if delays else None,
         max_delay_s=_seconds(delays[-1]) if delays else None,
         redeliveries=again,
-        duplicates_after_ack=db.execute(_DUPLICATES_AFTER_ACK).fetchone()[0],
+        duplicates_after_ack=again - walk.never_acked_before,
         conflicts=conflicts, conflicting_records=conflicting, records_with_id=keys,
         coverage=cover)

@@ -12,6 +12,7 @@ import json
 import shutil
 import sqlite3 as stdlib_sqlite3
 import ssl
+import statistics
 import subprocess
 import sys
 import time
@@ -157,6 +158,86 @@ def test_the_ledger_equals_the_model_whatever_the_steps(tmp_path_factory, batche
                 assert seen[rid].seen == want_keys[first][0]
             else:
                 assert seen[rid].seen is None and seen[rid].attempt is None
+
+
+def model_summary(batches, acked_after):
+    """The figures of ``ledger_summary`` and the rows of ``redeliveries`` in plain Python, from
+    the model's arrivals and each request's acknowledgement (``acked_after``: as read now)."""
+    arrivals, keys = model(batches)
+    request_of, rid = {}, 0
+    for n, (records, _) in enumerate(batches):
+        for _ in records:
+            rid += 1
+            request_of[rid] = n + 1
+    acked = {n + 1: a for n, a in enumerate(acked_after)}
+    following = {prev: (aid, delay) for aid, (_, _, prev, delay, conflict) in arrivals.items()
+                 if prev is not None and not conflict}
+    rows = []
+    for n, (records, _) in enumerate(batches):
+        if acked[n + 1] or not records:
+            continue
+        own = [a for a in arrivals if request_of[a] == n + 1]
+        nexts = [following[a] for a in own if a in following]
+        delays = sorted(d for _, d in nexts)
+        rows.append((n + 1, len(records), len(own), len(nexts),
+                     sorted({request_of[a] for a, _ in nexts}),
+                     delays[0] / 1000 if delays else None,
+                     statistics.median(delays) / 1000 if delays else None,
+                     delays[-1] / 1000 if delays else None))
+    by_first: dict[int, list[int]] = {}
+    for aid in sorted(arrivals):
+        by_first.setdefault(arrivals[aid][0], []).append(aid)
+    repeats = [a for a, (_, attempt, _, _, conflict) in arrivals.items()
+               if attempt > 1 and not conflict]
+    after_ack = [a for a in repeats
+                 if any(acked[request_of[e]] for e in by_first[arrivals[a][0]] if e < a)]
+    all_delays = sorted(d for n, *_ in rows for a in arrivals
+                        if request_of[a] == n and a in following for d in [following[a][1]])
+    figures = {
+        "unacknowledged_requests": len(rows),
+        "unacknowledged_records": sum(r[1] for r in rows),
+        "records_redelivered": sum(r[3] for r in rows),
+        "never_redelivered": sum(r[2] - r[3] for r in rows),
+        "median_delay_s": statistics.median(all_delays) / 1000 if all_delays else None,
+        "max_delay_s": all_delays[-1] / 1000 if all_delays else None,
+        "redeliveries": len(repeats), "duplicates_after_ack": len(after_ack),
+        "conflicts": sum(a[4] for a in arrivals.values()),
+        "conflicting_records": sum(1 for k in keys.values() if k[2]),
+        "records_with_id": len(keys)}
+    return figures, rows
+
+
+@given(arrival_batches, st.integers(0, 7))
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_summary_and_redeliveries_equal_plain_python(tmp_path_factory, batches, late):
+    """``ledger_summary`` and ``redeliveries`` (a walk over the unacknowledged requests) give
+    what plain Python computes from every arrival: unacknowledged requests, redeliveries,
+    conflicts, resends after an acknowledgement, and a delayed 200 that acknowledges a request
+    after the ledger was filled."""
+    path = tmp_path_factory.mktemp("summary") / "c.sqlite"
+    writer = CaptureWriter(path)
+    acked_after = [acked for _, acked in batches]
+    try:
+        for n, (records, acked) in enumerate(batches):
+            store(writer, [record_text(*r) for r in records], acked=acked, when=n * 1.5)
+        drain(writer)
+        if late < len(batches) and not acked_after[late]:
+            writer.mark_acknowledged(late + 1)  # a delayed 200 reached the sender
+            acked_after[late] = True
+    finally:
+        writer.close()
+    db = open_reader(path)
+    try:
+        got = ledger.ledger_summary(db).as_json()
+        rows = ledger.redeliveries(db)
+    finally:
+        db.close()
+    want, want_rows = model_summary(batches, acked_after)
+    del got["coverage"]
+    assert got == want
+    assert [(r.request_id, r.records, r.tracked, r.redelivered, r.later_requests,
+             r.first_delay_s, r.median_delay_s, r.max_delay_s) for r in rows] == want_rows
 
 
 def test_same_content_in_another_key_order_is_a_redelivery_not_a_conflict(tmp_path):
