@@ -318,7 +318,10 @@ def add_send_parser(sub) -> None:
                      help="N realistic fake records")
     src.add_argument("--filter", metavar="EXPR", default="",
                      help="with --capture: only records matching EXPR (docs/filters.md)")
-    src.add_argument("--seed", type=int, default=None, help="with --generate: seed (default 1)")
+    src.add_argument("--seed", type=int, default=None,
+                     help="with --generate: seed (default 1); the same seed gives the same "
+                          "records, ids and all (sent again: redeliveries), another seed "
+                          "other ids")
     src.add_argument("--sims", type=_positive_int, default=None, metavar="K",
                      help="with --generate: number of fake SIMs (default 100)")
     g = p.add_argument_group("delivery")

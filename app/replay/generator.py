@@ -5,6 +5,13 @@ record of that SIM, and lives through plausible sequences: attach (SIM activatio
 location, create PDP context, update location), data sessions closed by a delete PDP context
 with a usage record, SMS usage, and now and then a quota alert. Shapes follow
 ``../shared/docs/record-schema.md`` (the 2021 examples, as on the vendor's webhook page).
+
+Record ids depend on the seed, so that the same seed gives the same records (sending them again
+is a true redelivery) and different seeds do not collide (records of two seeds are never taken
+for a conflict by the receiver's ledger): seed ``s`` numbers its events from
+``1,000,000,001 + k`` and its usage records from ``2,000,000,001 + k``, with
+``k = ((s - 1) mod 1000) * 1,000,000`` (seed 1 as before; every seed has a million ids of each
+kind, and seeds 1000 apart share their range).
 """
 
 from __future__ import annotations
@@ -73,23 +80,37 @@ def make_sims(count: int, rnd: random.Random) -> list[Sim]:
     return sims
 
 
+SEED_IDS = 1_000_000  # ids of each kind a seed has before the next seed's range
+SEED_RANGES = 1000  # seeds this far apart share a range
+
+
+def seed_id_offset(seed: int) -> int:
+    """How far a seed's record ids are from seed 1's: ``((seed - 1) mod 1000) * 1,000,000``."""
+    return ((seed - 1) % SEED_RANGES) * SEED_IDS
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Generator:
-    """Yields event and usage records for ``sims`` SIMs, in time order, for a ``seed``."""
+    """Yields event and usage records for ``sims`` SIMs, in time order, for a ``seed``.
+
+    Record ids come from the seed's own range (:func:`seed_id_offset`); ``id_offset`` overrides it
+    (0: the ids of seed 1)."""
 
     def __init__(self, sims: int = 100, seed: int = 1,
                  start: dt.datetime = dt.datetime(2025, 3, 18, 7, 0, tzinfo=dt.UTC),
-                 organisation: tuple[int, str] = (1234, "81013181")):
+                 organisation: tuple[int, str] = (1234, "81013181"),
+                 id_offset: int | None = None):
         self._rnd = random.Random(seed)
         self.sims = make_sims(sims, self._rnd)
         self._now = start
         self._org = {"name": organisation[1], "id": organisation[0]}
-        self._event_id = 1_000_000_000
+        offset = seed_id_offset(seed) if id_offset is None else id_offset
+        self._event_id = 1_000_000_000 + offset
         self.reject_rate = 0.08  # share of Create PDP Context requests refused
-        self._usage_id = 2_000_000_000
+        self._usage_id = 2_000_000_000 + offset
 
     def records(self, count: int) -> list[dict]:
         out: list[dict] = []

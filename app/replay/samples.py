@@ -63,7 +63,7 @@ def find(name: str) -> Sample:
 
 def build_generated() -> dict[str, list[dict]]:
     """The generated samples, deterministic: the same bytes on every machine."""
-    gen = Generator(sims=3, seed=2025)
+    gen = Generator(sims=3, seed=2025, id_offset=0)  # the shipped files' ids
     gen.reject_rate = 0.0
     sim = gen.sims[0]
     out: dict[str, list[dict]] = {}
