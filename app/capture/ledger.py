@@ -19,13 +19,17 @@ Content is the same when the texts are token for token the same or, failing that
 values are (so key order never makes a conflict). Whether an arrival was acknowledged is read
 from its request (``request.acked``) when asked, never copied: a delayed 200 becomes
 acknowledged after the fact. Records without an id (or with a null one) advance
-``ledger_through`` but have no row. Readers use the functions here, never their own SQL.
+``ledger_through`` but have no row. Totals that never change once counted (redeliveries,
+conflicts, keys) are kept in meta ``ledger_counts`` with the ``ledger_through`` they are of, so
+that :func:`ledger_summary` reads only the unacknowledged requests' arrivals. Readers use the
+functions here, never their own SQL.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import statistics
 import zlib
 from collections.abc import Iterable
@@ -80,6 +84,7 @@ class _Key:
     first_text: bytes
     last_text: bytes | None  # None: the latest arrival is the first
     new: tuple | None = None  # a key first seen in this step: its (family, kind, value)
+    conflicts_before: int = 0  # before this step
 
 
 def digest(text: bytes) -> int:
@@ -142,6 +147,7 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
     rows = db.execute(_STEP, (through, limit)).fetchall()
     if not rows:
         return 0
+    counts = _counts(db, through)  # before this step's rows are written
     keys: dict[tuple, _Key] = {}  # the keys this step touched, by (family, kind, value)
     arrivals = []
     times: dict[str, dt.datetime] = {}
@@ -160,7 +166,7 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
         key = keys.get(ident)
         if key is None and first is not None:
             key = keys[ident] = _Key(first, seen, last, dig, conflicts, last_received,
-                                     first_text, last_text)
+                                     first_text, last_text, conflicts_before=conflicts)
         if key is None:
             keys[ident] = _Key(rid, 1, rid, digest(text), 0, received, text, None, new=ident)
             arrivals.append((rid, rid, 1, None, None, 0))
@@ -181,8 +187,58 @@ def fill(db: sqlite3.Connection, limit: int) -> int:
     db.executemany(_UPDATE_KEY, [(k.seen, k.last, k.conflicts, k.first)
                                  for k in keys.values() if k.new is None])
     db.executemany(_ARRIVAL, arrivals)
+    counts.add(arrivals, keys.values())
     db.execute(_THROUGH, (LEDGER_THROUGH, str(rows[-1][0])))
+    db.execute(_THROUGH, (LEDGER_COUNTS, counts.text(rows[-1][0])))
     return len(rows)
+
+
+LEDGER_COUNTS = "ledger_counts"  # meta key: the totals of the ledger, as of its ledger_through
+
+
+@dataclass
+class _Counts:
+    """Totals that never change once counted (the ledger only grows), kept in meta
+    ``ledger_counts`` by every step, so that no reader scans the ledger for them: repeated
+    arrivals that are redeliveries, conflicts, keys, keys with a conflict."""
+
+    redeliveries: int = 0
+    conflicts: int = 0
+    keys: int = 0
+    conflicting: int = 0
+
+    def add(self, arrivals: list[tuple], keys: Iterable[_Key]) -> None:
+        for _rid, _first, attempt, _previous, _delay, conflict in arrivals:
+            self.redeliveries += attempt > 1 and not conflict
+            self.conflicts += conflict
+        for key in keys:
+            self.keys += key.new is not None
+            self.conflicting += key.conflicts > 0 and key.conflicts_before == 0
+
+    def text(self, through: int) -> str:
+        return json.dumps({"through": through, **asdict(self)})
+
+
+def _counts(db: sqlite3.Connection, through: int) -> _Counts:
+    """The totals as of ``through`` (the ledger's): from meta when they were written with it,
+    else counted on the tables (a ledger filled before they were kept, or a reader's snapshot
+    of an older file)."""
+    if through == 0:
+        return _Counts()
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (LEDGER_COUNTS,)).fetchone()
+    if row:
+        try:
+            kept = json.loads(row[0])
+            if kept.pop("through") == through:
+                return _Counts(**kept)
+        except (ValueError, KeyError, TypeError):
+            pass
+    again, conflicts = db.execute(
+        "SELECT count(*) FILTER (WHERE attempt > 1 AND conflict = 0), "
+        "count(*) FILTER (WHERE conflict) FROM record_seen").fetchone()
+    keys, conflicting = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE conflicts > 0) FROM record_key").fetchone()
+    return _Counts(again, conflicts, keys, conflicting)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +433,45 @@ def _walk_unacked(db: sqlite3.Connection) -> _Unacked:
                     [ms for values in delays.values() for ms in values], never_acked_before)
 
 
+# What :func:`redeliveries` needs, grouped by request in SQL (the walk of ledger_summary needs
+# each arrival; this one only counts): arrivals per unacknowledged request, and their next
+# arrivals' delays and requests.
+_UNACKED_TRACKED = """
+SELECT q.id, count(*) FROM request AS q
+CROSS JOIN record_seen AS s ON s.id BETWEEN q.first_record AND q.first_record + q.record_count - 1
+WHERE NOT q.acked AND q.record_count > 0 GROUP BY q.id
+"""
+_UNACKED_NEXT_GROUPED = """
+SELECT q.id, json_group_array(n.delay_ms), group_concat(DISTINCT nr.request_id)
+FROM request AS q
+CROSS JOIN record_seen AS n INDEXED BY record_seen_previous
+    ON n.previous BETWEEN q.first_record AND q.first_record + q.record_count - 1
+    AND +n.conflict = 0
+JOIN record AS nr ON nr.id = n.id
+WHERE NOT q.acked AND q.record_count > 0 GROUP BY q.id
+"""
+
+
+def _grouped_unacked(db: sqlite3.Connection) -> list[RequestRedelivery]:
+    rows: dict[int, RequestRedelivery] = {
+        rid: RequestRedelivery(rid, received, status, rule, records, 0, 0)
+        for rid, received, status, rule, records in db.execute(_UNACKED_REQUESTS)}
+    for rid, tracked in db.execute(_UNACKED_TRACKED):
+        if rid in rows:
+            rows[rid].tracked = tracked
+    for rid, delays, later in db.execute(_UNACKED_NEXT_GROUPED):
+        row = rows.get(rid)
+        if row is None:
+            continue
+        values = sorted(json.loads(delays))
+        row.redelivered = len(values)
+        row.later_requests = sorted(int(x) for x in later.split(","))
+        row.first_delay_s = _seconds(values[0])
+        row.median_delay_s = _seconds(statistics.median(values))
+        row.max_delay_s = _seconds(values[-1])
+    return [rows[rid] for rid in sorted(rows)]
+
+
 def redeliveries(db: sqlite3.Connection) -> list[RequestRedelivery]:
     """Per unacknowledged request with records, when and where its records came back (the next
     arrival of each record when it is a redelivery). Reads only the unacknowledged requests'
@@ -384,7 +479,7 @@ def redeliveries(db: sqlite3.Connection) -> list[RequestRedelivery]:
     if not has_ledger(db):
         return []
     with _read_transaction(db):
-        return _walk_unacked(db).rows
+        return _grouped_unacked(db)
 
 
 @contextlib.contextmanager
@@ -435,16 +530,12 @@ def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
     unacknowledged requests' figures come from one walk over their arrivals (linear in those);
     ``duplicates_after_ack`` is every redelivery but those whose earlier arrivals were all
     unacknowledged (found on the same walk: acknowledgement is read, never copied)."""
-    cover = coverage(db)
-    if not cover.available:
-        return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover)
     with _read_transaction(db):
+        cover = coverage(db)
+        if not cover.available:
+            return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover)
         walk = _walk_unacked(db)
-        again, conflicts = db.execute(
-            "SELECT count(*) FILTER (WHERE attempt > 1 AND conflict = 0), "
-            "count(*) FILTER (WHERE conflict) FROM record_seen").fetchone()
-        keys, conflicting = db.execute(
-            "SELECT count(*), count(*) FILTER (WHERE conflicts > 0) FROM record_key").fetchone()
+        counts = _counts(db, ledger_through(db))
     delays = sorted(walk.delays)
     return LedgerSummary(
         unacknowledged_requests=len(walk.rows),
@@ -453,7 +544,7 @@ def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
         never_redelivered=sum(r.never_redelivered for r in walk.rows),
         median_delay_s=_seconds(statistics.median(delays)) if delays else None,
         max_delay_s=_seconds(delays[-1]) if delays else None,
-        redeliveries=again,
-        duplicates_after_ack=again - walk.never_acked_before,
-        conflicts=conflicts, conflicting_records=conflicting, records_with_id=keys,
-        coverage=cover)
+        redeliveries=counts.redeliveries,
+        duplicates_after_ack=counts.redeliveries - walk.never_acked_before,
+        conflicts=counts.conflicts, conflicting_records=counts.conflicting,
+        records_with_id=counts.keys, coverage=cover)

@@ -139,6 +139,18 @@ def test_the_ledger_equals_the_model_whatever_the_steps(tmp_path_factory, batche
     assert arrivals == want_arrivals
     assert keys == want_keys
     assert through == sum(len(records) for records, _ in batches)
+    # the totals each step kept in meta are the tables' own
+    db = open_reader(path)
+    try:
+        kept = json.loads(db.execute("SELECT value FROM meta WHERE key = 'ledger_counts'")
+                          .fetchone()[0])
+    finally:
+        db.close()
+    assert kept == {
+        "through": through,
+        "redeliveries": sum(1 for a in want_arrivals.values() if a[1] > 1 and not a[4]),
+        "conflicts": sum(a[4] for a in want_arrivals.values()),
+        "keys": len(want_keys), "conflicting": sum(1 for k in want_keys.values() if k[2])}
     # acknowledged is read from each arrival's request, never copied
     db = open_reader(path)
     try:
@@ -238,6 +250,42 @@ def test_summary_and_redeliveries_equal_plain_python(tmp_path_factory, batches, 
     assert got == want
     assert [(r.request_id, r.records, r.tracked, r.redelivered, r.later_requests,
              r.first_delay_s, r.median_delay_s, r.max_delay_s) for r in rows] == want_rows
+
+
+def test_totals_are_counted_on_the_tables_when_meta_does_not_have_them(tmp_path):
+    """A ledger filled before its totals were kept in meta (or whose totals are of another
+    ledger_through) is counted on the tables by a reader, and the receiver's next step keeps
+    the right totals from then on."""
+    path = tmp_path / "c.sqlite"
+    summary_capture(path)
+    db = open_reader(path)
+    want = ledger.ledger_summary(db).as_json()
+    db.close()
+    for value in (None, '{"through": 3, "redeliveries": 99, "conflicts": 0, "keys": 1, '
+                        '"conflicting": 0}', "not json"):
+        raw = stdlib_sqlite3.connect(path)
+        raw.execute("DELETE FROM meta WHERE key = 'ledger_counts'")
+        if value:
+            raw.execute("INSERT INTO meta VALUES ('ledger_counts', ?)", (value,))
+        raw.commit()
+        raw.close()
+        db = open_reader(path)
+        assert ledger.ledger_summary(db).as_json() == want, value
+        db.close()
+    writer = CaptureWriter(path)
+    try:
+        store(writer, [record_text(5, 0, False), record_text(6, 0, False)], when=80)
+        drain(writer)
+    finally:
+        writer.close()
+    db = open_reader(path)
+    got = ledger.ledger_summary(db)
+    kept = json.loads(db.execute("SELECT value FROM meta WHERE key = 'ledger_counts'")
+                      .fetchone()[0])
+    db.close()
+    assert (got.redeliveries, got.records_with_id) == (want["redeliveries"] + 1, 6)
+    assert kept == {"through": 13, "redeliveries": 5, "conflicts": 1, "keys": 6,
+                    "conflicting": 1}
 
 
 def test_same_content_in_another_key_order_is_a_redelivery_not_a_conflict(tmp_path):
