@@ -529,11 +529,18 @@ def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
     """The figures of :class:`LedgerSummary`, read now (in one read transaction). The
     unacknowledged requests' figures come from one walk over their arrivals (linear in those);
     ``duplicates_after_ack`` is every redelivery but those whose earlier arrivals were all
-    unacknowledged (found on the same walk: acknowledgement is read, never copied)."""
+    unacknowledged (found on the same walk: acknowledgement is read, never copied); the other
+    totals are kept in meta by the fill steps."""
+    return ledger_report(db)[0]
+
+
+def ledger_report(db: sqlite3.Connection) -> tuple[LedgerSummary, list[RequestRedelivery]]:
+    """:func:`ledger_summary` and :func:`redeliveries` from one walk, in one read transaction
+    (the Redeliveries view shows both: the same snapshot, half the reading)."""
     with _read_transaction(db):
         cover = coverage(db)
         if not cover.available:
-            return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover)
+            return LedgerSummary(0, 0, 0, 0, None, None, 0, 0, 0, 0, 0, cover), []
         walk = _walk_unacked(db)
         counts = _counts(db, ledger_through(db))
     delays = sorted(walk.delays)
@@ -547,4 +554,4 @@ def ledger_summary(db: sqlite3.Connection) -> LedgerSummary:
         redeliveries=counts.redeliveries,
         duplicates_after_ack=counts.redeliveries - walk.never_acked_before,
         conflicts=counts.conflicts, conflicting_records=counts.conflicting,
-        records_with_id=counts.keys, coverage=cover)
+        records_with_id=counts.keys, coverage=cover), walk.rows

@@ -243,8 +243,10 @@ def test_summary_and_redeliveries_equal_plain_python(tmp_path_factory, batches, 
     try:
         got = ledger.ledger_summary(db).as_json()
         rows = ledger.redeliveries(db)
+        both = ledger.ledger_report(db)  # one walk gives the same
     finally:
         db.close()
+    assert (both[0].as_json(), both[1]) == (got, rows)
     want, want_rows = model_summary(batches, acked_after)
     del got["coverage"]
     assert got == want
