@@ -10,8 +10,10 @@ Record ids depend on the seed, so that the same seed gives the same records (sen
 is a true redelivery) and different seeds do not collide (records of two seeds are never taken
 for a conflict by the receiver's ledger): seed ``s`` numbers its events from
 ``1,000,000,001 + k`` and its usage records from ``2,000,000,001 + k``, with
-``k = ((s - 1) mod 1000) * 1,000,000`` (seed 1 as before; every seed has a million ids of each
-kind, and seeds 1000 apart share their range).
+``k = (((s - 1) mod 999) + 1) * 1,000,000``: every seed has a million ids of each kind, seeds
+999 apart share their range, and the first range (``k = 0``) is the shipped samples' own
+(``resources/samples``, made with ``id_offset=0``), so generated records never collide with the
+samples either.
 """
 
 from __future__ import annotations
@@ -81,12 +83,13 @@ def make_sims(count: int, rnd: random.Random) -> list[Sim]:
 
 
 SEED_IDS = 1_000_000  # ids of each kind a seed has before the next seed's range
-SEED_RANGES = 1000  # seeds this far apart share a range
+SEED_RANGES = 999  # seeds this far apart share a range (range 0 is the shipped samples')
 
 
 def seed_id_offset(seed: int) -> int:
-    """How far a seed's record ids are from seed 1's: ``((seed - 1) mod 1000) * 1,000,000``."""
-    return ((seed - 1) % SEED_RANGES) * SEED_IDS
+    """How far a seed's record ids are from the first ones (the shipped samples'):
+    ``(((seed - 1) mod 999) + 1) * 1,000,000``."""
+    return ((seed - 1) % SEED_RANGES + 1) * SEED_IDS
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -97,7 +100,7 @@ class Generator:
     """Yields event and usage records for ``sims`` SIMs, in time order, for a ``seed``.
 
     Record ids come from the seed's own range (:func:`seed_id_offset`); ``id_offset`` overrides it
-    (0: the ids of seed 1)."""
+    (0: the shipped samples' ids)."""
 
     def __init__(self, sims: int = 100, seed: int = 1,
                  start: dt.datetime = dt.datetime(2025, 3, 18, 7, 0, tzinfo=dt.UTC),

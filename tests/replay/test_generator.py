@@ -25,12 +25,22 @@ def test_the_same_seed_gives_the_same_records():
     assert Generator(sims=5, seed=7).records(300) == Generator(sims=5, seed=7).records(300)
 
 
-def test_seed_1_keeps_its_ids():
+def test_seeds_keep_clear_of_the_shipped_samples_ids():
+    """The library's samples (made with id_offset 0) and generated records of the default seed
+    share no id: sending a sample and then --generate shows no conflict."""
+    from app.replay.samples import library
+
     events, usage = ids(Generator(sims=5, seed=1).records(200))
-    assert min(events) == 1_000_000_001 and min(usage) == 2_000_000_001
+    assert min(events) == 1_001_000_001 and min(usage) == 2_001_000_001
+    shipped = set()
+    for sample in library():
+        for record in orjson.loads(sample.body()):
+            if isinstance(record.get("id"), int):
+                shipped.add(record["id"])
+    assert shipped and not shipped & (events | usage)
 
 
-@pytest.mark.parametrize(("a", "b"), [(7, 8), (1, 2), (1, 1000), (999, 1000), (-1, 0)])
+@pytest.mark.parametrize(("a", "b"), [(7, 8), (1, 2), (1, 999), (998, 999), (-1, 0)])
 def test_other_seeds_never_share_an_id(a, b):
     first, second = Generator(sims=5, seed=a), Generator(sims=5, seed=b)
     one, other = first.records(2000), second.records(2000)
@@ -46,9 +56,9 @@ def test_other_seeds_never_share_an_id(a, b):
         assert all(2_000_000_000 < i < 3_000_000_000 for i in usage)
 
 
-def test_the_offset_wraps_after_1000_seeds():
-    assert [seed_id_offset(s) for s in (1, 2, 1000, 1001, 0)] == [
-        0, 1_000_000, 999_000_000, 0, 999_000_000]
+def test_the_offset_wraps_after_999_seeds():
+    assert [seed_id_offset(s) for s in (1, 2, 999, 1000, 0)] == [
+        1_000_000, 2_000_000, 999_000_000, 1_000_000, 999_000_000]
     assert Generator(sims=2, seed=3, id_offset=0).records(20)[0]["id"] in {
         1_000_000_001, 2_000_000_001}
 
