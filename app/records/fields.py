@@ -79,7 +79,7 @@ REQUEST_FIELDS_BEFORE_6: dict[str, str] = {"rule": "NULL", "acked": "(q.status =
 LEDGER_FIELDS: dict[str, str] = {
     "acked": "its request acknowledged the batch (1, or 0)",
     "redelivered": "a later arrival of an earlier record (same family and id, same content)",
-    "conflict": "its content differs from the first arrival of its id",
+    "conflict": "its content differs from both the first and the previous arrival of its id",
     "seen": "arrivals of its id so far (1, 2, ...)",
     "attempt": "which arrival of its id it is (1 for the first)",
 }

@@ -768,7 +768,8 @@ def _add_ledger_cells(follower: Follower, rows: Rows, column: int) -> None:
                 mark |= CONFLICT
                 text += " ≠"
                 parts.append(f"CONFLICT: its content differs from the first arrival (record "
-                             f"{facts.first}): same id, not a redelivery")
+                             f"{facts.first}) and from the previous one: same id, not a "
+                             f"redelivery")
             if facts.attempt > 1 and own is not None:
                 parts.append(f"This arrival: request {own[0]} "
                              f"({answer_text(own[1], own[2], own[3])})")
