@@ -349,3 +349,54 @@ def test_an_import_through_the_receivers_control_channel_keeps_the_rule_answers(
         assert stored_texts(copy) == stored_texts(db)
     finally:
         copy.close()
+
+
+def test_hostile_records_of_a_refused_batch_go_everywhere(tmp_path):
+    """The hostile corpus answered 503 by a rule, then again with 200 (a redelivery): every
+    format exports both arrivals' records, masked too, the capture imports with the refused
+    batch still refused, and the ledger sees each record twice, acknowledged once."""
+    from app.capture import ledger
+    from tests.hostile import HOSTILE_RECORDS, IDENTIFIERS, hostile_body
+
+    path = tmp_path / "hostile.sqlite"
+    writer = CaptureWriter(path)
+    try:
+        data = hostile_body()
+        refused = writer.store(Incoming("POST", "/hook", data, auth="ok",
+                                        content_type="application/json"),
+                               respond=by_rule("503 for 1"))
+        again = writer.store(Incoming("POST", "/hook", data, auth="ok",
+                                      content_type="application/json"))
+        while writer.index_pending(500):
+            pass
+    finally:
+        writer.close()
+    assert (refused.status, refused.acknowledged, again.status) == (503, False, 200)
+    total = 2 * len(HOSTILE_RECORDS)
+    db = open_reader(path)
+    try:
+        for name in ("json", "ndjson", "csv", "har", "postman"):
+            count, out = run(db, name)
+            assert out, name
+            if name in ("json", "ndjson", "csv"):
+                assert count == total, name
+            masked_count, masked = run(db, name, ExportOptions(transform=mask_transform(
+                Masker(new_key()))))
+            assert masked_count == count and masked, name
+            for value in IDENTIFIERS:
+                assert value.encode() not in masked, (name, value)
+            if name == "har":
+                check_har(json.loads(masked))
+        seen = ledger.seen_of(db, [i for (i,) in db.execute("SELECT id FROM record")])
+        keyed = [s for s in seen.values() if s is not None]
+        assert keyed and all(s.seen == 2 and not s.conflict for s in keyed)
+        assert sum(s.acked for s in keyed) == len(keyed) // 2
+    finally:
+        db.close()
+    copy = open_reader(imported(tmp_path, path))
+    try:
+        assert copy.execute("SELECT status, acked, record_count FROM request ORDER BY id"
+                            ).fetchall() == [(503, 0, len(HOSTILE_RECORDS)),
+                                             (200, 1, len(HOSTILE_RECORDS))]
+    finally:
+        copy.close()
