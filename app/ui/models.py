@@ -37,6 +37,17 @@ from app.ui.values import tooltip_text
 BLOCK = 128
 CACHED_BLOCKS = 96
 
+# A view asks data() for seven roles of every cell it paints (Qt passes them as ints): the roles
+# answered here are told apart before anything else, the others (alignment, background, check
+# state…) get None at once. A paint of the Events tab is ~2000 calls, on the GUI thread.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _FONT, _DECORATION})
+_ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -164,16 +175,16 @@ class CaptureTableModel(QAbstractTableModel):
             return self._headers[section] if 0 <= section < len(self._headers) else None
         return str(section + 1)
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+    def data(self, index: _Index, role: int = _DISPLAY):
+        if role not in _ANSWERED:
             return None
-        row = index.row()
-        if row >= len(self._ids):
+        row = index.row()  # -1: an invalid index
+        if row < 0 or row >= len(self._ids):
             return None
         block = row // BLOCK
         rows = self._cache.get(block)
         if rows is None:
-            if role == Qt.ItemDataRole.DisplayRole and block not in self._asked:
+            if role == _DISPLAY and block not in self._asked:
                 self._ask(block)
             return None
         if block in self._stale and block not in self._asked:
@@ -181,34 +192,33 @@ class CaptureTableModel(QAbstractTableModel):
         offset = row - block * BLOCK
         if offset >= len(rows.texts):
             return None
-        column = index.column()
+        if role == _DISPLAY:
+            return rows.texts[offset][index.column()]
         mark = rows.marks[offset] if rows.marks else 0
-        if role == Qt.ItemDataRole.DisplayRole:
-            return rows.texts[offset][column]
-        if role == Qt.ItemDataRole.ToolTipRole:  # text from the wire: never rich text
-            tip = rows.tips[offset]
-            if column == rows.seen_column and rows.seen_tips[offset]:
-                tip = rows.seen_tips[offset]
-            return tooltip_text(tip) or None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if mark & CONFLICT and column == rows.seen_column:
+        if role == _FOREGROUND:
+            if mark & CONFLICT and index.column() == rows.seen_column:
                 return _flag_colour(1)
             if rows.flags[offset]:
                 return _flag_colour(rows.flags[offset])
             if mark & UNACKED:
                 return _unacked_colour()
             return None
+        if role == _TOOLTIP:  # text from the wire: never rich text
+            tip = rows.tips[offset]
+            if index.column() == rows.seen_column and rows.seen_tips[offset]:
+                tip = rows.seen_tips[offset]
+            return tooltip_text(tip) or None
         if mark & UNACKED:
-            if role == Qt.ItemDataRole.FontRole:
+            if role == _FONT:
                 return _italic()
-            if role == Qt.ItemDataRole.DecorationRole and column == rows.seen_column:
+            if role == _DECORATION and index.column() == rows.seen_column:
                 return _unacked_icon()
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return _ITEM_FLAGS
 
     # -- blocks -----------------------------------------------------------------------------
 
@@ -264,11 +274,16 @@ class CaptureTableModel(QAbstractTableModel):
 def _unacked_colour() -> QColor:
     """Text of records whose batch was not acknowledged: muted, still easy to read."""
     palette = QApplication.palette()
+    cached = _STYLE.get("unacked")
+    if isinstance(cached, tuple) and cached[0] == palette.cacheKey():
+        return cached[1]  # asked for every cell of such a row at each paint
     text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
     mix = 0.62  # of the text colour: between the text and the background
-    return QColor.fromRgbF(*(mix * a + (1 - mix) * b for a, b in (
+    colour = QColor.fromRgbF(*(mix * a + (1 - mix) * b for a, b in (
         (text.redF(), base.redF()), (text.greenF(), base.greenF()),
         (text.blueF(), base.blueF()))))
+    _STYLE["unacked"] = (palette.cacheKey(), colour)
+    return colour
 
 
 _STYLE: dict[str, object] = {}
