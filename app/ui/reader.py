@@ -478,7 +478,8 @@ class CaptureReader(QObject):
                 rows.texts = [tuple(mask(t) for t in row) for row in rows.texts]
                 rows.tips = [mask(t) for t in rows.tips]
             return rows
-        return _record_rows(follower, table, generation, block, ids, self._masker)
+        return _record_rows(follower, table, generation, block, ids, self._masker,
+                            self._state.through)
 
 
 class _RedeliveryWorker:
@@ -676,7 +677,10 @@ def _request_rows(follower: Follower, generation: int, block: int,
 
 
 def _record_rows(follower: Follower, table: str, generation: int, block: int,
-                 ids: tuple[int, ...], masker: Masker | None = None) -> Rows:
+                 ids: tuple[int, ...], masker: Masker | None = None,
+                 through: int | None = None) -> Rows:
+    """``through``: the ledger's coverage as the reader last looked (None: read it now); a
+    block rendered just before the ledger advanced is fetched again on ``ledger_advanced``."""
     columns = _TAB_COLUMNS[table]
     found = follower.record_texts(list(ids))
     if masker is not None:
@@ -701,7 +705,8 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
         flags.append(flag)
         tips.append(tip)
     rows = Rows(table, generation, block, ids, texts, flags, tips)
-    _add_ledger_cells(follower, rows, columns.index(SEEN_COLUMN))
+    _add_ledger_cells(follower, rows, columns.index(SEEN_COLUMN), through,
+                      {record_id: request_id for record_id, (request_id, _t) in found.items()})
     return rows
 
 
@@ -727,18 +732,37 @@ def answer_text(status: int, rule: str | None, acked: bool) -> str:
     return f"not acknowledged: {what}" + (f", rule '{plain(rule)}'" if rule else "")
 
 
-def _add_ledger_cells(follower: Follower, rows: Rows, column: int) -> None:
-    """Fill the "Seen" cells of a block of record rows, their marks and tooltips."""
+def _add_ledger_cells(follower: Follower, rows: Rows, column: int, through: int | None = None,
+                      request_of: dict[int, int] | None = None) -> None:
+    """Fill the "Seen" cells of a block of record rows, their marks and tooltips.
+
+    ``request_of``: the block's records' request ids (read with their texts): each request's
+    answer is read once through one of its records, not joined per record (a block is
+    rendered while batches stream in: the reader thread holds the GIL the GUI paints with)."""
     ids = rows.ids
     rows.seen_column = column
     rows.marks = [0] * len(ids)
     rows.seen_tips = [""] * len(ids)
     if not ids:
         return
-    through = follower.ledger_through()
-    seen = follower.seen([i for i in ids if i <= through])
+    if through is None:
+        through = follower.ledger_through()
+    covered = [i for i in ids if i <= through]
+    seen = follower.seen(covered) if covered else {}
     linked = {s.first for s in seen.values()} | {s.previous for s in seen.values()}
-    arrivals = follower.arrivals(sorted({*ids, *(i for i in linked if i is not None)}))
+    if request_of is None:
+        arrivals = follower.arrivals(sorted({*ids, *(i for i in linked if i is not None)}))
+    else:
+        one = {}  # a record of each request: its arrival says how the request was answered
+        for record_id, request_id in request_of.items():
+            one.setdefault(request_id, record_id)
+        answers = {request_id: answer
+                   for request_id, *answer in follower.arrivals(sorted(one.values())).values()}
+        arrivals = {record_id: (request_id, *answers[request_id])
+                    for record_id, request_id in request_of.items() if request_id in answers}
+        others = sorted(i for i in linked if i is not None and i not in arrivals)
+        if others:
+            arrivals.update(follower.arrivals(others))
     for row, record_id in enumerate(ids):
         mark, text, tip = 0, "", ""
         own = arrivals.get(record_id)
