@@ -118,6 +118,10 @@ def test_seen_counts_arrivals_and_updates_live(qtbot, capture, shown, qtmodeltes
     assert cell(events, 0, SEEN, Qt.ItemDataRole.DecorationRole) is not None
     assert cell(events, 0, TYPE, Qt.ItemDataRole.ForegroundRole) is not None
     assert "503, rule '503 for 2'" in tip(events, 0, TYPE)
+    # A view passes roles as ints (data() tells them apart first, for the paint's sake).
+    assert cell(events, 0, TYPE, int(Qt.ItemDataRole.FontRole)) == font
+    assert cell(events, 0, SEEN, int(Qt.ItemDataRole.DisplayRole)) == times(1)
+    assert cell(events, 0, TYPE, Qt.ItemDataRole.TextAlignmentRole) is None
 
     capture.post([event(1), event(2)], 503, "503 for 2")
     capture.fill()
