@@ -146,15 +146,20 @@ def test_unacknowledged_is_a_test_on_its_own():
     assert parse("acked", "requests").reads_ledger and not parse("status == 200").reads_ledger
 
 
-def test_a_capture_without_the_ledger_still_filters(tmp_path):
-    """Format 5, read as it is: acked is status 200, the ledger's fields are NULL."""
-    path = tmp_path / "c.sqlite"
-    make(path)
+def as_format_5(path) -> None:
+    """Turn a capture into what format 5 was: no rule, acked or ledger tables."""
     db = stdlib_sqlite3.connect(path)
     db.executescript("DROP TABLE record_key; DROP TABLE record_seen;"
                      "ALTER TABLE request DROP COLUMN rule; ALTER TABLE request DROP COLUMN acked;"
                      "PRAGMA user_version = 5;")
     db.close()
+
+
+def test_a_capture_without_the_ledger_still_filters(tmp_path):
+    """Format 5, read as it is: acked is status 200, the ledger's fields are NULL."""
+    path = tmp_path / "c.sqlite"
+    make(path)
+    as_format_5(path)
     for text in ("unacknowledged", "acked", "redelivered", "not conflict", "seen > 1",
                  "attempt == 1 or id == 1", "not seen == 2"):
         assert sql_ids(path, text) == python_ids(path, text), text
@@ -203,11 +208,7 @@ def test_every_reader_takes_ledger_words_on_a_capture_without_the_ledger(tmp_pat
 
     path = tmp_path / "c.sqlite"
     make(path)
-    db = stdlib_sqlite3.connect(path)
-    db.executescript("DROP TABLE record_key; DROP TABLE record_seen;"
-                     "ALTER TABLE request DROP COLUMN rule; ALTER TABLE request DROP COLUMN acked;"
-                     "PRAGMA user_version = 5;")
-    db.close()
+    as_format_5(path)
     want = sql_ids(path, "unacknowledged")
     assert want
     for name in ("json", "ndjson", "csv", "har", "postman"):
