@@ -51,6 +51,9 @@ _MASKED_HEADERS = {"authorization", "proxy-authorization"}
 # A request without valid credentials is stored with at most this much of its body; the rest
 # is never read (see Receiver._handle): nobody fills the disk without the password.
 UNAUTHENTICATED_BODY_CAP = 4096
+# How long a stopping receiver goes on filling the filter index and the ledger (a large backlog
+# is finished by the next receiver on the capture, while idle).
+FINISH_INDEX_SECONDS = 3.0
 # Output lines (--events) waiting for a slow reader; beyond this they are dropped and counted.
 EVENT_QUEUE_LINES = 512
 # Content-Encodings the receiver decodes itself (zlib wbits): anything else gets a 415.
@@ -212,6 +215,14 @@ class Receiver:
             self._indexer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._indexer
+        # Nothing arrives any more: finish the filter index and the redelivery ledger, for a
+        # while, so that readers of the stopped capture (summary, the window) see them whole.
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + FINISH_INDEX_SECONDS
+        with contextlib.suppress(Exception):  # a full disk: the next receiver finishes it
+            while time.monotonic() < deadline and await loop.run_in_executor(
+                    self._storage, self._writer.index_pending, 500):
+                pass
         self._storage.shutdown(wait=True)
 
     async def _index_when_idle(self) -> None:

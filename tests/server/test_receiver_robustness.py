@@ -511,3 +511,26 @@ def test_wire_text_never_drives_the_terminal_nor_ends_the_output(tmp_path):
         proc.stderr.close()
     assert b"\x1b" not in line
     assert "/x\u241b[31m" in line.decode()
+
+
+def test_a_stopped_receiver_leaves_the_index_and_ledger_whole(tmp_path):
+    """Batches posted back to back leave the idle filler behind; a clean stop finishes the
+    filter index and the redelivery ledger first, so the stopped capture reads whole."""
+    from app.capture.ledger import coverage, ledger_through
+
+    proc, listening = spawn(tmp_path)
+    try:
+        statuses = [s for s, _ in asyncio.run(post_many(listening, 6, parallel=2,
+                                                        body=BATCH))]
+    finally:
+        code, err = stop(proc)  # at once: nothing idle came between the batches and the stop
+    assert statuses == [200] * 6 and code == 0, err
+    db = open_reader(tmp_path / "capture.sqlite")
+    try:
+        records = db.execute("SELECT count(*) FROM record").fetchone()[0]
+        assert records == 6000
+        assert db.execute("SELECT count(*) FROM record_index").fetchone()[0] == records
+        assert ledger_through(db) == records
+        assert coverage(db).complete
+    finally:
+        db.close()
