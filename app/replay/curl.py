@@ -260,6 +260,23 @@ def _split(command: str, notes: list[str]) -> tuple[list[str], bytes | None]:
 
 # --- the curl layer -------------------------------------------------------------------------
 
+def _text_file(data: bytes) -> bytes:
+    """A ``--data @file`` body as curl makes it: it reads the file with ``fgets`` into a
+    256-byte buffer and keeps each piece up to its first CR, LF or NUL (so CR LF and LF
+    vanish, and a lone CR or a NUL drops the rest of its line or 255-byte piece)."""
+    out = bytearray()
+    at = 0
+    while at < len(data):
+        newline = data.find(b"\n", at, at + 255)
+        end = newline + 1 if newline >= 0 else min(at + 255, len(data))
+        piece = data[at:end]
+        at = end
+        cut = min((i for i in (piece.find(b"\r"), piece.find(b"\n"), piece.find(b"\0"))
+                   if i >= 0), default=len(piece))
+        out += piece[:cut]
+    return bytes(out)
+
+
 @dataclass
 class _State:
     """What the options read so far say; :meth:`finish` turns it into a request."""
@@ -352,7 +369,7 @@ class _State:
                 self.notes.append(f"{spelled} gives no password: curl would prompt for it")
         elif option in ("--data", "--data-ascii"):
             if value.startswith("@"):
-                piece = self.read(spelled, value[1:]).replace(b"\r", b"").replace(b"\n", b"")
+                piece = _text_file(self.read(spelled, value[1:]))
             else:
                 piece = value.encode("utf-8", "surrogateescape")
             self.data.append((piece, False))

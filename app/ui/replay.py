@@ -480,6 +480,8 @@ class CurlDialog(QDialog):
         self._endpoint = endpoint or {}
         self._user, self._password = user, password
         self._command_file: Path | None = None
+        self._pasted_body = b""
+        self._shown_body = ""
         self._run = ChildRun(self, "The cURL command")
         self._run.event.connect(self._on_run_event)
         self._run.finished.connect(self._on_run_finished)
@@ -560,12 +562,12 @@ class CurlDialog(QDialog):
         self.method.setText(request.method)
         self.url.setText(request.url)
         self.headers.setPlainText("\n".join(f"{k}: {v}" for k, v in request.headers))
-        body = request.body or b""
-        try:
-            shown = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            shown = body.decode("utf-8", "replace")
-        self.body.setPlainText(shown)
+        # The body is shown as pasted (never re-formatted) and sent as the pasted bytes while
+        # the editor still shows them: the editor's text may differ (CR LF shown as LF, bytes
+        # that are not UTF-8 shown as U+FFFD). An edited body is sent as typed.
+        self._pasted_body = request.body or b""
+        self.body.setPlainText(self._pasted_body.decode("utf-8", "replace"))
+        self._shown_body = self.body.toPlainText()
         notes = list(request.notes)
         if self._is_local():
             notes.append("Sent to this app's endpoint with its credentials and local CA.")
@@ -574,6 +576,13 @@ class CurlDialog(QDialog):
 
     def _is_local(self) -> bool:
         return bool(self._endpoint) and is_local(self.url.text(), self._endpoint.get("url", ""))
+
+    def body_bytes(self) -> bytes:
+        """What Send sends: the pasted body byte for byte, or the editor's text once edited."""
+        text = self.body.toPlainText()
+        if text == self._shown_body:
+            return self._pasted_body
+        return text.encode("utf-8")
 
     def request_file(self) -> Path:
         """The edited request as a cURL command file for ``streamer-inspector curl``."""
@@ -586,7 +595,7 @@ class CurlDialog(QDialog):
                 headers.append((name.strip(), value.strip()))
         local = self._is_local()
         command = build_curl(
-            self.url.text().strip(), self.body.toPlainText().encode("utf-8"),
+            self.url.text().strip(), self.body_bytes(),
             user=self._user if local else None, password=self._password if local else None,
             cacert=self._endpoint.get("ca_file") if local else None,
             headers=headers or None, method=self.method.text().strip() or "POST")

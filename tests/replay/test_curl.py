@@ -474,3 +474,72 @@ def test_the_curl_command_prints_a_hostile_answer_safely():
     assert "\x1b" not in out
     assert '{"ok": "\u241b[31mred"}' in out
     assert json.loads(out_jsonl)["body"] == '{"ok": "\x1b[31mred"}'
+
+
+# --- what is pasted is what is sent (issue 14) ----------------------------------------------
+
+def run_cli_curl(command: str, cwd: Path) -> dict:
+    """``streamer-inspector curl COMMAND`` as a user runs it (the receiver registered itself, so
+    placeholders and its URL get its credentials and CA)."""
+    import os
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "app", "curl", "--events", "jsonl", command],
+                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, timeout=60, check=False)
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["update-location-event", "usage-record"])
+def test_the_curl_command_sends_the_documented_body_byte_for_byte(receiver, tmp_path, name):
+    """Regression (issue 14): the documentation's 1,603-byte --data-raw was stored as 1,455
+    bytes after Paste cURL; ``streamer-inspector curl "$(cat sample.curl)"`` must store the
+    body between the quotes exactly, white space and all."""
+    command = (SAMPLES / f"{name}.curl").read_text(encoding="utf-8")
+    outcome = run_cli_curl(command, tmp_path)
+    assert outcome["status"] == 200, outcome
+    body = stored(receiver)[0]["body"]
+    assert body == (SAMPLES / f"{name}.json").read_bytes()
+    if name == "update-location-event":
+        assert len(body) == 1603
+
+
+# Every option that carries a body, sent by the real curl binary and by our curl command to
+# the same receiver: the stored bodies and Content-Types must be identical.
+BODY_FORMS = [
+    "--data-raw @crlf.json",  # @ is literal for --data-raw
+    "-d @form.txt",  # --data strips CR and LF from a file
+    "-d @odd.txt",  # … and a lone CR or a NUL ends its line (or 255-byte piece)
+    "--data-binary @odd.txt",
+    "--data-ascii @crlf.json",
+    "--data-binary @crlf.json",  # --data-binary keeps them
+    "-d a=1 -d b=2",  # repeated pieces joined with &
+    "-da=1 --data-binary @form.txt --data-raw 'x y'",
+    "-H 'Content-Type: application/json' "
+    "--data-raw $'[{\"a\": 1},\\r\\n\\t{\"b\": \"\\xc3\\xbc\"}]'",
+    "--json @crlf.json",
+    "--json '{\"a\": 1}' --json ' [2]\n'",  # --json pieces are joined with nothing
+    "-d ''",
+]
+
+
+def test_body_options_send_what_the_real_curl_sends(receiver, files):
+    """Regression (issue 14): ``-d @file`` dropped every CR and LF, where curl (it reads the
+    file line by line with fgets) drops the rest of a line after a lone CR or a NUL."""
+    (files / "odd.txt").write_bytes(b"a=1\rlost\r\nb=2\x00lost\n" + b"x" * 300 + b"\ry" * 3
+                                    + b"z" * 300 + b"\n\rc=3")
+    auth = f"-u streamer:test-password --cacert {shlex.quote(receiver.ca_file)}"
+    for form in BODY_FORMS:
+        command = f"curl -sS {auth} {shlex.quote(receiver.url)} {form}"
+        real = subprocess.run(["bash", "-c", command], cwd=files, capture_output=True,
+                              timeout=60, check=False)
+        assert real.returncode == 0, (form, real.stderr)
+        ours = run_cli_curl(command, files)
+        assert ours.get("status") is not None, (form, ours)
+        *_, by_curl, by_us = stored(receiver)
+        assert by_us["body"] == by_curl["body"], form
+        assert by_us["content_type"] == by_curl["content_type"], form
+        assert by_us["status"] == by_curl["status"], form

@@ -113,7 +113,26 @@ def test_paste_the_documented_command_and_send_it(qtbot, window):
     qtbot.waitUntil(lambda: dialog.response.toPlainText() != "Sending…", timeout=WAIT)
     qtbot.waitUntil(lambda: dialog.response.toPlainText().startswith("200"), timeout=WAIT)
     qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 1, timeout=WAIT)
-    assert json.loads(stored_bodies(window)[0]) == json.loads(EVENT_SAMPLE.read_bytes())
+    # Regression (issue 14): the dialog showed the body re-indented and sent the editor's text,
+    # so the documented 1,603-byte body was stored as 1,455 bytes. What was pasted is sent.
+    assert stored_bodies(window)[0] == EVENT_SAMPLE.read_bytes()
+    assert len(stored_bodies(window)[0]) == 1603
+    # Once edited, the body is sent as typed.
+    edited = '[{"id": 7,\n  "description": "typed"}]'
+    dialog.body.setPlainText(edited)
+    assert dialog.body_bytes() == edited.encode()
+    qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(stored_bodies(window)) == 2, timeout=WAIT)
+    assert stored_bodies(window)[1] == edited.encode()
+    qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=WAIT)
+    # Bytes the editor cannot show as they are (CR LF, not UTF-8) still go as pasted.
+    dialog.command.setPlainText(f"curl {window.receiver.endpoint['url']} -H 'Content-Type: "
+                                "application/json' --data-raw $'[{\"a\": \"\\xff\"},\\r\\n {}]'")
+    assert dialog.body_bytes() == b'[{"a": "\xff"},\r\n {}]'
+    qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(stored_bodies(window)) == 3, timeout=WAIT)
+    assert stored_bodies(window)[2] == b'[{"a": "\xff"},\r\n {}]'
+    qtbot.waitUntil(lambda: dialog.send_button.isEnabled(), timeout=WAIT)
     dialog.command.setPlainText("curl --bogus https://x/")
     assert "--bogus" in dialog.problem.text()
     assert not dialog.send_button.isEnabled()
