@@ -121,6 +121,7 @@ def test_paste_the_documented_command_and_send_it(qtbot, window):
     edited = '[{"id": 7,\n  "description": "typed"}]'
     dialog.body.setPlainText(edited)
     assert dialog.body_bytes() == edited.encode()
+    qtbot.waitUntil(dialog.send_button.isEnabled, timeout=WAIT)  # the first run has ended
     qtbot.mouseClick(dialog.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(stored_bodies(window)) == 2, timeout=WAIT)
     assert stored_bodies(window)[1] == edited.encode()
