@@ -71,6 +71,20 @@ REQUEST_FIELDS: dict[str, str] = {
     "content_type": "q.content_type", "source": "q.source", "id": "q.id",
     "rule": "q.rule", "acked": "q.acked",
 }
+# What each request field means (the filter bar's completion tooltips).
+REQUEST_HELP: dict[str, str] = {
+    "status": "the HTTP status answered (0: no answer was sent)", "method": "POST, GET, ...",
+    "path": "the request path", "peer": "the client's address",
+    "auth": "ok, missing, invalid or off", "user": "the Basic auth user",
+    "records": "records in the batch", "size": "body size in bytes",
+    "duration": "milliseconds from its headers' arrival until it was stored",
+    "reason": "why it was answered so",
+    "problems": "what was wrong with the batch", "received": "when it arrived",
+    "time": "when it arrived", "content_type": "the Content-Type header",
+    "source": "received, or imported", "id": "the request's number",
+    "rule": "the text of the answer rule that answered it (null: the endpoint itself)",
+    "acked": "1 when its answer acknowledged the batch, else 0",
+}
 # What those a capture older than format 6 lacks read there: no rule ever answered, and every
 # request answered 200 acknowledged its batch.
 REQUEST_FIELDS_BEFORE_6: dict[str, str] = {"rule": "NULL", "acked": "(q.status = 200)"}

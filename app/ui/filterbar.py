@@ -34,7 +34,14 @@ from app.filters.lexer import value_literal, word_before, word_span
 from app.filters.nodes import And, Or
 from app.filters.parser import FilterError, parse
 from app.filters.planner import Filter
-from app.records.fields import ALIASES, FIELDS, LEDGER_FIELDS, REQUEST_FIELDS, UNACKNOWLEDGED
+from app.records.fields import (
+    ALIASES,
+    FIELDS,
+    LEDGER_FIELDS,
+    REQUEST_FIELDS,
+    REQUEST_HELP,
+    UNACKNOWLEDGED,
+)
 from app.ui.values import tooltip_text
 
 DEBOUNCE_MS = 300
@@ -59,16 +66,7 @@ _WORD_HELP = {
     "last": "received lately: last 15m (s, m, h, d)",
 }
 _REQUEST_HELP = {
-    "status": "the HTTP status answered (0: no answer was sent)", "method": "POST, GET, ...",
-    "path": "the request path", "peer": "the client's address",
-    "auth": "ok, missing, invalid or off", "user": "the Basic auth user",
-    "records": "records in the batch", "size": "body size in bytes",
-    "duration": "milliseconds to answer", "reason": "why it was answered so",
-    "problems": "what was wrong with the batch", "received": "when it arrived",
-    "time": "when it arrived", "content_type": "the Content-Type header",
-    "source": "who sent it (receiver, import, ...)", "id": "the request's number",
-    "rule": "the text of the answer rule that answered it (null: the endpoint itself)",
-    "acked": "1 when its answer acknowledged the batch, else 0",
+    **REQUEST_HELP,
     **dict.fromkeys(UNACKNOWLEDGED, _UNACKED_HELP),
     "and": "both tests", "or": "either test", "not": "the test does not hold",
     "last": "received lately: last 15m (s, m, h, d)",

@@ -50,7 +50,7 @@ class Controlled(ReceiverProcess):
             try:
                 self._lines.get(timeout=0.05)
             except Empty:
-                return
+                return  # nothing printed for 50 ms: the events so far are drained
 
 
 def start_controlled(tmp_path, *args: str) -> Controlled:
