@@ -36,9 +36,11 @@ The registry of formats is :mod:`app.export.registry`; reading a capture into ro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import orjson
 
@@ -91,6 +93,11 @@ class RequestRow:
     # all: status 0 (dropped, or a client that gave up waiting).
     rule: str | None = None
     acked: bool = False
+    # The request target exactly as it arrived (``/p%20q/x%2Fy?a=1``; capture format 7 on) and
+    # the endpoint that received it (``https://localhost:8443``: scheme, host and port; format 7
+    # on). None for requests stored before: see :func:`uri_target` and :func:`endpoint_of`.
+    target: str | None = None
+    endpoint: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -137,7 +144,7 @@ class ExportStats:
 
 @dataclass
 class ExportOptions:
-    """How to write: CSV dialect, the URL requests are shown at, and a text transform.
+    """How to write: CSV dialect, the URL requests are sent to again, and a text transform.
 
     ``strict_json`` writes records that are legal but not interoperable JSON as strict JSON
     (json and ndjson: U+FFFD for a lone surrogate, a duplicate key once with its first value, a
@@ -145,7 +152,9 @@ class ExportOptions:
 
     csv_bom: bool = False
     csv_delimiter: str = ","
-    base_url: str = "https://localhost:8443"
+    # Where the requests are sent again (HAR, Postman, curl): None means each request's own
+    # endpoint, the one that received it (see :func:`endpoint_of`); a URL overrides that.
+    base_url: str | None = None
     transform: Callable[[str], str] | None = None
     csv_all_fields: bool = False  # every JSON path (slower) instead of the family's columns
     families: frozenset[str] | None = None  # the families exported, when the caller knows
@@ -239,3 +248,35 @@ def target_of(row: RequestRow, transform: Callable[[str], str]) -> str:
     """Path and query (``/hook?a=1``), transformed."""
     return transform(row.path + (f"?{row.query}" if row.query else ""))
 
+
+
+DEFAULT_ENDPOINT = "https://localhost:8443"  # for requests stored before format 7
+
+
+def endpoint_of(row: RequestRow, options: ExportOptions) -> str:
+    """Scheme, host and port to send ``row`` to again, without a trailing slash: the export's
+    ``base_url`` when given, else the endpoint that received it, else :data:`DEFAULT_ENDPOINT`."""
+    return (options.base_url or row.endpoint or DEFAULT_ENDPOINT).rstrip("/")
+
+
+# What an RFC 3986 URI may hold as it is: unreserved, reserved (gen-delims and sub-delims) and
+# "%" (a request target that arrived is already percent-encoded where it had to be).
+_URI_SAFE = "-._~:/?#[]@!$&'()*+,;=%"
+
+
+def uri_target(row: RequestRow, transform: Callable[[str], str]) -> str:
+    """The request target to send again (``/p%20q/x%2Fy?a=1``), transformed: as it arrived
+    (``row.target``); for a request stored before format 7, its decoded path and query encoded
+    again (exact unless the path held ``%2F`` or similar). Any character a URI cannot hold
+    (a space, non-ASCII, ``"``, ``{``, a ``%`` not followed by two hex digits) is
+    percent-encoded, so the result is a valid URI reference."""
+    if row.target is not None:
+        text = transform(row.target)
+    else:
+        path = quote(row.path, safe="/:@!$&'()*+,;=~-._")
+        text = transform(path + (f"?{row.query}" if row.query else ""))
+    text = quote(text, safe=_URI_SAFE)
+    return _BAD_PERCENT.sub("%25", text)
+
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

@@ -14,10 +14,11 @@ from app.export.common import (
     RowSource,
     body_text,
     dumps,
+    endpoint_of,
     rows_of,
-    target_of,
     transform_bytes,
     transform_of,
+    uri_target,
 )
 
 
@@ -29,11 +30,11 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
     """
     transform = transform_of(options)
     version = f"HTTP/{row.http_version or '1.1'}"
-    target = target_of(row, transform)
+    target = uri_target(row, transform)
     query = urlsplit(target).query
     request: dict = {
         "method": row.method,
-        "url": options.base_url.rstrip("/") + target,
+        "url": endpoint_of(row, options) + target,
         "httpVersion": version,
         "cookies": [],
         "headers": [{"name": k, "value": transform(v)} for k, v in row.headers],

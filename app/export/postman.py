@@ -13,10 +13,11 @@ from app.export.common import (
     RowSource,
     body_text,
     dumps,
+    endpoint_of,
     rows_of,
-    target_of,
     transform_bytes,
     transform_of,
+    uri_target,
 )
 
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -34,12 +35,13 @@ def postman_item(row: RequestRow, options: ExportOptions) -> dict:
     request carried and the collection variable ``{{password}}``.
     """
     transform = transform_of(options)
-    base = urlsplit(options.base_url.rstrip("/"))
-    target = target_of(row, transform)
+    endpoint = endpoint_of(row, options)
+    base = urlsplit(endpoint)
+    target = uri_target(row, transform)
     parts = urlsplit(target)
     host = base.hostname or "localhost"
     url: dict = {
-        "raw": options.base_url.rstrip("/") + target,
+        "raw": endpoint + target,
         "protocol": base.scheme or "https",
         "host": [f"[{host}]"] if ":" in host else host.split("."),
         "path": (base.path + parts.path).lstrip("/").split("/"),
