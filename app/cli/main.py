@@ -93,7 +93,7 @@ def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
             strict_json=args.strict_json, csv_bom=args.csv_bom,
             csv_all_fields=args.csv_all_fields,
             csv_delimiter="\t" if args.csv_delimiter == "\\t" else args.csv_delimiter,
-            events=args.events))
+            base_url=args.base_url, events=args.events))
     return _window(argv)
 
 

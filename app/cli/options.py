@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV: every JSON path of every record as a column (numbers as spelt; "
                         "slower), instead of the columns of the window's tables")
     p.add_argument("--csv-delimiter", default=",", choices=(",", ";", "\t"))
+    p.add_argument("--base-url", metavar="URL",
+                   help="har/postman/curl: send the requests to URL (scheme, host and port, "
+                        "e.g. https://backend.example:443) instead of the endpoint that "
+                        "received each one")
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 
     p = sub.add_parser("import", help="import a JSON list, NDJSON, HAR or capture file",

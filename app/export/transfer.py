@@ -71,6 +71,7 @@ class ExportJob:
     csv_bom: bool = False
     csv_all_fields: bool = False
     csv_delimiter: str = ","
+    base_url: str | None = None  # har/postman/curl: instead of each request's endpoint
     events: str = "human"  # human | jsonl
 
 
@@ -92,7 +93,8 @@ def run_export(args: ExportJob) -> int:
         return 2
     exporter = EXPORTERS[args.format]
     options = ExportOptions(csv_bom=args.csv_bom, csv_all_fields=args.csv_all_fields,
-                            csv_delimiter=args.csv_delimiter, strict_json=args.strict_json)
+                            csv_delimiter=args.csv_delimiter, strict_json=args.strict_json,
+                            base_url=args.base_url)
     options.known = known_interop(db)
     if args.mask:
         options.transform = mask_transform(masker_for(db, Settings.load()))
