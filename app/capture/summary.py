@@ -10,6 +10,13 @@ from app.db import sqlite3
 from app.filters.planner import Filter
 from app.records.shape import FAMILIES
 
+# A record time (``ts``) as a Julian day, for ordering: ISO 8601 text (any fraction, ``Z`` or
+# ``±HH:MM``; a space for the ``T`` too) as SQLite reads it, a number as Unix time (milliseconds
+# from 1e11 on, seconds below: 1e11 s is the year 5138); NULL for anything else.
+TIME_KEY_SQL = ("(CASE WHEN typeof(ts) IN ('integer', 'real') THEN julianday("
+                "CASE WHEN abs(ts) >= 1e11 THEN ts / 1000.0 ELSE ts END, 'unixepoch') "
+                "WHEN typeof(ts) = 'text' THEN julianday(ts) END)")
+
 
 def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
     """What a capture holds: requests by status, records by family, event types, time, SIMs,
@@ -47,7 +54,15 @@ def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
     first, last, n_requests = one(
         f"SELECT min(received_at), max(received_at), count(*) FROM {requests}"
     ).fetchone()
-    rec_first, rec_last = one(f"SELECT min(ts), max(ts) FROM {records}").fetchone()
+    # Ordered by the time they name, not by SQLite's order of values (every number before
+    # every text: an epoch-millisecond ts came first whatever its date); each end is the
+    # record's own spelling (SQLite gives a bare column from the row min() or max() picked).
+    rec_first, key = one(f"SELECT ts, min({TIME_KEY_SQL}) FROM {records}").fetchone()
+    rec_last, _, unreadable = one(
+        f"SELECT ts, max({TIME_KEY_SQL}), count(ts) - count({TIME_KEY_SQL}) FROM {records}"
+    ).fetchone()
+    if key is None:  # no record names a time this reads
+        rec_first = rec_last = None
     iccids = one(f"SELECT count(DISTINCT iccid) FROM {records}").fetchone()[0]
     meta = dict(one("SELECT key, value FROM meta"))
     return {
@@ -58,7 +73,7 @@ def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:
         "records_by_family": families,
         "event_types": event_types,
         "received": {"first": first, "last": last},
-        "record_time": {"first": rec_first, "last": rec_last},
+        "record_time": {"first": rec_first, "last": rec_last, "unreadable": unreadable},
         "distinct_iccids": iccids,
         "ledger": ledger_summary(db).as_json(),
         "meta": meta,

@@ -404,7 +404,12 @@ def format_summary(path: Path, info: dict) -> str:
         lines.append(f"  Received:        {rec['first']} .. {rec['last']}")
     rt = info["record_time"]
     if rt["first"]:
-        lines.append(f"  Record times:    {rt['first']} .. {rt['last']}")
+        lines.append(f"  Record times:    {printable(str(rt['first']))} .. "
+                     f"{printable(str(rt['last']))}")
+    if rt.get("unreadable"):
+        n = rt["unreadable"]
+        lines.append(f"                   ({n} record{'' if n == 1 else 's'} with a time that "
+                     f"is not an ISO 8601 date or a Unix time: left out)")
     if info["event_types"]:
         lines.append("  Event types:")
         width = max(len(str(t["count"])) for t in info["event_types"])

@@ -136,7 +136,8 @@ SMS_COLUMNS = (
 )
 OTHER_COLUMNS = (
     col("id", "Id", "id", width=110),
-    col("time", "Time", "timestamp", "start_timestamp", "submit_date", kind="time", width=170),
+    col("time", "Time", "timestamp", "start_timestamp", "submit_date", "final_date", kind="time",
+        width=170),
     col("keys", "Keys", "id", render=_keys, width=600),
 )
 

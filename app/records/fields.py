@@ -26,8 +26,9 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
-    Field("time", ("timestamp", "start_timestamp", "submit_date"),
-          help="the record's time: event timestamp, usage start, SMS submit date"),
+    Field("time", ("timestamp", "start_timestamp", "submit_date", "final_date"),
+          help="the record's time: event timestamp, usage start, SMS submit date (a delivery "
+               "report without one: its final date)"),
     Field("end", ("end_timestamp", "final_date"), help="usage end, SMS final date"),
     Field("type", ("event_type.description", "traffic_type.description", "status.status"),
           help="event type, traffic type (Data, SMS) or SMS status"),

@@ -172,7 +172,7 @@ def test_summary_counts(writer, tmp_path):
     for type_id in {e["event_type"]["id"] for e in events}:
         assert by_type[type_id] == sum(e["event_type"]["id"] == type_id for e in events)
     times = [r.get("timestamp") or r["start_timestamp"] for r in records]
-    assert info["record_time"] == {"first": min(times), "last": max(times)}
+    assert info["record_time"] == {"first": min(times), "last": max(times), "unreadable": 0}
 
 
 def test_a_compact_body_is_stored_once_and_comes_back_byte_for_byte(writer, tmp_path):
