@@ -47,6 +47,26 @@ def _port(text: str) -> int:
     return value
 
 
+def _base_url(text: str) -> str:
+    """An http(s) URL with a host (and optionally a port and a path prefix), no query."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        _ = parts.port  # a port out of range raises here
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http:// or https:// URL with a host "
+            f"(e.g. https://backend.example:8443)")
+    if parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has a query or fragment: give the scheme, host, port and at most a path "
+            f"prefix (each request keeps its own path and query)")
+    return text.strip().rstrip("/")
+
+
 def _answer_rule(text: str) -> str:
     from app.capture.rules import RuleError, parse_rule
 
@@ -207,10 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV: every JSON path of every record as a column (numbers as spelt; "
                         "slower), instead of the columns of the window's tables")
     p.add_argument("--csv-delimiter", default=",", choices=(",", ";", "\t"))
-    p.add_argument("--base-url", metavar="URL",
-                   help="har/postman/curl: send the requests to URL (scheme, host and port, "
-                        "e.g. https://backend.example:443) instead of the endpoint that "
-                        "received each one")
+    p.add_argument("--base-url", metavar="URL", type=_base_url,
+                   help="har/postman/curl: send the requests to URL (scheme, host, port and "
+                        "optionally a path prefix, e.g. https://backend.example:8443) instead of "
+                        "the endpoint that received each one")
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 
     p = sub.add_parser("import", help="import a JSON list, NDJSON, HAR or capture file",
