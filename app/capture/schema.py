@@ -33,10 +33,11 @@ from app.db import sqlite3, sqlite_problem
 from app.records.fields import INDEXED, field_sql, index_column, regexp
 from app.records.shape import family_sql
 
-SCHEMA_VERSION = 6  # 2: record_index; 3: a body may be stored once, as its records;
+SCHEMA_VERSION = 7  # 2: record_index; 3: a body may be stored once, as its records;
 # 4: record ids and type ids beyond 64 bits exact in record_keys and record_index;
 # 5: the answer sent is stored with the request (response_headers, response_body);
-# 6: the answer rule and the acknowledgement of each request, the redelivery ledger
+# 6: the answer rule and the acknowledgement of each request, the redelivery ledger;
+# 7: the request target as it arrived and the endpoint that received it (target, endpoint)
 PAGE_SIZE = 65536
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
@@ -77,6 +78,8 @@ CREATE TABLE request (
     acked            INTEGER NOT NULL DEFAULT 0,
     response_headers TEXT,
     response_body    BLOB,
+    target           TEXT,
+    endpoint         TEXT,
     body             BLOB
 );
 
@@ -161,7 +164,32 @@ def _migrate_to_6(db: sqlite3.Connection) -> None:
     script = "".join(sql for name, sql in _MIGRATE_TO_6.items() if name not in columns)
     if "record_key" not in tables:
         script += _LEDGER_TABLES
-    db.executescript(f"BEGIN;{script}PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    db.executescript(f"BEGIN;{script}PRAGMA user_version = 6; COMMIT;")
+
+
+# Format 6 to 7: the request target as it arrived and the endpoint that received it. Requests
+# stored before keep NULL in both: only their decoded path and query are known (a ``%2F`` in
+# them cannot be told from ``/`` any more), and not the port or scheme they came in on.
+_MIGRATE_TO_7 = {"target": "ALTER TABLE request ADD COLUMN target TEXT;",
+                 "endpoint": "ALTER TABLE request ADD COLUMN endpoint TEXT;"}
+
+
+def _migrate_to_7(db: sqlite3.Connection) -> None:
+    """Add the target and endpoint columns (unless a file marked older by hand has them), in
+    one transaction with whatever else format 7 corrects in the stored data."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(request)")}
+    script = "".join(sql for name, sql in _MIGRATE_TO_7.items() if name not in columns)
+    # --- format 7 data corrections go here (same transaction) --------------------------------
+    # Issue 14, item 9: the lead adds the UPDATE of record_index (an SMS delivery report's
+    # time) to ``script`` here.
+    # -------------------------------------------------------------------------------------------
+    db.executescript(f"BEGIN;{script}PRAGMA user_version = 7; COMMIT;")
+
+
+def has_targets(db: sqlite3.Connection) -> bool:
+    """Whether the capture stores each request's target as it arrived and the endpoint that
+    received it (format 7 on; NULL for the requests of an upgraded capture stored before)."""
+    return any(row[1] == "endpoint" for row in db.execute("PRAGMA table_info(request)"))
 
 
 def has_ledger(db: sqlite3.Connection) -> bool:
@@ -331,6 +359,8 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             _migrate_to_5(db)
         if 0 < version < 6:  # 5: no answer rules, no ledger
             _migrate_to_6(db)
+        if 0 < version < 7:  # 6: no request target as it arrived, no endpoint
+            _migrate_to_7(db)
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(

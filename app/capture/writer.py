@@ -57,17 +57,23 @@ _INSERT_REQUEST = """
 INSERT INTO request (id, received_at, peer, method, path, query, http_version, headers, auth,
                      auth_user, status, reason, problems, content_type, content_encoding,
                      body_size, record_count, first_record, counts, families, duration_ms,
-                     source, rule, acked, response_headers, response_body, body)
+                     source, rule, acked, response_headers, response_body, target, endpoint,
+                     body)
 VALUES (:id, :received_at, :peer, :method, :path, :query, :http_version, :headers, :auth,
         :auth_user, :status, :reason, :problems, :content_type, :content_encoding, :body_size,
         :record_count, :first_record, :counts, :families, :duration_ms, :source,
-        :rule, :acked, :response_headers, :response_body, :body)
+        :rule, :acked, :response_headers, :response_body, :target, :endpoint, :body)
 """
 
 
 @dataclass
 class Incoming:
-    """One HTTP request as the server saw it, ready to be stored."""
+    """One HTTP request as the server saw it, ready to be stored.
+
+    ``path`` and ``query`` are decoded (what filters and rules compare); ``target`` is the
+    request target exactly as it arrived (``/p%20q/x%2Fy?a=1``) and ``endpoint`` the scheme,
+    host and port that received it (``https://localhost:8443``); None when not known (a
+    request read from a records file)."""
 
     method: str
     path: str
@@ -84,6 +90,8 @@ class Incoming:
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     source: str = "received"
+    target: str | None = None
+    endpoint: str | None = None
 
 
 @dataclass
@@ -311,6 +319,8 @@ class CaptureWriter:
             "acked": int(stored.acknowledged),
             "response_headers": answer.headers_json() if answer is not None else None,
             "response_body": answer.body if answer is not None else None,
+            "target": incoming.target,
+            "endpoint": incoming.endpoint,
             "body": incoming.body if store_body else None,
         })
 

@@ -12,6 +12,7 @@ from app.capture.schema import (
     derived_answer_of,
     has_ledger,
     has_responses,
+    has_targets,
     request_body,
 )
 from app.export.common import KnownInterop, RecordRow, RequestRow
@@ -100,7 +101,8 @@ _REQUEST_COLUMNS = (
 def _request_row(db, row: tuple) -> RequestRow:
     (rid, received_at, peer, method, path, query, http_version, headers, status, reason,
      problems, record_count, counts, duration_ms, source, auth, auth_user, content_type,
-     content_encoding, body_size, rule, acked, response_headers, response_body) = row
+     content_encoding, body_size, rule, acked, target, endpoint, response_headers,
+     response_body) = row
     body = request_body(db, rid)
     if response_headers is None:  # a capture of format 4, read as it is: rebuilt
         answer = derived_answer_of(db, (rid, method, path, status, reason, auth, record_count,
@@ -116,7 +118,7 @@ def _request_row(db, row: tuple) -> RequestRow:
         counts=json.loads(counts) if counts else {}, duration_ms=duration_ms,
         source=source or "received", auth=auth or "off", auth_user=auth_user,
         content_type=content_type, content_encoding=content_encoding, body_size=body_size,
-        answer=answer, rule=rule, acked=bool(acked),
+        answer=answer, rule=rule, acked=bool(acked), target=target, endpoint=endpoint,
     )
 
 
@@ -130,7 +132,9 @@ def request_rows(db, ids: Iterable[int] | None = None) -> Iterator[RequestRow]:
               else "NULL, NULL")  # format 4: rebuilt (see _request_row)
     # before format 6 (an older capture read as it is): no rules, and a 200 acknowledged
     ledger = "rule, acked" if has_ledger(db) else "NULL, status = 200"
-    select = f"SELECT {_REQUEST_COLUMNS}, {ledger}, {answer} FROM request"
+    # before format 7: the target as it arrived and the endpoint are not known (None)
+    targets = "target, endpoint" if has_targets(db) else "NULL, NULL"
+    select = f"SELECT {_REQUEST_COLUMNS}, {ledger}, {targets}, {answer} FROM request"
     if ids is not None:
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" * len(chunk))

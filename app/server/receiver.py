@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import hmac
+import ipaddress
 import json
 import os
 import shlex
@@ -168,10 +169,12 @@ class Receiver:
         self._index_wanted = asyncio.Event()
         self._index_wanted.set()  # an existing capture may hold records not indexed yet
         self._indexer: asyncio.Task | None = None
+        self._endpoints: dict[tuple, str] = {}  # (TLS?, local address): endpoint_url(...)
 
     def make_app(self) -> web.Application:
         # The size cap is enforced by hand (413 and a stored request), so aiohttp's is off.
-        app = web.Application(client_max_size=self._options.max_body + 1)
+        app = web.Application(client_max_size=self._options.max_body + 1,
+                              middlewares=[self._unrouted])
         app.router.add_route("*", "/{tail:.*}", self.handle, expect_handler=self._expect)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -310,6 +313,28 @@ class Receiver:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.writer.output_size = 0  # the answer's size starts after this line
 
+    @web.middleware
+    async def _unrouted(self, request: web.Request, handler) -> web.StreamResponse:
+        """A target no route takes (the asterisk form, ``OPTIONS * HTTP/1.1``: aiohttp's
+        routes all start with ``/``) is handled like any other request (stored, and answered
+        405) instead of getting aiohttp's own 404, unstored."""
+        if isinstance(request.match_info.http_exception, web.HTTPNotFound):
+            return await self.handle(request)
+        return await handler(request)
+
+    def _endpoint(self, request: web.Request) -> str | None:
+        """The endpoint that received ``request`` (see :func:`endpoint_url`), per connection's
+        TLS and local address (a handful: computed once each)."""
+        transport = request.transport
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        if not isinstance(sockname, tuple) or len(sockname) < 2:
+            return None  # a Unix socket, or a connection already gone
+        key = (request.secure, sockname[0], sockname[1])
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = self._endpoints[key] = endpoint_url(*key)
+        return endpoint
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self._in_flight += 1
         try:
@@ -342,6 +367,8 @@ class Receiver:
             content_encoding=request.headers.get("Content-Encoding"),
             received_at=time.time(),
             started=time.perf_counter(),
+            target=request.raw_path,
+            endpoint=self._endpoint(request),
         )
         authorised = self._check_auth(request, incoming)
 
@@ -515,6 +542,35 @@ class Receiver:
 
 
 RECEIVER = web.AppKey("receiver", Receiver)  # the running app's Receiver
+
+
+def endpoint_url(secure: bool, address: str, port: int) -> str:
+    """``scheme://host:port`` of the endpoint a request came in on, for sending it again.
+
+    The scheme is the connection's (TLS or not: the main listener follows ``--tls``, the tunnel
+    origin is plain HTTP), the port the local socket's. The host is ``localhost`` when the
+    local address is loopback: the local CA's certificate names ``localhost`` (an address, say
+    ``127.0.0.2``, might not be in it), and it is what the banner shows. Otherwise it is the
+    local address the client reached (the one a client elsewhere can use; IPv6 in brackets,
+    an IPv4-mapped one as IPv4, a zone as ``%25``): not the Host header, which a client
+    chooses and which may name a proxy or a tunnel."""
+    host = address.partition("%")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip is not None and ip.is_loopback:
+        host = "localhost"
+    elif isinstance(ip, ipaddress.IPv6Address):
+        zone = address.partition("%")[2]
+        host = f"[{ip.compressed}{'%25' + zone if zone else ''}]"
+    elif ip is not None:
+        host = str(ip)
+    else:
+        host = address  # not an address (never seen): as the socket gave it
+    return f"{'https' if secure else 'http'}://{host}:{port}"
 
 
 def _judged(stored: Stored) -> Answer:
