@@ -17,8 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 from app.capture.answers import Answer, derived_answer
-from app.capture.schema import CaptureError, has_ledger, has_responses, open_reader, request_body
+from app.capture.schema import (
+    CaptureError,
+    has_ledger,
+    has_responses,
+    has_targets,
+    open_reader,
+    request_body,
+)
 from app.capture.writer import CaptureWriter, Incoming, Responder, Stored
 from app.config import MAX_RECORDS_PER_POST
 from app.db import sqlite3
@@ -146,7 +155,8 @@ def _imported(source: Path, body: bytes, **kw) -> Incoming:
     kw.setdefault("path", f"/import/{source.name}")
     kw.setdefault("content_type", "application/json")
     kw.setdefault("headers", [("X-Imported-From", source.name)])
-    return Incoming(body=body, source="imported", auth="off", peer=None, **kw)
+    kw.setdefault("auth", "off")
+    return Incoming(body=body, source="imported", peer=None, **kw)
 
 
 def _batches(path: Path, texts: list[str], size: int) -> list[Planned]:
@@ -194,41 +204,117 @@ def _plan_har(path: Path, text: str) -> list[Planned]:
     out = []
     for number, entry in enumerate(entries):
         try:
-            request = entry["request"]
-            method = request["method"]
-            url = urlsplit(request["url"])
-            post = request.get("postData") or {}
-            body_text = post.get("text", "") or ""
-            if post.get("_encoding") == "base64" or post.get("encoding") == "base64":
-                body = base64.b64decode(body_text)
-            else:
-                body = body_text.encode("utf-8")
-            headers = [(h["name"], _mask_auth(h["name"], h["value"]))
-                       for h in request.get("headers", [])]
-            started = _when(entry.get("startedDateTime"))
+            incoming = _har_incoming(path, entry)
         except KeyError as exc:  # str() of a KeyError is the repr of the key: say it in words
             raise ImportFileError(f"{path.name}: entry {number} is not a HAR request (it has "
                                   f"no {exc.args[0]} field)") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise ImportFileError(f"{path.name}: entry {number} is not a HAR request "
-                                  f"({exc})") from None
+                                  f"({_plain_error(exc)})") from None
         try:
-            kept = _har_kept(entry) if method == "POST" else None
+            out.append(_har_planned(entry, incoming))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ImportFileError(f"{path.name}: entry {number} has an answer this app "
                                   f"cannot read ({_plain_error(exc)})") from None
-        ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
-        incoming = _imported(path, body, method=method, path=url.path or "/",
-                             query=url.query, headers=headers, content_type=ctype,
-                             received_at=started)
-        if method == "POST":
-            out.append(Planned(incoming, kept=kept))
-        else:
-            status = (entry.get("response") or {}).get("status") or 405
-            out.append(Planned(incoming, status=int(status), reason="imported from a HAR file"))
     if not out:
         raise ImportFileError(f"{path.name} holds no requests")
     return out
+
+
+_AUTH_STATES = ("ok", "missing", "invalid", "off")
+
+
+def _har_incoming(path: Path, entry: dict) -> Incoming:
+    """The request of a HAR entry as it arrived. An entry this app exported
+    (``_streamer_inspector``) gives back what the HAR request describes differently (see
+    ``app.export.har``): the headers and Content-Encoding as sent (its body is stored decoded,
+    as the receiver stores it), the size that arrived of a body read in part, the target
+    exactly as it arrived, the endpoint that received it, and the authentication's outcome."""
+    request = entry["request"]
+    method = request["method"]
+    if not isinstance(method, str) or not method:
+        raise ValueError("its method is not a word")
+    url = str(request["url"])
+    parts = urlsplit(url)
+    post = request.get("postData") or {}
+    body_text = post.get("text", "") or ""
+    if post.get("_encoding") == "base64" or post.get("encoding") == "base64":
+        body = base64.b64decode(body_text)
+    else:
+        body = body_text.encode("utf-8")
+    ours = entry.get("_streamer_inspector")
+    ours = ours if isinstance(ours, dict) else {}
+    wire = ours.get("wire") if isinstance(ours.get("wire"), dict) else {}
+    raw_headers = wire.get("headers") if "headers" in wire else request.get("headers", [])
+    headers = [(str(h["name"]), _mask_auth(str(h["name"]), str(h["value"])))
+               for h in raw_headers or []]
+    # The target as it arrived (ours), else the URL's path and query, as sent (encoded)
+    origin = url[len(f"{parts.scheme}://{parts.netloc}"):] if parts.netloc else url
+    target = ours.get("target")
+    target = str(target) if target is not None else (origin.partition("#")[0] or "/")
+    endpoint = ours.get("endpoint")
+    if endpoint is None:
+        endpoint = _endpoint_of_url(parts)
+    # Path and query decoded as the receiver stores them (aiohttp's, through yarl)
+    relative = URL(origin.partition("#")[0] or "/", encoded=True)
+    version = str(request.get("httpVersion") or "")
+    auth = ours.get("auth") if ours.get("auth") in _AUTH_STATES else "off"
+    size = wire.get("bodySize")
+    ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
+    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
+    user = ours.get("auth_user")
+    return _imported(
+        path, body, method=method, path=relative.path or "/", query=relative.query_string,
+        headers=headers, content_type=ctype, content_encoding=encoding,
+        received_at=_when(entry.get("startedDateTime")),
+        http_version=version.removeprefix("HTTP/") if version.startswith("HTTP/") else "1.1",
+        auth=auth, auth_user=str(user) if user is not None else None,
+        body_size=size if isinstance(size, int) and size > len(body) and
+        "contentEncoding" not in wire else None,
+        target=target, endpoint=str(endpoint) if endpoint is not None else None)
+
+
+def _endpoint_of_url(parts) -> str | None:
+    """``scheme://host:port`` of an http(s) URL (the scheme's port when it names none)."""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port is not None:
+        host = host[:host.rfind(":")]
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+# A HAR of another tool: a POST answered with one of these was refused as such (the records
+# were not taken); other answers (a 503 of an overloaded server, ...) say nothing of the body,
+# which is judged afresh.
+_REFUSED = range(400, 500)
+
+
+def _har_planned(entry: dict, incoming: Incoming) -> Planned:
+    """What to store for a HAR entry: its recorded status is kept. A POST this endpoint
+    accepted (200) or found no batch (400) is judged again (its records are imported); a rule's
+    answer is kept with the records (see :class:`Kept`); any other answer (401, 405, 413, 415,
+    a GET's) is stored with its status and reason and no records, as the receiver stored it."""
+    ours = entry.get("_streamer_inspector")
+    response = entry.get("response") or {}
+    status = int(response.get("status") or 0)
+    if not isinstance(ours, dict):  # another tool's HAR
+        if incoming.method == "POST" and status not in _REFUSED:
+            return Planned(incoming)
+        return Planned(incoming, status=status or 405,
+                       reason=f"imported from a HAR file (answered {status or 'nothing'})")
+    kept = _har_kept(entry) if incoming.method == "POST" else None
+    if kept is not None:
+        return Planned(incoming, kept=kept)
+    if incoming.method == "POST" and status in (200, 400):
+        return Planned(incoming)
+    reason = ours.get("reason")
+    return Planned(incoming, status=status,
+                   reason=str(reason) if reason is not None else "imported from a HAR file")
 
 
 def _har_kept(entry: dict) -> Kept | None:
@@ -286,6 +372,8 @@ def _plan_capture(path: Path) -> list[Planned]:
         # before format 6: no rules, a 200 acknowledged (and no answer needs keeping)
         facts = ("rule, acked, response_headers, response_body"
                  if has_ledger(db) and has_responses(db) else "NULL, status = 200, NULL, NULL")
+        # before format 7: the target as it arrived and the endpoint are not known
+        facts += ", target, endpoint" if has_targets(db) else ", NULL, NULL"
         rows = db.execute(
             "SELECT received_at, peer, method, path, query, http_version, headers, auth, "
             "auth_user, status, reason, content_type, content_encoding, body, body_size, "
@@ -298,13 +386,13 @@ def _plan_capture(path: Path) -> list[Planned]:
         db.close()
     for (received, peer, method, rpath, query, version, headers, auth, user, status, reason,
          ctype, encoding, body, body_size, count, rule, acked, answer_headers,
-         answer_body) in rows:
+         answer_body, target, endpoint) in rows:
         incoming = Incoming(method=method, path=rpath, body=body or b"", query=query,
                             peer=peer, http_version=version,
                             headers=[tuple(h) for h in json.loads(headers)], auth=auth,
                             auth_user=user, body_size=body_size, content_type=ctype,
                             content_encoding=encoding, received_at=_when(received),
-                            source="imported")
+                            source="imported", target=target, endpoint=endpoint)
         if method == "POST" and _kept(status, bool(acked), rule):
             # a batch a rule answered (its records stored): judged again, answered as it was
             answer = (Answer.from_columns(answer_headers, answer_body)

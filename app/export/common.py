@@ -164,6 +164,9 @@ class ExportOptions:
     # non-interoperable ones; None: every record is checked
     known: KnownInterop | None = None
     stats: ExportStats = field(default_factory=ExportStats)
+    # xlsx (an exporter ``with_requests``): after the records, called with the ids of the
+    # requests they came in; returns the request rows to list beside them
+    requests: Callable[[set[int]], Iterable[RequestRow]] | None = None
 
 
 RowSource = Callable[[], Iterable[Any]] | Iterable[Any]
@@ -259,24 +262,56 @@ def endpoint_of(row: RequestRow, options: ExportOptions) -> str:
     return (options.base_url or row.endpoint or DEFAULT_ENDPOINT).rstrip("/")
 
 
-# What an RFC 3986 URI may hold as it is: unreserved, reserved (gen-delims and sub-delims) and
-# "%" (a request target that arrived is already percent-encoded where it had to be).
-_URI_SAFE = "-._~:/?#[]@!$&'()*+,;=%"
+# What the path and query of an RFC 3986 URI may hold as they are (pchar, "/" and "?"), and
+# "%" (a request target that arrived is already percent-encoded where it had to be). Not "[",
+# "]" or a second "#": a URI has them only in its host and as the fragment's start.
+_URI_SAFE = "-._~!$&'()*+,;=:@/?%"
+# The absolute form of a request target (``POST http://h/x HTTP/1.1``, what a proxy is sent):
+# its scheme and authority, dropped to send it again to an endpoint of our choosing.
+_ABSOLUTE_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+def origin_form(target: str) -> str:
+    """The path and query of a request target as it arrived: an absolute-form target
+    (``http://h/x?a=1``) without its scheme and host (``/x?a=1``); the asterisk form (``*``,
+    ``OPTIONS *``) as the empty path, which a URL sends as ``*`` again (RFC 9112, 3.2.4)."""
+    if target == "*":
+        return ""
+    match = _ABSOLUTE_FORM.match(target)
+    if match is None:
+        return target
+    rest = target[match.end():]
+    return rest if rest.startswith("/") else "/" + rest
 
 
 def uri_target(row: RequestRow, transform: Callable[[str], str]) -> str:
-    """The request target to send again (``/p%20q/x%2Fy?a=1``), transformed: as it arrived
-    (``row.target``); for a request stored before format 7, its decoded path and query encoded
-    again (exact unless the path held ``%2F`` or similar). Any character a URI cannot hold
-    (a space, non-ASCII, ``"``, ``{``, a ``%`` not followed by two hex digits) is
-    percent-encoded, so the result is a valid URI reference."""
+    """The request target to send again (``/p%20q/x%2Fy?a=1``), transformed: its path and query
+    as they arrived (``row.target``, see :func:`origin_form`: "" for ``*``); for a request
+    stored before format 7, its decoded path and query encoded again (exact unless the path
+    held ``%2F`` or similar). Any character a URI cannot hold there (a space, non-ASCII, ``"``,
+    ``{``, ``[``, a ``%`` not followed by two hex digits, a second ``#``) is percent-encoded,
+    so ``endpoint + uri_target`` is a valid URI. A fragment that arrived (``#x``, which clients
+    do not send) is kept."""
     if row.target is not None:
-        text = transform(row.target)
+        text = transform(origin_form(row.target))
     else:
         path = quote(row.path, safe="/:@!$&'()*+,;=~-._")
         text = transform(path + (f"?{row.query}" if row.query else ""))
-    text = quote(text, safe=_URI_SAFE)
+    text, hash_, fragment = text.partition("#")
+    text = _quote(text) + hash_ + _quote(fragment)
     return _BAD_PERCENT.sub("%25", text)
+
+
+def _quote(text: str) -> str:
+    # a byte that was not UTF-8 (surrogateescape) as itself; any other lone surrogate as U+FFFD
+    try:
+        return quote(text, safe=_URI_SAFE, errors="surrogateescape")
+    except UnicodeEncodeError:
+        text = _OTHER_SURROGATE.sub("\ufffd", text)
+        return quote(text, safe=_URI_SAFE, errors="surrogateescape")
+
+
+_OTHER_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

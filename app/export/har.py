@@ -21,27 +21,95 @@ from app.export.common import (
     uri_target,
 )
 
+# The receiver undoes these Content-Encodings and stores the decoded body (see
+# app.server.receiver._decode_body); any other coding is refused (415) with the body as sent.
+_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+# Statuses the receiver gives before (or instead of) decoding the body: it is stored as sent
+# (401: at most its first 4 KB; 413: what arrived before the limit; 415: an unknown coding).
+_RAW_BODY_STATUSES = frozenset({401, 413, 415})
+
+
+def body_was_decoded(row: RequestRow) -> bool:
+    """Whether the stored body is the one its Content-Encoding (gzip, deflate) decoded: the
+    receiver decodes a body it reads whole; it keeps the body as sent when it refused the
+    request before (401, 413), could not decode it (400 "the body could not be read ...") or
+    does not know the coding (415). A status an answer rule gave is not such a refusal."""
+    codings = [c.strip().lower() for c in (row.content_encoding or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings or not set(codings) <= _DECODED_CODINGS:
+        return False
+    if row.rule is not None:
+        return True
+    return row.status not in _RAW_BODY_STATUSES and not (row.reason or "").startswith(
+        "the body could not be read")
+
+
+def request_headers(row: RequestRow) -> tuple[list[tuple[str, str]], bool]:
+    """The request's headers describing its stored body, and whether they differ from those
+    that arrived: without the Content-Encoding the receiver undid (the body is stored
+    decoded), and with a Content-Length of the stored body (decoded, or the part of a refused
+    body that was read)."""
+    decoded = body_was_decoded(row)
+    size = str(len(row.body))
+    out: list[tuple[str, str]] = []
+    changed = False
+    for name, value in row.headers:
+        lower = name.lower()
+        if decoded and lower == "content-encoding":
+            changed = True
+            continue
+        if lower == "content-length" and value.strip() != size:
+            out.append((name, size))
+            changed = True
+            continue
+        out.append((name, value))
+    return out, changed
+
+
+def _wire(row: RequestRow, transform) -> dict:
+    """What arrived on the wire, where the HAR request describes the stored body instead."""
+    wire: dict = {"headers": [{"name": k, "value": transform(v)} for k, v in row.headers]}
+    size = None
+    if body_was_decoded(row):
+        wire["contentEncoding"] = row.content_encoding
+        length = next((v for k, v in row.headers if k.lower() == "content-length"), None)
+        size = int(length) if length is not None and length.strip().isdigit() else None
+    elif row.body_size is not None and row.body_size != len(row.body):
+        size = row.body_size
+    wire["bodySize"] = size if size is not None else -1
+    return wire
+
 
 def har_entry(row: RequestRow, options: ExportOptions) -> dict:
-    """One HAR 1.2 entry: the request as it arrived and the answer it got.
+    """One HAR 1.2 entry: the request as stored and the answer it got.
 
+    The request agrees with itself: ``postData``, ``bodySize`` and the headers describe the
+    same bytes, the stored body. A body sent gzip- or deflate-compressed is stored decoded:
+    its Content-Encoding header is left out and Content-Length is the decoded size; a refused
+    body that was read only in part (401, 413) has the Content-Length of that part. What
+    arrived on the wire is kept in ``_streamer_inspector.wire`` (the headers as sent, the
+    Content-Encoding, the size on the wire, -1 when not known) and said in ``comment``.
     A body that is not UTF-8 goes into ``postData.text`` as base64 with the custom field
     ``"_encoding": "base64"`` (HAR 1.2 defines ``encoding`` only for response content).
+    ``_streamer_inspector.target`` is the request target exactly as it arrived (the URL
+    holds it percent-encoded where a URI needs it, without the absolute form's scheme and
+    host), ``endpoint`` the endpoint that received it.
     """
     transform = transform_of(options)
     version = f"HTTP/{row.http_version or '1.1'}"
     target = uri_target(row, transform)
     query = urlsplit(target).query
+    headers, changed = request_headers(row)
     request: dict = {
         "method": row.method,
         "url": endpoint_of(row, options) + target,
         "httpVersion": version,
         "cookies": [],
-        "headers": [{"name": k, "value": transform(v)} for k, v in row.headers],
+        "headers": [{"name": k, "value": transform(v)} for k, v in headers],
         "queryString": [{"name": k, "value": v}
                         for k, v in parse_qsl(query, keep_blank_values=True)],
         "headersSize": -1,
-        "bodySize": row.body_size if row.body_size is not None else len(row.body),
+        "bodySize": len(row.body),
     }
     if row.body or row.method not in ("GET", "HEAD"):
         text = body_text(row.body)
@@ -55,6 +123,25 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
             post["text"] = transform(text)
         request["postData"] = post
     wait = round(row.duration_ms, 3) if row.duration_ms is not None else 0
+    ours: dict = {
+        "request_id": row.id,
+        "record_count": row.record_count,
+        "counts": row.counts,
+        "problems": row.problems,
+        "source": row.source,
+        "peer": transform(row.peer) if row.peer else row.peer,
+        "auth": row.auth,
+        "auth_user": transform(row.auth_user) if row.auth_user else row.auth_user,
+        "reason": row.reason,
+        "rule": transform(row.rule) if row.rule else row.rule,  # a path glob is a path
+        "acked": row.acked,
+        "target": transform(row.target) if row.target is not None else None,
+        "endpoint": row.endpoint,
+    }
+    notes = []
+    if changed or (row.body_size is not None and row.body_size != len(row.body)):
+        ours["wire"] = wire = _wire(row, transform)
+        notes.append(_wire_note(row, wire))
     entry = {
         "startedDateTime": row.received_at,
         "time": wait,
@@ -62,23 +149,25 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
         "response": _response(row, version),
         "cache": {},
         "timings": {"send": 0, "wait": wait, "receive": 0},
-        "_streamer_inspector": {
-            "request_id": row.id,
-            "record_count": row.record_count,
-            "counts": row.counts,
-            "problems": row.problems,
-            "source": row.source,
-            "peer": transform(row.peer) if row.peer else row.peer,
-            "auth": row.auth,
-            "reason": row.reason,
-            "rule": transform(row.rule) if row.rule else row.rule,  # a path glob is a path
-            "acked": row.acked,
-        },
+        "_streamer_inspector": ours,
     }
     if row.rule:
-        entry["comment"] = (f"answered by the answer rule '{transform(row.rule)}'"
-                            + ("" if row.acked else "; the batch was not acknowledged"))
+        notes.insert(0, f"answered by the answer rule '{transform(row.rule)}'"
+                     + ("" if row.acked else "; the batch was not acknowledged"))
+    if notes:
+        entry["comment"] = "; ".join(notes)
     return entry
+
+
+def _wire_note(row: RequestRow, wire: dict) -> str:
+    size = wire["bodySize"]
+    on_wire = f"{size} bytes" if size >= 0 else "a size not known"
+    if "contentEncoding" in wire:
+        return (f"the body arrived with Content-Encoding {wire['contentEncoding']} "
+                f"({on_wire}); postData is the decoded body as stored ({len(row.body)} bytes), "
+                f"the headers as sent are in _streamer_inspector.wire")
+    return (f"only the first {len(row.body)} bytes of the body were read ({on_wire} were "
+            f"sent or declared); the headers as sent are in _streamer_inspector.wire")
 
 
 def _response(row: RequestRow, version: str) -> dict:
