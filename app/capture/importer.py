@@ -313,8 +313,7 @@ def _har_planned(entry: dict, incoming: Incoming) -> Planned:
     if incoming.method == "POST" and status in (200, 400):
         return Planned(incoming)
     reason = ours.get("reason")
-    return Planned(incoming, status=status,
-                   reason=str(reason) if reason is not None else "imported from a HAR file")
+    return Planned(incoming, status=status, reason=str(reason) if reason is not None else None)
 
 
 def _har_kept(entry: dict) -> Kept | None:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from app.export.common import ExportOptions, RowSource
 from app.export.csvfile import write_csv
+from app.export.curlscript import write_curl
 from app.export.har import write_har
 from app.export.jsonlist import write_json
 from app.export.ndjson import write_ndjson
@@ -41,6 +42,8 @@ EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
     Exporter("har", "HAR 1.2: the requests and their answers", "har", "requests", write_har),
     Exporter("postman", "Postman Collection v2.1: the requests, to send again", "postman.json",
              "requests", write_postman),
+    Exporter("curl", "curl: a bash script sending the requests again, each checked against its "
+             "recorded status", "sh", "requests", write_curl),
 )}
 
 

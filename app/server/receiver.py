@@ -522,7 +522,8 @@ class Receiver:
         try:
             async for chunk in request.content.iter_chunked(1 << 20):
                 size += len(chunk)
-                if size > limit:
+                if size > limit:  # the first ``limit`` bytes are kept, and how many came
+                    chunks.append(chunk[:len(chunk) - (size - limit)])
                     incoming.body = b"".join(chunks)
                     incoming.body_size = size
                     return 413, (f"the body exceeds this endpoint's limit of {limit} bytes "
