@@ -48,6 +48,8 @@ LAYERS: dict[str, set[str]] = {
     # The public URL's tunnels know nothing of the capture: they forward to the receiver.
     "app.server.public": CORE,
     "app.export": CORE | LOWER,
+    # The curl script's commands come from the one curl builder, Copy as cURL's.
+    "app.export.curlscript": CORE | LOWER | {"app.export.common", "app.replay.curl"},
     "app.replay": CORE | LOWER,
     # The command line drives everything but the window ...
     "app.cli": CORE | LOWER | {"app.server.*", "app.export.*", "app.replay.*"},

@@ -15,8 +15,10 @@ continuations, ``$'…'`` quoting (as browsers' "Copy as cURL" writes it) and a 
 
 from __future__ import annotations
 
+import gzip
 import re
 import shlex
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -61,16 +63,17 @@ _VALUE_OPTIONS = {
     "--request", "--header", "--data", "--data-ascii", "--data-raw", "--data-binary",
     "--json", "--user", "--cacert", "--url", "--user-agent",
 }
-_IGNORED_VALUE_OPTIONS = {"--output", "--write-out", "--max-time", "--connect-timeout"}
-_FLAGS = {"--insecure", "--compressed", "--location"}
+_IGNORED_VALUE_OPTIONS = {"--output", "--write-out", "--max-time", "--connect-timeout",
+                          "--request-target"}
+_FLAGS = {"--insecure", "--compressed", "--location", "--head"}
 _IGNORED_FLAGS = {
     "--silent", "--show-error", "--verbose", "--include", "--fail", "--fail-with-body",
-    "--no-progress-meter",
+    "--no-progress-meter", "--path-as-is",
 }
 _SHORT = {
     "X": "--request", "H": "--header", "d": "--data", "u": "--user", "A": "--user-agent",
     "o": "--output", "w": "--write-out", "m": "--max-time",
-    "k": "--insecure", "L": "--location", "s": "--silent", "S": "--show-error",
+    "k": "--insecure", "L": "--location", "I": "--head", "s": "--silent", "S": "--show-error",
     "v": "--verbose", "i": "--include", "f": "--fail",
 }
 _TAKES_VALUE = _VALUE_OPTIONS | _IGNORED_VALUE_OPTIONS
@@ -250,6 +253,9 @@ def _split(command: str, notes: list[str]) -> tuple[list[str], bytes | None]:
         stdin = _unescape(words[2], ansi_c=False) if words[1] == "%b" else (
             words[2].encode("utf-8", "surrogateescape"))
         words = words[4:]
+        while words[:4] == ["gzip", "-c", "-n", "|"]:  # as build_curl writes a gzip body
+            stdin = gzip.compress(stdin, mtime=0)
+            words = words[4:]
     if not words:
         raise CurlParseError("empty command: no curl")
     program = words[0].replace("\\", "/").rsplit("/", 1)[-1]
@@ -295,6 +301,7 @@ class _State:
     cacert: str | None = None
     compressed: bool = False
     follow: bool = False
+    head: bool = False  # -I/--head: HEAD unless -X says otherwise
 
     def read(self, spelled: str, name: str) -> bytes:
         if name == "-":
@@ -342,6 +349,8 @@ class _State:
             self.insecure = True
         elif option == "--compressed":
             self.compressed = True
+        elif option == "--head":
+            self.head = True
         elif option == "--location":
             self.follow = True
             self.notes.append("--location: curl would follow redirects; "
@@ -408,7 +417,7 @@ class _State:
                 self.headers.append(("Content-Type", "application/x-www-form-urlencoded"))
                 self.notes.append("no Content-Type given: curl sends "
                                   "application/x-www-form-urlencoded with data")
-        method = self.method or ("POST" if body is not None else "GET")
+        method = self.method or ("HEAD" if self.head else "POST" if body is not None else "GET")
         return CurlRequest(method=method, url=url, headers=self.headers, body=body,
                            user=self.user, password=self.password, insecure=self.insecure,
                            cacert=self.cacert, compressed=self.compressed,
@@ -519,11 +528,66 @@ def is_local(url: str, endpoint_url: str) -> bool:
 # --- Copy as cURL ---------------------------------------------------------------------------
 
 _NOT_COPIED = {"content-length", "transfer-encoding", "host"}
+# Hop-by-hop headers of a recorded request: curl manages its own connection.
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection"}
+# Methods a recorded request without a body or a Content-Length is sent again without data.
+_BODILESS = {"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+# curl sends "Expect: 100-continue" on its own for bodies above about this size (1 KiB up to
+# curl 8.0, 1 MiB after): a recorded request that had none is sent without it.
+_EXPECT_FROM = 1024
 
 
-def _printable_text(body: bytes) -> str | None:
+@dataclass(frozen=True)
+class Var:
+    """A shell variable in a built command, written ``"${NAME}"``: bash expands it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Shell:
+    """Shell text put in a built command as it is: this app's own fixed fragments (say, an
+    option that appears only when a variable is set), never text taken from a capture."""
+
+    text: str
+
+
+Word = str | bytes | Var | Shell | tuple[str | bytes | Var, ...]
+
+
+def _shell_text(text: str) -> bool:
+    """Whether ``text`` goes in single quotes on one line, unchanged by a terminal's paste."""
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+def _quote(part: str | bytes) -> str:
+    """One argument's text for bash: ``shlex.quote`` for text a terminal keeps as it is,
+    ``$'…'`` with ``\\xNN`` escapes (as :func:`printf_escape` writes them) for control
+    characters and bytes that are not UTF-8."""
+    if isinstance(part, bytes):
+        try:
+            text = part.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"$'{printf_escape(part)}'"
+    else:
+        text = part
+    if _shell_text(text):
+        return shlex.quote(text)
+    return f"$'{printf_escape(text.encode('utf-8', 'surrogateescape'))}'"
+
+
+def shell_word(word: Word) -> str:
+    """``word`` for bash: text quoted (:func:`_quote`), variables as ``"${NAME}"``, joined
+    into one word; :class:`Shell` text as it is."""
+    if isinstance(word, Shell):
+        return word.text
+    parts = word if isinstance(word, tuple) else (word,)
+    return "".join(f'"${{{p.name}}}"' if isinstance(p, Var) else _quote(p) for p in parts)
+
+
+def _printable_text(body: bytes, limit: int | None = MAX_ARGUMENT_BODY) -> str | None:
     """``body`` as text when it can travel as a quoted argument unchanged, else None."""
-    if len(body) > MAX_ARGUMENT_BODY:
+    if limit is not None and len(body) > limit:
         return None
     try:
         text = body.decode("utf-8")
@@ -542,45 +606,116 @@ def printf_escape(body: bytes) -> str:
         chr(b) if 0x20 <= b < 0x7F and b not in (0x5C, 0x27) else f"\\x{b:02x}" for b in body)
 
 
-def build_curl(url: str, body: bytes, *, user: str | None = None, password: str | None = None,
-               cacert: str | None = None, insecure: bool = False,
-               headers: list[tuple[str, str]] | None = None, method: str = "POST") -> str:
+def _header_bytes(name: str, value: str) -> bytes:
+    """A recorded header line as it came: the capture holds header bytes decoded as Latin-1
+    (as HTTP does); text no Latin-1 decoding made (a masked value) goes as UTF-8."""
+    line = f"{name}: {value}" if value else f"{name};"
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "surrogateescape")
+
+
+def _encoded(body: bytes, encodings: list[str]) -> bytes:
+    for coding in encodings:
+        body = gzip.compress(body, mtime=0) if coding != "deflate" else zlib.compress(body)
+    return body
+
+
+def build_curl(url: Word, body: bytes, *, user: str | None = None,
+               password: Word | None = None, cacert: Word | None = None,
+               insecure: bool = False, headers: list[tuple[str, str]] | None = None,
+               method: str = "POST", exact: bool = False, options: tuple[Word, ...] = (),
+               request_target: str | None = None, encodings: tuple[str, ...] = (),
+               pad_to: int = 0) -> str:
     """One bash command line that sends ``body`` to ``url`` byte for byte with curl.
 
     UTF-8 text goes in ``--data-raw`` (no ``@file`` reading, no newline stripping); other bytes
     (and bodies too big for one argument) are piped in by bash's builtin ``printf '%b'`` to
     ``--data-binary @-``. ``Content-Type: application/json`` is added unless ``headers`` set
     one; Content-Length, Transfer-Encoding and Host are left to curl, and an Authorization
-    header is dropped when ``user`` is given (``-u`` makes it).
+    header is dropped when ``user`` is given (``-u`` makes it). ``url``, ``password`` and
+    ``cacert`` may hold shell variables (:class:`Var`); ``options`` come right after ``curl``.
+
+    ``exact`` sends a recorded request again as it came (``app.export.curlscript``):
+    ``headers`` are the recorded ones (values as the capture holds them: Latin-1), the path as
+    is (``--path-as-is``), no Content-Type, User-Agent, Accept or Expect of curl's own where
+    the request had none, connection headers left to curl, and a body only when the request
+    had one (or a Content-Length, or a method that carries one). ``encodings`` (``gzip``,
+    ``x-gzip``, ``deflate``, in the order applied) compress the body again, so that the
+    receiver decodes ``body``: gzip alone by ``gzip -c -n`` in the pipe (the body stays
+    readable), with deflate here. ``pad_to`` appends NUL bytes up to that size (a body the
+    capture holds only the start of: a 413). ``request_target`` sends that target instead of
+    the URL's path (``*``, a target with a fragment, which curl would drop from a URL).
     """
     if user is not None and ":" in user:
         raise ValueError(f"a Basic Auth user name cannot contain ':': {user!r}")
-    args = ["curl", "-sS"]
-    if method != "POST":
-        args += ["-X", method]
-    args.append(url)
-    if user is not None:
-        args += ["-u", f"{user}:{password or ''}"]
-    if cacert:
-        args += ["--cacert", cacert]
-    if insecure:
-        args.append("-k")
-    sent = []
-    for name, value in headers or []:
-        if name.lower() in _NOT_COPIED or (user is not None and name.lower() == "authorization"):
+    headers = headers or []
+    dropped = _NOT_COPIED | (_HOP_BY_HOP if exact else set())
+    sent: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() in dropped or (user is not None and name.lower() == "authorization"):
             continue
         if any(c in name + value for c in "\r\n") or not name:
             raise ValueError(f"header {name!r} cannot be sent: empty name or line break")
         sent.append((name, value))
-    if not any(name.lower() == "content-type" for name, _ in sent):
+    names = {name.lower() for name, _ in sent}
+    method_upper = method.upper()
+    with_body = not exact or bool(body) or method_upper not in _BODILESS or any(
+        name.lower() in ("content-length", "transfer-encoding") for name, _ in headers)
+    if method_upper == "HEAD" and exact:
+        with_body = False  # curl sends HEAD with -I only, and never with data
+    wire = body
+    codings = [c.strip().lower() for c in encodings]
+    shell_gzip = bool(codings) and all(c in ("gzip", "x-gzip") for c in codings)
+    if codings and not shell_gzip:
+        wire = _encoded(body, codings)
+    # What goes on the wire (gzip in the pipe: at most a few bytes more than the body).
+    size = max(len(wire) + (64 if shell_gzip else 0), pad_to)
+
+    args: list[str] = ["curl", "-sS", *(shell_word(o) for o in options)]
+    if exact:
+        args.append("--path-as-is")
+    if method_upper == "HEAD" and exact:
+        args.append("-I")
+    elif method != ("POST" if with_body else "GET"):  # what curl sends by itself
+        args += ["-X", shlex.quote(method)]
+    args.append(shell_word(url))
+    if request_target is not None:
+        args += ["--request-target", shlex.quote(request_target)]
+    if user is not None:
+        args += ["-u", shell_word((f"{user}:", password if password is not None else ""))]
+    if cacert:
+        args += ["--cacert", shell_word(cacert)]
+    if insecure:
+        args.append("-k")
+    if not exact and "content-type" not in names:
         sent.insert(0, ("Content-Type", "application/json"))
     for name, value in sent:
         # "Name:" would make curl remove the header; "Name;" sends it empty.
-        args += ["-H", f"{name}: {value}" if value else f"{name};"]
-    text = _printable_text(body)
-    if text is not None:
-        args += ["--data-raw", text]
-        return " ".join(shlex.quote(a) for a in args)
+        line = _header_bytes(name, value) if exact else (
+            f"{name}: {value}" if value else f"{name};")
+        args += ["-H", _quote(line)]
+    if exact:
+        removed = [n for n in ("User-Agent", "Accept") if n.lower() not in names]
+        if with_body and "content-type" not in names:
+            removed.append("Content-Type")
+        if with_body and size > _EXPECT_FROM and "expect" not in names:
+            removed.append("Expect")
+        args += [a for n in removed for a in ("-H", shlex.quote(f"{n}:"))]
+    if not with_body:
+        return " ".join(args)
+    text = _printable_text(wire)
+    if text is not None and not shell_gzip and pad_to <= len(wire):
+        return " ".join([*args, "--data-raw", shlex.quote(text)])
     args += ["--data-binary", "@-"]
-    feed = f"printf '%b' '{printf_escape(body)}' | "
-    return feed + " ".join(shlex.quote(a) for a in args)
+    # A recorded request's text stays readable (a script); Copy as cURL keeps it on one line.
+    whole = _printable_text(wire, limit=None) if exact else None
+    feed = (f"printf '%s' {shlex.quote(whole)}" if whole is not None
+            else f"printf '%b' '{printf_escape(wire)}'")
+    if pad_to > len(wire):
+        zeros = f"head -c {pad_to - len(wire)} /dev/zero"
+        feed = f"{{ {feed}; {zeros}; }}" if wire else zeros
+    if shell_gzip:
+        feed += " | gzip -c -n" * len(codings)
+    return f"{feed} | " + " ".join(args)

@@ -1262,20 +1262,24 @@ def _curl_for_sample(name: str, target: dict) -> tuple[str, str]:
 
 
 def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> tuple[str, str]:
+    """Copy as cURL: a request as it was received (``app.export.curlscript.copy_command``:
+    method, target, headers, exact body, credentials as judged), or records as one JSON list
+    posted to ``target``."""
+    from app.export.curlscript import copy_command, row_of_columns
     from app.replay.curl import build_curl
 
     if table == "requests":
-        row = follower.request(ids[0]) if ids else None
-        if row is None:
+        columns = follower.request(ids[0]) if ids else None
+        if columns is None:
             return "", "Nothing to copy"
-        body = row["body"] or b""
-        message = f"Copied request {ids[0]} as a cURL command (its exact body)"
-    else:
-        found = follower.record_texts(ids)
-        texts = [found[i][1] for i in ids if i in found]
-        body = ("[" + ",".join(texts) + "]").encode("utf-8")
-        noun = "record" if len(texts) == 1 else "records"
-        message = f"Copied {len(texts)} {noun} as a cURL command (one JSON list)"
+        return copy_command(row_of_columns(columns), target.get("url", ""),
+                            user=target.get("user"), password=target.get("password"),
+                            cacert=target.get("ca_file"))
+    found = follower.record_texts(ids)
+    texts = [found[i][1] for i in ids if i in found]
+    body = ("[" + ",".join(texts) + "]").encode("utf-8")
+    noun = "record" if len(texts) == 1 else "records"
+    message = f"Copied {len(texts)} {noun} as a cURL command (one JSON list)"
     command = build_curl(target.get("url", ""), body, user=target.get("user"),
                          password=target.get("password"), cacert=target.get("ca_file"))
     return command, message

@@ -35,6 +35,8 @@ FORMATS = {  # name: (title, extension, what it exports)
     "har": ("HAR 1.2: the requests and answers (browser tools, Insomnia)", "har", "requests"),
     "postman": ("Postman Collection v2.1: the requests, to send again", "postman.json",
                 "requests"),
+    "curl": ("curl: a bash script sending the requests again (checks each status)", "sh",
+             "requests"),
 }
 
 

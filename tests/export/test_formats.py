@@ -111,7 +111,8 @@ def flat_paths(value, prefix=""):
 def test_the_registry():
     assert {n: (e.kind, e.extension) for n, e in EXPORTERS.items()} == {
         "json": ("records", "json"), "ndjson": ("records", "ndjson"), "csv": ("records", "csv"),
-        "har": ("requests", "har"), "postman": ("requests", "postman.json")}
+        "har": ("requests", "har"), "postman": ("requests", "postman.json"),
+        "curl": ("requests", "sh")}
     assert all(e.name == n and e.title for n, e in EXPORTERS.items())
 
 

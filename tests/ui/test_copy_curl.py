@@ -1,0 +1,93 @@
+"""Copy as cURL of a request in the window: the command, run by bash with the real curl, sends
+the request again as it was received (method, target, query, Content-Type, Content-Encoding,
+body byte for byte, credentials as judged) to the window's real receiver."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import ssl
+import subprocess
+from urllib.parse import urlsplit
+
+from PySide6.QtGui import QGuiApplication
+
+from tests.server.test_server import stored_rows
+from tests.ui.conftest import WAIT
+
+
+def send(window, method: str, target: str, headers: dict[str, str], body: bytes) -> int:
+    """One request by http.client over TLS (not curl): target and headers go as given."""
+    endpoint = window.receiver.endpoint
+    url = urlsplit(endpoint["url"])
+    conn = http.client.HTTPSConnection(
+        url.hostname, url.port, timeout=30,
+        context=ssl.create_default_context(cafile=endpoint["ca_file"]))
+    try:
+        conn.request(method, target, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def copy_request(qtbot, window, request_id: int) -> tuple[str, str]:
+    """Select request ``request_id`` in the Requests table, Copy as cURL: the command and the
+    message bar's sentence."""
+    model = window.requests_model
+    qtbot.waitUntil(lambda: any(model.id_at(r) == request_id for r in range(model.rowCount())),
+                    timeout=WAIT)
+    row = next(r for r in range(model.rowCount()) if model.id_at(r) == request_id)
+    window.tabs.setCurrentIndex(0)
+    window.views["requests"].setCurrentIndex(model.index(row, 0))
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    window.copy_as_curl_action.trigger()
+    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")), timeout=WAIT)
+    return clipboard.text(), window.statusBar().currentMessage()
+
+
+def bash(command: str) -> subprocess.CompletedProcess:
+    """Run a copied command as a user pastes it into a shell (on bash's input)."""
+    result = subprocess.run(["bash", "-s"], input=command.encode(), capture_output=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_copy_a_request_as_curl_sends_it_again_as_it_was_received(qtbot, window):
+    settings = window.settings
+    right = "Basic " + base64.b64encode(f"{settings.user}:{settings.password}".encode()).decode()
+    wrong = "Basic " + base64.b64encode(f"{settings.user}:nope".encode()).decode()
+    text = b"plain text \xe2\x82\xac\n$HOME `id` 'q'\n"
+    sent = [  # (method, target, headers, body, status)
+        ("PUT", "/put/x%2Fy?q=%20a&b", {"Content-Type": "text/plain", "Authorization": right},
+         text, 405),
+        ("POST", "/gz?x=1", {"Content-Type": "application/json", "Content-Encoding": "gzip",
+                             "Authorization": right}, gzip.compress(b'[{"id": 1}]'), 200),
+        ("POST", "/wrong", {"Content-Type": "application/json", "Authorization": wrong},
+         b'[{"id": 2}]', 401),
+        ("POST", "/missing", {"Content-Type": "application/json"}, b'[{"id": 3}]', 401),
+    ]
+    for method, target, headers, body, status in sent:
+        assert send(window, method, target, headers, body) == status
+    originals = stored_rows(window)
+    assert len(originals) == len(sent)
+    for original in originals:
+        command, message = copy_request(qtbot, window, original["id"])
+        assert f"Copied request {original['id']} as a cURL command" in message
+        bash(command)
+        again = stored_rows(window)[-1]
+        for name in ("method", "target", "content_type", "content_encoding", "body", "auth",
+                     "auth_user", "status"):
+            assert again[name] == original[name], (original["target"], name)
+    put = originals[0]
+    assert (put["method"], put["content_type"], put["target"]) == (
+        "PUT", "text/plain", "/put/x%2Fy?q=%20a&b")
+    # The wrong credential stays wrong without the real password on the clipboard.
+    command, message = copy_request(qtbot, window, originals[2]["id"])
+    assert settings.password not in command and "wrong credentials" in message
+    command, message = copy_request(qtbot, window, originals[3]["id"])
+    assert " -u " not in command and "without credentials" in message
