@@ -179,10 +179,13 @@ def _migrate_to_7(db: sqlite3.Connection) -> None:
     one transaction with whatever else format 7 corrects in the stored data."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(request)")}
     script = "".join(sql for name, sql in _MIGRATE_TO_7.items() if name not in columns)
-    # --- format 7 data corrections go here (same transaction) --------------------------------
-    # Issue 14, item 9: the lead adds the UPDATE of record_index (an SMS delivery report's
-    # time) to ``script`` here.
-    # -------------------------------------------------------------------------------------------
+    # A delivery report with only a final_date has it as its time (``ts``, the filters' time)
+    # from format 7 on: the view reads it, and the index gets it for the reports indexed before.
+    time = index_column("time")
+    script += ("DROP VIEW IF EXISTS record_keys;" + _KEYS_VIEW
+               + f'UPDATE record_index SET "{time}" = (SELECT {field_sql("time")} FROM record '
+                 f'AS r WHERE r.id = record_index.id) WHERE "{time}" IS NULL '
+                 f"AND family = 'sms_dr';")
     db.executescript(f"BEGIN;{script}PRAGMA user_version = 7; COMMIT;")
 
 
@@ -406,7 +409,8 @@ def open_reader(path: Path) -> sqlite3.Connection:
             raise CaptureError(f"{path} is not a capture file (it is empty)")
         if version < 2:  # no filter index: an empty one, so every record is read from JSON
             db.execute(_INDEX_TABLE.replace("{schema}", "temp."))
-        if version < 4:  # the exact record_keys, until a writer migrates the file
+        if version < 7:  # the exact record_keys (4), a report's final_date as its time (7),
+            # until a writer upgrades the file (its index still lacks those times)
             db.execute(_KEYS_VIEW.replace("CREATE VIEW", "CREATE TEMP VIEW"))
     except CaptureError:
         db.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3 as stdlib_sqlite3
 
 from app.capture.schema import open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter, Incoming
 from app.cli.main import main
 from app.filters.parser import parse
+from app.records.fields import index_column
 
 SIM = {"iccid": "8988228066602306710", "id": 1}
 RECORDS = [
@@ -71,3 +73,33 @@ def test_the_summary_command_prints_the_range_and_the_unreadable_times(tmp_path,
     out = capsys.readouterr().out
     assert "Record times:    1734000000000 .. 2024-12-15T00:00:00.000Z" in out
     assert "(1 record with a time that is not an ISO 8601 date or a Unix time: left out)" in out
+
+
+def test_a_format_6_capture_gets_the_final_date_as_time_read_as_is_and_upgraded(tmp_path):
+    path = _capture(tmp_path)
+    # what format 6 stored: a view and an index without the final_date as a time
+    db = stdlib_sqlite3.connect(path)
+    view = db.execute("SELECT sql FROM sqlite_schema WHERE name = 'record_keys'").fetchone()[0]
+    final = """, json_extract(r.json, '$."final_date"')"""
+    assert final in view
+    db.executescript(
+        f"DROP VIEW record_keys; {view.replace(final, '')}; "
+        f'UPDATE record_index SET "{index_column("time")}" = NULL WHERE family = \'sms_dr\'; '
+        "ALTER TABLE request DROP COLUMN target; ALTER TABLE request DROP COLUMN endpoint; "
+        "PRAGMA user_version = 6;")
+    db.close()
+    flt = parse('time == "2024-12-15T00:00:00.000Z"')
+    reader = open_reader(path)  # read as it is: the view reads the final date, the index not yet
+    try:
+        assert summary(reader)["record_time"]["last"] == "2024-12-15T00:00:00.000Z"
+        assert summary(reader, flt)["records"] == 0
+    finally:
+        reader.close()
+    CaptureWriter(path).close()  # what a receiver does when it opens the capture
+    reader = open_reader(path)
+    try:
+        assert reader.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert summary(reader)["record_time"]["last"] == "2024-12-15T00:00:00.000Z"
+        assert summary(reader, flt)["records"] == 1
+    finally:
+        reader.close()
