@@ -929,9 +929,11 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
     body: bytes = row["body"] or b""
     headers = json.loads(row["headers"])
     problems = json.loads(row["problems"]) if row["problems"] else []
-    lines = [f"{row['method']} {row['path']}{'?' + row['query'] if row['query'] else ''} "
-             f"HTTP/{row['http_version']} from {client_address(row['peer'], headers)} at "
-             f"{row['received_at']}",
+    # the request line as it arrived (format 7 on), else its decoded path and query
+    target = row.get("target") or (row["path"] + (f"?{row['query']}" if row["query"] else ""))
+    lines = [f"{row['method']} {target} HTTP/{row['http_version']} from "
+             f"{client_address(row['peer'], headers)} at {row['received_at']}"
+             + (f" by {row['endpoint']}" if row.get("endpoint") else ""),
              answered_text(row),
              *(f"Note: {p}" for p in problems),
              "", *(f"{name}: {value}" for name, value in headers)]

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -29,7 +30,7 @@ from tests.ui.conftest import WAIT
 
 
 def post(window, body_file: Path | None = None, body: bytes | None = None,
-         user_password: str | None = None) -> subprocess.Popen:
+         user_password: str | None = None, target: str = "hook/") -> subprocess.Popen:
     """POST with the curl binary in its own process, as a user would from a terminal."""
     endpoint = window.receiver.endpoint
     settings = window.settings
@@ -42,7 +43,7 @@ def post(window, body_file: Path | None = None, body: bytes | None = None,
     return subprocess.Popen(
         ["curl", "-sS", "--cacert", endpoint["ca_file"], "-u", auth, "-H",
          "Content-Type: application/json", "--data-binary", f"@{body_file}",
-         endpoint["url"] + "hook/"],
+         endpoint["url"] + target],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -123,6 +124,17 @@ def test_selecting_a_record_shows_it_and_leads_to_its_request(qtbot, window):
     qtbot.mouseClick(window.jump_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.tabs.currentIndex() == 1, timeout=WAIT)
     assert view.selectionModel().isRowSelected(0)
+
+
+def test_the_request_detail_shows_the_target_as_it_arrived_and_the_endpoint(qtbot, window):
+    finish(post(window, EVENT_SAMPLE, target="p%20q/x%2Fy?a=%2F+b"))
+    requests = window.requests_model
+    qtbot.waitUntil(lambda: requests.rowCount() == 1, timeout=WAIT)
+    window.views["requests"].setCurrentIndex(requests.index(0, 0))
+    port = urlsplit(window.receiver.endpoint["url"]).port
+    qtbot.waitUntil(lambda: "POST /p%20q/x%2Fy?a=%2F+b HTTP/1.1 from" in
+                    window.info_text.toPlainText(), timeout=WAIT)
+    assert f" by https://localhost:{port}\n" in window.info_text.toPlainText()
 
 
 def test_rejected_requests_are_marked_and_explained(qtbot, window):
