@@ -582,6 +582,7 @@ def shell_word(word: Word) -> str:
     if isinstance(word, Shell):
         return word.text
     parts = word if isinstance(word, tuple) else (word,)
+    parts = tuple(p for p in parts if p != "") or ("",)  # no '' beside a variable
     return "".join(f'"${{{p.name}}}"' if isinstance(p, Var) else _quote(p) for p in parts)
 
 

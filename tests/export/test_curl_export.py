@@ -70,7 +70,14 @@ REQUESTS = [
     ("POST", "/big", {"Content-Type": "application/json; charset=utf-8"}, BIG, 200),
     ("POST", "/too-big", {"Content-Type": "application/json"}, b"[" + b" " * MAX_BODY + b"]",
      413),
+    # answered by the receiver's answer rules (RULES): a 503, and no answer at all
+    ("POST", "/ruled", {"Content-Type": "application/json"}, EVENT, 503),
+    ("POST", "/dropped", {"Content-Type": "application/json"}, EVENT, 0),
+    # targets a URL cannot carry as they are: curl sends them with --request-target
+    ("OPTIONS", "*", {}, b"", 405),
+    ("POST", "/frag?x=1#top", {"Content-Type": "application/json"}, b"[]", 200),
 ]
+RULES = ("--answer", "503 on /ruled", "--answer", "drop on /dropped")
 
 
 def send(rec, method: str, target: str, headers: dict, body: bytes) -> int:
@@ -87,7 +94,10 @@ def send(rec, method: str, target: str, headers: dict, body: bytes) -> int:
         if body or method not in ("GET", "HEAD"):
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body or None)
-        response = conn.getresponse()
+        try:
+            response = conn.getresponse()
+        except http.client.RemoteDisconnected:
+            return 0  # dropped by a rule: no answer
         response.read()
         return response.status
     finally:
@@ -98,7 +108,7 @@ def send(rec, method: str, target: str, headers: dict, body: bytes) -> int:
 def recorded(tmp_path_factory):
     """A receiver and the originals it stored (their rows)."""
     tmp = tmp_path_factory.mktemp("curl-export")
-    rec = start_receiver(tmp, "--max-body", str(MAX_BODY))
+    rec = start_receiver(tmp, "--max-body", str(MAX_BODY), *RULES)
     try:
         for method, target, headers, body, status in REQUESTS:
             assert send(rec, method, target, headers, body) == status, target
@@ -163,6 +173,9 @@ def test_the_script_sends_every_request_again_as_it_was_received(recorded, tmp_p
     gz = next(r for r in replayed if r["path"] == "/gz")
     assert gz["content_encoding"] == "gzip" and gz["body"] == EVENT
     assert "gzip -c -n | curl" in text
+    assert "answered by the answer rule 'drop on /dropped'" in text
+    assert any(line.endswith("POST /dropped: 000 (recorded 000)") for line in lines)
+    assert any(line.endswith("OPTIONS *: 405 (recorded 405)") for line in lines)
 
 
 def test_a_status_that_differs_fails_the_script(recorded, tmp_path):
