@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.capture.schema import open_reader
+from app.capture.writer import CaptureWriter, Incoming
 from app.export.common import ExportOptions, RequestRow
 from app.export.curlscript import encodings_to_apply, replay_url
 from app.export.masking import Masker, new_key
@@ -319,3 +320,34 @@ def test_gzip_is_applied_again_only_where_the_receiver_decoded_it():
     broken = _row("/", content_encoding="gzip", auth="ok")
     broken.status, broken.reason = 400, "the body could not be read as Content-Encoding gzip"
     assert encodings_to_apply(broken) == []
+
+
+def test_one_variable_per_endpoint_and_base_url_for_all(recorded, tmp_path):
+    rec, _, _ = recorded
+    capture = tmp_path / "two.sqlite"
+    writer = CaptureWriter(capture)
+    try:
+        # (port 9, discard: nothing listens there; nor should a stray request reach another
+        # test's receiver on a real port)
+        for endpoint, target in (("https://localhost:9", "/one?a=%2F"),
+                                 ("http://localhost:8080", "/two%20x")):
+            stored = writer.store(Incoming(
+                "POST", "/", EVENT, auth="ok", auth_user="streamer", peer="127.0.0.1",
+                content_type="application/json", target=target, endpoint=endpoint,
+                headers=[("Content-Type", "application/json"), ("Authorization", "Basic ****")]))
+            assert stored.status == 200
+    finally:
+        writer.close()
+    script = tmp_path / "two.sh"
+    text = write_script(capture, script)
+    assert "BASE_URL_1=${BASE_URL_1:-${BASE_URL:-https://localhost:9}}" in text
+    assert "BASE_URL_2=${BASE_URL_2:-${BASE_URL:-http://localhost:8080}}" in text
+    assert "\"${BASE_URL_2}\"/two%20x" in text
+    before = len(stored_rows(rec))
+    result = run(script, rec, BASE_URL=rec.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r["target"] for r in stored_rows(rec)[before:]] == ["/one?a=%2F", "/two%20x"]
+    # BASE_URL_<n> moves one endpoint's requests only: the other one's go nowhere.
+    result = run(script, rec, BASE_URL_2=rec.url)
+    assert result.returncode == 1
+    assert "1 of 2 requests got another status" in result.stderr

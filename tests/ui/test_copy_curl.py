@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import os
 import ssl
 import subprocess
 from urllib.parse import urlsplit
 
 from PySide6.QtGui import QGuiApplication
 
+from app.ui.transfer import ExportDialog
 from tests.server.test_server import stored_rows
 from tests.ui.conftest import WAIT
 
@@ -91,3 +93,30 @@ def test_copy_a_request_as_curl_sends_it_again_as_it_was_received(qtbot, window)
     assert settings.password not in command and "wrong credentials" in message
     command, message = copy_request(qtbot, window, originals[3]["id"])
     assert " -u " not in command and "without credentials" in message
+
+
+def test_file_export_as_curl_writes_a_script_that_replays_the_capture(qtbot, window, tmp_path):
+    settings = window.settings
+    right = "Basic " + base64.b64encode(f"{settings.user}:{settings.password}".encode()).decode()
+    assert send(window, "PUT", "/a%2Fb?q=%20", {"Content-Type": "text/plain",
+                                                 "Authorization": right}, b"x\n") == 405
+    assert send(window, "POST", "/", {"Content-Type": "application/json"}, b"[]") == 401
+    dialog = ExportDialog(window.capture, {"All requests": []}, False, window)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("curl"))
+    assert dialog.target.text().endswith(".sh")
+    script = tmp_path / "replay.sh"
+    dialog.target.setText(str(script))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("Exported"), timeout=WAIT)
+    assert "Exported 2 requests" in dialog.state.text()
+    dialog.close()
+    result = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "STREAMER_INSPECTOR_PASSWORD": settings.password,
+             "CURL_CA": window.receiver.endpoint["ca_file"]})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All 2 requests got their recorded status." in result.stdout
+    _, _, *again = stored_rows(window)
+    assert [(r["method"], r["target"], r["status"]) for r in again] == [
+        ("PUT", "/a%2Fb?q=%20", 405), ("POST", "/", 401)]
