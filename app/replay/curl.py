@@ -5,12 +5,15 @@ vendor's two examples verbatim, and the forms people usually paste); it reads ``
 but does no network I/O. Output-only options (``-s``, ``-o FILE``, ``--max-time N`` …) are noted
 and ignored; any other option is an error naming it, never silently dropped.
 
-:func:`build_curl` writes one bash command that sends a body byte for byte.
+:func:`build_curl` writes one bash command that sends a body byte for byte; with ``exact``, a
+recorded request as it came (Copy as cURL of a request, and every command of the curl export,
+``app.export.curlscript``: one builder for both).
 
 Shell syntax understood: single and double quotes, backslash escapes, backslash-newline
 continuations, ``$'…'`` quoting (as browsers' "Copy as cURL" writes it) and a leading
-``printf '%b' '…' |`` feeding ``@-`` (as :func:`build_curl` writes it). Shell expansions
-(``$VAR``, backticks) are not performed: the text is taken literally and a note says so.
+``printf '%b' '…' |`` (or ``printf '%s' '…' |``, then any ``gzip -c -n |``) feeding ``@-`` (as
+:func:`build_curl` writes it). Shell expansions (``$VAR``, backticks) are not performed: the
+text is taken literally and a note says so.
 """
 
 from __future__ import annotations

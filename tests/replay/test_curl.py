@@ -3,10 +3,12 @@ through the real curl binary against the real receiver."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shlex
 import subprocess
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,10 +20,12 @@ from app.replay.curl import (
     MAX_ARGUMENT_BODY,
     CurlParseError,
     CurlRequest,
+    Var,
     build_curl,
     is_local,
     map_placeholders,
     parse_curl,
+    shell_word,
 )
 from tests.conftest import EVENT_SAMPLE, SAMPLES
 
@@ -292,6 +296,51 @@ def test_build_curl_refuses_what_basic_auth_cannot_carry():
         build_curl("https://h/", b"[]", user="a:b", password="c")
     with pytest.raises(ValueError, match="line break"):
         build_curl("https://h/", b"[]", headers=[("X-Bad", "a\r\nInjected: 1")])
+
+
+@pytest.mark.parametrize(("method", "headers", "body", "words", "absent"), [
+    # curl's own method for what it sends: no -X; HEAD only with -I (-X HEAD waits for a body)
+    ("GET", [], b"", ["--path-as-is", "https://h/x"], ["-X", "--data-raw", "--data-binary"]),
+    ("HEAD", [], b"", ["-I"], ["-X", "--data-raw"]),
+    ("DELETE", [], b"", ["-X", "DELETE"], ["--data-raw"]),
+    # a recorded Content-Length: 0 sends an empty body; no Content-Type of curl's own
+    ("PUT", [("Content-Length", "0")], b"", ["-X", "PUT", "--data-raw", "", "Content-Type:"],
+     []),
+    ("POST", [("Content-Type", "text/plain")], b"a" * 2000, ["Expect:", "User-Agent:"], []),
+    ("POST", [("Expect", "100-continue"), ("User-Agent", "streamer/1")], b"[]",
+     ["Expect: 100-continue", "User-Agent: streamer/1"], ["Expect:", "User-Agent:"]),
+])
+def test_build_curl_exact_sends_what_was_recorded(method, headers, body, words, absent):
+    command = build_curl("https://h/x", body, headers=headers, method=method, exact=True)
+    found = curl_words(command)
+    for word in words:
+        assert word in found, (word, found)
+    for word in absent:
+        assert word not in found, (word, found)
+    request = parse_curl(command)
+    assert request.method == method
+    assert request.body == (body if "--data-raw" in found else None)
+
+
+def test_build_curl_exact_keeps_bytes_a_terminal_would_not():
+    # A header's Latin-1 bytes and a user with a control character go as $'…', on one line; a
+    # gzip body is piped through gzip -c -n and reads back compressed.
+    command = build_curl("https://h/", b'[{"a": 1}]\n', user="us\ter", password="pw",
+                         headers=[("X-Note", "gr\xfc\xdfe"), ("Content-Encoding", "gzip")],
+                         exact=True, encodings=("gzip",))
+    assert "\n" not in command.partition(" | ")[2]
+    assert "$'X-Note: gr\\xfc\\xdfe'" in command and "$'us\\x09er:'pw" in command
+    assert "| gzip -c -n | curl " in command
+    request = parse_curl(command)
+    assert request.header("X-Note").encode("utf-8", "surrogateescape") == b"gr\xfc\xdfe"
+    assert (request.user, request.password) == ("us\ter", "pw")
+    assert gzip.decompress(request.body) == b'[{"a": 1}]\n'
+    # deflate is compressed here (no shell tool is certain to make it)
+    deflated = parse_curl(build_curl("https://h/", b"x" * 50, exact=True,
+                                     encodings=("deflate",)))
+    assert zlib.decompress(deflated.body) == b"x" * 50
+    # variables go unquoted into their word
+    assert shell_word((Var("BASE"), "/a?b=1")) == '"${BASE}"\'/a?b=1\''
 
 
 def stored(receiver) -> list[dict]:
