@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -275,8 +276,12 @@ def _export(capsys, capture: Path, fmt: str, out: Path, *extra: str) -> dict:
 
 
 def _searchable(path: Path) -> bytes:
-    """An export's bytes, plus every base64 body of a HAR decoded (a mask must reach them)."""
+    """An export's bytes, plus every base64 body of a HAR decoded (a mask must reach them), and
+    an XLSX workbook's XML unzipped."""
     data = path.read_bytes()
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as book:
+            data += b"".join(book.read(name) for name in book.namelist())
     if path.suffix == ".har":
         for entry in json.loads(data)["log"]["entries"]:
             post = entry["request"].get("postData", {})
@@ -295,7 +300,7 @@ def test_every_export_format_holds_or_masks_every_identifier(stored, tmp_path, f
     clear, hidden = _searchable(plain), _searchable(masked)
     requests = EXPORTERS[fmt].kind == "requests"
     expected = IDENTIFIERS + (LATIN1_IDENTIFIERS if requests else [])
-    if fmt != "csv":  # the default CSV has the table columns only (no IP address)
+    if fmt not in ("csv", "xlsx"):  # these have the table columns only (no IP address)
         for value in expected:
             assert value.encode() in clear, (fmt, value)
     for value in expected:
@@ -352,17 +357,16 @@ def test_csv_never_blanks_or_aborts(stored, tmp_path, capsys, big_csv_fields):
         with out.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == len(RECORDS)
-        by_id = {int(r["id"]): r for r in rows}
+        by_id = {int(r["record"]): r for r in rows}
         names = list(RECORDS)
         huge = by_id[names.index("huge_numbers") + 1]
         assert huge["volume.total"] == "1e400" and huge["start_timestamp"]
         lone = by_id[names.index("surrogate_value") + 1]
         assert lone["event_type.description"] == "Update location"
         assert "\ufffd" in lone["description"]
-        assert by_id[names.index("big_id") + 1]["record_id"] == str(BIG_ID)
+        assert by_id[names.index("big_id") + 1]["id"] == str(BIG_ID)
         # a duplicate key's first value, as in the tables, filters and summary
-        if extra:  # the default CSV has an Id column for the Other table's records only
-            assert by_id[names.index("duplicate_id") + 1]["record_id"] == "1"
+        assert by_id[names.index("duplicate_id") + 1]["id"] == "1"
         dup = by_id[names.index("duplicate_event_type") + 1]
         assert dup["event_type.description"] == "Update location"
 
@@ -373,7 +377,7 @@ def test_a_csv_export_matching_nothing_on_a_big_capture(stored, tmp_path, monkey
     out = tmp_path / "none.csv"
     done = _export(capsys, stored["capture"], "csv", out, "--filter", "iccid == nothing-matches")
     assert done["items"] == 0
-    assert out.read_text("utf-8").startswith("id,request_id,family")
+    assert out.read_text("utf-8").startswith("record,request,family,id")
 
 
 @pytest.mark.parametrize(("fmt", "expected"), [("json", len(RECORDS)),

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from app.export.common import ExportOptions, RowSource, rows_of
-from app.records.columns import RECORD_TABS
+from app.records.columns import RECORD_TABS, Column
 from app.records.shape import JsonFloat, first_wins, parse_record, replace_lone_surrogates
 
 _CSV_FLUSH_ROWS = 500
@@ -87,11 +87,12 @@ def _natural(path: str) -> tuple:
 
 
 def csv_columns(paths: Iterable[str], families: Iterable[str]) -> list[str]:
-    """The order of the record columns: first the paths of the families' columns in
-    ``app.records.columns.RECORD_TABS`` (tab by tab, column by column), then the others sorted."""
+    """The order of the record columns: the record's own ``id``, the paths of the families'
+    columns in ``app.records.columns.RECORD_TABS`` (tab by tab, column by column), then the
+    others sorted."""
     present = set(paths)
     seen_families = set(families)
-    ordered: list[str] = []
+    ordered: list[str] = ["id"] if "id" in present else []  # the record's own id first
     for tab in RECORD_TABS:
         if not seen_families.intersection(tab.families):
             continue
@@ -104,12 +105,14 @@ def csv_columns(paths: Iterable[str], families: Iterable[str]) -> list[str]:
     return ordered + sorted((p for p in present if p not in chosen), key=_natural)
 
 
-_FIXED = ("id", "request_id", "family")
+# This capture's numbers (the record's, its request's) and the family; the record's own
+# (1NCE) id is the column ``id``, first of the record's columns.
+_FIXED = ("record", "request", "family")
 
 
 def _column_names(paths: list[str]) -> list[str]:
     """Header names: the dotted paths, except that a path named like one of the fixed columns
-    (the record's own ``id``, above all) becomes ``record_<path>`` (as in ``record_keys``)."""
+    becomes ``record_<path>`` (``record`` itself: ``record_record``)."""
     taken = set(paths) | set(_FIXED)
     names = []
     for path in paths:
@@ -123,11 +126,13 @@ def _column_names(paths: list[str]) -> list[str]:
 
 
 def write_csv(source: RowSource, out: BinaryIO, options: ExportOptions) -> int:
-    """One row a record: id, request_id, family, then the record's columns.
+    """One row a record: ``record`` and ``request`` (this capture's numbers of the record and
+    of the request it came in), ``family``, then the record's columns, each named by its JSON
+    path, the record's own (1NCE) ``id`` first.
 
-    By default the columns are those of the record tables in the window
-    (``app.records.columns``), for the families present, each named by its JSON path
-    (``event_type.description``): one fast pass over the JSON.
+    By default the columns are the id and those of the record tables in the window
+    (``app.records.columns``), for the families present (``event_type.description``): one
+    fast pass over the JSON.
     With ``csv_all_fields``, every JSON path of every record becomes a dotted column (lists
     by index): two passes, the first to find the paths.
     """
@@ -196,10 +201,15 @@ def _drain(buf: io.StringIO, out: BinaryIO) -> None:
     buf.truncate()
 
 
+RECORD_ID = Column("id", "Id", (("id",),))
+"""The record's own id (1NCE's, unique within its family): a column of every family's."""
+
+
 def _family_columns(families: set[str]) -> list:
-    """The window's columns (``app.records.columns``) of these families, each JSON path once."""
-    out = []
-    seen: set[tuple] = set()
+    """The record's own id, then the window's columns (``app.records.columns``) of these
+    families, each JSON path once."""
+    out = [RECORD_ID]
+    seen: set[tuple] = {RECORD_ID.paths[0]}
     for tab in RECORD_TABS:
         if not families.intersection(tab.families):
             continue
@@ -214,31 +224,35 @@ def _compile_row(columns: list, family: str) -> Callable[[dict], tuple]:
     """A function reading this family's columns from a parsed record in one go (other
     families' columns are empty): the per-record work of a CSV export, kept in bytecode."""
     own = {c.paths[0]: c for tab in RECORD_TABS if family in tab.families for c in tab.columns}
-    exprs = []
-    for shown in columns:
-        column = own.get(shown.paths[0])
-        if column is None:
-            exprs.append("''")
-            continue
-        alternatives = []
-        for path in column.paths:
-            expr = "r"
-            for n, step in enumerate(path):
-                expr = f"{expr}.get({step!r})" if n == len(path) - 1 else \
-                    f"({expr}.get({step!r}) or E)"
-            alternatives.append(expr)
-        code = alternatives[-1]
-        for alt in reversed(alternatives[:-1]):
-            code = f"(v if (v := {alt}) is not None else {code})"
-        exprs.append(code)
+    own[RECORD_ID.paths[0]] = RECORD_ID
+    exprs = [value_expr(own[shown.paths[0]]) if shown.paths[0] in own else "''"
+             for shown in columns]
     return eval(f"lambda r: ({', '.join(exprs)},)", {"E": _EMPTY})
+
+
+def value_expr(column) -> str:
+    """Python reading ``column.value(r)`` of a parsed record ``r`` (a dict), for compiled
+    readers: needs ``E`` bound to an empty dict (and uses the name ``v``); raises
+    AttributeError where a path meets a value that is neither a dict nor None (then read
+    with ``column.value``)."""
+    alternatives = []
+    for path in column.paths:
+        expr = "r"
+        for n, step in enumerate(path):
+            expr = f"{expr}.get({step!r})" if n == len(path) - 1 else \
+                f"({expr}.get({step!r}) or E)"
+        alternatives.append(expr)
+    code = alternatives[-1]
+    for alt in reversed(alternatives[:-1]):
+        code = f"(v if (v := {alt}) is not None else {code})"
+    return code
 
 
 _EMPTY: dict = {}
 
 
 def _applies(column, family: str) -> bool:
-    return any(family in tab.families and any(c.paths[0] == column.paths[0]
+    return column is RECORD_ID or any(family in tab.families and any(c.paths[0] == column.paths[0]
                                               for c in tab.columns) for tab in RECORD_TABS)
 
 

@@ -112,7 +112,7 @@ def test_the_registry():
     assert {n: (e.kind, e.extension) for n, e in EXPORTERS.items()} == {
         "json": ("records", "json"), "ndjson": ("records", "ndjson"), "csv": ("records", "csv"),
         "har": ("requests", "har"), "postman": ("requests", "postman.json"),
-        "curl": ("requests", "sh")}
+        "curl": ("requests", "sh"), "xlsx": ("records", "xlsx")}
     assert all(e.name == n and e.title for n, e in EXPORTERS.items())
 
 
@@ -207,7 +207,7 @@ def test_ndjson_is_one_stored_text_a_line(db, tmp_path):
 def test_an_empty_selection(db):
     assert run(db, "json", filter_text='iccid == "nobody"') == (0, b"[]\n")
     assert run(db, "ndjson", ids=[]) == (0, b"")
-    assert run(db, "csv", ids=[]) == (0, b"id,request_id,family\r\n")
+    assert run(db, "csv", ids=[]) == (0, b"record,request,family,id\r\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,11 +229,12 @@ def test_csv_header_and_rows(db):
     header = table[0]
     present = {p for _, t in texts for p in flat_paths(json.loads(t))}
     own = [".".join(p) for c in EVENT_COLUMNS for p in c.paths if ".".join(p) in present]
-    present = {"record_id" if p == "id" else p for p in present}  # the record's own id
-    assert header[:8] == ["id", "request_id", "family", "timestamp", "event_type.description",
-                          "event_severity.description", "alert", "sim.iccid"]
-    assert header[3:3 + len(own)] == list(dict.fromkeys(own))
-    rest = header[3 + len(own):]
+    # this capture's numbers, then the record's own (1NCE) id, then the window's columns
+    assert header[:9] == ["record", "request", "family", "id", "timestamp",
+                          "event_type.description", "event_severity.description", "alert",
+                          "sim.iccid"]
+    assert header[4:4 + len(own)] == list(dict.fromkeys(own))
+    rest = header[4 + len(own):]
     assert set(header[3:]) == present and len(header) == len(set(header))
     assert rest.index("detail.mnc.0.mnc") < rest.index("detail.volume")  # sorted by path
     assert [int(r[0]) for r in table[1:]] == [i for i, _ in texts]
@@ -242,7 +243,9 @@ def test_csv_header_and_rows(db):
     some_id, some_text = texts[7]
     record = json.loads(some_text)
     assert by_id[some_id]["sim.iccid"] == record["sim"]["iccid"]
-    assert by_id[some_id]["record_id"] == str(record["id"])
+    assert by_id[some_id]["id"] == str(record["id"])
+    assert by_id[some_id]["request"] == str(dict(db.execute(
+        "SELECT id, request_id FROM record"))[some_id])
     assert by_id[some_id]["family"] == "event"
 
 
@@ -278,7 +281,7 @@ def test_csv_with_bom_and_semicolons(db):
     table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert count == len(table) - 1 >= 1
     header = table[0]
-    assert header[:3] == ["id", "request_id", "family"]
+    assert header[:4] == ["record", "request", "family", "id"]
     row = next(dict(zip(header, r, strict=True)) for r in table[1:]
                if r[header.index("event_type.id")] == "1")
     assert row["detail.line"] == "a\nb;c,d\"e"
@@ -289,7 +292,8 @@ def test_csv_with_bom_and_semicolons(db):
 def test_csv_of_mixed_families_puts_each_tabs_columns_first(db):
     _, data = run(db, "csv", ALL_FIELDS, filter_text='iccid == "<icc>" or iccid == "<iccid>"')
     header = read_csv(data)[0]
-    assert header[:5] == ["id", "request_id", "family", "timestamp", "event_type.description"]
+    assert header[:6] == ["record", "request", "family", "id", "timestamp",
+                          "event_type.description"]
     assert header.index("start_timestamp") < header.index("currency.code")
     assert header.index("sim.iccid") < header.index("start_timestamp")
 
@@ -298,8 +302,9 @@ def test_csv_by_default_has_the_windows_columns(db):
     count, data = run(db, "csv", filter_text='iccid == "<icc>" or iccid == "<iccid>" or id == 1')
     table = read_csv(data)
     header = table[0]
-    assert header[:8] == ["id", "request_id", "family", "timestamp", "event_type.description",
-                          "event_severity.description", "alert", "sim.iccid"]
+    assert header[:9] == ["record", "request", "family", "id", "timestamp",
+                          "event_type.description", "event_severity.description", "alert",
+                          "sim.iccid"]
     assert "start_timestamp" in header and "tariff.ratezone.name" in header
     assert "detail.mnc.0.mnc" not in header  # not one of the window's columns
     rows = [dict(zip(header, r, strict=True)) for r in table[1:]]
@@ -310,6 +315,13 @@ def test_csv_by_default_has_the_windows_columns(db):
     assert special["description"] == "'+1"  # neutralised: a spreadsheet runs none of them
     assert special["detail.country.name"] == "Zürich € 🚀"
     assert count == len(rows)
+    # Every family's row has the record's own (1NCE) id, beside this capture's numbers (issue
+    # 14: the default columns had no 1NCE id, and "id" was our row number).
+    texts = dict(stored_texts(db))
+    assert {r["family"] for r in rows} >= {"event", "usage"}
+    for r in rows:
+        own = json.loads(texts[int(r["record"])]).get("id")
+        assert r["id"] == ("" if own is None else str(own))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +511,7 @@ def test_transform_reaches_every_written_text(db):
     _, data = run(db, "csv", upper, filter_text="id == 1", families=("event",))
     table = read_csv(data)
     row = dict(zip(table[0], table[-1], strict=True))
-    assert table[0][3] == "timestamp"  # names stay
+    assert table[0][3:5] == ["id", "timestamp"]  # names stay
     assert row["detail.country.name"] == "ZÜRICH € 🚀"
     assert row["event_type.description"] == "'=HYPERLINK(\"HTTP://X\")"
     assert row["family"] == "event"
