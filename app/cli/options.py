@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "temporary name and renamed when complete.")
     p.add_argument("capture", type=Path)
     p.add_argument("--format", required=True,
-                   choices=("json", "ndjson", "csv", "har", "postman", "curl"))
+                   choices=("json", "ndjson", "csv", "har", "postman", "xlsx", "curl"))
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     p.add_argument("--filter", metavar="EXPR", default="",
                    help="only records matching EXPR (for har/postman: the requests they came in)")

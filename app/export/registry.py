@@ -19,6 +19,7 @@ from app.export.jsonlist import write_json
 from app.export.ndjson import write_ndjson
 from app.export.postman import write_postman
 from app.export.rows import known_interop, record_rows, request_rows
+from app.export.xlsxfile import write_xlsx
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Exporter:
     extension: str
     kind: str  # records | requests
     write: Callable[[RowSource, BinaryIO, ExportOptions], int] = field(repr=False)
+    # a records exporter that lists their requests too (xlsx): ``options.requests`` is set
+    with_requests: bool = False
 
 
 # Built here, explicitly: importing a format module registers nothing.
@@ -44,6 +47,8 @@ EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
              "requests", write_postman),
     Exporter("curl", "curl: a bash script sending the requests again, each checked against its "
              "recorded status", "sh", "requests", write_curl),
+    Exporter("xlsx", "XLSX: a workbook for spreadsheets, identifiers as text, a sheet per table "
+             "and the requests", "xlsx", "records", write_xlsx, with_requests=True),
 )}
 
 
@@ -61,6 +66,9 @@ def export(db, name: str, out: BinaryIO, options: ExportOptions | None = None, *
         options.known = known_interop(db)
     if exporter.kind == "records":
         id_list = list(ids) if ids is not None else None
+        if exporter.with_requests and options.requests is None:
+            options.requests = requests_for(db, id_list is None and not filter_text
+                                            and not families)
         return exporter.write(lambda: record_rows(db, id_list, filter_text, families),
                               out, options)
     if filter_text or families:
@@ -68,3 +76,9 @@ def export(db, name: str, out: BinaryIO, options: ExportOptions | None = None, *
     id_list = list(ids) if ids is not None else None
     return exporter.write(lambda: request_rows(db, id_list), out, options)
 
+
+def requests_for(db, whole: bool) -> Callable[[set[int]], Iterable]:
+    """``ExportOptions.requests`` for an export of the capture ``db``: every request for a
+    ``whole``-capture export (those refused without records too), else the requests the
+    exported records came in."""
+    return lambda seen: request_rows(db, None if whole else sorted(seen))

@@ -22,7 +22,7 @@ from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.config import Settings
 from app.export.common import ExportOptions
 from app.export.masking import Masker, masker_for
-from app.export.registry import EXPORTERS
+from app.export.registry import EXPORTERS, requests_for
 from app.export.rows import known_interop, record_rows, request_rows
 from app.filters.parser import parse
 from app.records.shape import parse_record
@@ -105,9 +105,11 @@ def run_export(args: ExportJob) -> int:
     try:
         record_ids = _ids(args.ids_file)
         if exporter.kind == "records":
+            if exporter.with_requests:  # xlsx: the records and their requests
+                record_ids = _with_requests(db, args, record_ids, options)
             total = (len(record_ids) if record_ids is not None else None)
             source = lambda: record_rows(db, record_ids, args.filter)  # noqa: E731
-            if args.format == "csv" and record_ids is None:
+            if (args.format == "csv" or exporter.with_requests) and record_ids is None:
                 options.families = _families(db, args.filter)
         else:
             request_ids = _ids(args.request_ids_file)
@@ -150,6 +152,27 @@ def run_export(args: ExportJob) -> int:
     emit(done, f"exported {count:,} {exporter.kind} to {target} ({target.stat().st_size:,} "
                f"bytes)" + (f"\nnote: {note}" if note else ""))
     return 0
+
+
+def _with_requests(db, args: ExportJob, record_ids: list[int] | None,
+                   options: ExportOptions) -> list[int] | None:
+    """Sets ``options.requests`` for an exporter that lists the records' requests (xlsx): the
+    chosen requests (``--request-ids-file``) with all their records, or the requests of the
+    chosen records, or every request for a whole-capture export. Returns the record ids."""
+    request_ids = _ids(args.request_ids_file)
+    if request_ids is None:
+        options.requests = requests_for(db, record_ids is None and not args.filter.strip())
+        return record_ids
+    options.requests = lambda _seen: request_rows(db, request_ids)
+    if record_ids is not None or args.filter.strip():
+        return record_ids
+    found: list[int] = []
+    for start in range(0, len(request_ids), 900):
+        chunk = request_ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        found += [r for (r,) in db.execute(
+            f"SELECT id FROM record WHERE request_id IN ({marks})", chunk)]
+    return sorted(found)
 
 
 def _families(db, filter_text: str) -> frozenset[str]:

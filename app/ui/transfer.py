@@ -37,6 +37,8 @@ FORMATS = {  # name: (title, extension, what it exports)
                 "requests"),
     "curl": ("curl: a bash script sending the requests again (checks each status)", "sh",
              "requests"),
+    "xlsx": ("XLSX: for spreadsheets (Excel, LibreOffice): a sheet per table and the "
+             "requests, identifiers kept as text", "xlsx", "records"),
 }
 
 
