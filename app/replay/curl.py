@@ -558,9 +558,14 @@ class Shell:
 Word = str | bytes | Var | Shell | tuple[str | bytes | Var, ...]
 
 
+# Control characters (a terminal's paste may alter them); in a body, newline and tab are fine.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_BODY_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _shell_text(text: str) -> bool:
     """Whether ``text`` goes in single quotes on one line, unchanged by a terminal's paste."""
-    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return _CONTROL.search(text) is None
 
 
 def _quote(part: str | bytes) -> str:
@@ -598,16 +603,17 @@ def _printable_text(body: bytes, limit: int | None = MAX_ARGUMENT_BODY) -> str |
     except UnicodeDecodeError:
         return None
     # Control characters other than newline and tab may be altered by a terminal on paste.
-    if any((ord(c) < 0x20 and c not in "\n\t") or ord(c) == 0x7F for c in text):
-        return None
-    return text
+    return None if _BODY_CONTROL.search(text) else text
 
 
 def printf_escape(body: bytes) -> str:
     """``body`` for ``printf '%b'``: printable ASCII as is, every other byte, the backslash and
     the single quote as ``\\xNN`` (so the result fits in single quotes on one line)."""
-    return "".join(
-        chr(b) if 0x20 <= b < 0x7F and b not in (0x5C, 0x27) else f"\\x{b:02x}" for b in body)
+    return "".join(map(_PRINTF_ESCAPES.__getitem__, body))
+
+
+_PRINTF_ESCAPES = [chr(b) if 0x20 <= b < 0x7F and b not in (0x5C, 0x27) else f"\\x{b:02x}"
+                   for b in range(256)]
 
 
 def _header_bytes(name: str, value: str) -> bytes:
