@@ -77,6 +77,9 @@ REQUESTS = [
     # targets a URL cannot carry as they are: curl sends them with --request-target
     ("OPTIONS", "*", {}, b"", 405),
     ("POST", "/frag?x=1#top", {"Content-Type": "application/json"}, b"[]", 200),
+    # sent chunked: curl sends it with a Content-Length (the same body)
+    ("POST", "/chunked", {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+     EVENT, 200),
 ]
 RULES = ("--answer", "503 on /ruled", "--answer", "drop on /dropped")
 
@@ -92,9 +95,12 @@ def send(rec, method: str, target: str, headers: dict, body: bytes) -> int:
         for name, value in sent.items():
             if value is not None:
                 conn.putheader(name, value.encode("latin-1") if isinstance(value, str) else value)
-        if body or method not in ("GET", "HEAD"):
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body or None)
+        if "Transfer-Encoding" in headers:
+            conn.endheaders(iter([body[:100], body[100:]]), encode_chunked=True)
+        else:
+            if body or method not in ("GET", "HEAD"):
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body or None)
         try:
             response = conn.getresponse()
         except http.client.RemoteDisconnected:
@@ -146,7 +152,8 @@ SAME = ("method", "target", "path", "query", "content_type", "content_encoding",
 def own_headers(row: dict) -> list[tuple[str, str]]:
     """The headers a client chose (curl and http.client differ in the rest)."""
     return [(k.lower(), v) for k, v in json.loads(row["headers"])
-            if k.lower() not in ("host", "user-agent", "accept", "content-length")]
+            if k.lower() not in ("host", "user-agent", "accept", "content-length",
+                                 "transfer-encoding")]
 
 
 def test_the_script_sends_every_request_again_as_it_was_received(recorded, tmp_path):
