@@ -71,25 +71,35 @@ def _basic(user: str, password: str) -> dict:
     ]}
 
 
-def _auth(row: RequestRow) -> tuple[dict, bool, str]:
+def _auth(row: RequestRow, transform: Callable[[str], str]) -> tuple[dict, bool, str]:
     """The item's auth, whether the recorded Authorization header is kept, and a sentence."""
+    # the user as masking shows it (Basic Auth cannot carry a ":" in it)
+    user = transform(row.auth_user).replace(":", "_") if row.auth_user is not None else None
     if row.auth == "ok":
-        return (_basic(row.auth_user or "", "{{password}}"), False,
-                f"Recorded with the right Basic Auth credentials (user '{row.auth_user or ''}'):"
-                f" replayed with that user and the password {{{{password}}}}.")
+        return (_basic(user or "", "{{password}}"), False,
+                f"Recorded with the right Basic Auth credentials (user '{user or ''}'): "
+                f"replayed with that user and the password {{{{password}}}}.")
     if row.auth == "invalid":
-        if row.auth_user is not None:
-            return (_basic(row.auth_user, WRONG_PASSWORD), False,
-                    f"Recorded with wrong Basic Auth credentials (user '{row.auth_user}'): "
-                    f"replayed with that user and the password {WRONG_PASSWORD}, wrong "
-                    f"again.")
+        if user is not None:
+            return (_basic(user, WRONG_PASSWORD), False,
+                    f"Recorded with wrong Basic Auth credentials (user '{user}'): replayed "
+                    f"with that user and the password {WRONG_PASSWORD}, wrong again.")
         return ({"type": "noauth"}, True,
                 "Recorded with an Authorization header this endpoint refused: replayed with "
                 "that header as recorded (its value masked), refused again.")
     if row.auth == "missing":
         return ({"type": "noauth"}, False,
                 "Recorded without credentials: replayed without them.")
-    return ({"type": "noauth"}, True, "The endpoint asked for no credentials.")
+    return ({"type": "noauth"}, True,
+            "The endpoint asked for no credentials (or the request was imported): replayed "
+            "without them; an endpoint that asks for them answers 401.")
+
+
+def _masked_credentials(value: str) -> str:
+    """An Authorization value as the receiver stores it (``Basic ****``): a capture of an
+    older tool may hold it in clear, which never goes into an export."""
+    scheme, _, _ = value.partition(" ")
+    return f"{scheme} ****" if scheme else "****"
 
 
 def _body(row: RequestRow, transform: Callable[[str], str], has_type: bool) -> dict | None:
@@ -155,14 +165,16 @@ def postman_item(row: RequestRow, options: ExportOptions, base_var: str = "baseU
     (see the module's docstring). ``base_var`` names the variable of its endpoint."""
     transform = transform_of(options)
     target = uri_target(row, transform)
-    auth, keep_credentials, auth_note = _auth(row)
+    auth, keep_credentials, auth_note = _auth(row, transform)
     decoded = body_was_decoded(row)  # then sent without its Content-Encoding
     headers = []
     for key, value in row.headers:
         lower = key.lower()
         if lower in _COMPUTED or (decoded and lower == "content-encoding"):
             continue
-        if lower in _CREDENTIALS and not (keep_credentials and lower == "authorization"):
+        if lower in _CREDENTIALS:
+            if keep_credentials and lower == "authorization":
+                headers.append({"key": key, "value": _masked_credentials(value)})
             continue
         headers.append({"key": key, "value": transform(value)})
     has_type = any(h["key"].lower() == "content-type" for h in headers)

@@ -86,6 +86,8 @@ SENT = [
     Sent("comment", "POST", "/hook", COMMENTED, JSON, RIGHT, 400),
     Sent("empty", "POST", "/hook", b"", JSON, RIGHT, 400),
     Sent("wrong password", "POST", "/hook", BATCH, JSON, basic(USER, "nope"), 401),
+    Sent("wrong password, a long body", "POST", "/hook", b"[" + b" " * 6000 + b"{}]", JSON,
+         basic(USER, "nope"), 401),  # stored: its first 4 KB; refused again all the same
     Sent("wrong user", "POST", "/hook", BATCH, JSON, basic("someone", PASSWORD), 401),
     Sent("bearer", "POST", "/hook", BATCH, JSON, "Bearer abc.def", 401),
     Sent("no credentials", "POST", "/hook", BATCH, JSON, None, 401),
@@ -305,21 +307,37 @@ def test_each_item_carries_the_auth_it_was_recorded_with(collection):
 
 
 def test_an_endpoint_without_auth_replays_without_credentials(tmp_path):
+    """``auth`` off: noauth. A credential kept as recorded is masked even when an older tool's
+    capture holds it in clear."""
     path = tmp_path / "open.sqlite"
     writer = CaptureWriter(path)
     try:
         writer.store(Incoming("POST", "/", BATCH, auth="off", content_type="application/json",
                               headers=[("Content-Type", "application/json"),
-                                       ("Authorization", "Basic ****")]))
+                                       ("Authorization", "Basic c2VjcmV0OnRva2Vu")]))
+        writer.store(Incoming("POST", "/", BATCH, auth="invalid", content_type="text/plain",
+                              headers=[("Content-Type", "text/plain"),
+                                       ("Authorization", "Bearer secret-token")]))
     finally:
         writer.close()
     db = open_reader(path)
     try:
-        [item] = collection_of(list(request_rows(db)))["item"]
+        data = json.dumps(collection_of(list(request_rows(db))))
     finally:
         db.close()
-    assert item["request"]["auth"] == {"type": "noauth"}
-    assert ("Authorization", "Basic ****") in header_list(item["request"])
+    off, invalid = json.loads(data)["item"]
+    assert off["request"]["auth"] == invalid["request"]["auth"] == {"type": "noauth"}
+    assert ("Authorization", "Basic ****") in header_list(off["request"])
+    assert ("Authorization", "Bearer ****") in header_list(invalid["request"])
+    assert "c2VjcmV0OnRva2Vu" not in data and "secret-token" not in data
+
+
+def test_the_transform_reaches_the_user(rows):
+    """Masking sees the recorded user too; what Basic Auth cannot carry (":") is replaced."""
+    changed = collection_of(rows, ExportOptions(transform=lambda t: t.replace(USER, "a:b")))
+    users = {next(a["value"] for a in i["request"]["auth"]["basic"] if a["key"] == "username")
+             for i in changed["item"] if i["request"]["auth"]["type"] == "basic"}
+    assert users == {"a_b", "someone"}
 
 
 def test_every_body_is_sent_byte_for_byte(rows, collection):
@@ -371,8 +389,10 @@ def test_a_refused_gzip_body_keeps_its_content_encoding(rows):
     assert body_bytes(item["request"]) == gzip.compress(BATCH)
 
 
-def test_each_item_tests_the_status_it_should_get_again(collection):
+def test_each_item_tests_the_status_it_should_get_again(rows, collection):
     items = by_label(collection["item"])
+    cut = rows[LABELS.index("wrong password, a long body")]  # the credentials decide: 401
+    assert len(cut.body) == 4096 < cut.body_size
     for sent in SENT:
         script = script_of(items[sent.label])
         if sent.label.startswith("rule"):
