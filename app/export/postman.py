@@ -19,7 +19,7 @@ recorded the capture gets every recorded status again, in order:
 - **Body** byte for byte: as ``raw`` text when newman would send that text unchanged (UTF-8,
   a recorded Content-Type, no ``{{`` that newman would take for a variable), else as ``file``
   mode with its base64 ``content`` (postman-runtime decodes it to the exact bytes; the Postman
-  app needs a file instead). A body the receiver stored decoded (gzip, deflate) is sent
+  app may ask for a file instead). A body the receiver stored decoded (gzip, deflate) is sent
   without its Content-Encoding.
 - **Headers** as recorded, except those newman computes (Content-Length, Host,
   Transfer-Encoding) and the credentials (see Auth).
@@ -107,11 +107,12 @@ def _body(row: RequestRow, transform: Callable[[str], str], has_type: bool) -> d
     if not row.body:
         return None
     text = body_text(row.body)
-    if text is not None and has_type and "{{" not in transform(text):
+    raw = transform(text) if text is not None else None
+    if raw is not None and has_type and "{{" not in raw:
         # "json" lets Postman colour it; newman then strips what looks like a JSON comment
         json_type = "json" in (row.content_type or "").lower()
-        plain = "//" in text or "/*" in text or not json_type
-        return {"mode": "raw", "raw": transform(text),
+        plain = "//" in raw or "/*" in raw or not json_type
+        return {"mode": "raw", "raw": raw,
                 "options": {"raw": {"language": "text" if plain else "json"}}}
     data = transform_bytes(row.body, transform)  # without a transform: the bytes as stored
     return {"mode": "file", "file": {"content": base64.b64encode(data).decode("ascii")}}
@@ -190,8 +191,8 @@ def postman_item(row: RequestRow, options: ExportOptions, base_var: str = "baseU
         name += f" ({row.record_count} record{'' if row.record_count == 1 else 's'})"
     notes = [auth_note, test_note]
     if body is not None and body["mode"] == "file":
-        notes.append(f"The body ({len(row.body)} bytes) is base64 file content: newman sends "
-                     f"it byte for byte; the Postman app needs it as a file.")
+        notes.append(f"The body ({len(row.body)} bytes) is base64 file content, which newman "
+                     f"sends byte for byte (the Postman app may ask for a file instead).")
     if decoded:
         notes.append(f"The body arrived with Content-Encoding {row.content_encoding}; it was "
                      f"stored decoded and is sent uncompressed.")
@@ -208,7 +209,8 @@ def postman_item(row: RequestRow, options: ExportOptions, base_var: str = "baseU
         item["protocolProfileBehavior"]["disableBodyPruning"] = True
     if row.rule is not None:  # a batch a rule answered: its records were stored all the same
         item["description"] = (
-            f"Answered by the answer rule '{transform(row.rule)}': "
+            ("Answered while acknowledgements were paused: " if row.rule == PAUSE_RULE
+             else f"Answered by the answer rule '{transform(row.rule)}': ")
             + (f"{row.status}" if row.answered else "no answer was sent")
             + ("." if row.acked else "; the batch was not acknowledged."))
     return item

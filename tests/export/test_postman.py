@@ -419,6 +419,18 @@ def test_no_answer_without_a_rule_is_skipped(rows):
         'pm.test.skip("no answer was recorded: nothing to compare", function () {});')
 
 
+def test_a_batch_answered_while_paused_expects_the_endpoints_own_200(rows):
+    row = dataclasses.replace(rows[LABELS.index("hostile")], status=503, rule="pause",
+                              acked=False)
+    [item] = collection_of([row])["item"]
+    assert item["description"] == ("Answered while acknowledgements were paused: 503; the "
+                                   "batch was not acknowledged.")
+    assert script_of(item).startswith(
+        'pm.test("status 200, the endpoint\'s own answer (recorded: 503 Service Unavailable '
+        'while acknowledgements were paused)"')
+    assert "pm.response.to.have.status(200);" in script_of(item)
+
+
 def test_masking_reaches_raw_and_base64_bodies(rows):
     masked = collection_of(rows, ExportOptions(transform=mask_transform(Masker(new_key()))))
     check_collection(masked)
