@@ -28,6 +28,7 @@ from app.records.columns import EVENT_COLUMNS
 from app.replay.generator import Generator
 from app.replay.sender import records_from_file
 from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE
+from tests.export.har_schema import validate as validate_har
 from tests.server.test_server import AUTH, request
 
 SPECIAL = [
@@ -339,7 +340,9 @@ def _check_pairs(items: list, key: str = "name") -> None:
 
 
 def check_har(har: dict) -> None:
-    """The fields HAR 1.2 requires (http://www.softwareishard.com/blog/har-12-spec/)."""
+    """The fields HAR 1.2 requires (http://www.softwareishard.com/blog/har-12-spec/), and the
+    HAR schema har-validator uses (tests/export/har_schema.py: URLs valid URIs too)."""
+    validate_har(har)
     log = har["log"]
     assert log["version"] == "1.2"
     assert isinstance(log["creator"]["name"], str) and isinstance(log["creator"]["version"], str)

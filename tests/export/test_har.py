@@ -10,10 +10,8 @@ against the vendored ``har-schema`` (tests/data/har-schema), replayed, and impor
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import gzip
 import io
-import ipaddress
 import json
 import re
 import subprocess
@@ -21,10 +19,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import jsonschema
 import pytest
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT6
 
 from app.capture.importer import plan, run_import
 from app.capture.schema import open_reader
@@ -32,85 +27,16 @@ from app.capture.writer import CaptureWriter
 from app.export.common import ExportOptions
 from app.export.registry import export
 from tests.conftest import start_receiver
+from tests.export.har_schema import SCHEMA_DIR, VALIDATOR, validate
 from tests.hostile import LATIN1_BODY, RECORDS, hostile_body
 from tests.server.test_server import request
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "data" / "har-schema"
 MAX_BODY = 65536
 HOSTILE = hostile_body([n for n in RECORDS if n != "one_mb"])  # all but the 1 MB string
 RULES = ("503 on /r503*", "drop on /drop*", "302 on /moved*")
 
 
 # -- the schema ---------------------------------------------------------------------------------
-
-# RFC 3986, appendix A, as regular expressions: what the schema's "uri" format means (jsonschema
-# checks it only with an extra package, rfc3987, which this project does not use).
-_UNRESERVED = r"A-Za-z0-9\-._~"
-_SUB_DELIMS = r"!$&'()*+,;="
-_PCT = r"%[0-9A-Fa-f]{2}"
-_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
-_URI = re.compile(
-    rf"(?P<scheme>[A-Za-z][A-Za-z0-9+\-.]*):"
-    rf"(?://(?P<authority>(?:(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*@)?"
-    rf"(?P<host>\[[^\]]*\]|(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*)(?::[0-9]*)?)"
-    rf"(?:/{_PCHAR}*)*"
-    rf"|/(?:{_PCHAR}+(?:/{_PCHAR}*)*)?"
-    rf"|{_PCHAR}+(?:/{_PCHAR}*)*"
-    rf"|)"
-    rf"(?:\?(?:{_PCHAR}|[/?])*)?"
-    rf"(?:#(?:{_PCHAR}|[/?])*)?")
-_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
-
-
-def is_uri(value: object) -> bool:
-    """An absolute URI by RFC 3986's grammar (an IP literal in brackets must be an address)."""
-    if not isinstance(value, str):
-        return True  # formats judge strings only
-    match = _URI.fullmatch(value)
-    if match is None:
-        return False
-    host = match.group("host") or ""
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1].partition("%25")[0])
-        except ValueError:
-            return False
-    return True
-
-
-def is_date_time(value: object) -> bool:
-    """RFC 3339 date-time (jsonschema checks it only with rfc3339-validator)."""
-    if not isinstance(value, str):
-        return True
-    if _DATE_TIME.fullmatch(value) is None:
-        return False
-    try:
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
-def har_validator() -> jsonschema.Draft6Validator:
-    """The HAR schema of ``har-validator`` with every format it names really checked."""
-    schemas = {p.name: json.loads(p.read_text()) for p in SCHEMA_DIR.glob("*.json")}
-    registry = Registry().with_resources(
-        (name, Resource.from_contents(schema, default_specification=DRAFT6))
-        for name, schema in schemas.items())
-    checker = jsonschema.FormatChecker()
-    checker.checks("uri")(is_uri)
-    checker.checks("date-time")(is_date_time)
-    return jsonschema.Draft6Validator(schemas["har.json"], registry=registry,
-                                      format_checker=checker)
-
-
-VALIDATOR = har_validator()
-
-
-def validate(har: dict) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in VALIDATOR.iter_errors(har)]
-    assert not errors, errors[:10]
 
 
 def test_the_schema_checks_every_format_it_names():
