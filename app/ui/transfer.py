@@ -100,6 +100,16 @@ class ExportDialog(QDialog):
             "a lone surrogate, the first value of a duplicate key, a number beyond a double\n"
             "as a string of its spelling."))
         form.addRow("", self.strict)
+        self.base_url = QLineEdit(self)
+        self.base_url.setObjectName("base_url")
+        self.base_url.setPlaceholderText("the endpoint that received each request")
+        self.base_url.setClearButtonEnabled(True)
+        self.base_url.setToolTip(tooltip_text(
+            "Where the exported requests are sent again: empty, each goes to the endpoint\n"
+            "that received it (scheme, host and port, e.g. https://localhost:8443); or give\n"
+            "another, e.g. https://backend.example:8443. Each request keeps its own path\n"
+            "and query."))
+        form.addRow("Send to", self.base_url)
         target = QHBoxLayout()
         self.target = QLineEdit(self)
         self.target.setObjectName("target")
@@ -137,6 +147,7 @@ class ExportDialog(QDialog):
         name = self.format.currentData()
         self._form.setRowVisible(self.csv_row, name == "csv")
         self._form.setRowVisible(self.strict, name in ("json", "ndjson"))
+        self._form.setRowVisible(self.base_url, FORMATS[name][2] == "requests")
         ext = FORMATS[name][1]
         current = self.target.text().strip()
         stem = Path(current).name.split(".")[0] if current else self._capture.stem
@@ -156,6 +167,8 @@ class ExportDialog(QDialog):
             args.append("--mask")
         if self.format.currentData() in ("json", "ndjson") and self.strict.isChecked():
             args.append("--strict-json")
+        if FORMATS[self.format.currentData()][2] == "requests" and self.base_url.text().strip():
+            args += ["--base-url", self.base_url.text().strip()]
         if self.format.currentData() == "csv":
             if self.bom.isChecked():
                 args.append("--csv-bom")

@@ -127,3 +127,31 @@ def test_cancelling_an_export_goes_through_the_childs_stdin(qtbot, window, tmp_p
     qtbot.waitUntil(dialog.export_button.isEnabled, timeout=WAIT)  # the child has exited
     assert not target.exists() and not list(tmp_path.glob(".all.json*"))
     dialog.close()
+
+
+def test_export_dialog_sends_requests_to_the_url_given_or_says_why_not(qtbot, window, tmp_path):
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(Generator(sims=2, seed=5).records(3)))
+    window.transfers.import_file(src)
+    qtbot.waitUntil(lambda: window._counts["records"] == 3, timeout=WAIT)
+    dialog = ExportDialog(window.capture, {"All": []}, False, window)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("csv"))
+    assert dialog.base_url.isHidden()  # records formats are not sent anywhere
+    dialog.format.setCurrentIndex(dialog.format.findData("har"))
+    assert not dialog.base_url.isHidden()
+    target = tmp_path / "c.har"
+    dialog.target.setText(str(target))
+    dialog.base_url.setText("ftp://backend.example")
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled() and dialog.state.text()
+                    .startswith("Could not export"), timeout=WAIT)
+    assert "is not an http:// or https:// URL with a host" in dialog.state.text()
+    assert not target.exists()
+    dialog.base_url.setText("https://backend.example:9443/")
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("Exported"), timeout=WAIT)
+    entries = json.loads(target.read_text("utf-8"))["log"]["entries"]
+    assert entries and all(e["request"]["url"].startswith("https://backend.example:9443/")
+                           for e in entries)
+    dialog.close()
