@@ -255,8 +255,12 @@ def _har_incoming(path: Path, entry: dict) -> Incoming:
     endpoint = ours.get("endpoint")
     if endpoint is None:
         endpoint = _endpoint_of_url(parts)
-    # Path and query decoded as the receiver stores them (aiohttp's, through yarl)
-    relative = URL(origin.partition("#")[0] or "/", encoded=True)
+    # Path and query decoded as the receiver stores them (aiohttp's, through yarl), from the
+    # target as it arrived (``*`` stays ``*``, an absolute form gives its path)
+    try:
+        relative = URL(target.partition("#")[0] or "/", encoded=True)
+    except ValueError:  # a target of ours that yarl cannot read: the URL's instead
+        relative = URL(origin.partition("#")[0] or "/", encoded=True)
     version = str(request.get("httpVersion") or "")
     auth = ours.get("auth") if ours.get("auth") in _AUTH_STATES else "off"
     size = wire.get("bodySize")

@@ -44,6 +44,16 @@ def body_was_decoded(row: RequestRow) -> bool:
         "the body could not be read")
 
 
+def read_in_part(row: RequestRow) -> bool:
+    """Whether the stored body is only the first part of what was sent (a 401's first 4 KB, a
+    413's first ``--max-body`` bytes): ``body_size`` says more arrived. Not a compressed body
+    refused for what it decodes to (413): it is stored whole, as sent, and ``body_size`` is
+    then its decoded size (beyond the limit)."""
+    if row.body_size is None or row.body_size <= len(row.body):
+        return False
+    return not (row.reason or "").startswith("the body, decoded from Content-Encoding")
+
+
 def request_headers(row: RequestRow) -> tuple[list[tuple[str, str]], bool]:
     """The request's headers describing its stored body, and whether they differ from those
     that arrived: without the Content-Encoding the receiver undid (the body is stored
@@ -74,7 +84,7 @@ def _wire(row: RequestRow, transform) -> dict:
         wire["contentEncoding"] = row.content_encoding
         length = next((v for k, v in row.headers if k.lower() == "content-length"), None)
         size = int(length) if length is not None and length.strip().isdigit() else None
-    elif row.body_size is not None and row.body_size != len(row.body):
+    elif read_in_part(row):
         size = row.body_size
     wire["bodySize"] = size if size is not None else -1
     return wire
@@ -139,7 +149,7 @@ def har_entry(row: RequestRow, options: ExportOptions) -> dict:
         "endpoint": row.endpoint,
     }
     notes = []
-    if changed or (row.body_size is not None and row.body_size != len(row.body)):
+    if changed or read_in_part(row):
         ours["wire"] = wire = _wire(row, transform)
         notes.append(_wire_note(row, wire))
     entry = {

@@ -109,6 +109,7 @@ SENT = [
     ("rule drop", dict(path="/drop", body=HOSTILE), 0),
     ("rule redirect", dict(path="/moved?x=1", body=HOSTILE), 302),
     ("absolute form", dict(target="http://proxy.example/abs%2Fx?q=1", body=HOSTILE), 200),
+    ("asterisk", dict(target="*", method="OPTIONS"), 405),
 ]
 NAMES = [name for name, _, _ in SENT]
 
@@ -247,7 +248,8 @@ def test_statuses_and_urls_are_the_recorded_ones(received, har):
     endpoint = received.url.rstrip("/")
     for (name, kwargs, status), entry in zip(SENT, har["log"]["entries"], strict=True):
         assert entry["response"]["status"] == status, name
-        path = "/abs%2Fx?q=1" if "target" in kwargs else kwargs["path"]
+        # the absolute form's path and query; the asterisk form as the endpoint's empty path
+        path = {"*": "", None: kwargs.get("path")}.get(kwargs.get("target"), "/abs%2Fx?q=1")
         assert entry["request"]["url"] == endpoint + path, name
         assert entry["_streamer_inspector"]["endpoint"] == endpoint
         assert entry["_streamer_inspector"]["target"] == kwargs.get("target",
@@ -291,9 +293,10 @@ def test_a_refused_body_stays_as_it_was_sent_and_says_how_much_arrived(har):
     assert posted(chunked) == b"[" + b" " * (MAX_BODY - 1)  # its first --max-body bytes
     assert chunked["request"]["bodySize"] == MAX_BODY
     assert MAX_BODY < chunked["_streamer_inspector"]["wire"]["bodySize"] <= 2 * MAX_BODY + 2
-    bomb = entry_of(har, "too big decoded")  # kept as sent: compressed
+    bomb = entry_of(har, "too big decoded")  # kept as sent, whole: compressed
     assert posted(bomb) == BOMB
     assert headers_of(bomb["request"]["headers"])["content-encoding"] == "gzip"
+    assert "wire" not in bomb["_streamer_inspector"] and "comment" not in bomb
     unknown = entry_of(har, "unknown coding")
     assert posted(unknown) == b"\x8b\x03\x80[]\x03"
     assert unknown["request"]["postData"]["_encoding"] == "base64"
@@ -373,15 +376,16 @@ def test_export_import_export_gives_the_same_requests(received, har, tmp_path):
         assert a == b, name
     db = open_reader(copy)
     try:
-        got = db.execute("SELECT status, reason, record_count, auth, target, endpoint "
-                         "FROM request ORDER BY id").fetchall()
+        got = db.execute("SELECT status, reason, record_count, auth, target, endpoint, "
+                         "method, path, query FROM request ORDER BY id").fetchall()
         records = [t for (t,) in db.execute("SELECT json FROM record ORDER BY id")]
     finally:
         db.close()
     db = open_reader(received.capture)  # (later tests of the module add requests: not those)
     try:
-        want = db.execute("SELECT status, reason, record_count, auth, target, endpoint "
-                          "FROM request WHERE id <= ? ORDER BY id", (len(SENT),)).fetchall()
+        want = db.execute("SELECT status, reason, record_count, auth, target, endpoint, "
+                          "method, path, query FROM request WHERE id <= ? ORDER BY id",
+                          (len(SENT),)).fetchall()
         want_records = [t for (t,) in db.execute(
             "SELECT json FROM record WHERE request_id <= ? ORDER BY id", (len(SENT),))]
     finally:
