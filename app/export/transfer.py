@@ -9,6 +9,7 @@ export never leaves a half-written file under the chosen name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.config import Settings
+from app.export import xlsxfile
 from app.export.common import ExportOptions
 from app.export.masking import Masker, masker_for
 from app.export.registry import EXPORTERS, requests_for
@@ -129,7 +131,10 @@ def run_export(args: ExportJob) -> int:
                 ids = record_ids if record_ids is not None else _record_ids(db, args.filter)
                 count = _parallel_csv(args, options, ids, out, emit, cancelled)
             else:
-                count = exporter.write(lambda: progress.watch(source()), out, options)
+                write = exporter.write
+                if args.format == "xlsx" and total > xlsxfile.PARALLEL_FROM:
+                    write = functools.partial(write, workers=xlsxfile.WORKERS)
+                count = write(lambda: progress.watch(source()), out, options)
         tmp.replace(target)
     except Cancelled:
         tmp.unlink(missing_ok=True)

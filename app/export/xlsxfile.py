@@ -277,14 +277,14 @@ def _cell_function(column: Column, formats: _Formats, transform) -> Callable[[An
             return _string_cell(value, transform)
         return cell
     if column.kind == "number":
-        unit_of = _unit_reader(column)
+        unit_style = _unit_style(column, formats)
 
         def cell(value, record):
             if value is None:
                 return None
             number = exact_number(value)
             if number is not None:
-                return f'{formats.unit_style(unit_of(record))}><v>{number!r}</v>'
+                return f'{unit_style(record)}><v>{number!r}</v>'
             return _string_cell(value, transform)
         return cell
     if column.kind == "bool":
@@ -337,6 +337,13 @@ def _xml_escape(text: str) -> str:
     return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
 
 
+def _unit_style(column: Column, formats: _Formats) -> Callable[[dict], str]:
+    """The style attribute of a number column's cell for a record (its unit)."""
+    unit_of = _unit_reader(column)
+    unit_style = formats.unit_style
+    return lambda record: unit_style(unit_of(record))
+
+
 def _unit_reader(column: Column) -> Callable[[Any], Any]:
     """The unit the window shows beside this number column's value (from the record)."""
     name = column.name
@@ -363,6 +370,20 @@ def _text(value: Any, transform) -> str:
 _LONE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def _record_of(text: str) -> dict:
+    """A record's text read as the app reads it (:func:`parse_record`), a lone surrogate as
+    U+FFFD; {} for a record that is not an object."""
+    try:
+        record = parse_record(text)
+    except ValueError:
+        return {}
+    if type(record) is not dict:
+        return {}
+    if "\\u" in text and _LONE_ESCAPE.search(text):
+        return _without_lone_surrogates(record)
+    return record
+
+
 def _without_lone_surrogates(value: Any) -> Any:
     """A parsed record with every lone surrogate (a ``\\ud800`` escape) as U+FFFD, keys too."""
     kind = type(value)
@@ -376,52 +397,71 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def _headers(tab: Tab) -> list[tuple[str, int]]:
+    """A record sheet's column titles and widths."""
+    return [*((f.title, f.width) for f in _RECORD_FIXED),
+            *((_title(c), c.width) for c in _tab_columns(tab))]
+
+
 class _RecordTable:
-    """One record table's sheets and how to fill a row of them from a parsed record."""
+    """One record table's sheets, and its rows built from parsed records."""
 
     def __init__(self, book, formats: _Formats, tab: Tab, sheet_rows: int, transform):
-        columns = _tab_columns(tab)
-        headers = [(f.title, f.width) for f in _RECORD_FIXED]
-        headers += [(_title(c), c.width) for c in columns]
-        self.sheets = _Sheets(book, formats, tab.title, headers, sheet_rows)
-        self.columns = columns
-        self.cells = [_cell_writer(c, formats, transform) for c in columns]
-        self.own_id = _cell_writer(RECORD_ID, formats, transform)
-        self.letters = [xl_col_to_name(n) for n in range(len(headers))]
-        self.whole = formats.whole_style
-        self.build = self._compile(transform is None)
+        self.key = tab.key
+        self.sheets = _Sheets(book, formats, tab.title, _headers(tab), sheet_rows)
+        self.rows = _RowBuilder(tab, formats, transform)
 
     def add(self, row, record: dict) -> None:
         r = self.sheets.next_row()
-        try:
-            cells = self.build(r + 1, row, record)
-        except AttributeError:  # an unexpected type on a path: the careful way
-            cells = self._build(r + 1, row, record)
-        self.sheets.sheet.add_row(r, cells)
+        self.sheets.sheet.add_row(r, self.rows.cells(r + 1, row.id, row.request_id, record))
 
-    def _build(self, n: int, row, record: dict) -> str:
+
+class _RowBuilder:
+    """A record table's rows as the XML of their cells (no workbook needed: the workers of a
+    parallel export build rows too). ``styles`` gives the cells' style attributes."""
+
+    def __init__(self, tab: Tab, styles, transform):
+        columns = _tab_columns(tab)
+        self.columns = columns
+        self.cells_of = [_cell_writer(c, styles, transform) for c in columns]
+        self.own_id = _cell_writer(RECORD_ID, styles, transform)
+        self.letters = [xl_col_to_name(n) for n in range(len(_headers(tab)))]
+        self.whole = styles.whole_style
+        self.time_style = styles.time_style
+        self.unit_styles = [_unit_style(c, styles) for c in columns]
+        self.build = self._compile(transform is None)
+
+    def cells(self, n: int, record_id: int, request_id: int, record: dict) -> str:
+        """Row ``n`` (1-based) of a record: its cells' XML."""
+        try:
+            return self.build(n, record_id, request_id, record)
+        except AttributeError:  # an unexpected type on a path: the careful way
+            return self._build(n, record_id, request_id, record)
+
+    def _build(self, n: int, record_id: int, request_id: int, record: dict) -> str:
         """A row's cells, each value read by its column (whatever the types on its path)."""
         values = [record.get("id"), *(c.value(record) for c in self.columns)]
-        parts = [f'<c r="A{n}"{self.whole}><v>{row.id}</v></c>'
-                 f'<c r="B{n}"{self.whole}><v>{row.request_id}</v></c>']
-        for letter, cell, value in zip(self.letters[2:], [self.own_id, *self.cells], values,
+        parts = [f'<c r="A{n}"{self.whole}><v>{record_id}</v></c>'
+                 f'<c r="B{n}"{self.whole}><v>{request_id}</v></c>']
+        for letter, cell, value in zip(self.letters[2:], [self.own_id, *self.cells_of], values,
                                        strict=True):
             if (value is not None or cell.rendered) and (xml := cell(value, record)) is not None:
                 parts.append(f'<c r="{letter}{n}"{xml}</c>')
         return "".join(parts)
 
-    def _compile(self, plain: bool) -> Callable[[int, Any, dict], str]:
+    def _compile(self, plain: bool) -> Callable[[int, int, int, dict], str]:
         """:meth:`_build` as one function of straight-line code for this table's columns (a
         million records, a dozen cells each): a text that needs no escaping (most cells) is
         written in place, anything else by its column's writer. ``plain``: no transform."""
         whole = self.whole
-        lines = ["def build(n, row, r):",
-                 f"    p = [f'<c r=\"A{{n}}\"{whole}><v>{{row.id}}</v></c>"
-                 f"<c r=\"B{{n}}\"{whole}><v>{{row.request_id}}</v></c>']",
+        lines = ["def build(n, record_id, request_id, r):",
+                 f"    p = [f'<c r=\"A{{n}}\"{whole}><v>{{record_id}}</v></c>"
+                 f"<c r=\"B{{n}}\"{whole}><v>{{request_id}}</v></c>']",
                  "    a = p.append"]
-        scope: dict[str, Any] = {"E": _EMPTY, "Q": _NOT_PLAIN, "L": _CELL_PLAIN}
+        scope: dict[str, Any] = {"E": _EMPTY, "Q": _NOT_PLAIN, "L": _CELL_PLAIN,
+                                 "T": excel_time, "F": math.isfinite}
         columns = [RECORD_ID, *self.columns]
-        for n, (column, cell) in enumerate(zip(columns, [self.own_id, *self.cells],
+        for n, (column, cell) in enumerate(zip(columns, [self.own_id, *self.cells_of],
                                                strict=True)):
             letter = self.letters[2 + n]
             scope[f"W{n}"] = cell
@@ -439,6 +479,19 @@ class _RecordTable:
                     f"            {inline}",
                     "        elif v.__class__ is int:",
                     f"            {inline}",
+                    f"        elif {other}",
+                ]
+            elif column.kind == "time":
+                lines += [
+                    "        if v.__class__ is str and (s := T(v)) is not None:",
+                    f"            a(f'{ref}{self.time_style}><v>{{s!r}}</v></c>')",
+                    f"        elif {other}",
+                ]
+            elif column.kind == "number":
+                scope[f"U{n}"] = self.unit_styles[n - 1]
+                lines += [
+                    "        if v.__class__ is float and F(v):",
+                    f"            a(f'{ref}{{U{n}(r)}}><v>{{v!r}}</v></c>')",
                     f"        elif {other}",
                 ]
             else:
@@ -515,7 +568,7 @@ def _write_requests(book, formats: _Formats, rows: Iterable[RequestRow], sheet_r
 
 
 def write_xlsx(source: RowSource, out: BinaryIO, options: ExportOptions, *,
-               sheet_rows: int = SHEET_ROWS) -> int:
+               sheet_rows: int = SHEET_ROWS, workers: int = 1) -> int:
     """The records of ``source`` as a workbook on ``out`` (a seekable binary file); returns
     how many records were written.
 
@@ -524,10 +577,15 @@ def write_xlsx(source: RowSource, out: BinaryIO, options: ExportOptions, *,
     come), continued on ``Title (2)`` after ``sheet_rows`` rows (header included); then the
     Requests sheet, when ``options.requests`` is set: it is called with the ids of the
     requests the records came in and returns the request rows to list.
+
+    ``workers`` > 1 builds the rows in that many processes (this one reads the records and
+    writes the rows, in order): for a large export, with no transform or masking (whose
+    key the workers are given); any other transform builds them here.
     """
     transform = options.transform
     json_safe = getattr(transform, "json_safe", False)
     cell_transform = None if json_safe else transform
+    parallel = workers > 1 and (transform is None or hasattr(transform, "mask_key"))
     book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False,
                                      "strings_to_formulas": False, "strings_to_urls": False})
     try:
@@ -549,26 +607,24 @@ def write_xlsx(source: RowSource, out: BinaryIO, options: ExportOptions, *,
                 if not families.isdisjoint(tab.families):
                     table_of(tab)
         by_family: dict[str, _RecordTable] = {}
-        request_ids: set[int] = set()
-        count = 0
-        loads = parse_record
-        for row in rows_of(source):
-            text = transform(row.text) if json_safe else row.text
-            try:
-                record = loads(text)
-            except ValueError:
-                record = None
-            if type(record) is not dict:
-                record = {}
-            elif "\\u" in text and _LONE_ESCAPE.search(text):
-                record = _without_lone_surrogates(record)
-            table = by_family.get(row.family)
+
+        def table_for(family: str) -> _RecordTable:
+            table = by_family.get(family)
             if table is None:
-                table = by_family[row.family] = table_of(_TAB_OF.get(row.family,
-                                                                     RECORD_TABS[-1]))
-            table.add(row, record)
-            request_ids.add(row.request_id)
-            count += 1
+                table = by_family[family] = table_of(_TAB_OF.get(family, RECORD_TABS[-1]))
+            return table
+
+        request_ids: set[int] = set()
+        if parallel:
+            count = _fill_in_parallel(rows_of(source), table_for, formats, workers,
+                                      getattr(transform, "mask_key", None), request_ids)
+        else:
+            count = 0
+            for row in rows_of(source):
+                record = _record_of(transform(row.text) if json_safe else row.text)
+                table_for(row.family).add(row, record)
+                request_ids.add(row.request_id)
+                count += 1
         if not tables:  # nothing to export: still a workbook a spreadsheet opens
             table_of(RECORD_TABS[0])
         for table in tables.values():
@@ -577,4 +633,112 @@ def write_xlsx(source: RowSource, out: BinaryIO, options: ExportOptions, *,
             _write_requests(book, formats, options.requests(request_ids), sheet_rows, transform)
     finally:
         book.close()
+    return count
+
+
+# --- rows built in parallel -------------------------------------------------------------------
+
+PARALLEL_FROM = 100_000  # records: ``export`` builds rows in WORKERS processes from here on
+WORKERS = 2
+_CHUNK = 2000  # records a worker builds at a time
+_UNIT_MARK = "\x01"  # never in a row's XML otherwise (a control character is escaped)
+
+
+class _WorkerStyles:
+    """A worker's cell styles: the workbook's, and for a unit the workbook has no format for
+    yet, a mark (`` s="\\x01EUR\\x01"``) the parent replaces once it has made the format."""
+
+    def __init__(self, time_style: str, whole_style: str, units: dict[str, str]):
+        self.time_style = time_style
+        self.whole_style = whole_style
+        self.units = units
+        self.marked: set[str] = set()
+
+    def unit_style(self, unit: Any) -> str:
+        if type(unit) is not str:
+            return ""
+        style = self.units.get(unit)
+        if style is not None:
+            return style
+        if not _UNIT.fullmatch(unit):
+            return ""
+        self.marked.add(unit)
+        return f' s="{_UNIT_MARK}{unit}{_UNIT_MARK}"'
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(styles: tuple, mask_key: bytes | None) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about cancelling
+    transform = None
+    if mask_key is not None:
+        from app.export.masking import Masker
+        from app.export.transfer import mask_transform
+
+        transform = mask_transform(Masker(mask_key))
+    worker_styles = _WorkerStyles(*styles)
+    _WORKER.update(transform=transform, styles=worker_styles,
+                   builders={tab.key: _RowBuilder(tab, worker_styles, None)
+                             for tab in RECORD_TABS})
+
+
+def _build_rows(chunk: list[tuple]) -> tuple[list[str], set[str]]:
+    """(table key, row number, record id, request id, record text) a row: each row's cells'
+    XML, and the units marked in them."""
+    styles: _WorkerStyles = _WORKER["styles"]
+    styles.marked = set()
+    transform = _WORKER["transform"]
+    builders = _WORKER["builders"]
+    rows = [builders[key].cells(n, record_id, request_id,
+                                _record_of(transform(text) if transform else text))
+            for key, n, record_id, request_id, text in chunk]
+    return rows, styles.marked
+
+
+def _fill_in_parallel(rows: Iterable, table_for: Callable[[str], _RecordTable],
+                      formats: _Formats, workers: int, mask_key: bytes | None,
+                      request_ids: set[int]) -> int:
+    """The record rows built by ``workers`` processes, :data:`_CHUNK` records at a time, and
+    written here in order (each row's sheet and number chosen as the records are read)."""
+    import multiprocessing
+    from collections import deque
+
+    styles = (formats.time_style, formats.whole_style,
+              {unit: formats.unit_style(unit) for unit in ("MB", "SMS")})
+    context = multiprocessing.get_context("spawn")
+    pending: deque = deque()
+
+    def write(limit: int) -> None:
+        while len(pending) > limit:
+            result, places = pending.popleft()
+            built, marked = result.get()
+            marks = [(f' s="{_UNIT_MARK}{u}{_UNIT_MARK}"', formats.unit_style(u))
+                     for u in marked]
+            for (sheet, r), xml in zip(places, built, strict=True):
+                for mark, style in marks:
+                    xml = xml.replace(mark, style)
+                sheet.add_row(r, xml)
+
+    count = 0
+    with context.Pool(workers, initializer=_init_worker, initargs=(styles, mask_key)) as pool:
+        chunk: list[tuple] = []
+        places: list[tuple] = []
+        for row in rows:
+            table = table_for(row.family)
+            sheets = table.sheets
+            r = sheets.next_row()
+            chunk.append((table.key, r + 1, row.id, row.request_id, row.text))
+            places.append((sheets.sheet, r))
+            request_ids.add(row.request_id)
+            count += 1
+            if len(chunk) == _CHUNK:
+                pending.append((pool.apply_async(_build_rows, (chunk,)), places))
+                chunk, places = [], []
+                write(2 * workers)
+        if chunk:
+            pending.append((pool.apply_async(_build_rows, (chunk,)), places))
+        write(0)
     return count

@@ -453,3 +453,32 @@ def test_a_workbook_is_written_in_constant_memory(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_rows_built_in_worker_processes_are_the_same(db, stored, mask):
+    """A large export builds its rows in two processes (``workers``): the same workbook,
+    masked with the same pseudonyms, a unit the workers had no format for included (EUR)."""
+    from app.config import Settings
+    from app.export.masking import masker_for
+    from app.export.rows import record_rows, request_rows
+    from app.export.transfer import mask_transform
+
+    books = []
+    for workers in (1, 2):
+        options = ExportOptions()
+        if mask:
+            options.transform = mask_transform(masker_for(db, Settings.load()))
+        options.requests = lambda _seen: request_rows(db)
+        out = io.BytesIO()
+        assert write_xlsx(lambda: record_rows(db), out, options, workers=workers) == \
+            len(PLAIN) + len(RECORDS)
+        books.append(workbook(out.getvalue()))
+    single, parallel = books
+    assert single.sheetnames == parallel.sheetnames
+    for name in single.sheetnames:
+        one = [[(c.value, c.number_format) for c in row] for row in single[name].iter_rows()]
+        two = [[(c.value, c.number_format) for c in row] for row in parallel[name].iter_rows()]
+        assert one == two, name
+    cost = [c for row in parallel["Usage"].iter_rows() for c in row if c.value == 1.5]
+    assert cost and cost[0].number_format == 'General" EUR"'
