@@ -50,6 +50,11 @@ EXEMPT = [
                                                     "every filter example is run below"),
     (r"^streamer-inspector import$", "names the command in a table (no arguments)"),
     (r"^streamer-inspector$", "the meta table's application name, not a command"),
+    (r"^npx --yes newman", "needs Node and newman from npm: tests/export/test_postman.py runs "
+                           "newman against a real receiver (pytest -m slow)"),
+    (r"^STREAMER_INSPECTOR_PASSWORD=\S+ CURL_CA=\S+ bash replay\.sh$",
+     "replays to the endpoint that recorded the capture, which must be running: "
+     "tests/export/test_curl_export.py runs the script against a real receiver"),
 ]
 
 # Filter spans of docs/filters.md that are notation, not filters.
@@ -208,7 +213,7 @@ def run_example(written: str, world: dict) -> dict:
         expect = ""
         if " send " in command:
             expect = "done: "
-        elif " curl " in command:
+        elif " -m app curl " in command:  # not "export --format curl"
             expect = "200 OK from "
         elif command.startswith("curl "):
             expect = '"ok": true'
