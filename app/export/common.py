@@ -315,3 +315,31 @@ _OTHER_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+# The receiver undoes these Content-Encodings and stores the decoded body (see
+# app.server.receiver._decode_body); any other coding is refused (415) with the body as sent.
+DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+# Statuses the receiver gives before (or instead of) decoding the body: it is stored as sent
+# (401: at most its first 4 KB; 413: what arrived before the limit, or a compressed body that
+# decodes beyond it; 415: an unknown coding).
+_AS_SENT_STATUSES = frozenset({401, 413, 415})
+
+
+def decoded_codings(row: RequestRow) -> list[str]:
+    """The Content-Encodings the receiver undid before storing ``row``'s body, in the order
+    they were applied (empty: the body is stored as it was sent). The one rule the HAR, Postman
+    and curl exports follow: the receiver decodes a body it reads whole; it keeps the body as
+    sent when it refused the request first (401, 413), could not decode it (400 "the body could
+    not be read ...") or does not know the coding (415). A status an answer rule gave is not
+    such a refusal (rules answer only a batch the endpoint accepted)."""
+    codings = [c.strip().lower() for c in (row.content_encoding or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings or not set(codings) <= DECODED_CODINGS:
+        return []
+    if row.rule is not None:
+        return codings
+    if (row.status in _AS_SENT_STATUSES or row.auth in ("missing", "invalid")
+            or (row.reason or "").startswith("the body could not be read")):
+        return []
+    return codings

@@ -38,6 +38,7 @@ from app.export.common import (
     RequestRow,
     RowSource,
     body_text,
+    decoded_codings,
     rows_of,
     transform_bytes,
     uri_target,
@@ -45,7 +46,6 @@ from app.export.common import (
 from app.replay.curl import Shell, Var, Word, build_curl, shell_word
 
 PASSWORD_ENV = "STREAMER_INSPECTOR_PASSWORD"  # as the command line's (app.cli.options)
-_DECODED = {"gzip", "x-gzip", "deflate"}  # what the receiver decodes (others: a 415)
 
 
 @dataclass(frozen=True)
@@ -63,21 +63,9 @@ class Credentials:
 
 
 def encodings_to_apply(row: RequestRow) -> list[str]:
-    """The Content-Encodings to apply again to the stored body: those the receiver undid (the
-    capture holds the body decoded), in the order they were applied. None when it kept the
-    body as sent: credentials not checked out (a 401 reads a few KB as they come), an
-    encoding it cannot decode (415) or could not (400, 413)."""
-    codings = [c.strip().lower() for c in (row.content_encoding or "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    if not codings or row.auth in ("missing", "invalid"):
-        return []
-    if any(c not in _DECODED for c in codings) or row.status == 415:
-        return []
-    if row.status in (400, 413) and "Content-Encoding" in (row.reason or ""):
-        return []
-    if row.status == 413 and (row.body_size or 0) > len(row.body):
-        return []  # refused on its declared length: nothing was read, nothing decoded
-    return codings
+    """The Content-Encodings to apply again to the stored body: those the receiver undid (see
+    :func:`app.export.common.decoded_codings`), in the order they were applied."""
+    return decoded_codings(row)
 
 
 def _masked_authorization(value: str) -> str:

@@ -13,6 +13,7 @@ from app.export.common import (
     RequestRow,
     RowSource,
     body_text,
+    decoded_codings,
     dumps,
     endpoint_of,
     rows_of,
@@ -21,27 +22,11 @@ from app.export.common import (
     uri_target,
 )
 
-# The receiver undoes these Content-Encodings and stores the decoded body (see
-# app.server.receiver._decode_body); any other coding is refused (415) with the body as sent.
-_DECODED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-# Statuses the receiver gives before (or instead of) decoding the body: it is stored as sent
-# (401: at most its first 4 KB; 413: what arrived before the limit; 415: an unknown coding).
-_RAW_BODY_STATUSES = frozenset({401, 413, 415})
-
 
 def body_was_decoded(row: RequestRow) -> bool:
-    """Whether the stored body is the one its Content-Encoding (gzip, deflate) decoded: the
-    receiver decodes a body it reads whole; it keeps the body as sent when it refused the
-    request before (401, 413), could not decode it (400 "the body could not be read ...") or
-    does not know the coding (415). A status an answer rule gave is not such a refusal."""
-    codings = [c.strip().lower() for c in (row.content_encoding or "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    if not codings or not set(codings) <= _DECODED_CODINGS:
-        return False
-    if row.rule is not None:
-        return True
-    return row.status not in _RAW_BODY_STATUSES and not (row.reason or "").startswith(
-        "the body could not be read")
+    """Whether the stored body is the one its Content-Encoding decoded (see
+    :func:`app.export.common.decoded_codings`)."""
+    return bool(decoded_codings(row))
 
 
 def read_in_part(row: RequestRow) -> bool:

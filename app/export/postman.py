@@ -46,6 +46,7 @@ from app.export.common import (
     RequestRow,
     RowSource,
     body_text,
+    decoded_codings,
     dumps,
     endpoint_of,
     rows_of,
@@ -53,7 +54,6 @@ from app.export.common import (
     transform_of,
     uri_target,
 )
-from app.export.har import body_was_decoded
 
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
@@ -167,7 +167,7 @@ def postman_item(row: RequestRow, options: ExportOptions, base_var: str = "baseU
     transform = transform_of(options)
     target = uri_target(row, transform)
     auth, keep_credentials, auth_note = _auth(row, transform)
-    decoded = body_was_decoded(row)  # then sent without its Content-Encoding
+    decoded = bool(decoded_codings(row))  # then sent without its Content-Encoding
     headers = []
     for key, value in row.headers:
         lower = key.lower()

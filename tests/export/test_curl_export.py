@@ -334,6 +334,14 @@ def test_gzip_is_applied_again_only_where_the_receiver_decoded_it():
     broken = _row("/", content_encoding="gzip", auth="ok")
     broken.status, broken.reason = 400, "the body could not be read as Content-Encoding gzip"
     assert encodings_to_apply(broken) == []
+    # a body cut off in transit (a chunked body that broke) is stored as it came too
+    cut = _row("/", content_encoding="gzip", auth="ok")
+    cut.status, cut.reason = 400, "the body could not be read: Not enough data for satisfy"
+    assert encodings_to_apply(cut) == []
+    # a batch an answer rule answered (503) was accepted and decoded first
+    ruled = _row("/", content_encoding="gzip", auth="ok", rule="503 for 1")
+    ruled.status = 503
+    assert encodings_to_apply(ruled) == ["gzip"]
 
 
 def test_one_variable_per_endpoint_and_base_url_for_all(recorded, tmp_path):
