@@ -28,7 +28,7 @@ from app.cli import main as cli
 from app.display import scalar_text
 from app.export.common import ExportOptions, RecordRow
 from app.export.registry import export
-from app.export.xlsxfile import TIME_FORMAT, write_xlsx
+from app.export.xlsxfile import TIME_FORMAT, cell_string, write_xlsx
 from app.records.columns import RECORD_TABS
 from app.records.shape import JsonFloat, parse_record, replace_lone_surrogates
 from tests.conftest import start_receiver
@@ -384,6 +384,9 @@ def test_the_hostile_corpus_exports_and_reads_back(db):
     assert row("uint64_max")["Id"] == "18446744073709551615"
     big = len(row("one_mb")["Description"])
     assert 32000 < big <= 32767
+    rockets = cell_string("🚀" * 20_000)  # two UTF-16 units each: Excel counts units
+    assert 32000 < len(rockets.encode("utf-16-le")) // 2 <= 32767
+    assert rockets.startswith("🚀" * 16000) and rockets.endswith("has it whole]")
     others = {r["Record"]: r for r in rows_of(book["Other"])}
     assert others[first + names.index("big_id")]["Id"] == str(BIG_ID)
 
