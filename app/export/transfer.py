@@ -135,6 +135,9 @@ def run_export(args: ExportJob) -> int:
                 if args.format == "xlsx" and total > xlsxfile.PARALLEL_FROM:
                     write = functools.partial(write, workers=xlsxfile.WORKERS)
                 count = write(lambda: progress.watch(source()), out, options)
+        if exporter.extension == "sh":  # a script: executable by whoever may read it
+            mode = tmp.stat().st_mode
+            tmp.chmod(mode | (mode & 0o444) >> 2)
         tmp.replace(target)
     except Cancelled:
         tmp.unlink(missing_ok=True)

@@ -299,6 +299,9 @@ def test_the_command_line_writes_it(recorded, tmp_path):
          str(out)], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert out.read_text("utf-8").count("\ngot=$(") == len(stored_rows(rec))
+    # executable by whoever may read it
+    mode = out.stat().st_mode
+    assert os.access(out, os.X_OK) and mode & 0o111 == (mode & 0o444) >> 2
 
 
 def _row(target: str | None, **kw) -> RequestRow:
