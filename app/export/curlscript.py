@@ -180,12 +180,16 @@ def replay_url(url: str, row: RequestRow, transform: Callable[[str], str]) -> tu
 
 
 def copy_command(row: RequestRow, url: str, *, user: str | None, password: str | None,
-                 cacert: str | None) -> tuple[str, str]:
+                 cacert: str | None,
+                 transform: Callable[[str], str] | None = None) -> tuple[str, str]:
     """Copy as cURL of a recorded request: the command and a sentence for the message bar.
 
     Sent to ``url`` (see :func:`replay_url`) as it came, credentials as they were judged: the
     right ones become ``user`` and ``password`` (when ``url`` asks for credentials), a wrong
-    password stays wrong, missing ones stay missing."""
+    password stays wrong, missing ones stay missing. ``transform`` (masking) applies to what
+    comes from the capture: target, header values and body."""
+    masked = transform is not None
+    transform = transform or _identity_transform
     wrong = "not-the-password" if password != "not-the-password" else "not-the-password!"
     credentials = Credentials(password=password or "", wrong=wrong, user=user,
                               when_off=user is not None)
@@ -194,14 +198,15 @@ def copy_command(row: RequestRow, url: str, *, user: str | None, password: str |
         row_auth = "off"
     else:
         row_auth = row.auth
-    target_url, request_target = replay_url(url, row, _identity_transform)
+    target_url, request_target = replay_url(url, row, transform)
     shown = replace(row, auth=row_auth)
-    command = request_command(shown, _identity_transform, target_url, credentials,
+    command = request_command(shown, transform, target_url, credentials,
                               request_target=request_target, cacert=cacert)
     how = {"ok": "with the credentials", "invalid": "with wrong credentials, as received",
            "missing": "without credentials, as received"}.get(row_auth, "as received")
+    body = "its body with identifiers masked" if masked else "its exact body"
     return command.text, (f"Copied request {row.id} as a cURL command: {row.method} "
-                          f"{urlsplit(target_url).path or '/'}, its exact body, {how}")
+                          f"{urlsplit(target_url).path or '/'}, {body}, {how}")
 
 
 def row_of_columns(columns: dict) -> RequestRow:

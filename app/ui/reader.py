@@ -365,7 +365,7 @@ class CaptureReader(QObject):
         elif kind == "sample_curl":
             self.text_ready.emit(*_curl_for_sample(job[1], job[2]))
         elif kind == "curl" and follower is not None:
-            self.text_ready.emit(*_curl_for(follower, *job[1:]))
+            self.text_ready.emit(*_curl_for(follower, *job[1:], masker=self._masker))
         elif kind == "write" and follower is not None:
             ids, path = job[1], job[2]
             found = follower.record_texts(ids)
@@ -1263,11 +1263,13 @@ def _curl_for_sample(name: str, target: dict) -> tuple[str, str]:
     return command, f"Copied the sample {sample.title} as a cURL command"
 
 
-def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> tuple[str, str]:
+def _curl_for(follower: Follower, table: str, ids: list[int], target: dict,
+              masker: Masker | None = None) -> tuple[str, str]:
     """Copy as cURL: a request as it was received (``app.export.curlscript.copy_command``:
     method, target, headers, exact body, credentials as judged), or records as one JSON list
-    posted to ``target``."""
+    posted to ``target``; with identifiers masked while the view masks them."""
     from app.export.curlscript import copy_command, row_of_columns
+    from app.export.transfer import mask_transform
     from app.replay.curl import build_curl
 
     if table == "requests":
@@ -1276,12 +1278,16 @@ def _curl_for(follower: Follower, table: str, ids: list[int], target: dict) -> t
             return "", "Nothing to copy"
         return copy_command(row_of_columns(columns), target.get("url", ""),
                             user=target.get("user"), password=target.get("password"),
-                            cacert=target.get("ca_file"))
+                            cacert=target.get("ca_file"),
+                            transform=mask_transform(masker) if masker is not None else None)
     found = follower.record_texts(ids)
     texts = [found[i][1] for i in ids if i in found]
+    if masker is not None:
+        texts = [masker.mask_record(t) for t in texts]
     body = ("[" + ",".join(texts) + "]").encode("utf-8")
     noun = "record" if len(texts) == 1 else "records"
-    message = f"Copied {len(texts)} {noun} as a cURL command (one JSON list)"
+    message = (f"Copied {len(texts)} {noun} as a cURL command (one JSON list"
+               + (", identifiers masked)" if masker is not None else ")"))
     command = build_curl(target.get("url", ""), body, user=target.get("user"),
                          password=target.get("password"), cacert=target.get("ca_file"))
     return command, message

@@ -120,3 +120,34 @@ def test_file_export_as_curl_writes_a_script_that_replays_the_capture(qtbot, win
     _, _, *again = stored_rows(window)
     assert [(r["method"], r["target"], r["status"]) for r in again] == [
         ("PUT", "/a%2Fb?q=%20", 405), ("POST", "/", 401)]
+
+
+def test_copy_as_curl_masks_identifiers_while_the_view_does(qtbot, window):
+    settings = window.settings
+    right = "Basic " + base64.b64encode(f"{settings.user}:{settings.password}".encode()).decode()
+    iccid, imsi = "8988228066602306710", "901405100000001"
+    body = (f'[{{"id": 7, "timestamp": "2024-12-13T12:49:57Z", "event_type": {{"id": 1}}, '
+            f'"sim": {{"iccid": "{iccid}"}}, "imsi": {{"imsi": "{imsi}"}}}}]').encode()
+    assert send(window, "POST", f"/hook?iccid={iccid}",
+                {"Content-Type": "application/json", "Authorization": right}, body) == 200
+    (original,) = stored_rows(window)
+    window.mask_action.trigger()
+    command, message = copy_request(qtbot, window, original["id"])
+    assert iccid not in command and imsi not in command
+    assert "identifiers masked" in message
+    bash(command)  # still a working command: a masked request arrives, its ICCID a pseudonym
+    again = stored_rows(window)[-1]
+    assert again["status"] == 200 and iccid not in again["body"].decode()
+    assert again["body"].decode().count('"89') == 1 and iccid not in again["target"]
+    # records too: the table's selection, as one JSON list
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() >= 1, timeout=WAIT)
+    window.tabs.setCurrentIndex(1)
+    window.views["event"].setCurrentIndex(events.index(0, 0))
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    window.copy_as_curl_action.trigger()
+    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")), timeout=WAIT)
+    assert iccid not in clipboard.text() and imsi not in clipboard.text()
+    assert "identifiers masked" in window.statusBar().currentMessage()
+    window.mask_action.trigger()
