@@ -26,6 +26,7 @@ import hmac
 import ipaddress
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from app.records.shape import parse_record
@@ -166,3 +167,21 @@ def masker_for(db, settings) -> Masker:
         key = settings.mask_keys[capture_id] = new_key()
         settings.save()
     return Masker(key)
+
+
+def mask_transform(masker: Masker) -> Callable[[str], str]:
+    """Masking for any text an exporter writes: records, bodies (lists of records), headers."""
+
+    def transform(text: str) -> str:
+        if text[:1] in "{[":
+            try:
+                value = parse_record(text)
+            except ValueError:
+                value = None
+            for item in value if isinstance(value, list) else [value]:
+                masker.learn(item)
+        return masker.mask_text(text)
+
+    transform.mask_key = masker.key
+    transform.json_safe = True  # masked JSON is still JSON: CSV may mask whole records first
+    return transform

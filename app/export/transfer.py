@@ -16,40 +16,21 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.config import Settings
 from app.export import xlsxfile
 from app.export.common import ExportOptions
-from app.export.masking import Masker, masker_for
+from app.export.masking import Masker, mask_transform, masker_for
 from app.export.registry import EXPORTERS, requests_for
 from app.export.rows import known_interop, record_rows, request_rows
 from app.filters.parser import parse
-from app.records.shape import parse_record
 
 
 class Cancelled(Exception):
     """The export was interrupted (SIGINT) before it completed."""
-
-
-def mask_transform(masker: Masker) -> Callable[[str], str]:
-    """Masking for any text an exporter writes: records, bodies (lists of records), headers."""
-
-    def transform(text: str) -> str:
-        if text[:1] in "{[":
-            try:
-                value = parse_record(text)
-            except ValueError:
-                value = None
-            for item in value if isinstance(value, list) else [value]:
-                masker.learn(item)
-        return masker.mask_text(text)
-
-    transform.mask_key = masker.key
-    transform.json_safe = True  # masked JSON is still JSON: CSV may mask whole records first
-    return transform
 
 
 def _ids(path: Path | None) -> list[int] | None:

@@ -701,8 +701,7 @@ def _init_worker(styles: tuple, mask_key: bytes | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about cancelling
     transform = None
     if mask_key is not None:
-        from app.export.masking import Masker
-        from app.export.transfer import mask_transform
+        from app.export.masking import Masker, mask_transform
 
         transform = mask_transform(Masker(mask_key))
     worker_styles = _WorkerStyles(*styles)
