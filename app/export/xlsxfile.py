@@ -1,7 +1,10 @@
 """XLSX: a workbook for spreadsheets, one sheet per record table plus the requests.
 
 Written with ``xlsxwriter`` in its ``constant_memory`` mode (each row goes to a temporary file as
-soon as the next begins: a million records in constant memory). Each record table of the window
+soon as the next begins: a million records in constant memory; the temporary files, in the
+system's temporary folder, hold the sheets' XML until the workbook is zipped: about 0.9 GB for a
+million records). Rows are built as XML by a compiled row builder (:class:`_RowBuilder`), for a
+large export in worker processes (``workers``). Each record table of the window
 (``app.records.columns.RECORD_TABS``: Events, Usage, SMS, Other) becomes a sheet with that
 table's columns, after ``Record`` and ``Request`` (this capture's numbers) and ``Id`` (the
 record's own 1NCE id); a sheet that reaches Excel's row limit goes on in ``Events (2)`` and so
