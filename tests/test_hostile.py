@@ -276,8 +276,8 @@ def _export(capsys, capture: Path, fmt: str, out: Path, *extra: str) -> dict:
 
 
 def _searchable(path: Path) -> bytes:
-    """An export's bytes, plus every base64 body of a HAR decoded (a mask must reach them), and
-    an XLSX workbook's XML unzipped."""
+    """An export's bytes, plus every base64 body of a HAR or Postman collection decoded (a mask
+    must reach them), and an XLSX workbook's XML unzipped."""
     data = path.read_bytes()
     if path.suffix == ".xlsx":
         with zipfile.ZipFile(path) as book:
@@ -287,6 +287,11 @@ def _searchable(path: Path) -> bytes:
             post = entry["request"].get("postData", {})
             if post.get("_encoding") == "base64":
                 data += base64.b64decode(post["text"])
+    if path.suffix == ".postman":  # a body newman would alter is base64 file content
+        for item in json.loads(data)["item"]:
+            body = item["request"].get("body", {})
+            if body.get("mode") == "file":
+                data += base64.b64decode(body["file"]["content"])
     return data
 
 
