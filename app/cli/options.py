@@ -203,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "describe)")
     p.add_argument("--events", choices=("human", "jsonl"), default="human")
 
-    p = sub.add_parser("export", help="export records or requests: json, ndjson, csv, har, "
-                                      "postman",
+    p = sub.add_parser("export", help="export records or requests: json, ndjson, csv, xlsx, "
+                                      "har, postman, curl",
                        description="Export from a capture. The file is written under a "
                                    "temporary name and renamed when complete.")
     p.add_argument("capture", type=Path)
@@ -214,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", metavar="EXPR", default="",
                    help="only records matching EXPR (for har/postman: the requests they came in)")
     p.add_argument("--ids-file", type=Path, help="only these record ids (one a line)")
-    p.add_argument("--request-ids-file", type=Path, help="har/postman: only these requests")
+    p.add_argument("--request-ids-file", type=Path,
+                   help="only these requests (one id a line); for a records format: their "
+                        "records")
     p.add_argument("--mask", action="store_true",
                    help="replace ICCID, IMSI, MSISDN, IMEI, IP addresses and organisation "
                         "names with consistent pseudonyms")

@@ -90,6 +90,9 @@ def run_export(args: ExportJob) -> int:
         if exporter.kind == "records":
             if exporter.with_requests:  # xlsx: the records and their requests
                 record_ids = _with_requests(db, args, record_ids, options)
+            elif record_ids is None and args.request_ids_file is not None:
+                # the records of the chosen requests (the Requests table's selection)
+                record_ids = _records_of_requests(db, _ids(args.request_ids_file) or [])
             total = (len(record_ids) if record_ids is not None else None)
             source = lambda: record_rows(db, record_ids, args.filter)  # noqa: E731
             if (args.format == "csv" or exporter.with_requests) and record_ids is None:
@@ -155,6 +158,11 @@ def _with_requests(db, args: ExportJob, record_ids: list[int] | None,
     options.requests = lambda _seen: request_rows(db, request_ids)
     if record_ids is not None or args.filter.strip():
         return record_ids
+    return _records_of_requests(db, request_ids)
+
+
+def _records_of_requests(db, request_ids: list[int]) -> list[int]:
+    """The record ids of these requests, in order."""
     found: list[int] = []
     for start in range(0, len(request_ids), 900):
         chunk = request_ids[start:start + 900]

@@ -11,6 +11,8 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 import tracemalloc
 import uuid
 from pathlib import Path
@@ -595,3 +597,35 @@ def test_csv_refuses_a_one_shot_iterator_json_takes_it():
 def test_requests_exporters_take_no_filter(db):
     with pytest.raises(ValueError, match="by ids"):
         run(db, "har", filter_text="alert")
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+def test_a_records_format_of_chosen_requests_holds_their_records_only(tmp_path, fmt):
+    """The Requests table's selection exported as records: only the records of those
+    requests (--request-ids-file was ignored: every record of the capture was written)."""
+    capture = tmp_path / "c.sqlite"
+    writer = CaptureWriter(capture)
+    try:
+        for first in (1, 11, 21):
+            body = json.dumps([{"id": first + i, "timestamp": "2024-12-13T12:49:57Z",
+                                "event_type": {"id": 1}} for i in range(10)]).encode()
+            writer.store(Incoming("POST", "/", body, content_type="application/json"))
+    finally:
+        writer.close()
+    ids = tmp_path / "requests.txt"
+    ids.write_text("2\n", "utf-8")
+    out = tmp_path / f"out.{fmt}"
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "export", str(capture), "--format", fmt, "-o", str(out),
+         "--request-ids-file", str(ids)], capture_output=True, text=True, timeout=60,
+        check=False)
+    assert result.returncode == 0, result.stderr
+    assert "exported 10 records" in result.stdout
+    text = out.read_text("utf-8")
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert sorted(int(r["id"]) for r in rows) == list(range(11, 21))
+    else:
+        values = (json.loads(text) if fmt == "json"
+                  else [json.loads(line) for line in text.splitlines()])
+        assert sorted(v["id"] for v in values) == list(range(11, 21))
