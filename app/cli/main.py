@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         return 141
+    except KeyboardInterrupt:
+        # Ctrl+C (or the window's cancel line) before the command set its own handler, e.g.
+        # while it was still starting: stopped, without a traceback.
+        print("cancelled", file=sys.stderr, flush=True)
+        return 130
     return code
 
 

@@ -86,6 +86,7 @@ class ChildRun(QObject):
         self._stderr = b""
         self._name = name
         self._last_error = ""
+        self._cancel_pending = False  # cancelled while the process was still starting
 
     @property
     def running(self) -> bool:
@@ -108,6 +109,8 @@ class ChildRun(QObject):
         process.readyReadStandardError.connect(self._on_process_ready_read_standard_error)
         process.finished.connect(self._on_process_finished)
         process.errorOccurred.connect(self._on_process_error_occurred)
+        process.started.connect(self._on_process_started)
+        self._cancel_pending = False
         self._buffer = self._stderr = b""
         self._last_error = ""
         self._name = self._name or args[0]
@@ -118,9 +121,18 @@ class ChildRun(QObject):
         """Stop the run as Ctrl+C would: it stops cleanly and reports "cancelled". Through the
         child's stdin (``app.cli.cancel``), which works on every platform: on Windows a
         SIGINT sent with ``os.kill`` is an immediate ``TerminateProcess``."""
-        if self._process is not None and self._process.state() == QProcess.ProcessState.Running:
+        if self._process is None:
+            return
+        if self._process.state() == QProcess.ProcessState.Starting:
+            self._cancel_pending = True  # written once it runs (_on_process_started)
+        elif self._process.state() == QProcess.ProcessState.Running:
             self._process.write(CANCEL_LINE)
             self._process.closeWriteChannel()
+
+    def _on_process_started(self) -> None:
+        if self._cancel_pending:
+            self._cancel_pending = False
+            self.cancel()
 
     def _on_process_ready_read_standard_output(self) -> None:
         self._buffer += bytes(self._process.readAllStandardOutput().data())

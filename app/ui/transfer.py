@@ -216,6 +216,9 @@ class ExportDialog(QDialog):
             self.progress.setRange(0, 1)
         if code not in (0, 130) and not self.state.text().startswith("Could not"):
             self.state.setText(f"Could not export: {last_error_line(stderr) or code}")
+        elif code == 130 and not self.state.text().startswith("Cancelled"):
+            # cancelled before it said anything (still starting): nothing was written either
+            self.state.setText("Cancelled: nothing was written.")
 
     def reject(self) -> None:
         if self._run.running:

@@ -114,7 +114,8 @@ def test_cancelling_an_export_goes_through_the_childs_stdin(qtbot, window, tmp_p
     capture = tmp_path / "big.sqlite"
     subprocess.run([sys.executable, "-m", "app", "import", "--capture", str(capture), str(src)],
                    check=True, capture_output=True, timeout=120)
-    dialog = ExportDialog(capture, {"All requests": []}, False, window)
+    # masked, so that it takes seconds (unmasked it may be done before a progress line is read)
+    dialog = ExportDialog(capture, {"All requests": []}, True, window)
     qtbot.addWidget(dialog)
     dialog.format.setCurrentIndex(dialog.format.findData("json"))
     target = tmp_path / "all.json"
@@ -125,6 +126,14 @@ def test_cancelling_an_export_goes_through_the_childs_stdin(qtbot, window, tmp_p
     qtbot.waitUntil(lambda: dialog.state.text() == "Cancelled: nothing was written.",
                     timeout=WAIT)
     qtbot.waitUntil(dialog.export_button.isEnabled, timeout=WAIT)  # the child has exited
+    assert not target.exists() and not list(tmp_path.glob(".all.json*"))
+    # Cancelled at once, while the child is still starting (before its own handler is set):
+    # stopped without a traceback, and the dialog says so.
+    dialog.mask.setChecked(False)
+    dialog.export_button.click()
+    dialog.cancel_button.click()
+    qtbot.waitUntil(dialog.export_button.isEnabled, timeout=WAIT)
+    assert dialog.state.text() == "Cancelled: nothing was written."
     assert not target.exists() and not list(tmp_path.glob(".all.json*"))
     dialog.close()
 
