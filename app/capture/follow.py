@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture.ledger import ledger_through, seen_of
-from app.capture.schema import has_ledger, open_reader, request_body
+from app.capture.schema import has_ledger, has_targets, open_reader, request_body
 from app.db import sqlite3
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
@@ -29,6 +29,7 @@ REQUEST_COLUMNS = ("id", "received_at", "peer", "method", "path", "query", "stat
                    "problems", "record_count", "body_size", "duration_ms", "auth", "auth_user",
                    "counts", "content_type", "first_record", "source", "headers")
 LEDGER_REQUEST_COLUMNS = ("rule", "acked")  # format 6 on
+TARGET_REQUEST_COLUMNS = ("target",)  # format 7 on: the request target as it arrived
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Follower:
         self.requests = 0
         self.records = 0
         self.has_ledger = has_ledger(self._db)  # format 6 on: rules, acks, the ledger
+        self.has_targets = has_targets(self._db)  # format 7 on: the target as it arrived
 
     # -- the redelivery ledger (app.capture.ledger) ----------------------------------------
 
@@ -240,11 +242,14 @@ class Follower:
 
     def request_rows(self, ids: list[int]) -> dict[int, dict]:
         """The small columns of these requests (not the body), by id; from format 6 on also
-        the answer ``rule`` and ``acked`` (the receiver may migrate the file while it is
-        followed, so that is looked at until it is so)."""
+        the answer ``rule`` and ``acked``, from format 7 on the ``target`` (the receiver may
+        migrate the file while it is followed, so that is looked at until it is so)."""
         if not self.has_ledger:
             self.has_ledger = has_ledger(self._db)
-        columns = REQUEST_COLUMNS + (LEDGER_REQUEST_COLUMNS if self.has_ledger else ())
+        if not self.has_targets:
+            self.has_targets = has_targets(self._db)
+        columns = (REQUEST_COLUMNS + (LEDGER_REQUEST_COLUMNS if self.has_ledger else ())
+                   + (TARGET_REQUEST_COLUMNS if self.has_targets else ()))
         out: dict[int, dict] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))

@@ -659,7 +659,8 @@ def _request_rows(follower: Follower, generation: int, block: int,
             continue
         problems = json.loads(row["problems"]) if row["problems"] else []
         status, rule = row["status"], row.get("rule")
-        path = row["path"] + (f"?{row['query']}" if row["query"] else "")
+        # the target as it arrived (%2F told apart from /; format 7 on), else path and query
+        path = row.get("target") or row["path"] + (f"?{row['query']}" if row["query"] else "")
         records = str(row["record_count"]) if row["method"] == "POST" else ""
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)

@@ -130,6 +130,8 @@ def test_the_request_detail_shows_the_target_as_it_arrived_and_the_endpoint(qtbo
     finish(post(window, EVENT_SAMPLE, target="p%20q/x%2Fy?a=%2F+b"))
     requests = window.requests_model
     qtbot.waitUntil(lambda: requests.rowCount() == 1, timeout=WAIT)
+    # the Path column too: %2F told apart from /
+    wait_cell(qtbot, requests, 0, 3, "/p%20q/x%2Fy?a=%2F+b")
     window.views["requests"].setCurrentIndex(requests.index(0, 0))
     port = urlsplit(window.receiver.endpoint["url"]).port
     qtbot.waitUntil(lambda: "POST /p%20q/x%2Fy?a=%2F+b HTTP/1.1 from" in
