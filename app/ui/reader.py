@@ -932,14 +932,15 @@ def _request_detail_plain(follower: Follower, request_id: int) -> Detail:
     problems = json.loads(row["problems"]) if row["problems"] else []
     # the request line as it arrived (format 7 on), else its decoded path and query
     target = row.get("target") or (row["path"] + (f"?{row['query']}" if row["query"] else ""))
-    lines = [f"{row['method']} {target} HTTP/{row['http_version']} from "
-             f"{client_address(row['peer'], headers)} at {row['received_at']}"
-             + (f" by {row['endpoint']}" if row.get("endpoint") else ""),
+    lines = [f"{row['method']} {target} HTTP/{row['http_version']}",
+             f"From {client_address(row['peer'], headers)}"
+             + (f" to {row['endpoint']}" if row.get("endpoint") else "")
+             + f" at {row['received_at']}",
              answered_text(row),
              *(f"Note: {p}" for p in problems),
              "", *(f"{name}: {value}" for name, value in headers)]
     if row["body_size"] > len(body):
-        lines.insert(2, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
+        lines.insert(3, f"Body: {row['body_size']} bytes arrived, {len(body)} kept")
     info = plain("\n".join(lines))
     noun = "record" if row["record_count"] == 1 else "records"
     title = (f"Request {request_id} · {status_text(row['status'], row.get('rule'))} · "
