@@ -234,8 +234,10 @@ class TransferController(QObject):
             # once the reader has written it whole (``_on_reader_ids_written``).
             ids_path = self.tmp / f"export-ids-{table}.txt"
             option = "--request-ids-file" if table == "requests" else "--ids-file"
-            noun = "requests" if table == "requests" else "records"
-            scopes[f"The {len(rows):,} selected {noun}"] = [option, str(ids_path)]
+            noun = "request" if table == "requests" else "record"
+            scope = (f"The selected {noun}" if len(rows) == 1
+                     else f"The {len(rows):,} selected {noun}s")
+            scopes[scope] = [option, str(ids_path)]
             self._export_scopes = (str(ids_path), scopes, table)
             self._reader.write_ids([view.model().id_at(r) for r in rows], ids_path, table)
             return
