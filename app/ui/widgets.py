@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.empty import EmptyMessage, EmptyState
 from app.ui.models import CaptureTableModel
 from app.ui.values import one_line_safe
 
@@ -85,27 +85,47 @@ class RecordTableView(QTableView):
             self.setColumnWidth(column, width)
         self._at_bottom = True
         self._empty_hint = ""
+        self._empty_message = EmptyMessage(None)
+        self.empty_state = EmptyState(self.viewport())
+        self.empty_state.hide()
         model.rowsAboutToBeInserted.connect(self._on_model_rows_about_to_be_inserted)
         model.rowsInserted.connect(self._on_model_rows_inserted)
+        model.rowsRemoved.connect(self._update_empty_state)
+        model.modelReset.connect(self._update_empty_state)
 
     def set_empty_hint(self, text: str) -> None:
+        """What to say while nothing at all has arrived (how to send something)."""
         self._empty_hint = text
-        self.viewport().update()
+        self._update_empty_state()
 
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        if self.model().rowCount() == 0 and self._empty_hint:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            rect = self.viewport().rect().adjusted(24, 24, -24, -24)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
-                             | Qt.TextFlag.TextWordWrap, self._empty_hint)
-            painter.end()
+    def set_empty_message(self, message: EmptyMessage) -> None:
+        """Why the table is empty when it is (:func:`app.ui.empty.empty_message`)."""
+        self._empty_message = message
+        self._update_empty_state()
+
+    def _update_empty_state(self, *_args) -> None:
+        message = self._empty_message
+        text = self._empty_hint if message.text is None else message.text
+        if self.model().rowCount() == 0 and text:
+            self.empty_state.set_text(text, message.clearable and message.text is not None)
+            self.empty_state.setGeometry(self.viewport().rect())
+            self.empty_state.show()
+        else:
+            self.empty_state.hide()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.empty_state.setGeometry(self.viewport().rect())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)  # (which moves the viewport's children)
+        self.empty_state.setGeometry(self.viewport().rect())
 
     def _on_model_rows_about_to_be_inserted(self, *_args) -> None:
         bar = self.verticalScrollBar()
         self._at_bottom = bar.value() >= bar.maximum()
 
     def _on_model_rows_inserted(self, *_args) -> None:
+        self._update_empty_state()
         if self._at_bottom:
             self.scrollToBottom()

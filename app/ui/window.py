@@ -51,6 +51,7 @@ from app.config import Settings
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.ui.detail import JsonDetail
+from app.ui.empty import empty_message
 from app.ui.filterbar import FilterBar
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
@@ -387,6 +388,8 @@ class MainWindow(QMainWindow):
         bar.filter_changed.connect(lambda flt, t=table: self._on_filter_bar_filter_changed(t, flt))
         layout.addWidget(bar)
         view = RecordTableView(model, widths, page)
+        view.empty_state.clear_filter_clicked.connect(
+            lambda t=table: self.filter_bars[t].set_text(""))
         layout.addWidget(view, 1)
         self.filter_bars[table] = bar
         self.views[table] = view
@@ -466,6 +469,7 @@ class MainWindow(QMainWindow):
         for model in self.record_models.values():
             model.reset()
         self._counts = {"requests": 0, "records": 0}
+        self._totals = {}  # (the reader gives the new capture's)
         self._update_counts()
         self._show_empty_detail()
         self.redeliveries.clear()
@@ -514,6 +518,18 @@ class MainWindow(QMainWindow):
             total = self._totals.get(table, count)
             shown = f"{count:,} of {total:,}" if self._filtered.get(table) else f"{count:,}"
             self.tabs.setTabText(number, f"{title} ({shown})")
+        self._update_empty_states(titles)
+
+    def _update_empty_states(self, titles: dict[str, str]) -> None:
+        """Tell each empty table why it is empty (nothing arrived, nothing of its kind, or its
+        filter hides every row)."""
+        record_titles = {tab.key: tab.title for tab in RECORD_TABS}
+        for table, view in self.views.items():
+            flt = self.filter_bars[table].current_filter()
+            view.set_empty_message(empty_message(
+                table, titles[table], requests=self._counts["requests"],
+                records=self._counts["records"], totals=self._totals, titles=record_titles,
+                filter_text="" if flt.is_empty else flt.text))
 
     def show_error(self, message: str) -> None:
         """Show a failure in the message bar (plain text): something did not happen."""
