@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from app import APP_TITLE, __version__
 from app.config import Settings
 from app.filters.planner import Filter
+from app.records.cells import zone_name
 from app.records.columns import RECORD_TABS
 from app.ui.detail import JsonDetail
 from app.ui.empty import empty_message
@@ -57,6 +58,7 @@ from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
 from app.ui.redeliveries import RedeliveriesView
+from app.ui.shortcuts import ShortcutRouter
 from app.ui.simtest import SimTestPanel
 from app.ui.values import plain
 from app.ui.widgets import MessageBar, RecordTableView
@@ -109,6 +111,9 @@ class MainWindow(QMainWindow):
         self.receiver = receiver
         self._detail_kind: str | None = None
         self._detail_request: int | None = None
+        # The detail asked for last ("record"/"request", id): a late answer to an earlier
+        # question (another tab's row) is not shown over it.
+        self._detail_wanted: tuple[str, int] | None = None
         self._counts = {"requests": 0, "records": 0}
         self.quitting = False  # closing: a receiver that stops or fails now is not restarted
         self._jump_to_records_of: int | None = None
@@ -133,6 +138,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_central()
         self._build_menus()
+        # Every shortcut works whatever has focus (a filter bar's field claimed Ctrl+E).
+        self.shortcut_router = ShortcutRouter(self)
         self.statusBar().showMessage("Ready", 3000)
         self._restore_layout()
         self._wire()
@@ -435,6 +442,14 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.sim_test.toggleViewAction())
         menu.addAction(self.mask_action)
+        self.local_times_action = self._action(
+            "Times in &local time", self._apply_times,
+            tip="Show the tables' times in this computer's time zone (off: in UTC); the "
+                "headers name the zone, a time's tooltip gives it as sent")
+        self.local_times_action.setCheckable(True)
+        self.local_times_action.setChecked(self.settings.local_times)
+        self._apply_times()
+        menu.addAction(self.local_times_action)
         menu.addSeparator()
         menu.addAction(self.show_request_action)
         menu.addAction(self.show_records_action)
@@ -455,7 +470,8 @@ class MainWindow(QMainWindow):
         self.reader.redeliveries_ready.connect(self.redeliveries.show_report)
         self.redeliveries.shown_changed.connect(self.reader.watch_redeliveries)
         self.redeliveries.request_activated.connect(self.show_request)
-        self.redeliveries.request_selected.connect(self.reader.fetch_request)
+        self.redeliveries.request_selected.connect(self._on_redeliveries_request_selected)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.redeliveries.records_wanted.connect(self.show_records_of)
         self.sim_test.iccid_changed.connect(self.reader.set_checklist_sim)
         if self.sim_test.iccid():
@@ -561,11 +577,38 @@ class MainWindow(QMainWindow):
         if not current.isValid():
             return
         model = current.model()
-        item_id = model.id_at(current.row())
-        if model.table == "requests":
+        self._fetch_detail("request" if model.table == "requests" else "record",
+                           model.id_at(current.row()))
+
+    def _on_redeliveries_request_selected(self, request_id: int) -> None:
+        self._fetch_detail("request", request_id)
+
+    def _fetch_detail(self, kind: str, item_id: int) -> None:
+        self._detail_wanted = (kind, item_id)
+        if kind == "request":
             self.reader.fetch_request(item_id)
         else:
             self.reader.fetch_record(item_id)
+
+    def _on_tabs_current_changed(self, number: int) -> None:
+        """The detail follows the tab: its current row, or that nothing is selected there."""
+        if self.tabs.widget(number) is self.redeliveries:
+            index = self.redeliveries.table.currentIndex()
+            if index.isValid():
+                self._fetch_detail("request",
+                                   self.redeliveries.model.request_at(index.row()).request_id)
+            else:
+                self._show_empty_detail("Redeliveries")
+            return
+        views = list(self.views.values())
+        if not 0 <= number < len(views):
+            return
+        current = views[number].currentIndex()
+        if current.isValid():
+            self._on_view_current_row_changed(current, current)
+        else:
+            title = "Requests" if number == 0 else RECORD_TABS[number - 1].title
+            self._show_empty_detail(title)
 
     def _on_reader_detail_ready(self, detail: Detail) -> None:
         if detail.mask != self._mask_key:
@@ -573,13 +616,16 @@ class MainWindow(QMainWindow):
         if detail.kind == "request" and self._jump_to_records_of == detail.item_id:
             self._jump_to_records_of = None
             self._select_records(detail.first_record, detail.record_count)
+        if (detail.kind, detail.item_id) != self._detail_wanted:
+            return  # another row (or tab) is shown now: its detail is on its way
         self._detail_kind = detail.kind
         self._detail_request = detail.request_id
         self.detail_title.setText(detail.title)
         self.ledger_label.setText(detail.ledger)
         self.ledger_label.setVisible(bool(detail.ledger))
-        if detail.kind == "record":
-            self.info_text.hide()
+        if detail.kind == "record":  # an MO SMS: its payload decoded
+            self.info_text.setPlainText(detail.info)
+            self.info_text.setVisible(bool(detail.info))
             self.jump_button.setText("Show its request")
         else:
             self.info_text.setPlainText(detail.info)
@@ -592,10 +638,14 @@ class MainWindow(QMainWindow):
         else:
             self.detail.show_text(detail.raw_text, "", detail.note)
 
-    def _show_empty_detail(self) -> None:
+    def _show_empty_detail(self, tab: str = "") -> None:
+        """Show no detail; ``tab``: the title of the tab shown, where no row is selected."""
         self._detail_kind = None
         self._detail_request = None
-        self.detail_title.setText("Select a request or a record to see it here.")
+        self._detail_wanted = None
+        self.detail_title.setText(
+            f"Nothing is selected in {tab}: select a row to see it here." if tab
+            else "Select a request or a record to see it here.")
         self.info_text.hide()
         self.ledger_label.hide()
         self.jump_button.hide()
@@ -749,6 +799,18 @@ class MainWindow(QMainWindow):
         self.settings.save()
         self._apply_mask()
 
+    def _apply_times(self, _checked: bool = False) -> None:
+        """Times in UTC or local time (View ▸ Times in local time): remembered, rendered
+        again, the zone named in the time columns' headers."""
+        local = self.local_times_action.isChecked()
+        if local != self.settings.local_times:
+            self.settings.local_times = local
+            self.settings.save()
+        self.reader.set_local_times(local)
+        for model in (self.requests_model, *self.record_models.values()):
+            model.set_zone(zone_name(local))
+            model.invalidate()
+
     def _apply_mask(self) -> None:
         key = None
         if self.mask_action.isChecked() and self._identity is not None:
@@ -762,9 +824,8 @@ class MainWindow(QMainWindow):
         self.reader.set_mask(key)
         for table in self.views:
             self.model(table).invalidate()
-        view = self.current_view()
-        if view.currentIndex().isValid():
-            self._on_view_current_row_changed(view.currentIndex(), view.currentIndex())
+        if self._detail_wanted is not None:  # the detail shown, rendered with the new mask
+            self._fetch_detail(*self._detail_wanted)
 
     def _on_about_action_triggered(self) -> None:
         box = QMessageBox(self)
