@@ -67,3 +67,9 @@ def scalar_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)  # int, float: JSON's spelling; a JsonFloat: as the record spells it
+
+
+def counted(n: int, word: str, words: str | None = None) -> str:
+    """``1 record``, ``2 records``, ``3,000 records``: a count with its noun in the right number
+    (``words``: the plural when it is not ``word`` + s, e.g. ``counted(2, "retry", "retries")``)."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {words or word + 's'}"

@@ -138,9 +138,15 @@ class EndpointController(QObject):
             return
         actions: list = [("Restart", self.start),
                          ("Settings…", window.settings_action.trigger)]
+        # The receiver's advice is for the command line ("choose another with --port"): a
+        # window user gets buttons instead.
+        message = message.split(": choose another with --port", 1)[0]
         if "already in use" in message:
             port = free_port()
             actions.insert(0, (f"Use port {port}", lambda: self._use_port(port)))
+            message += f": use port {port}, or choose one in Settings"
+        elif "not allowed to listen" in message:
+            message += ": choose another port in Settings"
         if "being written by another" in message:
             message += ". Following it read-only; new data appears as the other receiver writes."
             actions = [("New capture", window.new_action.trigger)]

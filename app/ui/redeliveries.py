@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.capture.rules import PAUSE_RULE
+from app.display import counted
 from app.ui.reader import RedeliveryReport, answer_text, duration_text, local_time
 from app.ui.values import plain, tooltip_text
 
@@ -71,7 +72,7 @@ def summary_line(report: RedeliveryReport) -> str:
     else:
         line = (f"{s.unacknowledged_requests:,} unacknowledged "
                 f"{'batch' if s.unacknowledged_requests == 1 else 'batches'} "
-                f"({s.unacknowledged_records:,} records): "
+                f"({counted(s.unacknowledged_records, 'record')}): "
                 f"{s.records_redelivered:,} redelivered, {s.never_redelivered:,} not yet")
         if s.median_delay_s is not None:
             line += (f" · delay median {duration_text(s.median_delay_s)}, "

@@ -41,8 +41,10 @@ from PySide6.QtWidgets import (
 
 from app.cli.cancel import CANCEL_ENV, CANCEL_LINE
 from app.cli.options import PASSWORD_ENV
+from app.display import counted
 from app.replay.curl import CurlParseError, is_local, map_placeholders, parse_curl
 from app.replay.samples import library
+from app.ui.widgets import count_suffix
 
 
 def app_command(*args: str) -> list[str]:
@@ -231,7 +233,7 @@ class SendDialog(QDialog):
         self.generate.setObjectName("generate")
         self.generate.setRange(1, 10_000_000)
         self.generate.setValue(3000)
-        self.generate.setSuffix(" records")
+        count_suffix(self.generate, "record")
         self.seed = QSpinBox(self)
         self.seed.setObjectName("seed")
         self.seed.setRange(0, 2**31 - 1)
@@ -240,7 +242,7 @@ class SendDialog(QDialog):
         self.sims = QSpinBox(self)
         self.sims.setRange(1, 1_000_000)
         self.sims.setValue(100)
-        self.sims.setSuffix(" SIMs")
+        count_suffix(self.sims, "SIM")
         for w in (self.generate, self.sims, self.seed):
             gen_row.addWidget(w)
         gen_row.setContentsMargins(0, 0, 0, 0)
@@ -299,7 +301,7 @@ class SendDialog(QDialog):
         self.retries.setObjectName("retries")
         self.retries.setRange(0, 100)
         self.retries.setValue(5)
-        self.retries.setSuffix(" retries")
+        count_suffix(self.retries, "retry", "retries")
         self.backoff = QDoubleSpinBox(self)
         self.backoff.setObjectName("backoff")
         self.backoff.setRange(0.01, 60)
@@ -460,7 +462,8 @@ class SendDialog(QDialog):
             again = event.get("records_redelivered") or 0
             self.state.setText(
                 f"{state.upper()}: {event.get('records_acknowledged', 0):,} of "
-                f"{event.get('records', event.get('records_sent', 0)):,} records acknowledged "
+                f"{counted(event.get('records', event.get('records_sent', 0)), 'record')} "
+                f"acknowledged "
                 f"in {event.get('elapsed', 0):.1f} s"
                 + (f", {again:,} deliveries were redeliveries" if again else "")
                 + (f"; {event['failure']}" if event.get("failure") else ""))

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from app.display import counted
 from app.records.columns import RECORD_TABS
 from app.replay.samples import library
 from app.ui.capturefile import CaptureFileController
@@ -87,7 +88,8 @@ class TransferController(QObject):
         if event.get("event") == "report":
             self._window.statusBar().showMessage(
                 f"Sample sent: {event.get('records_acknowledged', 0)} of "
-                f"{event.get('records_sent', 0)} records acknowledged ({event.get('state')})",
+                f"{counted(event.get('records_sent', 0), 'record')} acknowledged "
+                f"({event.get('state')})",
                 5000)
 
     def copy_sample(self, name: str) -> None:
@@ -145,9 +147,8 @@ class TransferController(QObject):
         capture = self._capture_file.path
         sources: dict[str, tuple[list[str], str]] = {}
         if selection:
-            noun = "record" if count == 1 else "records"
-            sources[f"The {count:,} selected {noun}"] = (["--file", selection],
-                                                          "As they were received.")
+            scope = "The selected record" if count == 1 else f"The {count:,} selected records"
+            sources[scope] = (["--file", selection], "As they were received.")
         table = window.current_view().model().table
         if table != "requests" and capture is not None:
             tab = next(t for t in RECORD_TABS if t.key == table)
@@ -155,7 +156,7 @@ class TransferController(QObject):
             text = window.filter_bars[table].current_filter().text.strip()
             expr = f"({families}) and ({text})" if text else f"({families})"
             shown = window.model(table).rowCount()
-            sources[f"The {tab.title} table as filtered ({shown:,} records)"] = (
+            sources[f"The {tab.title} table as filtered ({counted(shown, 'record')})"] = (
                 ["--capture", str(capture), "--filter", expr], f"Filter: {expr}")
         dialog = SendDialog(self._receiver.endpoint, window.settings.user,
                             window.settings.password, sources, window)
@@ -185,21 +186,24 @@ class TransferController(QObject):
         window = self._window
         name = Path(event.get("path", "")).name
         state = event.get("state")
+        if state in ("failed", "cancelled"):
+            window.statusBar().clearMessage()  # it said "Importing …" until the next message
         if state == "failed":
             message = str(event.get("message") or "it failed").rstrip(".")
             window.message_bar.show_message(plain(f"Import of {name} failed: {message}. Nothing "
                                                   f"was imported."))
         elif state in ("started", "progress"):
             done, total = event.get("done_records", 0), event.get("records", 0)
-            window.statusBar().showMessage(f"Importing {name}: {done:,} of {total:,} records…")
+            window.statusBar().showMessage(
+                f"Importing {name}: {done:,} of {counted(total, 'record')}…")
         elif state == "done":
             window.statusBar().showMessage(
-                f"Imported {event.get('done_records', 0):,} records from {name} "
+                f"Imported {counted(event.get('done_records', 0), 'record')} from {name} "
                 f"({event.get('kind')}), marked as imported", 8000)
         elif state == "cancelled":
             window.message_bar.show_message(
                 f"Import of {name} cancelled after {event.get('done_records', 0):,} of "
-                f"{event.get('records', 0):,} records.", error=False)
+                f"{counted(event.get('records', 0), 'record')}.", error=False)
 
     def _on_import_action_triggered(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractSpinBox,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -129,3 +130,13 @@ class RecordTableView(QTableView):
         self._update_empty_state()
         if self._at_bottom:
             self.scrollToBottom()
+
+
+def count_suffix(spin: QAbstractSpinBox, word: str, words: str | None = None) -> None:
+    """Give ``spin`` the noun of its count in the right number, kept right as it changes
+    (``1 retry``, ``5 retries``; it said ``1 retries``)."""
+    def update(value: float) -> None:
+        spin.setSuffix(f" {word}" if value == 1 else f" {words or word + 's'}")
+
+    update(spin.value())
+    spin.valueChanged.connect(update)

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_TITLE, __version__
 from app.config import Settings
+from app.display import counted
 from app.filters.planner import Filter
 from app.records.cells import zone_name
 from app.records.columns import RECORD_TABS
@@ -526,8 +527,8 @@ class MainWindow(QMainWindow):
             bar.set_completions(values)
 
     def _update_counts(self) -> None:
-        self.counter_label.setText(f"{self._counts['requests']:,} requests · "
-                                   f"{self._counts['records']:,} records")
+        self.counter_label.setText(f"{counted(self._counts['requests'], 'request')} · "
+                                   f"{counted(self._counts['records'], 'record')}")
         titles = {"requests": "Requests", **{tab.key: tab.title for tab in RECORD_TABS}}
         for number, (table, title) in enumerate(titles.items()):
             count = self.model(table).rowCount()

@@ -48,6 +48,8 @@ def test_a_bad_file_imports_nothing_and_says_why(qtbot, window, tmp_path):
     assert "element 1 of the list is not a record" in window.message_bar.label.text()
     assert "Nothing was imported" in window.message_bar.label.text()
     assert window.requests_model.rowCount() == 0
+    # The status bar no longer says "Importing bad.json…" (issue 15, item 10).
+    assert "Importing" not in window.statusBar().currentMessage()
 
 
 def test_mask_view_hides_identifiers_and_keeps_them_consistent(qtbot, window, tmp_path):
