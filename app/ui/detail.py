@@ -66,6 +66,11 @@ DISPLAY_LIMIT = 1000
 EXPAND_LIMIT = 500
 """A record with more top-level members than this is not expanded by default."""
 
+KEY_WIDTH = 220
+"""The tree's Key column width while the pane has room (dragging it sets another)."""
+NARROW = 360
+"""Below this tree width (pixels) the Type column is hidden, leaving the room to Value."""
+
 COLUMNS = ("Key", "Value", "Type")
 KEY_COLUMN, VALUE_COLUMN, TYPE_COLUMN = range(3)
 
@@ -476,11 +481,20 @@ class JsonDetail(QWidget):
         self._tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self._tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._tree.addActions(actions)
+        # Fixed widths (no ResizeToContents: a body may hold 100,000 nodes): Key as wide as
+        # the user left it while Value keeps a third of the tree, Type fixed, Value the rest.
         header = self._tree.header()
         header.setStretchLastSection(False)
+        header.setSectionResizeMode(KEY_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(VALUE_COLUMN, QHeaderView.ResizeMode.Stretch)
-        header.resizeSection(KEY_COLUMN, 220)
-        header.resizeSection(TYPE_COLUMN, 80)
+        header.setSectionResizeMode(TYPE_COLUMN, QHeaderView.ResizeMode.Fixed)
+        metrics = self._tree.fontMetrics()
+        header.resizeSection(TYPE_COLUMN, metrics.horizontalAdvance("boolean") + 24)
+        header.resizeSection(KEY_COLUMN, KEY_WIDTH)
+        self._key_width = KEY_WIDTH
+        self._fitting = False
+        header.sectionResized.connect(self._on_header_section_resized)
+        self._tree.viewport().installEventFilter(self)
         self._selection_model = self._tree.selectionModel()
         self._selection_model.currentChanged.connect(
             self._on_selection_model_current_changed)
@@ -562,6 +576,32 @@ class JsonDetail(QWidget):
         return self._model.path(self._tree.currentIndex())
 
     # -- events and slots ------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns(event.size().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self, width: int) -> None:
+        """Give the tree's Value column a usable width in a tree ``width`` pixels wide: narrow
+        Key (down to a short key's width) and, when very narrow, hide Type."""
+        header = self._tree.header()
+        metrics = self._tree.fontMetrics()
+        self._tree.setColumnHidden(TYPE_COLUMN, width < NARROW)
+        type_width = 0 if width < NARROW else header.sectionSize(TYPE_COLUMN)
+        value_min = max(metrics.horizontalAdvance("[1000 items]") + 16, width // 3)
+        key_min = metrics.horizontalAdvance("event_type") + self._tree.indentation() + 16
+        key = max(key_min, min(self._key_width, width - type_width - value_min))
+        self._fitting = True
+        try:
+            header.resizeSection(KEY_COLUMN, key)
+        finally:
+            self._fitting = False
+
+    @Slot(int, int, int)
+    def _on_header_section_resized(self, section: int, _old: int, new: int) -> None:
+        if section == KEY_COLUMN and not self._fitting:
+            self._key_width = new  # the user dragged it: kept while there is room
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):

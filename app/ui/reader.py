@@ -39,6 +39,7 @@ from app.export.masking import Masker
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.net import client_address
+from app.records.cells import Cell, payload_line, time_cell
 from app.records.columns import RECORD_TABS, SEEN_COLUMN, cell_text
 from app.records.fields import (
     ALIASES,
@@ -58,6 +59,7 @@ POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
 DETAIL_PARSE_LIMIT = 16 * 1024 * 1024
 _TAB_COLUMNS = {tab.key: tab.view_columns for tab in RECORD_TABS}
+_NO_CELL = Cell("")  # the "Seen" cell: filled from the ledger
 
 REQUEST_HEADERS = ("Time", "Peer", "Method", "Path", "Status", "Records", "Size", "Duration",
                    "Auth", "Problems")
@@ -96,6 +98,10 @@ class Rows:
     marks: list[int] = field(default_factory=list)
     seen_tips: list[str] = field(default_factory=list)
     seen_column: int = -1
+    # Per row, the cells with a tooltip of their own (the value as sent) and with a tone
+    # (severity: info, warning, error, critical): column -> text; None when there are none.
+    cell_tips: list[dict[int, str] | None] = field(default_factory=list)
+    tones: list[dict[int, str] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -169,6 +175,7 @@ class CaptureReader(QObject):
         self._blocks: OrderedDict[tuple, tuple] = OrderedDict()
         self._stopping = False
         self._masker: Masker | None = None
+        self._local_times = False  # times in the tables: local time (else UTC)
         self._checklist = Checklist()  # the Real SIM test, run on the thread as rows arrive
         self._checklist_db: tuple[Path, sqlite3.Connection] | None = None  # its connection
         self._redeliveries = _RedeliveryWorker(self)  # the Redeliveries view's figures
@@ -222,6 +229,10 @@ class CaptureReader(QObject):
     def set_mask(self, key: str | None) -> None:
         """Mask identifiers in everything rendered from now on (None: show them)."""
         self._put(("mask", key))
+
+    def set_local_times(self, local: bool) -> None:
+        """Show the tables' times in local time (else UTC) in everything rendered from now on."""
+        self._put(("times", bool(local)))
 
     def write_ids(self, ids: list[int], path: Path, table: str = "") -> None:
         """Write ids one a line to ``path`` (through a temporary file renamed when complete);
@@ -356,6 +367,8 @@ class CaptureReader(QObject):
         elif kind == "mask":
             self._masker = Masker(job[1]) if job[1] else None
             self._emit_checklist()
+        elif kind == "times":
+            self._local_times = job[1]
         elif kind == "ids":  # for an export of the selection: complete before it is named
             ids, path, table = job[1:]
             partial = path.with_name(path.name + ".partial")
@@ -472,14 +485,14 @@ class CaptureReader(QObject):
     def _rows(self, follower: Follower, table: str, generation: int, block: int,
               ids: tuple[int, ...]) -> Rows:
         if table == "requests":
-            rows = _request_rows(follower, generation, block, ids)
+            rows = _request_rows(follower, generation, block, ids, self._local_times)
             if self._masker is not None:
                 mask = self._masker.mask_text
                 rows.texts = [tuple(mask(t) for t in row) for row in rows.texts]
                 rows.tips = [mask(t) for t in rows.tips]
             return rows
         return _record_rows(follower, table, generation, block, ids, self._masker,
-                            self._state.through)
+                            self._state.through, self._local_times)
 
 
 class _RedeliveryWorker:
@@ -647,16 +660,19 @@ def answered_text(row: dict) -> str:
 
 
 def _request_rows(follower: Follower, generation: int, block: int,
-                  ids: tuple[int, ...]) -> Rows:
+                  ids: tuple[int, ...], local: bool = False) -> Rows:
     found = follower.request_rows(list(ids))
-    texts, flags, tips = [], [], []
+    texts, flags, tips, cell_tips = [], [], [], []
     for request_id in ids:
         row = found.get(request_id)
         if row is None:
             texts.append(("",) * len(REQUEST_HEADERS))
             flags.append(0)
             tips.append("")
+            cell_tips.append(None)
             continue
+        received = time_cell(row["received_at"], local)
+        cell_tips.append({0: plain(f"Received at {row['received_at']} (as stored, UTC)")})
         problems = json.loads(row["problems"]) if row["problems"] else []
         status, rule = row["status"], row.get("rule")
         # the target as it arrived (%2F told apart from /; format 7 on), else path and query
@@ -665,7 +681,7 @@ def _request_rows(follower: Follower, generation: int, block: int,
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)
         texts.append(tuple(plain(str(t)) for t in (
-            local_time(row["received_at"]),
+            received.text,
             client_address(row["peer"], json.loads(row["headers"] or "[]")), row["method"], path,
             status_text(status, rule), records, human_size(row["body_size"]), duration,
             _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
@@ -674,15 +690,18 @@ def _request_rows(follower: Follower, generation: int, block: int,
         tips.append(plain("\n".join(filter(None, [
             f"Answered {_decided_by(rule)}" if rule else "", row["reason"],
             *problems]))))
-    return Rows("requests", generation, block, ids, texts, flags, tips)
+    return Rows("requests", generation, block, ids, texts, flags, tips, cell_tips=cell_tips)
 
 
 def _record_rows(follower: Follower, table: str, generation: int, block: int,
                  ids: tuple[int, ...], masker: Masker | None = None,
-                 through: int | None = None) -> Rows:
+                 through: int | None = None, local: bool = False) -> Rows:
     """``through``: the ledger's coverage as the reader last looked (None: read it now); a
-    block rendered just before the ledger advanced is fetched again on ``ledger_advanced``."""
+    block rendered just before the ledger advanced is fetched again on ``ledger_advanced``;
+    ``local``: times in local time (else UTC)."""
     columns = _TAB_COLUMNS[table]
+    cell_tips: list[dict[int, str] | None] = []
+    tones: list[dict[int, str] | None] = []
     found = follower.record_texts(list(ids))
     if masker is not None:
         found = {k: (r, masker.mask_record(t)) for k, (r, t) in found.items()}
@@ -691,6 +710,7 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
         item = found.get(record_id)
         flag = 0
         tip = ""
+        row_tips = row_tones = None
         if item is None:
             texts.append(("",) * len(columns))
         else:
@@ -698,14 +718,21 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
                 record = load_json(item[1])
                 if not isinstance(record, dict):
                     record = {}
-                texts.append(tuple(plain(c.text(record)) for c in columns))
+                cells = [c.cell(record, local) if c is not SEEN_COLUMN else _NO_CELL
+                         for c in columns]
+                texts.append(tuple(plain(c.text) for c in cells))
+                row_tips = {n: plain(c.tip) for n, c in enumerate(cells) if c.tip} or None
+                row_tones = {n: c.tone for n, c in enumerate(cells) if c.tone} or None
                 flag = 2 if record.get("alert") is True else 0  # alerts in amber
             except (ValueError, RecursionError) as exc:
                 texts.append(("",) * len(columns))
                 flag, tip = 1, f"This record cannot be shown: {error_text(exc)}"
         flags.append(flag)
         tips.append(tip)
-    rows = Rows(table, generation, block, ids, texts, flags, tips)
+        cell_tips.append(row_tips)
+        tones.append(row_tones)
+    rows = Rows(table, generation, block, ids, texts, flags, tips, cell_tips=cell_tips,
+                tones=tones)
     _add_ledger_cells(follower, rows, columns.index(SEEN_COLUMN), through,
                       {record_id: request_id for record_id, (request_id, _t) in found.items()})
     return rows
@@ -822,8 +849,10 @@ def _record_detail(follower: Follower, record_id: int, masker: Masker | None = N
     own_id = value.get("id") if isinstance(value, dict) else None
     title = plain(f"{family} record {cell_text(own_id)} · request {request_id}, "
                   f"position {idx}")
+    # An MO SMS: its payload decoded as its dcs says (the JSON below has it as sent).
+    info = plain(payload_line(value)) if family == "sms_mo" and isinstance(value, dict) else ""
     return Detail("record", record_id, title, value, text, request_id=request_id,
-                  ledger=_ledger_facts(follower, record_id, value, masker))
+                  ledger=_ledger_facts(follower, record_id, value, masker), info=info)
 
 
 def _record_link(record_id: int, request_id: int | None) -> str:

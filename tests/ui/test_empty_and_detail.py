@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from tests.conftest import EVENT_SAMPLE
+from app.ui.detail import KEY_COLUMN, KEY_WIDTH, TYPE_COLUMN, VALUE_COLUMN
+from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import finish, post
 
@@ -52,3 +53,67 @@ def test_an_empty_table_says_why(qtbot, window):
     window.filter_bars["requests"].set_text("status == 500")
     qtbot.waitUntil(lambda: empty_text(window, "requests")
                     == "No request matches `status == 500` (1 hidden).", timeout=WAIT)
+
+
+def select(window, table: str, row: int) -> None:
+    window.tabs.setCurrentIndex(list(window.views).index(table))
+    view = window.views[table]
+    view.setCurrentIndex(view.model().index(row, 0))
+
+
+def test_the_detail_follows_the_tab_shown(qtbot, window):
+    finish(post(window, EVENT_SAMPLE))
+    finish(post(window, USAGE_SAMPLE))
+    events, usage = window.record_models["event"], window.record_models["usage"]
+    qtbot.waitUntil(lambda: events.rowCount() == 1 and usage.rowCount() == 1
+                    and window.requests_model.rowCount() == 2, timeout=WAIT)
+    title = window.detail_title.text
+    select(window, "requests", 0)
+    qtbot.waitUntil(lambda: title().startswith("Request 1 · 200"), timeout=WAIT)
+    # A tab where nothing is selected says so (not the request of the other tab).
+    window.tabs.setCurrentIndex(1)
+    assert title() == "Nothing is selected in Events: select a row to see it here."
+    assert window.detail._model.rowCount() == 0 and not window.info_text.isVisible()
+    assert not window.jump_button.isVisible()
+    select(window, "event", 0)
+    qtbot.waitUntil(lambda: "event record 1234567890" in title(), timeout=WAIT)
+    select(window, "usage", 0)
+    qtbot.waitUntil(lambda: "usage record" in title(), timeout=WAIT)
+    # Back to each tab: its own selected row.
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "event record 1234567890" in title(), timeout=WAIT)
+    window.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: title().startswith("Request 1 · 200"), timeout=WAIT)
+    # An answer that comes after the user moved on is not shown over the tab now shown.
+    with qtbot.waitSignal(window.reader.detail_ready, timeout=WAIT):
+        window.tabs.setCurrentIndex(1)  # asks for the event record...
+        window.tabs.setCurrentIndex(4)  # ...and the Other tab, with nothing selected, is shown
+    assert title() == "Nothing is selected in Other: select a row to see it here."
+    assert window.detail._model.rowCount() == 0
+
+
+def test_a_narrow_detail_keeps_the_value_column_readable(qtbot, window):
+    finish(post(window, EVENT_SAMPLE))
+    events = window.record_models["event"]
+    qtbot.waitUntil(lambda: events.rowCount() == 1, timeout=WAIT)
+    window.resize(1024, 640)
+    window.show()
+    window.splitter.setSizes([800, 224])
+    select(window, "event", 0)
+    qtbot.waitUntil(lambda: "event record" in window.detail_title.text(), timeout=WAIT)
+    tree = window.detail._tree
+    model = tree.model()
+    qtbot.waitUntil(lambda: tree.viewport().width() < 300, timeout=WAIT)
+    containers = [model.data(model.index(row, VALUE_COLUMN)) for row in range(model.rowCount())
+                  if model.is_container(model.index(row, 0))]
+    assert containers  # e.g. "{3 keys}": it showed "{…" in a narrow pane
+    needed = max(tree.fontMetrics().horizontalAdvance(text) for text in containers) + 12
+    assert tree.columnWidth(VALUE_COLUMN) >= needed
+    assert tree.columnWidth(KEY_COLUMN) >= tree.fontMetrics().horizontalAdvance("event_type")
+    header = tree.header()
+    visible = sum(header.sectionSize(c) for c in range(3) if not tree.isColumnHidden(c))
+    assert visible <= tree.viewport().width()  # no horizontal scrolling to read a value
+    # Wide again: the Key column gets its width back, Type shows again.
+    window.splitter.setSizes([500, 524])
+    qtbot.waitUntil(lambda: not tree.isColumnHidden(TYPE_COLUMN)
+                    and tree.columnWidth(KEY_COLUMN) == KEY_WIDTH, timeout=WAIT)
