@@ -138,6 +138,7 @@ class Settings:
     table_filters: dict[str, str] = field(default_factory=dict)  # table -> filter in force
     mask_keys: dict[str, str] = field(default_factory=dict)  # capture -> masking key (secret)
     mask_view: bool = False
+    local_times: bool = False  # the window's tables show times in local time (else UTC)
     # A public URL (serve --public; the window's Expose publicly): the provider last chosen
     # (cloudflared, ngrok, ssh:USER@HOST[:PORT] or an https:// URL), ngrok's authtoken (a
     # secret: the file is the owner's only) and reserved domain, and the user's own URL.

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.display import scalar_text
+from app.records.cells import (
+    Cell,
+    payload_cell,
+    severity_cell,
+    time_cell,
+    volume_cell,
+)
 from app.records.fields import MISSING, lookup, parse_path
 from app.records.shape import replace_lone_surrogates
 
@@ -38,6 +45,7 @@ class Column:
     render: Callable[[Any, dict], str] | None = None
     width: int = 110
     field: str | None = None  # the filter field for "filter on this value" (default: name)
+    show: Callable[[Any, dict], Cell] | None = None  # the window's cell (default: as render)
 
     @property
     def filter_field(self) -> str:
@@ -56,10 +64,27 @@ class Column:
             return replace_lone_surrogates(self.render(value, record))
         return replace_lone_surrogates(cell_text(value))
 
+    @property
+    def right_aligned(self) -> bool:
+        """Numbers are right-aligned in the window's tables (their decimals line up)."""
+        return self.kind == "number"
+
+    def cell(self, record: dict, local: bool = False) -> Cell:
+        """The value as the window's table shows it (:mod:`app.records.cells`): times in one
+        format (``local``: in local time, else UTC), the value as sent in the tooltip."""
+        if self.kind == "time":
+            return time_cell(self.value(record), local)
+        if self.show is not None:
+            cell = self.show(self.value(record), record)
+            return Cell(replace_lone_surrogates(cell.text), replace_lone_surrogates(cell.tip),
+                        cell.tone)
+        return Cell(self.text(record))
+
 
 def col(name: str, title: str, *dotted: str, kind: str = "text", render=None,
-        width: int = 110, field: str | None = None) -> Column:
-    return Column(name, title, tuple(parse_path(d) for d in dotted), kind, render, width, field)
+        width: int = 110, field: str | None = None, show=None) -> Column:
+    return Column(name, title, tuple(parse_path(d) for d in dotted), kind, render, width, field,
+                  show)
 
 
 def _alert(value: Any, _record: dict) -> str:
@@ -96,9 +121,9 @@ def _keys(_value: Any, record: dict) -> str:
 
 
 EVENT_COLUMNS = (
-    col("time", "Time", "timestamp", kind="time", width=150),
+    col("time", "Time", "timestamp", kind="time", width=180),
     col("type", "Event type", "event_type.description", width=160),
-    col("severity", "Severity", "event_severity.description", width=70),
+    col("severity", "Severity", "event_severity.description", width=80, show=severity_cell),
     col("alert", "Alert", "alert", kind="bool", render=_alert, width=55),
     col("iccid", "ICCID", "sim.iccid", width=160),
     col("imsi", "IMSI", "imsi.imsi", "imsi", width=130),
@@ -110,12 +135,15 @@ EVENT_COLUMNS = (
     col("description", "Description", "description", width=420),
 )
 USAGE_COLUMNS = (
-    col("start", "Start", "start_timestamp", kind="time", width=150, field="time"),
-    col("end", "End", "end_timestamp", kind="time", width=150),
+    col("start", "Start", "start_timestamp", kind="time", width=180, field="time"),
+    col("end", "End", "end_timestamp", kind="time", width=180),
     col("type", "Traffic type", "traffic_type.description", width=80),
-    col("volume", "Volume", "volume.total", kind="number", render=_volume, width=110),
-    col("rx", "Rx", "volume.rx", kind="number", render=_volume, width=100),
-    col("tx", "Tx", "volume.tx", kind="number", render=_volume, width=100),
+    col("volume", "Volume", "volume.total", kind="number", render=_volume,
+        show=volume_cell, width=110),
+    col("rx", "Rx", "volume.rx", kind="number", render=_volume,
+        show=volume_cell, width=100),
+    col("tx", "Tx", "volume.tx", kind="number", render=_volume,
+        show=volume_cell, width=100),
     col("iccid", "ICCID", "sim.iccid", width=160),
     col("imsi", "IMSI", "imsi", "imsi.imsi", width=130),
     col("operator", "Operator", "operator.name", width=100),
@@ -124,20 +152,20 @@ USAGE_COLUMNS = (
     col("cost", "Cost", "cost", kind="number", render=_cost, width=100),
 )
 SMS_COLUMNS = (
-    col("time", "Submitted", "submit_date", kind="time", width=170),
+    col("time", "Submitted", "submit_date", kind="time", width=180),
     col("kind", "Kind", "payload", render=_sms_kind, width=110, field="family"),
     col("status", "Status", "status.status", width=90, field="type"),
-    col("final", "Final", "final_date", kind="time", width=170, field="end"),
+    col("final", "Final", "final_date", kind="time", width=180, field="end"),
     col("from", "From", "source_address", width=120),
     col("to", "To", "dest_address", width=100),
     col("endpoint", "Endpoint", "endpoint.name", width=160),
-    col("payload", "Payload", "payload", width=260),
+    col("payload", "Payload", "payload", width=260, show=payload_cell),
     col("sms_id", "SMS id", "detail.sms.id", width=90),
 )
 OTHER_COLUMNS = (
     col("id", "Id", "id", width=110),
     col("time", "Time", "timestamp", "start_timestamp", "submit_date", "final_date", kind="time",
-        width=170),
+        width=180),
     col("keys", "Keys", "id", render=_keys, width=600),
 )
 

@@ -45,7 +45,9 @@ _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole)
-_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _FONT, _DECORATION})
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _FONT, _DECORATION, _ALIGNMENT})
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _ITEM_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -65,6 +67,9 @@ class CaptureTableModel(QAbstractTableModel):
         self._asked: set[int] = set()
         self._stale: set[int] = set()  # cached blocks shown until their fresh copy arrives
         self._generation = 0
+        self._right: frozenset[int] = frozenset()  # right-aligned columns (numbers)
+        self._time_columns: frozenset[int] = frozenset()  # their headers name the zone
+        self._zone = "UTC"
         reader.rows_ready.connect(self._on_reader_rows_ready)
         reader.blocks_dropped.connect(self._on_reader_blocks_dropped)
 
@@ -88,6 +93,13 @@ class CaptureTableModel(QAbstractTableModel):
         if self._ids:
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(len(self._ids) - 1, len(self._headers) - 1))
+
+    def set_zone(self, zone: str) -> None:
+        """The zone the time columns show (``UTC``, ``CET``): named in their headers."""
+        if zone != self._zone:
+            self._zone = zone
+            for column in sorted(self._time_columns):
+                self.headerDataChanged.emit(Qt.Orientation.Horizontal, column, column)
 
     def remove_ids(self, ids: array) -> None:
         """Take these rows out (a record that no longer passes a ledger filter)."""
@@ -172,12 +184,18 @@ class CaptureTableModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
-            return self._headers[section] if 0 <= section < len(self._headers) else None
+            if not 0 <= section < len(self._headers):
+                return None
+            if section in self._time_columns:
+                return f"{self._headers[section]} ({self._zone})"
+            return self._headers[section]
         return str(section + 1)
 
     def data(self, index: _Index, role: int = _DISPLAY):
         if role not in _ANSWERED:
             return None
+        if role == _ALIGNMENT:
+            return _RIGHT if index.column() in self._right and index.isValid() else None
         row = index.row()  # -1: an invalid index
         if row < 0 or row >= len(self._ids):
             return None
@@ -198,6 +216,9 @@ class CaptureTableModel(QAbstractTableModel):
         if role == _FOREGROUND:
             if mark & CONFLICT and index.column() == rows.seen_column:
                 return _flag_colour(1)
+            tones = rows.tones[offset] if rows.tones else None
+            if tones and index.column() in tones:
+                return _tone_colour(tones[index.column()])
             if rows.flags[offset]:
                 return _flag_colour(rows.flags[offset])
             if mark & UNACKED:
@@ -207,7 +228,13 @@ class CaptureTableModel(QAbstractTableModel):
             tip = rows.tips[offset]
             if index.column() == rows.seen_column and rows.seen_tips[offset]:
                 tip = rows.seen_tips[offset]
+            own = rows.cell_tips[offset] if rows.cell_tips else None
+            if own and index.column() in own:
+                tip = "\n\n".join(filter(None, (own[index.column()], tip)))
             return tooltip_text(tip) or None
+        if role == _FONT and rows.tones and (tones := rows.tones[offset]) \
+                and tones.get(index.column()) == "critical":
+            return _bold()
         if mark & UNACKED:
             if role == _FONT:
                 return _italic()
@@ -297,6 +324,14 @@ def _italic() -> QFont:
     return _STYLE["font"]
 
 
+def _bold() -> QFont:
+    if "bold" not in _STYLE:
+        font = QFont(QApplication.font())
+        font.setBold(True)
+        _STYLE["bold"] = font
+    return _STYLE["bold"]
+
+
 def _unacked_icon() -> QIcon:
     """The marker in the first column of a record whose batch was not acknowledged: an amber
     ring, open at the top right, like a "will come again" arrow."""
@@ -320,6 +355,22 @@ def _unacked_icon() -> QIcon:
     return _STYLE["icon"]
 
 
+# Severity tones: (light palette, dark palette).
+# Each has a contrast of at least 4.5:1 (WCAG AA) on white and on a dark base (#1e1e1e);
+# Critical is also bold.
+_TONES = {"info": ("#0b5cad", "#79c0ff"), "warning": ("#9a6700", "#e3b341"),
+          "error": ("#c62828", "#ff7b72"), "critical": ("#a21caf", "#f0abfc")}
+
+
+def _tone_colour(tone: str) -> QColor | None:
+    """A severity's colour, readable on the palette's background (light or dark)."""
+    pair = _TONES.get(tone)
+    if pair is None:
+        return None
+    dark = QApplication.palette().color(QPalette.ColorRole.Base).lightness() < 128
+    return QColor(pair[1] if dark else pair[0])
+
+
 def _flag_colour(flag: int) -> QColor:
     dark = QApplication.palette().color(QPalette.ColorRole.Base).lightness() < 128
     if flag == 1:
@@ -332,6 +383,7 @@ class RequestsModel(CaptureTableModel):
 
     def __init__(self, reader: CaptureReader, parent: QObject):
         super().__init__("requests", REQUEST_HEADERS, reader, parent)
+        self._time_columns = frozenset({REQUEST_HEADERS.index("Time")})
 
 
 class RecordsModel(CaptureTableModel):
@@ -341,4 +393,6 @@ class RecordsModel(CaptureTableModel):
                  parent: QObject):
         super().__init__(tab_key, tuple(c.title for c in columns), reader, parent)
         self.columns = columns
+        self._right = frozenset(n for n, c in enumerate(columns) if c.right_aligned)
+        self._time_columns = frozenset(n for n, c in enumerate(columns) if c.kind == "time")
         reader.ledger_advanced.connect(self.on_ledger_advanced)

@@ -78,7 +78,7 @@ def test_documented_samples_appear_in_their_tables(qtbot, window, qtmodeltester)
     finish(post(window, USAGE_SAMPLE))
     events, usage = window.record_models["event"], window.record_models["usage"]
     wait_cell(qtbot, events, 0, column_of(EVENT_COLUMNS, "type"), "Update location")
-    assert cell(events, 0, column_of(EVENT_COLUMNS, "time")) == "2019-01-21T09:36:17Z"
+    assert cell(events, 0, column_of(EVENT_COLUMNS, "time")) == "2019-01-21 09:36:17.000"
     assert cell(events, 0, column_of(EVENT_COLUMNS, "country")) == "Netherlands / T-Mobile"
     assert cell(events, 0, column_of(EVENT_COLUMNS, "iccid")) == "<iccid>"
     wait_cell(qtbot, usage, 0, column_of(USAGE_COLUMNS, "volume"), "0.001176 MB")
