@@ -17,6 +17,7 @@ from pathlib import Path
 from app.capture.ledger import ledger_through, seen_of
 from app.capture.schema import has_ledger, has_targets, open_reader, request_body
 from app.db import sqlite3
+from app.filters.known import sample_names
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.records.shape import CODE_FAMILIES, FAMILIES
@@ -226,6 +227,11 @@ class Follower:
         """What tells this capture apart (its creation time), e.g. to key its masking."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
         return row[0] if row else str(self.path)
+
+    def known_names(self) -> tuple[list[str], list[str]] | None:
+        """The top-level keys and JSON paths of a bounded sample of the records, which the
+        filter bars check names against (:func:`app.filters.known.sample_names`)."""
+        return sample_names(self._db)
 
     def distinct_index_values(self, column: str, limit: int = 300) -> list[str]:
         """Values of one ``record_index`` column, most frequent first."""

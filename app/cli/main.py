@@ -359,24 +359,28 @@ def _ca(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filter(text: str):
-    """Parse --filter; prints the error with a caret under its position."""
+def _filter(text: str, known=None):
+    """Parse --filter; prints the error with a caret under its position, and any warning
+    (``known``: the capture's names, see :func:`app.filters.parser.parse`)."""
     from app.filters.parser import FilterError, parse
 
     try:
-        return parse(text)
+        flt = parse(text, known=known)
     except FilterError as exc:
         print(f"streamer-inspector: error: bad --filter: {exc.args[0]}\n  {text}\n"
               f"  {' ' * exc.position}^", file=sys.stderr)
         return None
+    for warning in flt.warnings:
+        print(f"streamer-inspector: warning: --filter: {warning}", file=sys.stderr)
+    return flt
 
 
 def _summary(args: argparse.Namespace) -> int:
     from app.capture.schema import CaptureError, open_reader
     from app.capture.summary import summary
+    from app.filters.known import CaptureNames
 
-    flt = _filter(args.filter)
-    if flt is None:
+    if _filter(args.filter) is None:  # a filter that cannot be read: before the file is opened
         return 2
     try:
         db = open_reader(args.capture)
@@ -384,6 +388,10 @@ def _summary(args: argparse.Namespace) -> int:
         print(f"streamer-inspector: error: {exc}", file=sys.stderr)
         return 2
     try:
+        # the names it uses, against the capture's: a misspelt field is an error
+        flt = _filter(args.filter, CaptureNames(db)) if args.filter else _filter("")
+        if flt is None:
+            return 2
         info = summary(db, flt)
     finally:
         db.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from app.filters.known import KnownNames, closest, path_text
 from app.filters.lexer import FilterError, Token, tokenize
 from app.filters.nodes import And, Compare, Everything, Last, Node, Not, Or, Ref, Text, Truthy
 from app.filters.planner import Filter
@@ -39,9 +40,11 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class _Parser:
-    def __init__(self, text: str, table: str):
+    def __init__(self, text: str, table: str, known: KnownNames | None = None):
         self.text = text
         self.table = table
+        self.known = known
+        self.warnings: list[str] = []
         self.tokens = tokenize(text)
         self.i = 0
 
@@ -148,6 +151,9 @@ class _Parser:
                 return Ref(key, kind="request")
             if bare:
                 return None
+            near = closest(name, REQUEST_FIELDS)
+            if near is not None:
+                raise FilterError(f'unknown field "{name}": did you mean "{near}"?', tok.pos)
             raise FilterError(f"requests have no field {name!r} (fields: "
                               f"{', '.join(sorted(REQUEST_FIELDS))})", tok.pos)
         key = ALIASES.get(name.lower(), name.lower())
@@ -160,18 +166,46 @@ class _Parser:
         if "." in key and name.lower() in ALIASES:
             return Ref(key, parse_path(key), kind="path")
         if _PATH.fullmatch(name) and ("." in name or "[" in name or not bare):
-            return Ref(name, parse_path(name), kind="path")
+            ref = Ref(name, parse_path(name), kind="path")
+            self.check(ref, tok)
+            return ref
         if bare:
             return None
         raise FilterError(f"{name!r} is neither a field nor a JSON path", tok.pos)
 
+    def check(self, ref: Ref, tok: Token) -> None:
+        """Against the capture's names (when known): a top-level key no record has is an
+        error, a longer path no record has a warning; both name the closest known name."""
+        if self.known is None or self.known.has(ref.steps):
+            return
+        if len(ref.steps) == 1:
+            pool = [*FIELDS, *ALIASES, *LEDGER_FIELDS, "family", *self.known.keys]
+            near = closest(ref.name, pool)
+            hint = f'did you mean "{near}"?' if near else "no named field and no key of the " \
+                "records has that name"
+            raise FilterError(f'unknown field "{ref.name}": {hint}', tok.pos)
+        near = closest(path_text(ref.steps), self.known.paths)
+        warning = f'no record has the path "{ref.name}"'
+        if near is not None:
+            warning += f': did you mean "{near}"?'
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
 
-def parse(text: str, table: str = "records") -> Filter:
-    """Parse a filter; raises only :class:`FilterError`."""
+
+def parse(text: str, table: str = "records", known: KnownNames | None = None) -> Filter:
+    """Parse a filter; raises only :class:`FilterError`.
+
+    ``known``: the names the capture's records hold. With it, a bare name in a comparison that
+    is neither a named field nor a top-level key of the records is an error naming the closest
+    known one, and a dotted path no record has is a warning (``Filter.warnings``). Without it
+    (no capture at hand) every name that reads as a JSON path is allowed, as before.
+    """
     if not isinstance(text, str):
         raise FilterError("a filter is text", 0)
     try:
-        return Filter(text, _Parser(text, table).parse(), table)
+        parser = _Parser(text, table, known)
+        root = parser.parse()
+        return Filter(text, root, table, warnings=parser.warnings)
     except RecursionError:
         raise FilterError("nested too deeply", 0) from None

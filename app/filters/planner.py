@@ -6,7 +6,7 @@ Python on a parsed record.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.filters.nodes import (
@@ -33,6 +33,8 @@ class Filter:
     text: str
     root: Node
     table: str = "records"
+    # what the parser found doubtful but allowed: a dotted path no record of the capture has
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     @property
     def is_empty(self) -> bool:

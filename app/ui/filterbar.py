@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCompleter,
     QHBoxLayout,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
+from app.filters.known import KEYS_ENTRY, PATHS_ENTRY, KnownNames
 from app.filters.lexer import value_literal, word_before, word_span
 from app.filters.nodes import And, Or
 from app.filters.parser import FilterError, parse
@@ -73,6 +74,8 @@ _REQUEST_HELP = {
 }
 _EDIT_HINT = "Type a filter; it applies after a short pause, or at once with Enter."
 _ERROR_STYLE = "color: #b00020;"
+_WARNING_STYLE = "color: #8a5300;"
+_TAKE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab)
 _EDIT_STYLE = 'QLineEdit[invalid="true"] { border: 2px solid #b00020; border-radius: 3px; }'
 _VALUE_OPS = ("==", "!=", "!~", "~", "=")
 _SAVED_TEXT_MAX = 60
@@ -118,6 +121,7 @@ class FilterBar(QWidget):
         self._settings = settings
         self._filter = parse("", table)
         self._values: dict[str, list[str]] = {}
+        self._known: KnownNames | None = None  # the capture's keys and paths, once read
         self._counts: tuple[int, int, float | None] | None = None
         self._busy = False
         self._help_box: QMessageBox | None = None
@@ -175,6 +179,13 @@ class FilterBar(QWidget):
         self._error.setVisible(False)
         outer.addWidget(self._error)
 
+        self._warning = QLabel(self)
+        self._warning.setObjectName("filter_warning")
+        self._warning.setTextFormat(Qt.TextFormat.PlainText)
+        self._warning.setStyleSheet(_WARNING_STYLE)
+        self._warning.setVisible(False)
+        outer.addWidget(self._warning)
+
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -184,6 +195,8 @@ class FilterBar(QWidget):
         self._completer.setWidget(self._edit)
         self._completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        # Return, Enter and Tab take the highlighted suggestion (the first when none is)
+        self._completer.popup().installEventFilter(self)
 
         self._edit.textEdited.connect(self._on_edit_text_edited)
         self._edit.returnPressed.connect(self._on_edit_return_pressed)
@@ -236,8 +249,19 @@ class FilterBar(QWidget):
         self._show_counts()
 
     def set_completions(self, values: dict[str, list[str]]) -> None:
-        """The values seen in the capture per field name, offered after ``field ==``."""
+        """The values seen in the capture per field name, offered after ``field ==``; with the
+        entries ``KEYS_ENTRY`` and ``PATHS_ENTRY`` also the capture's keys and paths, which
+        names in a filter are checked against (a filter shown now is checked again)."""
+        values = dict(values)
+        keys, paths = values.pop(KEYS_ENTRY, None), values.pop(PATHS_ENTRY, None)
         self._values = {name.lower(): list(items) for name, items in values.items()}
+        if keys is None or self._table != "records":
+            return
+        known = KnownNames(keys, paths or ())
+        if known != self._known:
+            self._known = known
+            if not self._timer.isActive() and self._edit.text().strip():
+                self._apply()  # not while typing: the pause applies it
 
     # -- applying ------------------------------------------------------------------------
 
@@ -245,11 +269,12 @@ class FilterBar(QWidget):
         self._timer.stop()
         text = self._edit.text()
         try:
-            new = parse(text, self._table)
+            new = parse(text, self._table, self._known)
         except FilterError as exc:
             self._show_error(text, exc)
             return
         self._clear_error()
+        self._show_warnings(new.warnings)
         changed = new.root != self._filter.root
         self._filter = new
         if changed:
@@ -259,11 +284,19 @@ class FilterBar(QWidget):
     def _show_error(self, text: str, exc: FilterError) -> None:
         self._error.setText(f"Column {exc.position + 1}: {exc.args[0]}")
         self._error.setVisible(True)
+        self._warning.setVisible(False)
         caret = " " * exc.position + "^"
         self._edit.setToolTip(
             f"<pre>{html.escape(text)}\n{caret}\n{html.escape(str(exc.args[0]))}</pre>"
         )
         self._set_invalid(True)
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """A doubtful part of a filter in force (a path no record has): said, not refused."""
+        text = "\n".join(f"Warning: {w}" for w in warnings)
+        self._warning.setText(text)
+        self._warning.setVisible(bool(warnings))
+        self._edit.setToolTip(f"{_EDIT_HINT}\n{text}" if warnings else _EDIT_HINT)
 
     def _clear_error(self) -> None:
         self._error.clear()
@@ -415,6 +448,32 @@ class FilterBar(QWidget):
                 f"Fields: {', '.join(FIELDS)}, family",
             ]
         return "\n".join(lines)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Return, Enter and Tab in the completion popup take the highlighted suggestion, or
+        the first one when none is highlighted (Tab would otherwise leave the line). When the
+        word typed is already one of the suggestions and none is highlighted, Return applies
+        the text as it is and Tab only closes the popup."""
+        popup = self._completer.popup()
+        if watched is popup and event.type() == QEvent.Type.KeyPress and popup.isVisible() \
+                and isinstance(event, QKeyEvent) and event.key() in _TAKE_KEYS \
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            index = popup.currentIndex()
+            model = self._completer.completionModel()
+            if not index.isValid():
+                typed = self._completer.completionPrefix().lower()
+                offered = [str(model.index(row, 0).data()).lower()
+                           for row in range(model.rowCount())]
+                if typed in offered or not offered:
+                    popup.hide()
+                    if event.key() != Qt.Key.Key_Tab:
+                        self._apply()
+                    return True
+                index = model.index(0, 0)
+            popup.hide()
+            self._on_completer_activated(str(index.data()))
+            return True
+        return super().eventFilter(watched, event)
 
     # -- slots ---------------------------------------------------------------------------
 

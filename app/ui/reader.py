@@ -36,6 +36,7 @@ from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.db import sqlite3
 from app.display import human_size
 from app.export.masking import Masker
+from app.filters.known import KEYS_ENTRY, PATHS_ENTRY
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.net import client_address
@@ -1226,6 +1227,9 @@ def _completions(follower: Follower) -> dict[str, list[str]]:
     out["acked"] = ["1", "0"]
     if follower.has_ledger:  # format 6 on: the answer rules that answered requests
         out["rule"] = follower.distinct_request_values("rule")
+    names = follower.known_names()  # what a filter bar checks names against
+    if names is not None:
+        out[KEYS_ENTRY], out[PATHS_ENTRY] = names
     return out
 
 

@@ -54,6 +54,22 @@ def test_summary_of_a_missing_or_foreign_file(tmp_path):
     assert "is not a capture file" in result.stderr
 
 
+def test_summary_filter_with_a_misspelt_field_or_path(tmp_path):
+    """Regression (issue 15): ``sevrity == WARN`` summarised nothing, with no word said."""
+    path = tmp_path / "c.sqlite"
+    make_capture(path)
+    result = run("summary", "--filter", "sevrity == WARN", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == ('streamer-inspector: error: bad --filter: unknown field "sevrity": '
+                             'did you mean "severity"?\n  sevrity == WARN\n  ^\n')
+    result = run("summary", "--filter", "detail.contry == nl or severity == INFO", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ('streamer-inspector: warning: --filter: no record has the path '
+                             '"detail.contry": did you mean "detail.country"?\n')
+    assert "Filter:          detail.contry == nl or severity == INFO" in result.stdout
+
+
 def test_ca_export_writes_the_local_ca(tmp_path, user_dirs):
     target = tmp_path / "exported-ca.pem"
     result = run("ca", "--export", str(target))

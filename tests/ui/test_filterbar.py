@@ -20,6 +20,7 @@ from app.capture.answers import json_answer
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.cli.options import build_parser
 from app.config import Settings, settings_path
+from app.filters.known import KEYS_ENTRY, PATHS_ENTRY
 from app.filters.parser import parse
 from app.ui import filterbar
 from app.ui.application import build
@@ -283,13 +284,98 @@ def test_completion_replaces_only_the_word_under_the_cursor(qtbot, settings):
         pass  # the pause after choosing applies it
     assert blocker.args[0].text == "alert and severity"
 
-    # Enter with the popup open but nothing chosen applies the text as it is
+    # Enter with the popup open but nothing highlighted takes the first suggestion (issue 15)
     qtbot.keyClicks(edit, " and ty")
     qtbot.waitUntil(popup.isVisible)
+    assert _offered(bar)[0] == "type"
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert bar.text() == "alert and severity and type"
+    assert not popup.isVisible()
+    # ... unless the word typed is a suggestion already: then it applies the text as it is
+    qtbot.keyClicks(edit, " and type")
+    qtbot.waitUntil(popup.isVisible)
+    assert _offered(bar) == ["type", "type_id"]
     with qtbot.waitSignal(bar.filter_changed, timeout=50) as blocker:
         qtbot.keyClick(popup, Qt.Key.Key_Return)
-    assert blocker.args[0].text == "alert and severity and ty"
+    assert blocker.args[0].text == "alert and severity and type and type"
     assert not popup.isVisible()
+
+
+def test_tab_and_return_take_the_highlighted_suggestion(qtbot, settings):
+    """Regression (issue 15): Tab left the line instead of taking the suggestion."""
+    bar = _bar(qtbot, settings)
+    edit = _edit(bar)
+    popup = _completer(bar).popup()
+    qtbot.keyClicks(edit, "sev")
+    qtbot.waitUntil(popup.isVisible)
+    qtbot.keyClick(popup, Qt.Key.Key_Tab)  # nothing highlighted: the first suggestion
+    assert bar.text() == "severity"
+    assert not popup.isVisible()
+    qtbot.keyClicks(edit, " == WARN and event_")
+    qtbot.waitUntil(popup.isVisible)
+    offered = _offered(bar)
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    assert popup.currentIndex().data() == offered[1]
+    qtbot.keyClick(popup, Qt.Key.Key_Tab)
+    assert bar.text() == f"severity == WARN and {offered[1]}"
+    edit.setText("severity == WARN and ")
+    qtbot.keyClicks(edit, "ale")
+    qtbot.waitUntil(popup.isVisible)
+    qtbot.keyClick(popup, Qt.Key.Key_Down)
+    with qtbot.assertNotEmitted(bar.filter_changed):  # Return took it; the pause applies it
+        qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert bar.text() == "severity == WARN and alert"
+
+
+def _names(keys: list[str], paths: list[str]) -> dict:
+    """Completion values as the reader sends them, with the capture's keys and paths."""
+    return {"severity": ["INFO", "WARN"], KEYS_ENTRY: keys, PATHS_ENTRY: paths}
+
+
+def test_a_misspelt_field_is_an_error_naming_the_closest_one(qtbot, settings):
+    """Regression (issue 15): ``sevrity == WARN`` matched nothing, silently."""
+    bar = _bar(qtbot, settings)
+    bar.set_completions(_names(["event_severity", "detail", "sim"],
+                               ["detail.country", "detail.country.name", "sim.iccid"]))
+    _no_signal(qtbot, bar, lambda: bar.set_text("sevrity == WARN"))
+    assert _error(bar).isVisible()
+    assert _error(bar).text() == 'Column 1: unknown field "sevrity": did you mean "severity"?'
+    assert _edit(bar).property("invalid") is True
+    bar.set_text("sev != INFO")
+    assert 'did you mean "severity"?' in _error(bar).text()
+    assert bar.current_filter().is_empty  # the previous filter stays in force
+    with qtbot.waitSignal(bar.filter_changed, timeout=50):  # a key of the records is fine
+        bar.set_text("sim == null")
+    assert not _error(bar).isVisible()
+
+
+def test_a_path_no_record_has_is_a_warning(qtbot, settings):
+    bar = _bar(qtbot, settings)
+    bar.set_completions(_names(["detail"], ["detail.country", "detail.country.name"]))
+    warning = _child(bar, QLabel, "filter_warning")
+    with qtbot.waitSignal(bar.filter_changed, timeout=50):  # applied all the same
+        bar.set_text("detail.contry == nl")
+    assert warning.isVisible()
+    assert warning.text() == ('Warning: no record has the path "detail.contry": did you mean '
+                              '"detail.country"?')
+    assert "detail.contry" in _edit(bar).toolTip()
+    assert not _error(bar).isVisible()
+    bar.set_text("detail.country.name == Germany")
+    assert not warning.isVisible()
+
+
+def test_names_are_checked_once_the_capture_is_read(qtbot, settings):
+    """Before the capture's names are known every path is allowed; when they arrive, the
+    filter shown is checked again (a remembered filter with a misspelt field)."""
+    bar = _bar(qtbot, settings)
+    with qtbot.waitSignal(bar.filter_changed, timeout=50):
+        bar.set_text("sevrity == WARN")
+    assert not _error(bar).isVisible()
+    bar.set_completions(_names(["event_severity"], []))
+    assert 'unknown field "sevrity"' in _error(bar).text()
+    bar.set_completions(_names(["event_severity", "sevrity"], []))  # a sender that has it
+    assert not _error(bar).isVisible()
 
 
 def test_completion_offers_keywords_paths_and_aliases(qtbot, settings):

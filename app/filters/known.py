@@ -1,0 +1,127 @@
+"""The names a filter may use beside the named fields: the keys and JSON paths the capture's
+records hold. The parser checks a bare name against them (an unknown one is an error naming the
+closest known field) and a dotted path (one that never occurs is a warning).
+
+Qt-free. Two sources: :func:`sample_names` reads a bounded sample of a capture (the window's
+reader thread, where a whole scan would stall the tables), and :class:`CaptureNames` answers
+exactly from the whole capture, one small query a name (``summary --filter``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+from collections.abc import Callable, Iterable
+
+from app.records.fields import json_path
+
+# How the known names travel in the filter bars' completion values (the reader's completions
+# dict): entries no field name can take (a NUL cannot be typed into a filter word).
+KEYS_ENTRY = "\0keys"
+PATHS_ENTRY = "\0paths"
+SAMPLE = 5000  # records read for the sample: the latest ones, and the latest of unknown shape
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def path_text(steps: Iterable[str | int]) -> str:
+    """A path as the language writes it, list indexes as ``[]``: ``detail.mnc[].mnc``."""
+    out = ""
+    for step in steps:
+        out += "[]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+class KnownNames:
+    """The top-level keys and dotted paths seen in a capture (paths written by
+    :func:`path_text`). ``exact`` (optional) answers for a path the sets lack, from the whole
+    capture; without it the sets are all there is."""
+
+    def __init__(self, keys: Iterable[str] = (), paths: Iterable[str] = (),
+                 exact: Callable[[tuple[str | int, ...]], bool] | None = None):
+        self.keys = frozenset(keys)
+        self.paths = frozenset(paths) | self.keys
+        self._exact = exact
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KnownNames) and (self.keys, self.paths) == (
+            other.keys, other.paths)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def has(self, steps: tuple[str | int, ...]) -> bool:
+        """Whether some record holds the path (one step: a top-level key)."""
+        if path_text(steps) in self.paths:
+            return True
+        return self._exact is not None and self._exact(steps)
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The known name ``name`` most likely meant: one it begins (``sev``: ``severity``), else
+    the closest spelling (difflib); None when nothing is near."""
+    pool = sorted(set(candidates))
+    lowered = name.lower()
+    starts = [c for c in pool if c.lower().startswith(lowered) and c.lower() != lowered]
+    if starts:
+        return min(starts, key=len)
+    found = difflib.get_close_matches(lowered, [c.lower() for c in pool], n=1, cutoff=0.6)
+    if not found:
+        return None
+    return next(c for c in pool if c.lower() == found[0])
+
+
+def sample_names(db: sqlite3.Connection, limit: int = SAMPLE
+                 ) -> tuple[list[str], list[str]] | None:
+    """The top-level keys and the paths of a bounded sample of the capture's records: the
+    latest ``limit`` records and the latest ``limit`` of unknown shape (those that do not look
+    like the vendor's records). About 0.1 s on any capture; None when there is no record yet or
+    the records cannot be read."""
+    sample = (f"SELECT json FROM (SELECT json FROM record ORDER BY id DESC LIMIT {int(limit)})"
+              f" UNION ALL SELECT r.json FROM (SELECT id FROM record_index WHERE family = "
+              f"'unknown' ORDER BY id DESC LIMIT {int(limit)}) AS k JOIN record AS r "
+              f"ON r.id = k.id")
+    try:
+        rows = db.execute(f"SELECT DISTINCT j.fullkey FROM ({sample}) AS s, "
+                          f"json_tree(CASE WHEN json_valid(s.json) THEN s.json END) AS j "
+                          f"WHERE j.fullkey <> '$'").fetchall()
+    except sqlite3.Error:  # a damaged capture: no sample, so nothing is checked
+        return None
+    if not rows:  # no record yet: nothing to check names against
+        return None
+    keys: set[str] = set()
+    paths: set[str] = set()
+    for (full,) in rows:
+        if not isinstance(full, str) or not full.startswith("$.") or '"' in full:
+            continue  # a key the language cannot write (quoted by SQLite)
+        path = _INDEX.sub("[]", full[2:])
+        paths.add(path)
+        if "." not in path and "[" not in path:
+            keys.add(path)
+    return sorted(keys), sorted(paths)
+
+
+class CaptureNames(KnownNames):
+    """The names of a whole capture: a bounded sample for suggestions, and one exact query over
+    the records for a name the sample lacks (it stops at the first record that has it)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        keys, paths = sample_names(db) or ((), ())
+        super().__init__(keys, paths, exact=self._occurs)
+        self._db = db
+
+    def _occurs(self, steps: tuple[str | int, ...]) -> bool:
+        last = next((s for s in reversed(steps) if isinstance(s, str)), None)
+        text = "1"
+        params: list = [json_path(steps)]
+        if last is not None:  # records are stored minified: the key is there as "key":
+            text = "(json LIKE ? ESCAPE '\\' OR instr(json, '\\u') > 0)"
+            escaped = last.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.insert(0, f'%"{escaped}":%')
+        try:
+            row = self._db.execute(
+                f"SELECT 1 FROM record WHERE {text} AND json_valid(json) AND "
+                f"json_type(json, ?) IS NOT NULL LIMIT 1", params).fetchone()
+        except sqlite3.Error:
+            return True  # cannot tell: do not call it unknown
+        return row is not None
