@@ -22,4 +22,15 @@ def sample_path(name: str) -> Path:
     return resources_dir() / "samples" / name
 
 
+def doc_path(name: str) -> Path:
+    """A page the Help menu shows, by file name: from ``resources/docs`` (the vendor contract
+    summary), else from the top-level ``docs/`` folder of a checkout (``filters.md``,
+    ``capture-format.md``), which wheels and frozen builds pack into ``app/_resources/docs``
+    (pyproject's force-include, the PyInstaller spec's datas)."""
+    packed = resources_dir() / "docs" / name
+    return packed if packed.is_file() else _HERE.parent / "docs" / name
+
+
+HELP_DOCS = ("filters.md", "capture-format.md", "vendor-contract.md")
+
 DOCUMENTED_EVENT_SAMPLE = "update-location-event.json"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +38,9 @@ class MessageBar(QFrame):
         layout.addWidget(self.label, 1)
         self._buttons: list[QPushButton] = []
         self._layout = layout
+        # The last failure shown (Help ▸ Report a problem copies it), with its UTC time.
+        self.last_error = ""
+        self.last_error_at = ""
         close = QToolButton(self)
         close.setText("✕")
         close.setToolTip("Dismiss")
@@ -52,6 +57,9 @@ class MessageBar(QFrame):
             button.deleteLater()
         self._buttons = []
         self.label.setText(one_line_safe(text))
+        if error:
+            self.last_error = self.label.text()
+            self.last_error_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         for title, slot in actions:
             button = QPushButton(title, self)
             button.clicked.connect(slot)

@@ -55,6 +55,7 @@ from app.records.columns import RECORD_TABS
 from app.ui.detail import JsonDetail
 from app.ui.empty import empty_message
 from app.ui.filterbar import FilterBar
+from app.ui.help import HelpController
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
@@ -455,6 +456,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.show_request_action)
         menu.addAction(self.show_records_action)
         menu = self.menuBar().addMenu("&Help")
+        self.help = HelpController(self, menu)  # shortcuts, the pages, Report a problem
         menu.addAction(self.about_action)
 
     def _wire(self) -> None:
