@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         self.url_edit = QLineEdit(self)
         self.url_edit.setReadOnly(True)
         self.url_edit.setPlaceholderText("endpoint not running")
-        self.url_edit.setMinimumWidth(220)
+        self.url_edit.setMinimumWidth(190)
         self.url_edit.setMaximumWidth(340)
         self.url_edit.setToolTip("The endpoint URL")
         bar.addWidget(self.url_edit)
@@ -282,8 +282,12 @@ class MainWindow(QMainWindow):
         for action in self.public_widgets:
             action.setVisible(False)
         bar.addSeparator()
-        # Short toolbar texts (the menus keep the full ones): the toolbar fits 1400 px with the
-        # rules button and a dated capture name.
+        # Short toolbar texts (the menus and tooltips keep the full ones): the toolbar fits
+        # 1024 px (issue 15: it overflowed by 175 px). While exposed, what does not fit goes
+        # to the toolbar's » menu.
+        self.start_action.setIconText("Start")
+        self.stop_action.setIconText("Stop")
+        self.expose_action.setIconText("Expose…")
         self.settings_action.setIconText("Settings")
         self.portal_action.setIconText("1NCE Portal")
         bar.addAction(self.settings_action)
@@ -300,16 +304,13 @@ class MainWindow(QMainWindow):
         self.rules_indicator.setObjectName("rules_indicator")
         self.rules_indicator.setText("Rules…")
         self.rules_indicator_action = bar.addWidget(self.rules_indicator)
-        bar.addSeparator()
+        # The counts and the capture's name stand at the right of the status bar, as in
+        # Wireshark: in the toolbar they pushed it past 1024 px (issue 15).
         self.counter_label = QLabel(self)
         self.counter_label.setTextFormat(Qt.TextFormat.PlainText)
-        bar.addWidget(self.counter_label)
-        spacer = QWidget(self)
-        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
-                             spacer.sizePolicy().verticalPolicy())
-        bar.addWidget(spacer)
-        self.capture_label = _ElidedLabel(140, self)  # the whole path in its tooltip
-        bar.addWidget(self.capture_label)
+        self.capture_label = _ElidedLabel(220, self)  # the whole path in its tooltip
+        self.statusBar().addPermanentWidget(self.counter_label)
+        self.statusBar().addPermanentWidget(self.capture_label)
 
     def _build_central(self) -> None:
         central = QWidget(self)

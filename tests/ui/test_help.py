@@ -5,6 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import qVersion
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QToolBar, QToolButton
 
 from app import APP_TITLE, __version__
 from app.resources import HELP_DOCS
@@ -74,3 +75,18 @@ def test_help_pages_are_packaged():
         assert (root / "docs" / name).is_file()
         assert included[f"docs/{name}"] == f"app/_resources/docs/{name}"
         assert f'"{name}"' in spec
+
+
+def test_toolbar_fits_1024_pixels(qtbot, window):
+    """At 1024x640 the toolbar showed about two thirds and hid the rest behind its » (issue 15,
+    item 10); the counts and the capture's name now stand in the status bar."""
+    window.resize(1024, 640)
+    window.show()
+    qtbot.waitExposed(window)
+    window.counter_label.setText("132,000 requests · 1,234,567 records")
+    window.rules_indicator.setText("Rules: 12")
+    bar = window.findChild(QToolBar, "endpointToolbar")
+    assert bar.sizeHint().width() <= window.width()
+    extension = bar.findChild(QToolButton, "qt_toolbar_ext_button")
+    qtbot.waitUntil(lambda: not extension.isVisible())
+    assert window.counter_label.isVisible() and window.capture_label.isVisible()
