@@ -22,7 +22,9 @@ KEYS_ENTRY = "\0keys"
 PATHS_ENTRY = "\0paths"
 SAMPLE = 5000  # records read for the sample: the latest ones, and the latest of unknown shape
 
-_INDEX = re.compile(r"\[\d+\]")
+# One step of an SQLite JSON path (``fullkey``): ."quoted key", .key or [index]
+_STEP = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^."\[]+))|\[(\d+)\]')
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def path_text(steps: Iterable[str | int]) -> str:
@@ -31,6 +33,29 @@ def path_text(steps: Iterable[str | int]) -> str:
     for step in steps:
         out += "[]" if isinstance(step, int) else (f".{step}" if out else step)
     return out
+
+
+def _language_path(full: object) -> str | None:
+    """An SQLite ``fullkey`` (``$."event_type".id``, ``$.mnc[0]``) as :func:`path_text`
+    writes it, or None when the language cannot write it (a key with a space, a dash...)."""
+    if not isinstance(full, str) or not full.startswith("$") or len(full) < 2:
+        return None
+    steps: list[str | int] = []
+    at = 1
+    while at < len(full):
+        m = _STEP.match(full, at)
+        if m is None:
+            return None
+        quoted, plain, index = m.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            key = plain if plain is not None else quoted
+            if not _NAME.fullmatch(key):
+                return None
+            steps.append(key)
+        at = m.end()
+    return path_text(steps) if steps and isinstance(steps[0], str) else None
 
 
 class KnownNames:
@@ -92,9 +117,9 @@ def sample_names(db: sqlite3.Connection, limit: int = SAMPLE
     keys: set[str] = set()
     paths: set[str] = set()
     for (full,) in rows:
-        if not isinstance(full, str) or not full.startswith("$.") or '"' in full:
-            continue  # a key the language cannot write (quoted by SQLite)
-        path = _INDEX.sub("[]", full[2:])
+        path = _language_path(full)
+        if path is None:
+            continue  # a key the language cannot write
         paths.add(path)
         if "." not in path and "[" not in path:
             keys.add(path)

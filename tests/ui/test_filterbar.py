@@ -680,6 +680,25 @@ def test_the_window_completes_ledger_words_that_filter_its_tables(qtbot, ruled):
     qtbot.waitUntil(lambda: _ids(requests) == [1, 3], timeout=WAIT)
 
 
+def test_the_window_refuses_a_misspelt_field_and_warns_of_an_unknown_path(qtbot, ruled):
+    """Issue 15, on a real capture: the names come from the reader with the completions."""
+    ruled.tabs.setCurrentIndex(1)
+    events, bar = ruled.record_models["event"], ruled.filter_bars["event"]
+    error, warning = _error(bar), _child(bar, QLabel, "filter_warning")
+    bar.set_text("sevrity == WARN")
+    assert error.isVisible() and not warning.isVisible()
+    assert error.text() == 'Column 1: unknown field "sevrity": did you mean "severity"?'
+    assert bar.current_filter().is_empty and _ids(events) == [1, 2, 3, 4, 5]
+    bar.set_text("event_severity.descripton == INFO")
+    qtbot.waitUntil(lambda: _ids(events) == [], timeout=WAIT)  # applied, and said why
+    assert not error.isVisible() and warning.isVisible()
+    assert warning.text() == ('Warning: no record has the path "event_severity.descripton": '
+                              'did you mean "event_severity.description"?')
+    bar.set_text("event_severity.description == INFO and sim.iccid ~ 8988")
+    qtbot.waitUntil(lambda: _ids(events) == [1, 2, 3, 4, 5], timeout=WAIT)
+    assert not error.isVisible() and not warning.isVisible()
+
+
 def _cell_filter(qtbot, window, row: int, column: int, action: str) -> None:
     view = window.views["requests"]
     menu = window.context_menu(view, window.requests_model.index(row, column))
