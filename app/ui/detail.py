@@ -482,7 +482,8 @@ class JsonDetail(QWidget):
         self._tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._tree.addActions(actions)
         # Fixed widths (no ResizeToContents: a body may hold 100,000 nodes): Key as wide as
-        # the user left it while Value keeps a third of the tree, Type fixed, Value the rest.
+        # the user left it while Value keeps a third of the tree (half when narrow, where
+        # Type hides), Type fixed, Value the rest.
         header = self._tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(KEY_COLUMN, QHeaderView.ResizeMode.Interactive)
@@ -587,9 +588,11 @@ class JsonDetail(QWidget):
         Key (down to a short key's width) and, when very narrow, hide Type."""
         header = self._tree.header()
         metrics = self._tree.fontMetrics()
-        self._tree.setColumnHidden(TYPE_COLUMN, width < NARROW)
-        type_width = 0 if width < NARROW else header.sectionSize(TYPE_COLUMN)
-        value_min = max(metrics.horizontalAdvance("[1000 items]") + 16, width // 3)
+        narrow = width < NARROW
+        self._tree.setColumnHidden(TYPE_COLUMN, narrow)
+        type_width = 0 if narrow else header.sectionSize(TYPE_COLUMN)
+        value_min = max(metrics.horizontalAdvance("[1000 items]") + 16,
+                        width // 2 if narrow else width // 3)
         key_min = metrics.horizontalAdvance("event_type") + self._tree.indentation() + 16
         key = max(key_min, min(self._key_width, width - type_width - value_min))
         self._fitting = True
