@@ -618,7 +618,12 @@ def local_time(iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
-_AUTH_TEXT = {"ok": "ok", "missing": "missing", "invalid": "wrong", "off": "off"}
+# The Auth column shows the words the filter takes (``auth == invalid``): one vocabulary; what
+# each means is the cell's tooltip. (It showed "wrong" for invalid, which no filter matched.)
+AUTH_MEANING = {"ok": "the right Basic Auth credentials",
+                "missing": "no Authorization header, while credentials are required",
+                "invalid": "wrong credentials: the Authorization header does not match",
+                "off": "no credentials required"}
 
 
 def _no_answer(rule: str | None) -> str:
@@ -673,7 +678,9 @@ def _request_rows(follower: Follower, generation: int, block: int,
             cell_tips.append(None)
             continue
         received = time_cell(row["received_at"], local)
-        cell_tips.append({0: plain(f"Received at {row['received_at']} (as stored, UTC)")})
+        auth = row["auth"]
+        cell_tips.append({0: plain(f"Received at {row['received_at']} (as stored, UTC)"),
+                          8: plain(f"{AUTH_MEANING.get(auth, auth)} (filter: auth == {auth})")})
         problems = json.loads(row["problems"]) if row["problems"] else []
         status, rule = row["status"], row.get("rule")
         # the target as it arrived (%2F told apart from /; format 7 on), else path and query
@@ -685,7 +692,7 @@ def _request_rows(follower: Follower, generation: int, block: int,
             received.text,
             client_address(row["peer"], json.loads(row["headers"] or "[]")), row["method"], path,
             status_text(status, rule), records, human_size(row["body_size"]), duration,
-            _AUTH_TEXT.get(row["auth"], row["auth"]), shown_problems)))
+            auth, shown_problems)))
         # A rule's answer is amber, not red: the batch was fine and is stored.
         flags.append(2 if rule or status == 0 else 1 if status >= 400 else 2 if problems else 0)
         tips.append(plain("\n".join(filter(None, [
@@ -719,11 +726,18 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
                 record = load_json(item[1])
                 if not isinstance(record, dict):
                     record = {}
-                cells = [c.cell(record, local) if c is not SEEN_COLUMN else _NO_CELL
-                         for c in columns]
-                texts.append(tuple(plain(c.text) for c in cells))
-                row_tips = {n: plain(c.tip) for n, c in enumerate(cells) if c.tip} or None
-                row_tones = {n: c.tone for n, c in enumerate(cells) if c.tone} or None
+                shown = []
+                for n, column in enumerate(columns):
+                    text, cell_tip, tone = (column.cell(record, local)
+                                            if column is not SEEN_COLUMN else _NO_CELL)
+                    shown.append(plain(text))
+                    if cell_tip:
+                        row_tips = row_tips or {}
+                        row_tips[n] = plain(cell_tip)
+                    if tone:
+                        row_tones = row_tones or {}
+                        row_tones[n] = tone
+                texts.append(tuple(shown))
                 flag = 2 if record.get("alert") is True else 0  # alerts in amber
             except (ValueError, RecursionError) as exc:
                 texts.append(("",) * len(columns))

@@ -146,7 +146,18 @@ def test_rejected_requests_are_marked_and_explained(qtbot, window):
     wait_cell(qtbot, requests, 1, 4, "401")
     assert cell(requests, 0, 4) == "400"
     assert "invalid JSON" in cell(requests, 0, 9)
-    assert cell(requests, 1, 8) == "wrong"
+    # The Auth column speaks the filter's words (issue 15, item 8): it said "wrong".
+    assert cell(requests, 1, 8) == "invalid"
+    assert "auth == invalid" in requests.data(requests.index(1, 8),
+                                              Qt.ItemDataRole.ToolTipRole)
+    window.reader.value_filter("requests", requests.id_at(1), "auth", False)
+    bar = window.filter_bars["requests"]
+    qtbot.waitUntil(lambda: bar.current_filter().text == "auth == invalid", timeout=WAIT)
+    qtbot.waitUntil(lambda: requests.rowCount() == 1 and cell(requests, 0, 4) == "401",
+                    timeout=WAIT)
+    bar.set_text("")
+    wait_cell(qtbot, requests, 1, 4, "401")  # both rows back, and read again
+    wait_cell(qtbot, requests, 0, 4, "400")
     red = requests.data(requests.index(0, 0), Qt.ItemDataRole.ForegroundRole)
     assert red is not None and red.red() > red.green()
     window.views["requests"].setCurrentIndex(requests.index(0, 0))
@@ -237,6 +248,8 @@ def test_port_taken_offers_another(qtbot, tmp_path):
         try:
             qtbot.waitUntil(lambda: win.message_bar.isVisible(), timeout=WAIT)
             assert "already in use" in win.message_bar.label.text()
+            # No command-line advice in the window (issue 15, item 10): the button is the way.
+            assert "--port" not in win.message_bar.label.text()
             (offer,) = [b for text, b in win.message_bar.buttons().items()
                         if text.startswith("Use port ")]
             qtbot.mouseClick(offer, Qt.MouseButton.LeftButton)
