@@ -22,16 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.display import printable, scalar_text
 from app.records.fields import MISSING, lookup
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
     """A cell as the window shows it: its text, its tooltip (plain text, empty: none) and a
     tone (``""``, ``info``, ``warning``, ``error``, ``critical``) the table colours it by."""
 
@@ -46,7 +44,6 @@ def _as_sent(value: Any) -> str:
 
 # -- times ---------------------------------------------------------------------------------------
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SAMPLE_TIME = "2024-12-13 12:49:57.000"  # as wide as any time the tables show (for widths)
 _EPOCH_DIGITS = re.compile(r"-?\d{1,16}(?:\.\d+)?")
 _MS_FROM = 100_000_000_000  # larger: milliseconds (1973-03-03 as ms; year 5138 as seconds)
@@ -95,7 +92,8 @@ def time_text(moment: dt.datetime, local: bool) -> str:
         moment = moment.astimezone() if local else moment.astimezone(dt.UTC)
     except (ValueError, OverflowError, OSError):  # beyond what the local zone rules cover
         moment = moment.astimezone(dt.UTC)
-    return moment.strftime(TIME_FORMAT) + f".{moment.microsecond // 1000:03d}"
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}")
 
 
 def time_cell(value: Any, local: bool = False) -> Cell:
@@ -107,10 +105,7 @@ def time_cell(value: Any, local: bool = False) -> Cell:
     if parsed is None:
         return Cell(sent, f"As sent: {sent}\nNot a time this table reads: shown as sent")
     moment, how = parsed
-    try:
-        text = time_text(moment, local)
-    except (ValueError, OverflowError):  # strftime of years before 1000 on some platforms
-        return Cell(sent, f"As sent: {sent}\nNot a time this table reads: shown as sent")
+    text = time_text(moment, local)
     return Cell(text, f"As sent: {sent}" + (f" ({how})" if how else ""))
 
 
@@ -168,13 +163,16 @@ def volume_cell(value: Any, record: dict) -> Cell:
     if value is MISSING or value is None:
         return Cell("")
     sms = lookup(record, ("traffic_type", "id")) == 6
+    unit = "SMS" if sms else "MB"
     sent = _as_sent(value)
     text = number_text(value)
+    if text is None and isinstance(value, int | float) and not isinstance(value, bool):
+        return Cell(f"{sent} {unit}", f"As sent: {sent}\nBeyond what 6 decimals show: as sent")
     if text is None:
         return Cell(sent, f"As sent: {sent}\nNot a number: shown as sent")
     if sms and Decimal(text) == Decimal(text).to_integral_value():
         text = number_text(value, 0) or text
-    return Cell(f"{text} {'SMS' if sms else 'MB'}", f"As sent: {sent}")
+    return Cell(f"{text} {unit}", f"As sent: {sent}")
 
 
 # -- SMS payloads --------------------------------------------------------------------------------

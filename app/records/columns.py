@@ -75,9 +75,7 @@ class Column:
         if self.kind == "time":
             return time_cell(self.value(record), local)
         if self.show is not None:
-            cell = self.show(self.value(record), record)
-            return Cell(replace_lone_surrogates(cell.text), replace_lone_surrogates(cell.tip),
-                        cell.tone)
+            return self.show(self.value(record), record)  # plain text (cells.py)
         return Cell(self.text(record))
 
 
