@@ -186,8 +186,8 @@ def alphabet(dcs: Any) -> str | None:
     if isinstance(dcs, bool) or not isinstance(dcs, int) or not 0 <= dcs <= 0xFF:
         return None
     group = dcs >> 4
-    if group <= 0x7:  # general data coding (compressed or not), automatic deletion
-        return ("gsm", "8bit", "ucs2", None)[(dcs >> 2) & 3]
+    if group <= 0x7:  # general data coding, automatic deletion; compressed (bit 5): not read
+        return None if dcs & 0x20 else ("gsm", "8bit", "ucs2", None)[(dcs >> 2) & 3]
     if group in (0xC, 0xD):  # message waiting, GSM 7-bit
         return "gsm"
     if group == 0xE:  # message waiting, UCS-2

@@ -133,10 +133,10 @@ def test_a_number_beyond_6_decimals_is_shown_as_sent_with_its_unit(sent, shown):
 
 
 def test_data_coding_schemes_name_their_alphabet():
-    assert [alphabet(d) for d in (0, 4, 8, 0x11, 0xF0, 0xF4, 0xC0, 0xE0, 0x80, 12, -1, 256,
-                                  True, "0")] == [
+    assert [alphabet(d) for d in (0, 4, 8, 0x11, 0xF0, 0xF4, 0xC0, 0xE0, 0x80, 12, 0x20, -1,
+                                  256, True, "0")] == [
         "gsm", "8bit", "ucs2", "gsm", "gsm", "8bit", "gsm", "ucs2", None, None, None, None,
-        None, None]
+        None, None, None]
 
 
 @pytest.mark.parametrize(("payload", "dcs", "shown", "tip"), [
