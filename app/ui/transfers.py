@@ -87,7 +87,7 @@ class TransferController(QObject):
     def _on_sample_run_event(self, event: dict) -> None:
         if event.get("event") == "report":
             self._window.statusBar().showMessage(
-                f"Sample sent: {event.get('records_acknowledged', 0)} of "
+                f"Sample sent: {event.get('records_acknowledged', 0):,} of "
                 f"{counted(event.get('records_sent', 0), 'record')} acknowledged "
                 f"({event.get('state')})",
                 5000)

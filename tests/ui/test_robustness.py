@@ -254,8 +254,8 @@ def test_the_full_batch_from_the_menu_arrives(qtbot, window):
     action = next(a for a in window.samples_menu.actions() if a.text() == find(FULL_BATCH).title)
     action.trigger()
     qtbot.waitUntil(lambda: window._counts["records"] == 3000, timeout=WAIT * 2)
-    qtbot.waitUntil(lambda: "Sample sent: 3000 of 3000" in window.statusBar().currentMessage(),
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: "Sample sent: 3,000 of 3,000 records"
+                    in window.statusBar().currentMessage(), timeout=WAIT)
     assert not window.message_bar.isVisible()
 
 
