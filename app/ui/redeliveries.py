@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from app.capture.rules import PAUSE_RULE
 from app.display import counted
-from app.ui.reader import RedeliveryReport, answer_text, duration_text, local_time
+from app.records.cells import time_cell, zone_name
+from app.ui.reader import RedeliveryReport, answer_text, duration_text
 from app.ui.values import plain, tooltip_text
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -99,6 +100,14 @@ class RedeliveriesModel(QAbstractTableModel):
     def __init__(self, parent: QObject):
         super().__init__(parent)
         self._rows: list = []
+        self._local = False  # Received in local time (View ▸ Times in local time), else UTC
+
+    def set_local_times(self, local: bool) -> None:
+        """Show Received in local time or UTC (the header names the zone)."""
+        self._local = local
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, 1, 1)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 1), self.index(len(self._rows) - 1, 1))
 
     def set_rows(self, rows: list) -> None:
         """Swap in new rows: rows that stay keep their place (requests only get added, and
@@ -135,6 +144,8 @@ class RedeliveriesModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
+            if section == 1:
+                return f"{HEADERS[1]} ({zone_name(self._local)})"
             return HEADERS[section] if 0 <= section < len(HEADERS) else None
         return str(section + 1)
 
@@ -151,12 +162,11 @@ class RedeliveriesModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    @staticmethod
-    def _text(row, column: int) -> str:
+    def _text(self, row, column: int) -> str:
         if column == 0:
             return str(row.request_id)
         if column == 1:
-            return local_time(row.received_at)
+            return time_cell(row.received_at, self._local).text
         if column == 2:
             return answer_cell(row.status, row.rule)
         if column == 3:

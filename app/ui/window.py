@@ -814,6 +814,7 @@ class MainWindow(QMainWindow):
         for model in (self.requests_model, *self.record_models.values()):
             model.set_zone(zone_name(local))
             model.invalidate()
+        self.redeliveries.model.set_local_times(local)
 
     def _apply_mask(self) -> None:
         key = None

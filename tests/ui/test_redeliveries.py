@@ -10,6 +10,7 @@ by this writer (it says so in the message bar), and its tables follow the file.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 from app.capture.answers import json_answer
 from app.capture.writer import CaptureWriter, Incoming, Stored
 from app.cli.options import build_parser
+from app.records.cells import zone_name
 from app.records.columns import RECORD_TABS
 from app.ui.application import build
 from app.ui.reader import TIMES
@@ -210,6 +212,21 @@ def test_redeliveries_view_is_live(qtbot, capture, shown, qtmodeltester):
     assert tip(view.model, 0, 2) == "Request 1 was not acknowledged: 503, rule '503 for 2'"
     assert cell(view.model, 0, 4) == "0"
     assert cell(view.model, 0, 9) == "2"
+    # Received follows View > Times in local time, the zone in its header, like every table
+    header = view.model.headerData(1, Qt.Orientation.Horizontal)
+    assert header == "Received (UTC)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", cell(view.model, 0, 1))
+    utc = cell(view.model, 0, 1)
+    shown.local_times_action.trigger()
+    try:
+        assert view.model.headerData(1, Qt.Orientation.Horizontal) == (
+            f"Received ({zone_name(True)})")
+        local = dt.datetime.strptime(utc, "%Y-%m-%d %H:%M:%S.%f").replace(
+            tzinfo=dt.UTC).astimezone()
+        assert cell(view.model, 0, 1) == local.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    finally:
+        shown.local_times_action.trigger()
+    assert cell(view.model, 0, 1) == utc
     capture.post([event(1), event(2), event(3)])
     capture.fill()
     qtbot.waitUntil(lambda: cell(view.model, 0, 4) == "2", timeout=WAIT)
