@@ -47,7 +47,10 @@ def copy_request(qtbot, window, request_id: int) -> tuple[str, str]:
     clipboard = QGuiApplication.clipboard()
     clipboard.clear()
     window.copy_as_curl_action.trigger()
-    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")), timeout=WAIT)
+    # the message names this request: the clipboard may still hold the previous command
+    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")) and
+                    f"Copied request {request_id} " in window.statusBar().currentMessage(),
+                    timeout=WAIT)
     return clipboard.text(), window.statusBar().currentMessage()
 
 
@@ -147,7 +150,10 @@ def test_copy_as_curl_masks_identifiers_while_the_view_does(qtbot, window):
     clipboard = QGuiApplication.clipboard()
     clipboard.clear()
     window.copy_as_curl_action.trigger()
-    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")), timeout=WAIT)
+    qtbot.waitUntil(lambda: clipboard.text().startswith(("curl ", "printf ")) and
+                    "1 record as a cURL command" in window.statusBar().currentMessage(),
+                    timeout=WAIT)
+    assert "/hook" not in clipboard.text()  # the record as a list, not the request copied before
     assert iccid not in clipboard.text() and imsi not in clipboard.text()
     assert "identifiers masked" in window.statusBar().currentMessage()
     window.mask_action.trigger()
