@@ -155,7 +155,7 @@ def _non_loopback_address() -> str | None:
             sock.connect(("192.0.2.1", 9))  # no packet is sent: it only picks a route
             address = sock.getsockname()[0]
         except OSError:
-            return None
+            return None  # no route at all (no network here): no address but loopback to test
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 

@@ -46,7 +46,7 @@ def is_uri(value: object) -> bool:
         try:
             ipaddress.IPv6Address(host[1:-1].partition("%25")[0])
         except ValueError:
-            return False
+            return False  # not an IPv6 literal: the URI is invalid, which is the answer
     return True
 
 
@@ -59,7 +59,7 @@ def is_date_time(value: object) -> bool:
     try:
         dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return False
+        return False  # not a real date (hour 25, day 32): invalid, which is the answer
     return True
 
 

@@ -165,7 +165,7 @@ def expected_cell(column, record: dict):
             if type(value) is int:
                 return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=value)
         except ValueError:
-            pass
+            pass  # not a time the export reads: then it is written as text, as expected below
         return scalar_text(value)
     if column.kind == "number" and type(value) in (int, float) and abs(value) <= 2**53:
         return value
