@@ -23,6 +23,7 @@ from app.export.rows import request_rows
 from app.net import basic_auth_value
 from app.server.receiver import endpoint_url
 from tests.conftest import start_receiver
+from tests.export.test_har import imported
 from tests.filters.test_ledger_filters import as_format_5
 
 BATCH = b'[{"id": 1, "event_type": {"id": 1, "description": "x"}}]'
@@ -261,7 +262,6 @@ def test_a_new_capture_has_target_and_endpoint_before_the_body(tmp_path):
 
 
 def test_an_imported_capture_keeps_target_and_endpoint(tmp_path, tls_receiver):
-    from app.capture.importer import plan, run_import
 
     curl(tls_receiver, "-H", "Content-Type: application/json", "--data-binary", BATCH.decode(),
          "--path-as-is", tls_receiver.url.rstrip("/") + "/imp%2Fort?x=%20")
@@ -273,14 +273,7 @@ def test_an_imported_capture_keeps_target_and_endpoint(tmp_path, tls_receiver):
         db.execute(f"VACUUM INTO '{source}'")
     finally:
         db.close()
-    target = tmp_path / "copy.sqlite"
-    kind, planned = plan(source)
-    writer = CaptureWriter(target)
-    try:
-        assert run_import(writer, kind, planned).state == "done"
-    finally:
-        writer.close()
-    db = open_reader(target)
+    db = open_reader(imported(tmp_path, source))
     try:
         got = db.execute("SELECT method, path, query, target, endpoint, status FROM request "
                          "ORDER BY id").fetchall()
