@@ -59,11 +59,12 @@ class Growth:
 
 
 def filter_query(flt: Filter, table: str, after: int, upto: int,
-                 ledger: bool = True) -> tuple[str, list]:
+                 ledger: bool = True, targets: bool = True) -> tuple[str, list]:
     """SQL selecting the ids of ``table`` in (after, upto] that pass ``flt``, in order;
-    ``ledger``: the capture has format 6's acknowledgements and ledger (``has_ledger``)."""
+    ``ledger``: the capture has format 6's acknowledgements and ledger (``has_ledger``),
+    ``targets``: format 7's request targets (``has_targets``)."""
     if table == "requests":
-        where, params = flt.where(ledger=ledger)
+        where, params = flt.where(ledger=ledger, targets=targets)
         return (f"SELECT q.id FROM request AS q WHERE q.id > ? AND q.id <= ? AND {where} "
                 f"ORDER BY q.id", [after, upto, *params])
     return flt.record_query(TAB_FAMILIES[table], after, upto, ledger=ledger)
@@ -214,7 +215,9 @@ class Follower:
         return self._run(self._db, flt, table, after, upto)
 
     def _run(self, db, flt: Filter, table: str, after: int, upto: int) -> array:
-        sql, params = filter_query(flt, table, after, upto, self.has_ledger)
+        if table == "requests" and not self.has_targets:  # (a receiver may migrate it)
+            self.has_targets = has_targets(db)
+        sql, params = filter_query(flt, table, after, upto, self.has_ledger, self.has_targets)
         return array("q", (row[0] for row in db.execute(sql, params)))
 
     def _reads_json(self, flt: Filter, after: int) -> bool:

@@ -16,6 +16,7 @@ from app.records.fields import (
     FIELDS,
     REQUEST_FIELDS,
     REQUEST_FIELDS_BEFORE_6,
+    REQUEST_FIELDS_BEFORE_7,
     cached_regex,
     exact_sql,
     field_sql,
@@ -137,6 +138,8 @@ class SqlContext:
     mode: str = "json"
     # the capture has format 6's request.rule/acked and the redelivery ledger (has_ledger)
     ledger: bool = True
+    # the capture has format 7's request.target (has_targets)
+    targets: bool = True
 
     def param(self, value: Any) -> str:
         if isinstance(value, str) and _LONE_SURROGATE.search(value):
@@ -249,6 +252,8 @@ class Ref:
         if self.kind == "request":
             if not ctx.ledger and self.name in REQUEST_FIELDS_BEFORE_6:
                 return REQUEST_FIELDS_BEFORE_6[self.name]
+            if not ctx.targets and self.name in REQUEST_FIELDS_BEFORE_7:
+                return REQUEST_FIELDS_BEFORE_7[self.name]
             return REQUEST_FIELDS[self.name]
         if self.kind == "ledger":
             return ledger_sql(self.name, ctx)
@@ -272,7 +277,12 @@ class Ref:
         if self.kind == "path":
             return sql_value(lookup(record, self.steps))
         if self.kind == "request":
-            return record.get(self.name) if isinstance(record, dict) else None
+            if not isinstance(record, dict):
+                return None
+            if self.name == "target" and not record.get("target"):  # stored before format 7
+                query = record.get("query") or ""
+                return (record.get("path") or "") + (f"?{query}" if query else "")
+            return record.get(self.name)
         return field_value(record, self.name) if isinstance(record, dict) else None
 
 

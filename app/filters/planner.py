@@ -40,12 +40,14 @@ class Filter:
     def is_empty(self) -> bool:
         return isinstance(self.root, Everything)
 
-    def where(self, now: dt.datetime | None = None, mode: str = "json", ledger: bool = True
-              ) -> tuple[str, list[Any]]:
+    def where(self, now: dt.datetime | None = None, mode: str = "json", ledger: bool = True,
+              targets: bool = True) -> tuple[str, list[Any]]:
         """The WHERE fragment and its parameters. ``ledger``: the capture has format 6's
         acknowledgements and redelivery ledger (``app.capture.schema.has_ledger``); an older
-        one reads acked as status 200 and the ledger's fields as NULL."""
-        ctx = SqlContext(self.table, now, mode=mode, ledger=ledger)
+        one reads acked as status 200 and the ledger's fields as NULL. ``targets``: it has
+        format 7's request targets (``has_targets``); an older one reads a request's target
+        as its path and query."""
+        ctx = SqlContext(self.table, now, mode=mode, ledger=ledger, targets=targets)
         return self.root.sql(ctx), ctx.params
 
     @property

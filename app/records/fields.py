@@ -64,13 +64,16 @@ def index_column(name: str) -> str:
     return "own_id" if name == "id" else name
 
 
+# A request's decoded path and its query: what a request stored before capture format 7 has of
+# its target (the Requests table's Path column shows that for such requests).
+_PATH_AND_QUERY = "(q.path || CASE WHEN q.query <> '' THEN '?' || q.query ELSE '' END)"
 REQUEST_FIELDS: dict[str, str] = {
     "status": "q.status", "method": "q.method", "path": "q.path", "peer": "q.peer",
     "auth": "q.auth", "user": "q.auth_user", "records": "q.record_count",
     "size": "q.body_size", "duration": "q.duration_ms", "reason": "q.reason",
     "problems": "q.problems", "received": "q.received_at", "time": "q.received_at",
     "content_type": "q.content_type", "source": "q.source", "id": "q.id",
-    "rule": "q.rule", "acked": "q.acked",
+    "rule": "q.rule", "acked": "q.acked", "target": f"coalesce(q.target, {_PATH_AND_QUERY})",
 }
 # What each request field means (the filter bar's completion tooltips).
 REQUEST_HELP: dict[str, str] = {
@@ -85,10 +88,14 @@ REQUEST_HELP: dict[str, str] = {
     "source": "received, or imported", "id": "the request's number",
     "rule": "the text of the answer rule that answered it (null: the endpoint itself)",
     "acked": "1 when its answer acknowledged the batch, else 0",
+    "target": "the request target as it arrived, as the Path column shows it (/x%2Fy?a=1; "
+              "path is decoded)",
 }
 # What those a capture older than format 6 lacks read there: no rule ever answered, and every
 # request answered 200 acknowledged its batch.
 REQUEST_FIELDS_BEFORE_6: dict[str, str] = {"rule": "NULL", "acked": "(q.status = 200)"}
+# And what a capture older than format 7 (no target column) reads for the target.
+REQUEST_FIELDS_BEFORE_7: dict[str, str] = {"target": _PATH_AND_QUERY}
 # A record's place in the redelivery ledger (app.capture.ledger) and its request's
 # acknowledgement, as the filters name them; ``unacknowledged`` (``unacked``) is ``not acked``.
 LEDGER_FIELDS: dict[str, str] = {

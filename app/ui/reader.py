@@ -1247,7 +1247,7 @@ def _completions(follower: Follower) -> dict[str, list[str]]:
     return out
 
 
-REQUEST_COLUMN_FIELDS = ("received", "peer", "method", "path", "status", "records", "size",
+REQUEST_COLUMN_FIELDS = ("received", "peer", "method", "target", "status", "records", "size",
                           "duration", "auth", "reason")
 
 
@@ -1271,8 +1271,11 @@ def _value_expression(follower: Follower, table: str, item_id: int, field_name: 
         row = follower.request_rows([item_id]).get(item_id)
         if row is None or field_name not in REQUEST_FIELDS:
             return ""
-        column = REQUEST_FIELDS[field_name].removeprefix("q.")
-        expr = f"{field_name} == {literal(row.get(column))}"
+        if field_name == "target":  # as the Path cell shows it (path and query before format 7)
+            value = row.get("target") or row["path"] + (f"?{row['query']}" if row["query"] else "")
+        else:
+            value = row.get(REQUEST_FIELDS[field_name].removeprefix("q."))
+        expr = f"{field_name} == {literal(value)}"
         if field_name == "status" and row.get("rule"):  # the cell says a rule answered: which
             expr += f" and rule == {literal(row['rule'])}"
         return expr

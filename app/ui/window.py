@@ -50,12 +50,14 @@ from app import APP_TITLE, __version__
 from app.config import Settings
 from app.display import counted
 from app.filters.planner import Filter
+from app.filters.terms import search_terms
 from app.records.cells import zone_name
 from app.records.columns import RECORD_TABS
 from app.ui.detail import JsonDetail
 from app.ui.empty import empty_message
 from app.ui.filterbar import FilterBar
 from app.ui.help import HelpController
+from app.ui.highlight import SearchHighlightDelegate
 from app.ui.models import CaptureTableModel, RecordsModel, RequestsModel
 from app.ui.reader import REQUEST_COLUMN_FIELDS, CaptureReader, Detail, TableUpdate
 from app.ui.receiver import ReceiverProcess
@@ -398,6 +400,7 @@ class MainWindow(QMainWindow):
         bar.filter_changed.connect(lambda flt, t=table: self._on_filter_bar_filter_changed(t, flt))
         layout.addWidget(bar)
         view = RecordTableView(model, widths, page)
+        view.setItemDelegate(SearchHighlightDelegate(view))  # the filter's words marked
         view.empty_state.clear_filter_clicked.connect(
             lambda t=table: self.filter_bars[t].set_text(""))
         layout.addWidget(view, 1)
@@ -519,6 +522,9 @@ class MainWindow(QMainWindow):
         return self.requests_model if table == "requests" else self.record_models[table]
 
     def _on_filter_bar_filter_changed(self, table: str, flt: Filter) -> None:
+        delegate = self.views[table].itemDelegate()
+        if isinstance(delegate, SearchHighlightDelegate):
+            delegate.set_terms(search_terms(flt))
         self.filter_bars[table].set_busy(True)
         self.reader.set_filter(table, flt)
 
