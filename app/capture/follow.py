@@ -17,7 +17,7 @@ from pathlib import Path
 from app.capture.ledger import ledger_through, seen_of
 from app.capture.schema import has_ledger, has_targets, open_reader, request_body
 from app.db import sqlite3
-from app.filters.known import sample_names
+from app.filters.known import Sample, occurs, sample_names
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.records.shape import CODE_FAMILIES, FAMILIES
@@ -231,10 +231,14 @@ class Follower:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'created_at'").fetchone()
         return row[0] if row else str(self.path)
 
-    def known_names(self) -> tuple[list[str], list[str]] | None:
+    def known_names(self) -> Sample | None:
         """The top-level keys and JSON paths of a bounded sample of the records, which the
         filter bars check names against (:func:`app.filters.known.sample_names`)."""
         return sample_names(self._db)
+
+    def has_name(self, steps: tuple[str | int, ...]) -> bool:
+        """Whether any record holds this key or path, exactly (a name the sample lacks)."""
+        return occurs(self._db, steps)
 
     def distinct_index_values(self, column: str, limit: int = 300) -> list[str]:
         """Values of one ``record_index`` column, most frequent first."""

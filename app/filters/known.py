@@ -3,8 +3,9 @@ records hold. The parser checks a bare name against them (an unknown one is an e
 closest known field) and a dotted path (one that never occurs is a warning).
 
 Qt-free. Two sources: :func:`sample_names` reads a bounded sample of a capture (the window's
-reader thread, where a whole scan would stall the tables), and :class:`CaptureNames` answers
-exactly from the whole capture, one small query a name (``summary --filter``).
+reader thread, where a whole scan would stall the tables), and :func:`occurs` answers exactly
+from the whole capture, one small query a name: :class:`CaptureNames` (``summary --filter``)
+asks it for every name the sample lacks, the window's filter bars ask the reader thread to.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import difflib
 import re
 import sqlite3
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from app.records.fields import json_path
 
@@ -20,6 +22,8 @@ from app.records.fields import json_path
 # dict): entries no field name can take (a NUL cannot be typed into a filter word).
 KEYS_ENTRY = "\0keys"
 PATHS_ENTRY = "\0paths"
+EXACT_ENTRY = "\0exact"  # present: the sample read every record (and none came since)
+CAPTURE_ENTRY = "\0capture"  # [the capture's path]: which capture the names are of
 SAMPLE = 5000  # records read for the sample: the latest ones, and the latest of unknown shape
 
 # One step of an SQLite JSON path (``fullkey``): ."quoted key", .key or [index]
@@ -96,20 +100,31 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
     return next(c for c in pool if c.lower() == found[0])
 
 
-def sample_names(db: sqlite3.Connection, limit: int = SAMPLE
-                 ) -> tuple[list[str], list[str]] | None:
+class Sample(NamedTuple):
+    """A sample's names; ``complete``: it read every record of the capture, so a name it
+    lacks is in no record."""
+
+    keys: list[str]
+    paths: list[str]
+    complete: bool = False
+
+
+def sample_names(db: sqlite3.Connection, limit: int | None = None) -> Sample | None:
     """The top-level keys and the paths of a bounded sample of the capture's records: the
-    latest ``limit`` records and the latest ``limit`` of unknown shape (those that do not look
-    like the vendor's records). About 0.1 s on any capture; None when there is no record yet or
-    the records cannot be read."""
-    sample = (f"SELECT json FROM (SELECT json FROM record ORDER BY id DESC LIMIT {int(limit)})"
+    latest ``limit`` records (default :data:`SAMPLE`) and the latest ``limit`` of unknown shape
+    (those that do not look like the vendor's records). About 0.1 s on any capture; None when
+    there is no record yet or the records cannot be read."""
+    limit = int(SAMPLE if limit is None else limit)
+    sample = (f"SELECT json FROM (SELECT json FROM record ORDER BY id DESC LIMIT {limit})"
               f" UNION ALL SELECT r.json FROM (SELECT id FROM record_index WHERE family = "
-              f"'unknown' ORDER BY id DESC LIMIT {int(limit)}) AS k JOIN record AS r "
+              f"'unknown' ORDER BY id DESC LIMIT {limit}) AS k JOIN record AS r "
               f"ON r.id = k.id")
     try:
         rows = db.execute(f"SELECT DISTINCT j.fullkey FROM ({sample}) AS s, "
                           f"json_tree(CASE WHEN json_valid(s.json) THEN s.json END) AS j "
                           f"WHERE j.fullkey <> '$'").fetchall()
+        count = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM record LIMIT {limit + 1})"
+                           ).fetchone()[0]
     except sqlite3.Error:  # a damaged capture: no sample, so nothing is checked
         return None
     if not rows:  # no record yet: nothing to check names against
@@ -123,30 +138,38 @@ def sample_names(db: sqlite3.Connection, limit: int = SAMPLE
         paths.add(path)
         if "." not in path and "[" not in path:
             keys.add(path)
-    return sorted(keys), sorted(paths)
+    return Sample(sorted(keys), sorted(paths), count <= limit)
+
+
+def occurs(db: sqlite3.Connection, steps: tuple[str | int, ...]) -> bool:
+    """Whether some record of the capture holds the path (one step: a top-level key), exactly:
+    one query over the records that stops at the first that has it (the oldest first); a
+    scan of the records' text when none has it. True when the capture cannot tell."""
+    last = next((s for s in reversed(steps) if isinstance(s, str)), None)
+    text = "1"
+    params: list = [json_path(steps)]
+    if last is not None:  # records are stored minified: the key is there as "key":
+        text = "(json LIKE ? ESCAPE '\\' OR instr(json, '\\u') > 0)"
+        escaped = last.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.insert(0, f'%"{escaped}":%')
+    try:
+        row = db.execute(
+            f"SELECT 1 FROM record WHERE {text} AND json_valid(json) AND "
+            f"json_type(json, ?) IS NOT NULL LIMIT 1", params).fetchone()
+    except sqlite3.Error:
+        return True  # cannot tell: do not call it unknown
+    return row is not None
 
 
 class CaptureNames(KnownNames):
     """The names of a whole capture: a bounded sample for suggestions, and one exact query over
-    the records for a name the sample lacks (it stops at the first record that has it)."""
+    the records (:func:`occurs`) for a name the sample lacks."""
 
     def __init__(self, db: sqlite3.Connection):
-        keys, paths = sample_names(db) or ((), ())
+        sample = sample_names(db)
+        keys, paths = (sample.keys, sample.paths) if sample is not None else ((), ())
         super().__init__(keys, paths, exact=self._occurs)
         self._db = db
 
     def _occurs(self, steps: tuple[str | int, ...]) -> bool:
-        last = next((s for s in reversed(steps) if isinstance(s, str)), None)
-        text = "1"
-        params: list = [json_path(steps)]
-        if last is not None:  # records are stored minified: the key is there as "key":
-            text = "(json LIKE ? ESCAPE '\\' OR instr(json, '\\u') > 0)"
-            escaped = last.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.insert(0, f'%"{escaped}":%')
-        try:
-            row = self._db.execute(
-                f"SELECT 1 FROM record WHERE {text} AND json_valid(json) AND "
-                f"json_type(json, ?) IS NOT NULL LIMIT 1", params).fetchone()
-        except sqlite3.Error:
-            return True  # cannot tell: do not call it unknown
-        return row is not None
+        return occurs(self._db, steps)

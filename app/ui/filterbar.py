@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QMetaMethod, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCompleter,
@@ -30,7 +30,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.config import Settings
-from app.filters.known import KEYS_ENTRY, PATHS_ENTRY, KnownNames
+from app.filters.known import (
+    CAPTURE_ENTRY,
+    EXACT_ENTRY,
+    KEYS_ENTRY,
+    PATHS_ENTRY,
+    KnownNames,
+    path_text,
+)
 from app.filters.lexer import value_literal, word_before, word_span
 from app.filters.nodes import And, Or
 from app.filters.parser import FilterError, parse
@@ -112,6 +119,9 @@ class FilterBar(QWidget):
     """
 
     filter_changed = Signal(object)
+    # (capture path, [path steps]): the names a filter uses that the capture's sample lacks;
+    # whether any record holds them comes back through take_names()
+    names_wanted = Signal(str, object)
 
     def __init__(self, table: str, settings: Settings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -122,6 +132,14 @@ class FilterBar(QWidget):
         self._filter = parse("", table)
         self._values: dict[str, list[str]] = {}
         self._known: KnownNames | None = None  # the capture's keys and paths, once read
+        self._sample: tuple[list[str], list[str]] | None = None  # the reader's sample of them
+        self._capture = ""  # the capture they are of (its path)
+        self._exact = False  # the sample read every record: a name it lacks, no record has
+        self._found: set[tuple] = set()  # names beyond the sample some record holds
+        self._absent: set[tuple] = set()  # names no record held when asked
+        self._asked: set[tuple] = set()  # asked about, not answered yet
+        self._unchecked: list[tuple] = []  # names the text being parsed waits for
+        self._checking = False  # the text shown waits for an answer (not applied yet)
         self._counts: tuple[int, int, float | None] | None = None
         self._busy = False
         self._help_box: QMessageBox | None = None
@@ -185,6 +203,12 @@ class FilterBar(QWidget):
         self._warning.setStyleSheet(_WARNING_STYLE)
         self._warning.setVisible(False)
         outer.addWidget(self._warning)
+
+        self._checking_label = QLabel(self)  # a name the sample lacks: asked of the capture
+        self._checking_label.setObjectName("filter_checking")
+        self._checking_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._checking_label.setVisible(False)
+        outer.addWidget(self._checking_label)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -250,28 +274,93 @@ class FilterBar(QWidget):
 
     def set_completions(self, values: dict[str, list[str]]) -> None:
         """The values seen in the capture per field name, offered after ``field ==``; with the
-        entries ``KEYS_ENTRY`` and ``PATHS_ENTRY`` also the capture's keys and paths, which
-        names in a filter are checked against (a filter shown now is checked again)."""
+        entries ``KEYS_ENTRY`` and ``PATHS_ENTRY`` also the capture's keys and paths (a
+        sample of its records), which names in a filter are checked against (a filter shown
+        now is checked again). A name the sample lacks is asked of the capture
+        (``names_wanted``) unless ``EXACT_ENTRY`` says the sample read every record."""
         values = dict(values)
         keys, paths = values.pop(KEYS_ENTRY, None), values.pop(PATHS_ENTRY, None)
+        exact = values.pop(EXACT_ENTRY, None) is not None
+        capture = (values.pop(CAPTURE_ENTRY, None) or [""])[0]
         self._values = {name.lower(): list(items) for name, items in values.items()}
-        if keys is None or self._table != "records":
+        if self._table != "records":
             return
-        known = KnownNames(keys, paths or ())
-        if known != self._known:
-            self._known = known
-            if not self._timer.isActive() and self._edit.text().strip():
-                self._apply()  # not while typing: the pause applies it
+        another = capture != self._capture
+        if another:  # what was learnt of the last capture's names is not true of this one
+            self._capture = capture
+            self._found.clear()
+            self._absent.clear()
+            self._asked.clear()
+        if keys is None and not another:
+            return
+        self._exact = exact
+        self._sample = None if keys is None else (list(keys), list(paths or ()))
+        if self._rebuild_known() and not self._timer.isActive() and self._edit.text().strip():
+            self._apply()  # not while typing: the pause applies it
+
+    def take_names(self, capture: str, answers: dict) -> None:
+        """The capture's answer to ``names_wanted``: per name (path steps) whether a record
+        holds it. Remembered (the next parse needs no question); the text shown is applied
+        or refused if it waited for it. An answer for an older text changes nothing else: the
+        text shown now is what is parsed again."""
+        if self._table != "records" or capture != self._capture:
+            return  # another capture's: its names are not this one's
+        for steps, held in answers.items():
+            self._asked.discard(steps)
+            (self._found if held else self._absent).add(steps)
+        if any(answers.values()):
+            self._rebuild_known()
+        if self._checking and not self._timer.isActive():
+            self._apply()
 
     # -- applying ------------------------------------------------------------------------
+
+    def _rebuild_known(self) -> bool:
+        """The names to parse with: the sample's and those found beyond it; whether they
+        changed."""
+        known = None
+        if self._sample is not None:
+            keys, paths = self._sample
+            found = [path_text(steps) for steps in self._found]
+            known = KnownNames([*keys, *(path_text(s) for s in self._found if len(s) == 1)],
+                               [*paths, *found], exact=self._lookup)
+        changed = known != self._known
+        self._known = known
+        return changed
+
+    def _lookup(self, steps: tuple[str | int, ...]) -> bool:
+        """A name the sample lacks: what the capture answered; unknown yet, it is noted to be
+        asked (and taken as known meanwhile, so that the parse goes on to the next name)."""
+        if steps in self._found:
+            return True
+        if steps in self._absent or self._exact or not self._capture \
+                or not self.isSignalConnected(QMetaMethod.fromSignal(self.names_wanted)):
+            return False  # (without anyone to ask, the sample is all there is)
+        self._unchecked.append(steps)
+        return True
 
     def _apply(self) -> None:
         self._timer.stop()
         text = self._edit.text()
+        self._unchecked = []
         try:
             new = parse(text, self._table, self._known)
         except FilterError as exc:
+            self._show_checking([])
             self._show_error(text, exc)
+            return
+        unchecked = list(dict.fromkeys(self._unchecked))
+        ask = [steps for steps in unchecked if steps not in self._asked]
+        if ask:
+            self._asked.update(ask)
+            self.names_wanted.emit(self._capture, ask)
+        self._show_checking(unchecked)
+        if any(len(steps) == 1 for steps in unchecked):
+            # A key the sample lacks: unknown, the text would be refused, so the filter in
+            # force stays until the capture answers (a path no record has is only a warning:
+            # that text is applied now and the warning, if any, follows the answer).
+            self._clear_error()
+            self._warning.setVisible(False)
             return
         self._clear_error()
         self._show_warnings(new.warnings)
@@ -280,6 +369,15 @@ class FilterBar(QWidget):
         if changed:
             self._show_counts()
             self.filter_changed.emit(new)
+
+    def _show_checking(self, names: list[tuple]) -> None:
+        """Say which names the capture is being asked about (none: hide it)."""
+        self._checking = bool(names)
+        shown = ", ".join(f'"{path_text(steps)}"' for steps in names[:3])
+        if len(names) > 3:
+            shown += ", …"
+        self._checking_label.setText(f"Checking whether any record has {shown}…")
+        self._checking_label.setVisible(bool(names))
 
     def _show_error(self, text: str, exc: FilterError) -> None:
         self._error.setText(f"Column {exc.position + 1}: {exc.args[0]}")

@@ -36,7 +36,7 @@ from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.db import sqlite3
 from app.display import human_size
 from app.export.masking import Masker
-from app.filters.known import KEYS_ENTRY, PATHS_ENTRY
+from app.filters.known import CAPTURE_ENTRY, EXACT_ENTRY, KEYS_ENTRY, PATHS_ENTRY
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.net import client_address
@@ -168,6 +168,7 @@ class CaptureReader(QObject):
     checklist_changed = Signal(object)  # list[ChecklistRow]: the Real SIM test's steps
     ledger_advanced = Signal(object)  # LedgerAdvance: "Seen" cells to fetch again
     redeliveries_ready = Signal(object)  # RedeliveryReport, while the view is shown
+    names_checked = Signal(str, object)  # capture path, {path steps: whether a record has it}
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -247,6 +248,11 @@ class CaptureReader(QObject):
     def set_checklist_sim(self, iccid: str) -> None:
         """Follow one SIM (its ICCID) in the Real SIM test; ``""``: any SIM."""
         self._put(("checklist", iccid.strip()))
+
+    def check_names(self, capture: str, names: list) -> None:
+        """Whether any record of ``capture`` holds each of these names (path steps, those a
+        filter bar's sample lacks), exactly; answered by ``names_checked``."""
+        self._put(("check_names", capture, list(names)))
 
     def watch_redeliveries(self, on: bool) -> None:
         """Compute the Redeliveries view's figures (now, and whenever the ledger advances)
@@ -388,6 +394,11 @@ class CaptureReader(QObject):
                     if record_id in found:
                         fh.write(found[record_id][1] + "\n")
             self.records_written.emit(str(path), len(found))
+        elif kind == "check_names":  # (answered always: a filter bar waits for it)
+            capture, names = job[1], job[2]
+            known = follower is not None and str(follower.path) == capture
+            self.names_checked.emit(capture, {tuple(steps): not known or follower.has_name(
+                tuple(steps)) for steps in names})  # (another capture: cannot tell)
         elif kind == "value" and follower is not None:
             table, item_id, field_name, exclude = job[1:]
             expr = _value_expression(follower, table, item_id, field_name)
@@ -407,6 +418,9 @@ class CaptureReader(QObject):
         self.counts_changed.emit(growth.requests, growth.records)
         if not reset:
             self._update_checklist(follower)
+        if not reset and growth.new_records and \
+                self._completion_values.pop(EXACT_ENTRY, None) is not None:
+            self._offer_completions()  # a name the sample lacks may be in the new records
         self._state.polls += 1
         if not reset and self._state.polls % 50 == 0 and growth.new_records:
             self._emit_completions(follower)
@@ -580,6 +594,7 @@ _JOB_TITLES = {
     "write": "Writing the records to send", "value": "Filter on this value",
     "checklist": "Following the Real SIM test",
     "redeliveries": "Computing the redeliveries",
+    "check_names": "Checking the names in a filter",
 }
 
 
@@ -1242,8 +1257,11 @@ def _completions(follower: Follower) -> dict[str, list[str]]:
     if follower.has_ledger:  # format 6 on: the answer rules that answered requests
         out["rule"] = follower.distinct_request_values("rule")
     names = follower.known_names()  # what a filter bar checks names against
+    out[CAPTURE_ENTRY] = [str(follower.path)]
     if names is not None:
-        out[KEYS_ENTRY], out[PATHS_ENTRY] = names
+        out[KEYS_ENTRY], out[PATHS_ENTRY] = names.keys, names.paths
+        if names.complete:  # the sample read every record: what it lacks, no record has
+            out[EXACT_ENTRY] = []
     return out
 
 

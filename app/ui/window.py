@@ -468,6 +468,9 @@ class MainWindow(QMainWindow):
         self.reader.counts_changed.connect(self._on_reader_counts_changed)
         self.reader.value_filter_ready.connect(self._on_reader_value_filter_ready)
         self.reader.completions_ready.connect(self._on_reader_completions_ready)
+        self.reader.names_checked.connect(self._on_reader_names_checked)
+        for bar in self.filter_bars.values():  # a name beyond the bars' sample: ask the capture
+            bar.names_wanted.connect(self.reader.check_names)
         self.reader.detail_ready.connect(self._on_reader_detail_ready)
         self.detail.copied.connect(self._on_detail_copied)
         self.reader.identity_ready.connect(self._on_reader_identity_ready)
@@ -534,6 +537,10 @@ class MainWindow(QMainWindow):
     def _on_reader_completions_ready(self, values: dict) -> None:
         for bar in self.filter_bars.values():
             bar.set_completions(values)
+
+    def _on_reader_names_checked(self, capture: str, answers: dict) -> None:
+        for bar in self.filter_bars.values():  # (what one bar asked, every bar may use)
+            bar.take_names(capture, answers)
 
     def _update_counts(self) -> None:
         self.counter_label.setText(f"{counted(self._counts['requests'], 'request')} · "

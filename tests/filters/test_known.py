@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.capture.schema import open_reader
-from app.filters.known import CaptureNames, KnownNames, closest, sample_names
+from app.filters.known import CaptureNames, KnownNames, closest, occurs, sample_names
 from app.filters.parser import FilterError, parse
 from tests.filters.test_language import EDGE_RECORDS, make_capture
 
@@ -61,9 +61,12 @@ def test_the_capture_answers_exactly_beyond_its_sample(tmp_path):
     make_capture(path, [rare, *EDGE_RECORDS])
     db = open_reader(path)
     try:
-        keys, paths = sample_names(db, limit=2)  # the latest two records only
-        assert "rare_key" not in keys and "rare_key.deep" not in paths
-        keys, paths = sample_names(db)
+        keys, paths, complete = sample_names(db, limit=2)  # the latest two records only
+        assert "rare_key" not in keys and "rare_key.deep" not in paths and not complete
+        assert occurs(db, ("rare_key",)) and occurs(db, ("rare_key", "deep"))  # exactly
+        assert not occurs(db, ("rare_kye",)) and not occurs(db, ("rare_key", "dep"))
+        keys, paths, complete = sample_names(db)
+        assert complete  # every record read: a name it lacks, no record has
         assert {"nested.list[]", "event_type.id", "rare_key.deep"} <= set(paths)
         assert {"event_severity", "source_address", "rare_key"} <= set(keys)  # "quoted" by SQLite
         names = CaptureNames(db)
