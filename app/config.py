@@ -139,6 +139,7 @@ class Settings:
     mask_keys: dict[str, str] = field(default_factory=dict)  # capture -> masking key (secret)
     mask_view: bool = False
     local_times: bool = False  # the window's tables show times in local time (else UTC)
+    theme: str = "system"  # View ▸ Theme: system (follow the platform), light or dark
     # A public URL (serve --public; the window's Expose publicly): the provider last chosen
     # (cloudflared, ngrok, ssh:USER@HOST[:PORT] or an https:// URL), ngrok's authtoken (a
     # secret: the file is the owner's only) and reserved domain, and the user's own URL.

@@ -26,6 +26,7 @@ from app.ui.capturefile import CaptureFileController
 from app.ui.endpoint import EndpointController
 from app.ui.reader import CaptureReader, error_text
 from app.ui.receiver import ReceiverProcess
+from app.ui.theme import ThemeController
 from app.ui.transfers import TransferController
 from app.ui.window import MainWindow
 
@@ -155,6 +156,8 @@ def build(args: argparse.Namespace, app: QApplication) -> MainWindow:
     window.capture_file = CaptureFileController(window, reader, window.endpoint)
     window.transfers = TransferController(window, reader, receiver, window.capture_file)
     window.answers = AnswersController(window, receiver)
+    # View ▸ Theme, applied before the window is first shown (the setting remembered).
+    window.theme = ThemeController(window, window.theme_menu)
     reporter = ErrorReporter(window)
     reporter.error.connect(window.show_error)
     reporter.install()
@@ -179,8 +182,9 @@ def run(argv: list[str] | None) -> int:
     window = build(args, app)
     if where is not None:
         window.error_reporter.where = str(where)
-    # Light and dark follow the system: Qt switches the palette; colours we derive from it
-    # (marked rows, JSON highlighting) are recomputed on the next paint.
+    # Under View ▸ Theme ▸ System, light and dark follow the system: Qt switches the palette;
+    # colours we derive from it (marked rows, JSON highlighting) are recomputed on the next
+    # paint, style-sheet tones by the theme controller.
     app.styleHints().colorSchemeChanged.connect(window.refresh_colours)
     # Everything made at start-up lives as long as the app: keep it out of the collector's
     # generations so that its pauses stay short while rows stream in.

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.config import MAX_RECORDS_PER_POST, Settings
 from app.net import is_loopback
+from app.ui.theme import set_tone_style
 from app.ui.values import plain as plain_line
 
 MIB = 1024 * 1024
@@ -55,8 +56,9 @@ TLS_MODES = (
     ("custom", "My own certificate"),
     ("off", "Off (plain HTTP behind a TLS tunnel)"),
 )
-_ERROR_STYLE = "color: #b00020;"
-_WARNING_STYLE = "color: #9a6700;"
+# Colours readable on the theme's palette, light or dark (app.ui.theme.set_tone_style).
+_ERROR_STYLE = "color: $error;"
+_WARNING_STYLE = "color: $warning;"
 _PEM_FILTER = "PEM files (*.pem *.crt *.cer *.key);;All files (*)"
 
 
@@ -175,7 +177,7 @@ class EndpointDialog(QDialog):
         )
         self._host_warning = _plain_label("", host_box)
         self._host_warning.setObjectName("host_warning")
-        self._host_warning.setStyleSheet(_WARNING_STYLE)
+        set_tone_style(self._host_warning, _WARNING_STYLE)
         self._host_warning.setVisible(False)
         host_layout.addWidget(self._host)
         host_layout.addWidget(self._host_warning)
@@ -269,7 +271,7 @@ class EndpointDialog(QDialog):
 
         self._error = _plain_label("", self)
         self._error.setObjectName("error")
-        self._error.setStyleSheet(_ERROR_STYLE)
+        set_tone_style(self._error, _ERROR_STYLE)
         self._error.setVisible(False)
         outer.addWidget(self._error)
 
@@ -556,7 +558,7 @@ class PortalDialog(QDialog):
             self,
         )
         self._auth_note.setObjectName("auth_note")
-        self._auth_note.setStyleSheet(_WARNING_STYLE)
+        set_tone_style(self._auth_note, _WARNING_STYLE)
         if self._auth_header is None:
             self._header.setPlaceholderText("(Basic Auth is off)")
             self._header.setEnabled(False)
@@ -567,7 +569,7 @@ class PortalDialog(QDialog):
 
         self._local_note = _plain_label(_local_url_note(self._callback), self)
         self._local_note.setObjectName("local_note")
-        self._local_note.setStyleSheet(_WARNING_STYLE)
+        set_tone_style(self._local_note, _WARNING_STYLE)
         self._local_note.setVisible(bool(self._local_note.text()))
         outer.addWidget(self._local_note)
         self._public_note = _plain_label(
@@ -790,7 +792,7 @@ class ExposeDialog(QDialog):
             if kind == "cloudflared":
                 self._cloudflared_note = _plain_label("", self)
                 self._cloudflared_note.setObjectName("cloudflared_note")
-                self._cloudflared_note.setStyleSheet(_WARNING_STYLE)
+                set_tone_style(self._cloudflared_note, _WARNING_STYLE)
                 self._cloudflared_note.setContentsMargins(18, 0, 0, 0)
                 outer.addWidget(self._cloudflared_note)
             elif kind == "ngrok":
@@ -839,7 +841,7 @@ class ExposeDialog(QDialog):
             "with the endpoint or with Stop exposing.", self))
         self._error = _plain_label("", self)
         self._error.setObjectName("error")
-        self._error.setStyleSheet(_ERROR_STYLE)
+        set_tone_style(self._error, _ERROR_STYLE)
         self._error.setVisible(False)
         outer.addWidget(self._error)
         self._buttons = QDialogButtonBox(

@@ -50,6 +50,7 @@ from app.records.fields import (
     REQUEST_HELP,
     UNACKNOWLEDGED,
 )
+from app.ui.theme import set_tone_style
 from app.ui.values import tooltip_text
 
 DEBOUNCE_MS = 300
@@ -80,10 +81,11 @@ _REQUEST_HELP = {
     "last": "received lately: last 15m (s, m, h, d)",
 }
 _EDIT_HINT = "Type a filter; it applies after a short pause, or at once with Enter."
-_ERROR_STYLE = "color: #b00020;"
-_WARNING_STYLE = "color: #8a5300;"
+# Colours readable on the theme's palette, light or dark (app.ui.theme.set_tone_style).
+_ERROR_STYLE = "color: $error;"
+_WARNING_STYLE = "color: $warning;"
 _TAKE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab)
-_EDIT_STYLE = 'QLineEdit[invalid="true"] { border: 2px solid #b00020; border-radius: 3px; }'
+_EDIT_STYLE = 'QLineEdit[invalid="true"] { border: 2px solid $error; border-radius: 3px; }'
 _VALUE_OPS = ("==", "!=", "!~", "~", "=")
 _SAVED_TEXT_MAX = 60
 
@@ -161,7 +163,7 @@ class FilterBar(QWidget):
         self._edit.setPlaceholderText(PLACEHOLDERS[self._table])
         self._edit.setToolTip(_EDIT_HINT)
         self._edit.setProperty("invalid", False)
-        self._edit.setStyleSheet(_EDIT_STYLE)
+        set_tone_style(self._edit, _EDIT_STYLE)
         row.addWidget(self._edit, 1)
 
         self._count = QLabel(self)
@@ -193,14 +195,14 @@ class FilterBar(QWidget):
         self._error = QLabel(self)
         self._error.setObjectName("filter_error")
         self._error.setTextFormat(Qt.TextFormat.PlainText)
-        self._error.setStyleSheet(_ERROR_STYLE)
+        set_tone_style(self._error, _ERROR_STYLE)
         self._error.setVisible(False)
         outer.addWidget(self._error)
 
         self._warning = QLabel(self)
         self._warning.setObjectName("filter_warning")
         self._warning.setTextFormat(Qt.TextFormat.PlainText)
-        self._warning.setStyleSheet(_WARNING_STYLE)
+        set_tone_style(self._warning, _WARNING_STYLE)
         self._warning.setVisible(False)
         outer.addWidget(self._warning)
 

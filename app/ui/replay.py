@@ -44,6 +44,7 @@ from app.cli.options import PASSWORD_ENV
 from app.display import counted
 from app.replay.curl import CurlParseError, is_local, map_placeholders, parse_curl
 from app.replay.samples import library
+from app.ui.theme import set_tone_style
 from app.ui.widgets import count_suffix
 
 
@@ -276,7 +277,7 @@ class SendDialog(QDialog):
         form.addRow("CA file", tls)
         self.warning = QLabel("⚠ TLS verification is off: anyone on the path can read and "
                               "change what is sent.", self)
-        self.warning.setStyleSheet("color: #cf222e; font-weight: bold;")
+        set_tone_style(self.warning, "color: $error; font-weight: bold;")
         self.warning.hide()
         form.addRow("", self.warning)
         pacing = QHBoxLayout()
@@ -514,7 +515,7 @@ class CurlDialog(QDialog):
         self.problem.setObjectName("problem")
         self.problem.setTextFormat(Qt.TextFormat.PlainText)
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #cf222e;")
+        set_tone_style(self.problem, "color: $error;")
         form = QFormLayout()
         self.method = QLineEdit(self)
         self.method.setObjectName("method")

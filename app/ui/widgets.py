@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.empty import EmptyMessage, EmptyState
 from app.ui.models import CaptureTableModel
+from app.ui.theme import set_tone_style
 from app.ui.values import one_line_safe
 
 
@@ -65,8 +66,9 @@ class MessageBar(QFrame):
             button.clicked.connect(slot)
             self._layout.insertWidget(self._layout.count() - 1, button)
             self._buttons.append(button)
-        colour = "#cf222e" if error else "#9a6700"
-        self.setStyleSheet(f"#messageBar {{ border: 1px solid {colour}; border-radius: 4px; }}")
+        # (a tone readable on the theme's palette, light or dark: app.ui.theme)
+        set_tone_style(self, "#messageBar { border: 1px solid %s; border-radius: 4px; }"
+                       % ("$error" if error else "$warning"))
         self.show()
 
 
@@ -116,7 +118,8 @@ class RecordTableView(QTableView):
         message = self._empty_message
         text = self._empty_hint if message.text is None else message.text
         if self.model().rowCount() == 0 and text:
-            self.empty_state.set_text(text, message.clearable and message.text is not None)
+            self.empty_state.set_text(text, message.clearable and message.text is not None,
+                                      first_start=message.text is None)
             self.empty_state.setGeometry(self.viewport().rect())
             self.empty_state.show()
         else:

@@ -456,6 +456,7 @@ class MainWindow(QMainWindow):
         self.local_times_action.setChecked(self.settings.local_times)
         self._apply_times()
         menu.addAction(self.local_times_action)
+        self.theme_menu = menu.addMenu("&Theme")  # System, Light, Dark: app.ui.theme's
         menu.addSeparator()
         menu.addAction(self.show_request_action)
         menu.addAction(self.show_records_action)
@@ -464,6 +465,9 @@ class MainWindow(QMainWindow):
         menu.addAction(self.about_action)
 
     def _wire(self) -> None:
+        for view in self.views.values():  # first start: the ways to get data in, as buttons
+            view.empty_state.set_start_actions(self.samples_menu, self.paste_curl_action,
+                                               self.expose_action, self.portal_action)
         self.reader.tables_updated.connect(self._on_reader_tables_updated)
         self.reader.counts_changed.connect(self._on_reader_counts_changed)
         self.reader.value_filter_ready.connect(self._on_reader_value_filter_ready)

@@ -1,11 +1,14 @@
-"""Issue 15: an empty table says why it is empty; the detail follows the tab shown and its tree
-keeps a usable Value column when narrow."""
+"""Issue 15: an empty table says why it is empty, and on first start offers the ways to get data
+in; the detail follows the tab shown and its tree keeps a usable Value column when narrow."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
 from app.ui.detail import KEY_COLUMN, KEY_WIDTH, TYPE_COLUMN, VALUE_COLUMN
+from app.ui.dialogs import ExposeDialog, PortalDialog
+from app.ui.replay import CurlDialog
 from tests.conftest import EVENT_SAMPLE, USAGE_SAMPLE
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import finish, post
@@ -19,18 +22,44 @@ def empty_text(window, table: str) -> str:
     return state.label.text() if not state.isHidden() else ""
 
 
+def opened_by(qtbot, button) -> type:
+    """Click ``button``; the type of the modal dialog it opened (closed again at once)."""
+    opened = []
+
+    def close() -> None:
+        dialog = QApplication.activeModalWidget()
+        opened.append(type(dialog))
+        if dialog is not None:
+            dialog.reject()
+
+    QTimer.singleShot(0, close)  # runs in the dialog's own event loop
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(opened), timeout=WAIT)
+    return opened[0]
+
+
 def test_an_empty_table_says_why(qtbot, window):
     events = window.record_models["event"]
-    # Nothing arrived at all: how to send something.
+    # Nothing arrived at all: how to send something, and buttons for each way to get data in.
     assert empty_text(window, "event").startswith("Nothing has arrived yet.")
     assert empty_text(window, "requests").startswith("Nothing has arrived yet.")
+    start = window.views["requests"].empty_state
+    assert start.start_row.isVisibleTo(window.views["requests"])
+    assert opened_by(qtbot, start.curl_button) is CurlDialog
+    assert opened_by(qtbot, start.expose_button) is ExposeDialog
+    assert opened_by(qtbot, start.portal_button) is PortalDialog
+    assert start.sample_button.menu() is window.samples_menu  # its arrow: every sample
     # A filter in force before anything arrives (as one remembered from an earlier session):
-    # it is what hides the first records, and the table says so.
+    # it is what hides the first records, and the table says so. The first record is sent
+    # by the first-start button: the documented event, through the real receiver.
     window.filter_bars["event"].set_text(HOSTILE_FILTER)
-    finish(post(window, EVENT_SAMPLE))
+    qtbot.mouseClick(start.sample_button, Qt.MouseButton.LeftButton)
     expected = f"No record matches `{HOSTILE_FILTER}` (1 hidden)."
     qtbot.waitUntil(lambda: empty_text(window, "event") == expected, timeout=WAIT)
+    assert window.requests_model.rowCount() == 1
+    assert not start.isVisibleTo(window.views["requests"])  # the table has its row
     state = window.views["event"].empty_state
+    assert not state.start_row.isVisibleTo(window.views["event"])  # something has arrived
     assert state.label.textFormat() == Qt.TextFormat.PlainText  # the filter's text as typed
     assert state.clear_button.isVisibleTo(window.views["event"])
     # Records exist, none of this tab's kind.
