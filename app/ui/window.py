@@ -118,6 +118,9 @@ class MainWindow(QMainWindow):
         # The detail asked for last ("record"/"request", id): a late answer to an earlier
         # question (another tab's row) is not shown over it.
         self._detail_wanted: tuple[str, int] | None = None
+        # The row whose detail was shown until a filter hid it: (table, kind, id).
+        self._hidden_detail: tuple[str, str, int] | None = None
+        self._reselecting = False  # the shown row selected again after its table changed
         self._counts = {"requests": 0, "records": 0}
         self.quitting = False  # closing: a receiver that stops or fails now is not restarted
         self._jump_to_records_of: int | None = None
@@ -518,6 +521,7 @@ class MainWindow(QMainWindow):
             if update.reset:
                 bar.set_busy(False)
             bar.set_counts(model.rowCount(), update.total, update.seconds)
+        self._follow_detail(updates)
         self._update_counts()
 
     def _on_reader_counts_changed(self, requests: int, records: int) -> None:
@@ -595,7 +599,7 @@ class MainWindow(QMainWindow):
         return views[number] if 0 <= number < len(views) else views[0]
 
     def _on_view_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if not current.isValid():
+        if not current.isValid() or self._reselecting:
             return
         model = current.model()
         self._fetch_detail("request" if model.table == "requests" else "record",
@@ -606,6 +610,7 @@ class MainWindow(QMainWindow):
 
     def _fetch_detail(self, kind: str, item_id: int) -> None:
         self._detail_wanted = (kind, item_id)
+        self._hidden_detail = None
         if kind == "request":
             self.reader.fetch_request(item_id)
         else:
@@ -664,6 +669,7 @@ class MainWindow(QMainWindow):
         self._detail_kind = None
         self._detail_request = None
         self._detail_wanted = None
+        self._hidden_detail = None
         self.detail_title.setText(
             f"Nothing is selected in {tab}: select a row to see it here." if tab
             else "Select a request or a record to see it here.")
@@ -671,6 +677,47 @@ class MainWindow(QMainWindow):
         self.ledger_label.hide()
         self.jump_button.hide()
         self.detail.clear()
+
+    def _follow_detail(self, updates: list[TableUpdate]) -> None:
+        """After the current table's rows were replaced (a filter applied): the row the detail
+        shows is selected again while it is there; while the filter hides it the detail says
+        so (it kept showing the hidden row as if selected), and it is selected and shown again
+        when the filter lets it through."""
+        if self.tabs.currentWidget() is self.redeliveries:
+            return
+        view = self.current_view()
+        model = view.model()
+        if not any(update.table == model.table and update.reset for update in updates):
+            return
+        kind = "request" if model.table == "requests" else "record"
+        wanted = self._detail_wanted
+        if wanted is None and self._hidden_detail and self._hidden_detail[0] == model.table:
+            wanted = self._hidden_detail[1:]
+        if wanted is None or wanted[0] != kind:
+            return
+        row = model.row_of(wanted[1])
+        if row is None:
+            if self._detail_wanted is not None:  # shown until now
+                text = self.filter_bars[model.table].current_filter().text
+                what = f"Request {wanted[1]}" if kind == "request" else "The selected record"
+                self._show_empty_detail()
+                self.detail_title.setText(
+                    f"{what} is hidden by the filter `{text}`. Clear or change the filter to "
+                    f"see it again." if text.strip() else f"{what} is no longer in the table.")
+                self._hidden_detail = (model.table, *wanted)
+            return
+        current = view.currentIndex()
+        if current.isValid() and current.row() == row:
+            return
+        index = model.index(row, max(current.column(), 0))
+        self._reselecting = self._detail_wanted is not None  # shown: no need to fetch it again
+        try:
+            view.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            self._reselecting = False
+        view.scrollTo(index)
 
     def _on_detail_copied(self, message: str) -> None:
         self.show_status(message)
