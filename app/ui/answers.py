@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.capture.rules import RuleError, format_duration, parse_rule
+from app.ui.theme import set_tone_style
 from app.ui.values import plain, tooltip_text
 
-RED = "#cf222e"
 # Ready-made rules (the issue's examples): each puts its text in the dialog's line.
 PRESETS = ("503 for 2", "drop for 1", "delay 40s for 1", "302 for 1", "500 10%",
            "429 retry-after 30 for 3")
@@ -66,12 +66,6 @@ def _window_left(part: str) -> float | None:
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     return sum(float(number) * units[unit] for number, unit in
                re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", match.group(1)))
-
-
-def amber_text(widget: QWidget) -> str:
-    """Amber for text on ``widget``'s background: darker on a light one, lighter on a dark."""
-    dark = widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
-    return "#d29922" if dark else "#9a6700"
 
 
 def rule_problem(text: str) -> str:
@@ -140,7 +134,7 @@ class AnswerRulesDialog(QDialog):
         self.paused_label.setObjectName("answers_paused")
         self.paused_label.setTextFormat(Qt.TextFormat.PlainText)
         self.paused_label.setWordWrap(True)
-        self.paused_label.setStyleSheet(f"color: {amber_text(self)}; font-weight: bold;")
+        set_tone_style(self.paused_label, "color: $warning; font-weight: bold;")
         self.paused_label.hide()
         layout.addWidget(self.paused_label)
 
@@ -190,7 +184,7 @@ class AnswerRulesDialog(QDialog):
         self.error_label.setObjectName("answer_rule_error")
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {RED};")
+        set_tone_style(self.error_label, "color: $error;")
         policy = self.error_label.sizePolicy()
         policy.setRetainSizeWhenHidden(True)  # nothing below moves while one types
         self.error_label.setSizePolicy(policy)
@@ -452,15 +446,14 @@ class AnswersController(QObject):
             action.setChecked(paused)
             action.blockSignals(blocked)
         action.setIconText("Acks paused" if paused else "Pause acks")
-        self.paused_label.setStyleSheet(f"color: {amber_text(window)}; font-weight: bold; "
-                                        f"padding: 0 6px;")
+        # (tones readable on the theme's palette, light or dark: app.ui.theme)
+        set_tone_style(self.paused_label, "color: $warning; font-weight: bold; padding: 0 6px;")
         self.paused_label.setVisible(paused)
         rules = rules_of(event)
         indicator = window.rules_indicator
         if rules:
             indicator.setText(f"Rules: {len(rules)}")  # short: the toolbar is full
-            indicator.setStyleSheet(f"#rules_indicator {{ color: {amber_text(window)}; "
-                                    f"font-weight: bold; }}")
+            set_tone_style(indicator, "#rules_indicator { color: $warning; font-weight: bold; }")
             head = (f"{len(rules)} answer rule{'s' if len(rules) != 1 else ''} "
                     f"{'waiting: acknowledgements are paused' if paused else 'in force'}:\n")
             indicator.setToolTip(tooltip_text(head + "\n".join(
@@ -468,7 +461,7 @@ class AnswersController(QObject):
                 for rule in rules) + "\n\nClick to edit the answer rules."))
         else:
             indicator.setText("Rules…")
-            indicator.setStyleSheet("")
+            set_tone_style(indicator, "")
             indicator.setToolTip("Answer rules: answer POSTs like a failing backend (errors, "
                                  "redirects, delays, dropped connections)")
         if self.dialog is not None:

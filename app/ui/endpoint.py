@@ -11,16 +11,18 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from app.ui.dialogs import EndpointDialog, ExposeDialog, PortalDialog
 from app.ui.receiver import ReceiverProcess
+from app.ui.theme import set_tone_style
 from app.ui.values import tooltip_text
 
+# Each state's text and tone (app.ui.theme.TONES: readable on the theme's palette).
 _STATE_TEXT = {
-    "stopped": ("Stopped", "#8b949e"),
-    "starting": ("Starting…", "#d29922"),
-    "listening": ("Listening", "#2da44e"),
-    "stopping": ("Stopping…", "#d29922"),
-    "failed": ("Error", "#cf222e"),
+    "stopped": ("Stopped", "muted"),
+    "starting": ("Starting…", "warning"),
+    "listening": ("Listening", "ok"),
+    "stopping": ("Stopping…", "warning"),
+    "failed": ("Error", "error"),
 }
-_PUBLIC_COLOURS = {"starting": "#d29922", "public": "#2da44e", "failed": "#cf222e"}
+_PUBLIC_TONES = {"starting": "warning", "public": "ok", "failed": "error"}
 
 
 def public_state_text(event: dict) -> str:
@@ -105,9 +107,9 @@ class EndpointController(QObject):
 
     def _on_receiver_state_changed(self, state: str) -> None:
         window = self._window
-        text, colour = _STATE_TEXT.get(state, (state, "#8b949e"))
+        text, tone = _STATE_TEXT.get(state, (state, "muted"))
         window.state_label.setText(f"● {text}")
-        window.state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        set_tone_style(window.state_label, f"color: ${tone}; font-weight: bold;")
         running = state in ("starting", "listening")
         window.start_action.setEnabled(state in ("stopped", "failed"))
         window.stop_action.setEnabled(running)
@@ -241,8 +243,8 @@ class EndpointController(QObject):
         label.setText(label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
                                                      label.maximumWidth()))
         label.setToolTip(tooltip_text(text))
-        colour = _PUBLIC_COLOURS.get(state, "#8b949e")
-        window.public_state_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        tone = _PUBLIC_TONES.get(state, "muted")
+        set_tone_style(window.public_state_label, f"color: ${tone}; font-weight: bold;")
         window.public_url_edit.setText(self.public_url)
         window.public_url_edit.setCursorPosition(0)
         window.public_url_edit.setPlaceholderText("waiting for the URL" if state == "starting"

@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.reader import ChecklistRow
+from app.ui.theme import set_tone_style
 
-_DONE_STYLE = "color: #2da44e; font-weight: bold;"
-_WAIT_STYLE = "color: #8b949e; font-weight: bold;"
+# Tones readable on the theme's palette, light or dark (app.ui.theme.set_tone_style).
+_DONE_STYLE = "color: $ok; font-weight: bold;"
+_WAIT_STYLE = "color: $muted; font-weight: bold;"
 
 
 def _label(text: str, parent: QWidget, *, wrap: bool = True) -> QLabel:
@@ -86,7 +88,7 @@ class SimTestPanel(QDockWidget):
         """Show the steps' states (from the reader thread's ``checklist_changed``)."""
         for number, row in enumerate(rows[:len(self.marks)]):
             self.marks[number].setText("✔" if row.done else "…")
-            self.marks[number].setStyleSheet(_DONE_STYLE if row.done else _WAIT_STYLE)
+            set_tone_style(self.marks[number], _DONE_STYLE if row.done else _WAIT_STYLE)
             self.marks[number].setToolTip("seen" if row.done else "waiting")
             self.titles[number].setText(row.title)
             self.lines[number].setText(row.line)

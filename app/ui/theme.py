@@ -29,7 +29,8 @@ EXPLICIT_STYLE = "Fusion"
 
 # Tones of text coloured on a window's background: (on a light palette, on a dark one). Each
 # has a contrast of at least 4.5:1 (WCAG AA) on the palettes below and on white.
-TONES = {"error": ("#b00020", "#ff7b72"), "warning": ("#8a5300", "#e3b341")}
+TONES = {"error": ("#b00020", "#ff7b72"), "warning": ("#8a5300", "#e3b341"),
+         "ok": ("#116329", "#3fb950"), "muted": ("#59636e", "#9ba3ab")}
 
 _TONE_STYLE = "toneStyle"  # the dynamic property holding a widget's style sheet template
 
@@ -85,16 +86,17 @@ def is_dark(palette: QPalette | None = None) -> bool:
 
 
 def tone(name: str, palette: QPalette | None = None) -> str:
-    """The colour (``#rrggbb``) of tone ``name`` (``error``, ``warning``) readable on the
-    window background of ``palette`` (the application's by default)."""
+    """The colour (``#rrggbb``) of tone ``name`` (:data:`TONES`: ``error``, ``warning``,
+    ``ok``, ``muted``) readable on the window background of ``palette`` (the application's by
+    default)."""
     light, dark = TONES[name]
     return dark if is_dark(palette) else light
 
 
 def set_tone_style(widget: QWidget, template: str) -> None:
-    """Give ``widget`` the style sheet ``template`` with ``$error`` and ``$warning`` replaced
-    by the tones readable on the palette now; they are filled in again on every palette
-    change (:func:`refresh_tones`)."""
+    """Give ``widget`` the style sheet ``template`` with ``$error``, ``$warning``, ``$ok`` and
+    ``$muted`` replaced by the tones readable on the palette now; they are filled in again on
+    every palette change (:func:`refresh_tones`)."""
     widget.setProperty(_TONE_STYLE, template)
     widget.setStyleSheet(Template(template).substitute({name: tone(name) for name in TONES}))
 

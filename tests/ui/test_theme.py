@@ -68,6 +68,7 @@ def test_the_theme_switches_live_and_is_remembered(qtbot, window):
         assert app.style().name() == "fusion"
         assert tone() == _TONES["info"][1]  # the dark palette's tone
         assert TONES["error"][1] in bar._error.styleSheet()
+        assert TONES["ok"][1] in window.state_label.styleSheet()  # ● Listening
         assert pause.palette().color(_R.ButtonText).lightness() > 160  # polished again
         assert Settings.load().theme == "dark"
 
