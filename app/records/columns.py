@@ -21,7 +21,7 @@ from app.records.cells import (
     time_cell,
     volume_cell,
 )
-from app.records.fields import MISSING, lookup, parse_path
+from app.records.fields import FIELDS, MISSING, lookup, parse_path
 from app.records.shape import replace_lone_surrogates
 
 Path = tuple[str | int, ...]
@@ -144,6 +144,7 @@ USAGE_COLUMNS = (
         show=volume_cell, width=100),
     col("iccid", "ICCID", "sim.iccid", width=160),
     col("imsi", "IMSI", "imsi", "imsi.imsi", width=130),
+    col("endpoint", "Endpoint", "endpoint.name", width=140),
     col("operator", "Operator", "operator.name", width=100),
     col("country", "Country", "operator.country.name", width=100),
     col("ratezone", "Rate zone", "tariff.ratezone.name", width=150),
@@ -168,6 +169,51 @@ OTHER_COLUMNS = (
 )
 
 
+def field_column(name: str, title: str, width: int = 110, **how) -> Column:
+    """A column reading a catalogue field (:data:`app.records.fields.FIELDS`) by its paths,
+    first present wins, as a filter on ``name`` reads it."""
+    return col(name, title, *FIELDS[name].paths, width=width, **how)
+
+
+RECORD_ID_COLUMN = col("id", "Record id", "id", width=150)
+"""The record's own id (1NCE's, unique within its family; an integer of any size exact)."""
+
+_NUMBER = {"kind": "number", "render": _volume, "show": volume_cell}
+_HOW = {  # how the catalogue fields are shown when they are a tab's further column
+    "time": {"kind": "time", "width": 180}, "end": {"kind": "time", "width": 180},
+    "severity": {"show": severity_cell, "width": 80},
+    "alert": {"kind": "bool", "render": _alert, "width": 55},
+    "volume": _NUMBER, "rx": _NUMBER, "tx": _NUMBER,
+    "cost": {"kind": "number", "render": _cost, "width": 100},
+    "payload": {"show": payload_cell, "width": 260}, "description": {"width": 420},
+    "iccid": {"width": 160}, "imsi": {"width": 130}, "imei": {"width": 130},
+    "msisdn": {"width": 120}, "endpoint": {"width": 140}, "ratezone": {"width": 150},
+}
+_TITLES = {"time": "Time", "end": "End", "type": "Type", "type_id": "Type id",
+           "severity": "Severity", "alert": "Alert", "iccid": "ICCID", "imsi": "IMSI",
+           "msisdn": "MSISDN", "imei": "IMEI", "endpoint": "Endpoint", "country": "Country",
+           "operator": "Operator", "volume": "Volume", "rx": "Rx", "tx": "Tx", "cost": "Cost",
+           "ratezone": "Rate zone", "description": "Description", "payload": "Payload",
+           "from": "From", "to": "To"}
+
+
+def _fields(*names: str, **titles: str) -> tuple[Column, ...]:
+    return tuple(field_column(n, titles.get(n, _TITLES.get(n, n)), **_HOW.get(n, {}))
+                 for n in names)
+
+
+# Each tab's further columns, hidden until chosen (right-click a table's header): the record's
+# own id, and the catalogue fields its families have that are not among its columns (an
+# event's volume is that of a Delete PDP Context; an SMS's MSISDN is its From column).
+# Exports keep to the tabs' own columns (``Tab.columns``).
+EVENT_EXTRA = (RECORD_ID_COLUMN,
+               *_fields("type_id", "operator", "volume", "rx", "tx", type_id="Event type id"))
+USAGE_EXTRA = (RECORD_ID_COLUMN,
+               *_fields("type_id", "msisdn", "imei", type_id="Traffic type id"))
+SMS_EXTRA = (RECORD_ID_COLUMN, *_fields("type_id", type_id="Status id"))
+OTHER_EXTRA = _fields(*(n for n in FIELDS if n not in ("id", "time")))  # any field may apply
+
+
 SEEN_COLUMN = Column("seen", "Seen", (), kind="ledger", width=72)
 """How often the record (its family and id) has arrived so far, from the redelivery ledger
 (``app.capture.ledger``): the window's tables show it beside the first column; it is not part
@@ -182,16 +228,23 @@ class Tab:
     title: str
     families: tuple[str, ...]
     columns: tuple[Column, ...]
+    extra: tuple[Column, ...] = ()  # the window's further columns, hidden until chosen
 
     @property
     def view_columns(self) -> tuple[Column, ...]:
-        """The window's columns: the record's own, with "Seen" after the first."""
-        return (self.columns[0], SEEN_COLUMN, *self.columns[1:])
+        """The window's columns: the record's own, with "Seen" after the first, then the
+        further ones (hidden until chosen)."""
+        return (self.columns[0], SEEN_COLUMN, *self.columns[1:], *self.extra)
+
+    @property
+    def hidden(self) -> frozenset[str]:
+        """The names of the columns hidden until the user shows them."""
+        return frozenset(c.name for c in self.extra)
 
 
 RECORD_TABS = (
-    Tab("event", "Events", ("event",), EVENT_COLUMNS),
-    Tab("usage", "Usage", ("usage",), USAGE_COLUMNS),
-    Tab("sms", "SMS", ("sms_dr", "sms_mo"), SMS_COLUMNS),
-    Tab("other", "Other", ("unknown",), OTHER_COLUMNS),
+    Tab("event", "Events", ("event",), EVENT_COLUMNS, EVENT_EXTRA),
+    Tab("usage", "Usage", ("usage",), USAGE_COLUMNS, USAGE_EXTRA),
+    Tab("sms", "SMS", ("sms_dr", "sms_mo"), SMS_COLUMNS, SMS_EXTRA),
+    Tab("other", "Other", ("unknown",), OTHER_COLUMNS, OTHER_EXTRA),
 )

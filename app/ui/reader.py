@@ -40,7 +40,7 @@ from app.filters.known import CAPTURE_ENTRY, EXACT_ENTRY, KEYS_ENTRY, PATHS_ENTR
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.net import client_address
-from app.records.cells import Cell, payload_line, time_cell
+from app.records.cells import payload_line, time_cell
 from app.records.columns import RECORD_TABS, SEEN_COLUMN, cell_text
 from app.records.fields import (
     ALIASES,
@@ -60,7 +60,6 @@ POLL_SECONDS = 0.1
 MAX_PENDING_BLOCKS = 48
 DETAIL_PARSE_LIMIT = 16 * 1024 * 1024
 _TAB_COLUMNS = {tab.key: tab.view_columns for tab in RECORD_TABS}
-_NO_CELL = Cell("")  # the "Seen" cell: filled from the ledger
 
 REQUEST_HEADERS = ("Time", "Peer", "Method", "Path", "Status", "Records", "Size", "Duration",
                    "Auth", "Problems")
@@ -183,6 +182,7 @@ class CaptureReader(QObject):
         self._redeliveries = _RedeliveryWorker(self)  # the Redeliveries view's figures
         self._redeliveries_wanted = False  # the Redeliveries view is shown
         self._completion_values: dict[str, list[str]] = {}  # what the filter bars offer
+        self._visible: dict[str, frozenset[int]] = {}  # per table: the columns rendered
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -231,6 +231,15 @@ class CaptureReader(QObject):
     def set_mask(self, key: str | None) -> None:
         """Mask identifiers in everything rendered from now on (None: show them)."""
         self._put(("mask", key))
+
+    def set_visible_columns(self, table: str, columns: frozenset[int] | None) -> None:
+        """Render only these columns of ``table`` from now on (the others: ""; None: all).
+        Read when a block is rendered: a model that shows a column again invalidates its
+        blocks (their next generation is rendered with it)."""
+        if columns is None:
+            self._visible.pop(table, None)
+        else:
+            self._visible[table] = frozenset(columns)
 
     def set_local_times(self, local: bool) -> None:
         """Show the tables' times in local time (else UTC) in everything rendered from now on."""
@@ -499,15 +508,16 @@ class CaptureReader(QObject):
 
     def _rows(self, follower: Follower, table: str, generation: int, block: int,
               ids: tuple[int, ...]) -> Rows:
+        visible = self._visible.get(table)  # (set by the GUI thread: read once)
         if table == "requests":
-            rows = _request_rows(follower, generation, block, ids, self._local_times)
+            rows = _request_rows(follower, generation, block, ids, self._local_times, visible)
             if self._masker is not None:
                 mask = self._masker.mask_text
                 rows.texts = [tuple(mask(t) for t in row) for row in rows.texts]
                 rows.tips = [mask(t) for t in rows.tips]
             return rows
         return _record_rows(follower, table, generation, block, ids, self._masker,
-                            self._state.through, self._local_times)
+                            self._state.through, self._local_times, visible)
 
 
 class _RedeliveryWorker:
@@ -681,7 +691,9 @@ def answered_text(row: dict) -> str:
 
 
 def _request_rows(follower: Follower, generation: int, block: int,
-                  ids: tuple[int, ...], local: bool = False) -> Rows:
+                  ids: tuple[int, ...], local: bool = False,
+                  visible: frozenset[int] | None = None) -> Rows:
+    """``visible``: the columns to render (the others are ""; None: all)."""
     found = follower.request_rows(list(ids))
     texts, flags, tips, cell_tips = [], [], [], []
     for request_id in ids:
@@ -703,11 +715,14 @@ def _request_rows(follower: Follower, generation: int, block: int,
         records = str(row["record_count"]) if row["method"] == "POST" else ""
         duration = f"{row['duration_ms']:.0f} ms" if row["duration_ms"] is not None else ""
         shown_problems = row["reason"] or "; ".join(problems)
-        texts.append(tuple(plain(str(t)) for t in (
-            received.text,
-            client_address(row["peer"], json.loads(row["headers"] or "[]")), row["method"], path,
-            status_text(status, rule), records, human_size(row["body_size"]), duration,
-            auth, shown_problems)))
+        peer = client_address(row["peer"], json.loads(row["headers"] or "[]")) \
+            if visible is None or 1 in visible else ""  # (its headers parsed: only if shown)
+        texts.append(tuple(plain(str(t)) if visible is None or n in visible else ""
+                           for n, t in enumerate((
+                               received.text, peer, row["method"], path,
+                               status_text(status, rule), records,
+                               human_size(row["body_size"]), duration, auth,
+                               shown_problems))))
         # A rule's answer is amber, not red: the batch was fine and is stored.
         flags.append(2 if rule or status == 0 else 1 if status >= 400 else 2 if problems else 0)
         tips.append(plain("\n".join(filter(None, [
@@ -718,11 +733,16 @@ def _request_rows(follower: Follower, generation: int, block: int,
 
 def _record_rows(follower: Follower, table: str, generation: int, block: int,
                  ids: tuple[int, ...], masker: Masker | None = None,
-                 through: int | None = None, local: bool = False) -> Rows:
+                 through: int | None = None, local: bool = False,
+                 visible: frozenset[int] | None = None) -> Rows:
     """``through``: the ledger's coverage as the reader last looked (None: read it now); a
     block rendered just before the ledger advanced is fetched again on ``ledger_advanced``;
-    ``local``: times in local time (else UTC)."""
+    ``local``: times in local time (else UTC); ``visible``: the columns to render (hidden
+    ones are "", never rendered; None: all)."""
     columns = _TAB_COLUMNS[table]
+    rendered = [(n, c) for n, c in enumerate(columns)
+                if c is not SEEN_COLUMN and (visible is None or n in visible)]
+    blank = [""] * len(columns)  # "Seen" is filled from the ledger below
     cell_tips: list[dict[int, str] | None] = []
     tones: list[dict[int, str] | None] = []
     found = follower.record_texts(list(ids))
@@ -741,11 +761,10 @@ def _record_rows(follower: Follower, table: str, generation: int, block: int,
                 record = load_json(item[1])
                 if not isinstance(record, dict):
                     record = {}
-                shown = []
-                for n, column in enumerate(columns):
-                    text, cell_tip, tone = (column.cell(record, local)
-                                            if column is not SEEN_COLUMN else _NO_CELL)
-                    shown.append(plain(text))
+                shown = blank.copy()
+                for n, column in rendered:
+                    text, cell_tip, tone = column.cell(record, local)
+                    shown[n] = plain(text)
                     if cell_tip:
                         row_tips = row_tips or {}
                         row_tips[n] = plain(cell_tip)

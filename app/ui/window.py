@@ -53,6 +53,7 @@ from app.filters.planner import Filter
 from app.filters.terms import search_terms
 from app.records.cells import zone_name
 from app.records.columns import RECORD_TABS
+from app.ui.columns import ColumnChooser
 from app.ui.detail import JsonDetail
 from app.ui.empty import empty_message
 from app.ui.filterbar import FilterBar
@@ -149,6 +150,9 @@ class MainWindow(QMainWindow):
         self.shortcut_router = ShortcutRouter(self)
         self.statusBar().showMessage("Ready", 3000)
         self._restore_layout()
+        # Right-click a table's header: which columns it shows, remembered (app.ui.columns).
+        self.column_choosers = {table: ColumnChooser(table, view, settings, reader, self)
+                                for table, view in self.views.items()}
         self._wire()
 
     @property
