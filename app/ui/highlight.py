@@ -19,6 +19,18 @@ MATCH_BACKGROUND = QColor("#ffc83d")
 MATCH_TEXT = QColor("#1b1b1b")
 
 _Index = QModelIndex | QPersistentModelIndex
+# Flags as ints: a paint handles hundreds of cells, and enum arithmetic is slow in Python.
+_RIGHT = Qt.AlignmentFlag.AlignRight.value
+_HCENTER = Qt.AlignmentFlag.AlignHCenter.value
+_VCENTER = Qt.AlignmentFlag.AlignVCenter.value
+_VERTICAL = Qt.AlignmentFlag.AlignVertical_Mask.value
+_SINGLE_LINE = Qt.TextFlag.TextSingleLine.value
+_ENABLED = QStyle.StateFlag.State_Enabled.value
+_ACTIVE = QStyle.StateFlag.State_Active.value
+_SELECTED = QStyle.StateFlag.State_Selected.value
+_NORMAL, _DISABLED, _INACTIVE = (QPalette.ColorGroup.Normal, QPalette.ColorGroup.Disabled,
+                                 QPalette.ColorGroup.Inactive)
+_TEXT, _HIGHLIGHTED_TEXT = QPalette.ColorRole.Text, QPalette.ColorRole.HighlightedText
 
 
 class SearchHighlightDelegate(QStyledItemDelegate):
@@ -76,24 +88,20 @@ class SearchHighlightDelegate(QStyledItemDelegate):
                 spans = [(s, min(e, kept)) for s, e in spans if s < kept]
             else:
                 spans = match_spans(shown, self._terms)
-        align = opt.displayAlignment
+        align = int(opt.displayAlignment.value)
         width = metrics.horizontalAdvance(shown)
-        if align & Qt.AlignmentFlag.AlignRight:
+        if align & _RIGHT:
             left = rect.right() + 1 - width
-        elif align & Qt.AlignmentFlag.AlignHCenter:
+        elif align & _HCENTER:
             left = rect.left() + (rect.width() - width) // 2
         else:
             left = rect.left()
-        state = opt.state
-        group = QPalette.ColorGroup.Normal if state & QStyle.StateFlag.State_Enabled \
-            else QPalette.ColorGroup.Disabled
-        if group == QPalette.ColorGroup.Normal and not state & QStyle.StateFlag.State_Active:
-            group = QPalette.ColorGroup.Inactive
-        role = QPalette.ColorRole.HighlightedText if state & QStyle.StateFlag.State_Selected \
-            else QPalette.ColorRole.Text
-        flags = int(align | Qt.AlignmentFlag.AlignVCenter) if not (
-            align & Qt.AlignmentFlag.AlignVertical_Mask) else int(align)
-        flags |= int(Qt.TextFlag.TextSingleLine)
+        state = int(opt.state.value)
+        group = _NORMAL if state & _ENABLED else _DISABLED
+        if group == _NORMAL and not state & _ACTIVE:
+            group = _INACTIVE
+        role = _HIGHLIGHTED_TEXT if state & _SELECTED else _TEXT
+        flags = (align if align & _VERTICAL else align | _VCENTER) | _SINGLE_LINE
         painter.save()
         painter.setClipRect(rect)
         painter.setFont(opt.font)
