@@ -55,13 +55,12 @@ class ColumnChooser(QObject):
         self._reader = reader
         self._names = column_names(view.model())
         self._default_widths = tuple(view.columnWidth(n) for n in range(len(self._names)))
-        self._restoring = False
+        self._restoring = True  # until :meth:`restore`: the window restores its header state
         header = self.header
         header.setSectionsMovable(True)
         header.setFirstSectionMovable(True)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_custom_context_menu_requested)
-        self.restore()
         header.sectionMoved.connect(self._on_header_section_moved)
         header.sectionResized.connect(self._on_header_section_resized)
 
@@ -101,7 +100,8 @@ class ColumnChooser(QObject):
 
     def restore(self) -> None:
         """Apply the remembered columns (unknown names are skipped; columns not remembered,
-        e.g. new in this version, take their defaults)."""
+        e.g. new in this version, take their defaults); call once the window has restored
+        the header's state (its sort)."""
         try:
             saved = json.loads(self._settings.ui.get(layout_key(self.table), "[]"))
         except ValueError:

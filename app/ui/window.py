@@ -150,9 +150,8 @@ class MainWindow(QMainWindow):
         self.shortcut_router = ShortcutRouter(self)
         self.statusBar().showMessage("Ready", 3000)
         self._restore_layout()
-        # Right-click a table's header: which columns it shows, remembered (app.ui.columns).
-        self.column_choosers = {table: ColumnChooser(table, view, settings, reader, self)
-                                for table, view in self.views.items()}
+        for chooser in self.column_choosers.values():  # by column name, over the header states
+            chooser.restore()
         self._wire()
 
     @property
@@ -332,6 +331,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self.splitter)
         self.tabs.setDocumentMode(True)
         self.views: dict[str, RecordTableView] = {}
+        self.column_choosers: dict[str, ColumnChooser] = {}
         self.filter_bars: dict[str, FilterBar] = {}
         widths = (185, 110, 60, 160, 150, 65, 75, 70, 60, 400)
         self._add_page("requests", "Requests", self.requests_model, widths)
@@ -413,6 +413,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(view, 1)
         self.filter_bars[table] = bar
         self.views[table] = view
+        # Right-click the header: which columns it shows, remembered (app.ui.columns).
+        self.column_choosers[table] = ColumnChooser(table, view, self.settings, self.reader, self)
         self.tabs.addTab(page, title)
 
     def _build_menus(self) -> None:

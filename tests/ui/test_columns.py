@@ -156,4 +156,5 @@ def test_the_header_menu_hides_columns_and_a_second_window_restores_them(qtbot, 
     entry(menu, "Reset columns").trigger()
     assert not again.isSectionHidden(ratezone) and again.isSectionHidden(record_id)
     assert [again.logicalIndex(v) for v in range(again.count())] == list(range(len(NAMES)))
+    assert again.sectionSize(NAMES.index("iccid")) == USAGE.view_columns[NAMES.index("iccid")].width
 
