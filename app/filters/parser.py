@@ -179,6 +179,9 @@ class _Parser:
         if self.known is None or self.known.has(ref.steps):
             return
         if len(ref.steps) == 1:
+            if ref.name.lower() in REQUEST_FIELDS:  # (those records share, id, time: named)
+                raise FilterError(f'"{ref.name}" is a field of requests (the Requests table); '
+                                  f"records have no such field", tok.pos)
             pool = [*FIELDS, *ALIASES, *LEDGER_FIELDS, "family", *self.known.keys]
             near = closest(ref.name, pool)
             hint = f'did you mean "{near}"?' if near else "no named field and no key of the " \

@@ -11,6 +11,7 @@ import pytest
 from app.capture.follow import Follower
 from app.capture.schema import has_targets
 from app.capture.writer import CaptureWriter, Incoming
+from app.filters.known import KnownNames
 from app.filters.parser import FilterError, parse
 from app.filters.terms import match_spans, search_terms
 
@@ -138,3 +139,16 @@ def test_target_is_a_request_field_only():
     with pytest.raises(FilterError, match='did you mean "target"'):
         parse("targt == x", "requests")
     assert parse("target", "requests").root.ref.kind == "request"  # a bare field: a test
+
+
+def test_a_request_field_in_a_record_filter_says_whose_field_it_is():
+    """``summary --filter`` filters records: ``target`` (or ``path``) there is not a misspelt
+    record field (it was answered 'did you mean "start"?')."""
+    known = KnownNames(["event_type", "sim"])
+    for name in ("target", "path", "Method"):
+        with pytest.raises(FilterError, match=f'"{name}" is a field of requests') as info:
+            parse(f"{name} ~ x", known=known)
+        assert info.value.position == 0
+    assert parse("target ~ x", known=KnownNames(["target"])).root.ref.kind == "path"  # a key
+    with pytest.raises(FilterError, match='did you mean "severity"'):
+        parse("sevrity == WARN", known=known)
