@@ -137,3 +137,32 @@ def receiver(tmp_path):
     rec = start_receiver(tmp_path)
     yield rec
     rec.stop()
+
+
+def isolated_env(base: Path) -> dict[str, str]:
+    """The environment with the user folders under ``base``: for a child started by a module
+    or session fixture, which runs before the per-test ``user_dirs``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update({"XDG_CONFIG_HOME": str(base / "config"), "XDG_DATA_HOME": str(base / "data"),
+                "XDG_STATE_HOME": str(base / "state"), "XDG_CACHE_HOME": str(base / "cache")})
+    return env
+
+
+@pytest.fixture(scope="module")
+def shared_receiver(tmp_path_factory):
+    """One receiver (as ``receiver``) for a module's tests that each look only at their own
+    request, found by the id its answer gives: a receiver takes 1.5-2.5 s to start. Use
+    :func:`drain_events` before a request whose event line a test reads."""
+    base = tmp_path_factory.mktemp("shared")
+    rec = start_receiver(base, env=isolated_env(base))
+    yield rec
+    rec.stop()
+
+
+def drain_events(rec: ReceiverProcess) -> None:
+    """Forget the event lines a shared receiver printed for earlier tests' requests."""
+    while True:
+        try:
+            rec._lines.get_nowait()
+        except Empty:
+            return

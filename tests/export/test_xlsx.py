@@ -449,13 +449,13 @@ def test_a_workbook_is_written_in_constant_memory(tmp_path):
             yield RecordRow(i, 1, "event", json.dumps(PLAIN[0]))
 
     peaks = []
-    for n in (2000, 8000):
-        tracemalloc.start()
+    for n in (1000, 4000):  # (the peaks differ by < 5 %; a leak of ~80 bytes a row fails it,
+        tracemalloc.start()  # as 2,000 and 8,000 rows under 1.5 did, in half the time)
         with (tmp_path / f"{n}.xlsx").open("wb") as out:
             write_xlsx(rows(n), out, ExportOptions(families=frozenset({"event"})))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[1] < peaks[0] * 1.5, peaks
+    assert peaks[1] < peaks[0] * 1.25, peaks
 
 
 @pytest.mark.parametrize("mask", [False, True])

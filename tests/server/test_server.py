@@ -19,7 +19,14 @@ import pytest
 
 from app.capture.schema import open_reader, request_body
 from app.db import sqlite3
-from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, serve_command, start_receiver
+from tests.conftest import (
+    EVENT_SAMPLE,
+    ROOT,
+    USAGE_SAMPLE,
+    drain_events,
+    serve_command,
+    start_receiver,
+)
 
 AUTH = "Basic " + base64.b64encode(b"streamer:test-password").decode()
 
@@ -126,13 +133,19 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("kwargs", "status", "error", "auth"),
                          [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT])
-def test_bad_input_gets_a_precise_answer_and_is_stored(receiver, kwargs, status, error, auth):
+def test_bad_input_gets_a_precise_answer_and_is_stored(shared_receiver, kwargs, status, error,
+                                                      auth):
+    receiver = shared_receiver  # (the cases' requests follow one another in one capture)
+    drain_events(receiver)
+    before = len(stored_rows(receiver))
     got, headers, body = request(receiver, **kwargs)
     assert got == status
     answer = json.loads(body)
     assert answer["ok"] is False
     assert error in answer["error"]
-    (row,) = stored_rows(receiver)
+    rows = stored_rows(receiver)
+    assert len(rows) == before + 1  # this request, stored once
+    row = rows[-1]
     assert row["status"] == status
     assert error in row["reason"]
     assert row["auth"] == auth
@@ -148,8 +161,8 @@ def test_bad_input_gets_a_precise_answer_and_is_stored(receiver, kwargs, status,
     assert (event["status"], event["request_id"]) == (status, row["id"])
 
 
-def test_syntax_error_answer_gives_the_position(receiver):
-    status, _, body = request(receiver, body=b'[\n  {"id": 1}\n  {"id": 2}\n]')
+def test_syntax_error_answer_gives_the_position(shared_receiver):
+    status, _, body = request(shared_receiver, body=b'[\n  {"id": 1}\n  {"id": 2}\n]')
     assert status == 400
     answer = json.loads(body)
     assert answer["position"] == {"line": 3, "column": 3, "offset": 16}
@@ -167,12 +180,16 @@ def test_status_page_on_get_root(receiver):
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-def test_compressed_bodies_are_accepted(receiver, encoding):
+def test_compressed_bodies_are_accepted(shared_receiver, encoding):
+    receiver = shared_receiver
     raw = USAGE_SAMPLE.read_bytes()
     packed = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+    before = len(stored_rows(receiver))
     status, _, body = request(receiver, body=packed, headers={"Content-Encoding": encoding})
     assert status == 200, body
-    (row,) = stored_rows(receiver)
+    rows = stored_rows(receiver)
+    assert len(rows) == before + 1 and rows[-1]["id"] == json.loads(body)["request_id"]
+    row = rows[-1]
     assert (row["body"], row["content_encoding"], row["record_count"]) == (raw, encoding, 1)
 
 
