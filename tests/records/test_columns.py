@@ -70,3 +70,24 @@ def test_the_further_columns_read_their_fields():
     other = {c.name: c for c in TABS["other"].view_columns}
     assert other["alert"].text({"alert": True}) == "ALERT"
     assert other["end"].kind == "time"
+
+
+def test_a_usage_rows_endpoint_is_exported_with_the_default_columns():
+    """Usage shows its endpoint now: a CSV export writes it for usage rows too (it left the
+    cell empty for them: the column was only the events' and SMS's)."""
+    import csv
+    import io
+    from types import SimpleNamespace
+
+    from app.export.common import ExportOptions
+    from app.export.csvfile import write_csv
+
+    rows = [SimpleNamespace(id=1, request_id=1, family="event",
+                            text='{"id": 5, "endpoint": {"name": "Gate"}}'),
+            SimpleNamespace(id=2, request_id=1, family="usage",
+                            text='{"id": 6, "endpoint": {"name": "Truck 7"}}')]
+    out = io.BytesIO()
+    write_csv(lambda: rows, out, ExportOptions())
+    table = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    assert [r["endpoint.name"] for r in table] == ["Gate", "Truck 7"]
+    assert "event_type.id" not in table[0]  # the window's further columns stay out
