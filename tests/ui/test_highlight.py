@@ -3,8 +3,9 @@ checked on the pixels the real window paints (``view.grab()``)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect
-from PySide6.QtGui import QColor, QFontMetrics, QImage
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QTableView
 
 from app.records.columns import EVENT_COLUMNS
 from app.ui.highlight import MATCH_BACKGROUND, SearchHighlightDelegate
@@ -105,3 +106,34 @@ def test_the_requests_table_marks_its_search_too(qtbot, window):
     # after "/hook/", not from the cell's start
     assert xs[0] >= rect.left() + metrics.horizontalAdvance("/hook/")
     assert delegate.spans(cell(requests, 0, 3)) == [(6, 11)]
+
+
+def test_marks_follow_the_cell_alignment_and_font(qtbot):
+    """Right-aligned numbers (italic, bold: the unacknowledged and critical rows) are marked
+    where their text is drawn."""
+    model = QStandardItemModel(2, 1)
+    for row, text in enumerate(("0.001176 MB", "12.001176 MB")):
+        item = QStandardItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        font = QFont()
+        font.setItalic(row == 0)
+        font.setBold(row == 1)
+        item.setFont(font)
+        model.setItem(row, 0, item)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    view.setColumnWidth(0, 200)
+    delegate = SearchHighlightDelegate(view)
+    view.setItemDelegate(delegate)
+    delegate.set_terms(("1176",))
+    view.show()
+    qtbot.waitExposed(view)
+    image = view.viewport().grab().toImage()
+    for row in range(2):
+        rect = view.visualRect(model.index(row, 0))
+        metrics = QFontMetrics(model.item(row).font())
+        xs = marked(image, rect)
+        end = rect.right() - metrics.horizontalAdvance(" MB")  # the run ends before " MB"
+        assert xs and abs(xs[-1] - end) <= 6, (row, xs[-1], end)
+        assert abs(len(xs) - metrics.horizontalAdvance("1176")) <= 3
