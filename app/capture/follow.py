@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture.ledger import ledger_through, seen_of
+from app.capture.order import SortKey, sorted_ids
 from app.capture.schema import has_ledger, has_targets, open_reader, request_body
 from app.db import sqlite3
 from app.filters.known import Sample, occurs, sample_names
@@ -213,6 +214,11 @@ class Follower:
             ids.extend(second.result())
             return ids
         return self._run(self._db, flt, table, after, upto)
+
+    def sorted_ids(self, key: SortKey, ids: array) -> array:
+        """``ids`` (rows of ``key.table``, ascending) in the order of ``key``'s column
+        (:mod:`app.capture.order`: one SQL ``ORDER BY``)."""
+        return sorted_ids(self._db, key, ids)
 
     def _run(self, db, flt: Filter, table: str, after: int, upto: int) -> array:
         if table == "requests" and not self.has_targets:  # (a receiver may migrate it)

@@ -8,14 +8,13 @@ from app.capture.ledger import ledger_summary
 from app.capture.schema import has_ledger
 from app.db import sqlite3
 from app.filters.planner import Filter
+from app.records.fields import time_key_sql
 from app.records.shape import FAMILIES
 
 # A record time (``ts``) as a Julian day, for ordering: ISO 8601 text (any fraction, ``Z`` or
 # ``±HH:MM``; a space for the ``T`` too) as SQLite reads it, a number as Unix time (milliseconds
 # from 1e11 on, seconds below: 1e11 s is the year 5138); NULL for anything else.
-TIME_KEY_SQL = ("(CASE WHEN typeof(ts) IN ('integer', 'real') THEN julianday("
-                "CASE WHEN abs(ts) >= 1e11 THEN ts / 1000.0 ELSE ts END, 'unixepoch') "
-                "WHEN typeof(ts) = 'text' THEN julianday(ts) END)")
+TIME_KEY_SQL = time_key_sql("ts")  # the instant (as the tables sort times), or NULL
 
 
 def summary(db: sqlite3.Connection, flt: Filter | None = None) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,44 @@ INDEXED = tuple(f for f in FIELDS.values() if f.indexed)
 def index_column(name: str) -> str:
     """The ``record_index`` column of a named field (``id`` is taken by the row id)."""
     return "own_id" if name == "id" else name
+
+
+def time_key_sql(value: str) -> str:
+    """SQL giving the instant a time value means, as a Julian day (what ``julianday()`` gives
+    for an ISO text with any offset); an epoch number is seconds, or milliseconds when it is
+    that large (``abs >= 1e11``: after 1973 in ms). NULL for anything else, and for a time
+    outside the years 0000-9999.
+
+    Deterministic for any value (an index holds it): the text ``now``, which ``julianday``
+    reads as the current time, and integers whose ``abs()`` overflows give NULL / no error."""
+    return (f"(CASE WHEN typeof({value}) IN ('integer', 'real') THEN julianday(CASE WHEN "
+            f"{value} >= 1e11 OR {value} <= -1e11 THEN {value} / 1000.0 ELSE {value} END, "
+            f"'unixepoch') WHEN typeof({value}) = 'text' AND lower({value}) <> 'now' "
+            f"THEN julianday({value}) END)")
+
+
+def severity_key_sql(value: str) -> str:
+    """SQL giving a severity's rank: INFO 1, WARN (WARNING) 2, ERROR 3, CRITICAL 4, else 5."""
+    return (f"(CASE upper({value}) WHEN 'INFO' THEN 1 WHEN 'WARN' THEN 2 WHEN 'WARNING' THEN 2 "
+            f"WHEN 'ERROR' THEN 3 WHEN 'CRITICAL' THEN 4 ELSE 5 END)")
+
+
+# The sort keys the capture's record_index keeps in order (an SQL index each, since capture
+# format 8: a table sorts by them with no sort step): field -> the key SQL of a value (None:
+# the value itself).
+SORT_KEYS: dict[str, Callable[[str], str] | None] = {
+    "time": time_key_sql, "volume": None, "severity": severity_key_sql, "iccid": None,
+}
+
+
+def sort_key_sql(name: str, value: str) -> str | None:
+    """The key a sort on field ``name`` orders ``value`` (SQL) by before the value itself,
+    or None (by the value): times by instant, severities by rank."""
+    if name in ("time", "end"):
+        return time_key_sql(value)
+    if name == "severity":
+        return severity_key_sql(value)
+    return None
 
 
 # A request's decoded path and its query: what a request stored before capture format 7 has of

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, Signal
 from app.capture.checklist import Checklist
 from app.capture.follow import TABLES, Follower, Growth
 from app.capture.ledger import ledger_summary, redeliveries
+from app.capture.order import SortError, SortKey
 from app.capture.rules import PAUSE_RULE
 from app.capture.schema import CaptureError, has_ledger, open_reader
 from app.db import sqlite3
@@ -168,6 +169,7 @@ class CaptureReader(QObject):
     ledger_advanced = Signal(object)  # LedgerAdvance: "Seen" cells to fetch again
     redeliveries_ready = Signal(object)  # RedeliveryReport, while the view is shown
     names_checked = Signal(str, object)  # capture path, {path steps: whether a record has it}
+    rows_sorted = Signal(object)  # Sorted: a table's rows in the order of a column
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -262,6 +264,11 @@ class CaptureReader(QObject):
         """Whether any record of ``capture`` holds each of these names (path steps, those a
         filter bar's sample lacks), exactly; answered by ``names_checked``."""
         self._put(("check_names", capture, list(names)))
+
+    def sort_rows(self, table: str, token: int, key: SortKey, ids: array) -> None:
+        """Put ``ids`` (a table's rows, ascending) in the order ``key`` names, in SQL;
+        answered by ``rows_sorted`` with ``token``."""
+        self._put(("sort", table, token, key, ids))
 
     def watch_redeliveries(self, on: bool) -> None:
         """Compute the Redeliveries view's figures (now, and whenever the ledger advances)
@@ -373,6 +380,18 @@ class CaptureReader(QObject):
             detail = _request_detail(follower, job[1], self._masker)
             detail.mask = self._masker.key if self._masker is not None else None
             self.detail_ready.emit(detail)
+        elif kind == "sort":
+            table, token, key, ids = job[1:]
+            started = time.perf_counter()
+            try:
+                if follower is None:
+                    raise SortError("No capture is open.")
+                ordered = follower.sorted_ids(key, ids)
+            except SortError as exc:
+                self.rows_sorted.emit(Sorted(table, token, key, array("q"), 0.0, str(exc)))
+            else:
+                self.rows_sorted.emit(Sorted(table, token, key, ordered,
+                                             time.perf_counter() - started))
         elif kind == "save":
             self.saved.emit(str(job[1]), _save(follower, job[1]))
         elif kind == "filter":
@@ -605,6 +624,7 @@ _JOB_TITLES = {
     "checklist": "Following the Real SIM test",
     "redeliveries": "Computing the redeliveries",
     "check_names": "Checking the names in a filter",
+    "sort": "Sorting the {} table",
 }
 
 
@@ -1050,6 +1070,19 @@ def _save(follower: Follower | None, target: Path) -> str:
     except (OSError, sqlite3.Error) as exc:
         return str(exc)
     return ""
+
+
+@dataclass
+class Sorted:
+    """A table's rows in the order of one column (``ids``), or why they could not be
+    (``error``); ``token`` tells the model which of its requests this answers."""
+
+    table: str
+    token: int
+    key: SortKey
+    ids: array
+    seconds: float
+    error: str = ""
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSpinBox,
@@ -92,6 +92,12 @@ class RecordTableView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
+        # A header click sorts (ascending, descending, then back to the arrival order): the
+        # model asks the reader thread, which sorts in SQL (app.capture.order).
+        header.setSortIndicatorShown(True)
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.setSortingEnabled(True)
         for column, width in enumerate(widths):
             self.setColumnWidth(column, width)
         self._at_bottom = True
@@ -151,3 +157,39 @@ def count_suffix(spin: QAbstractSpinBox, word: str, words: str | None = None) ->
 
     update(spin.value())
     spin.valueChanged.connect(update)
+
+
+class SortBar(QFrame):
+    """A strip above a sorted table when rows arrived after its sort: they are at the bottom,
+    outside the sort, until it is sorted again."""
+
+    sort_again_clicked = Signal()
+    arrival_order_clicked = Signal()
+
+    def __init__(self, parent: QWidget):
+        super().__init__(parent)
+        self.setObjectName("sortBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 2, 8, 2)
+        self.label = QLabel(self)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.label, 1)
+        self.sort_again = QPushButton("Sort again", self)
+        self.sort_again.setToolTip("Put the new rows in their places in the sort")
+        self.sort_again.clicked.connect(self.sort_again_clicked)
+        layout.addWidget(self.sort_again)
+        self.arrival = QPushButton("Arrival order", self)
+        self.arrival.setToolTip("Show every row in the order it arrived (no sort)")
+        self.arrival.clicked.connect(self.arrival_order_clicked)
+        layout.addWidget(self.arrival)
+        self.hide()
+
+    def set_outside(self, count: int) -> None:
+        """How many rows arrived after the sort (0: hide the strip)."""
+        if count <= 0:
+            self.hide()
+            return
+        rows = "1 new row" if count == 1 else f"{count:,} new rows"
+        self.label.setText(f"{rows} arrived after sorting: at the bottom, outside the sort.")
+        self.show()

@@ -66,7 +66,7 @@ from app.ui.redeliveries import RedeliveriesView
 from app.ui.shortcuts import ShortcutRouter
 from app.ui.simtest import SimTestPanel
 from app.ui.values import plain
-from app.ui.widgets import MessageBar, RecordTableView
+from app.ui.widgets import MessageBar, RecordTableView, SortBar
 
 # Columns (by filter field) whose values masking replaces: "filter on this value" is off for
 # them while masking is on (the reader also refuses any other expression that would reveal).
@@ -410,12 +410,39 @@ class MainWindow(QMainWindow):
         view.setItemDelegate(SearchHighlightDelegate(view))  # the filter's words marked
         view.empty_state.clear_filter_clicked.connect(
             lambda t=table: self.filter_bars[t].set_text(""))
+        sort_bar = SortBar(page)  # rows that came after the sort, outside it
+        model.outside_changed.connect(sort_bar.set_outside)
+        sort_bar.sort_again_clicked.connect(model.sort_again)
+        sort_bar.arrival_order_clicked.connect(
+            lambda v=view: v.horizontalHeader().setSortIndicator(
+                -1, Qt.SortOrder.AscendingOrder))
+        model.sort_changed.connect(
+            lambda busy, text, v=view: self._on_model_sort_changed(v, busy, text))
+        layout.addWidget(sort_bar)
         layout.addWidget(view, 1)
         self.filter_bars[table] = bar
         self.views[table] = view
         # Right-click the header: which columns it shows, remembered (app.ui.columns).
         self.column_choosers[table] = ColumnChooser(table, view, self.settings, self.reader, self)
         self.tabs.addTab(page, title)
+
+    def _on_model_sort_changed(self, view: RecordTableView, busy: bool, text: str) -> None:
+        """A table's sort was asked for, done or refused: say so; once done, keep the
+        current row in sight (it stayed selected, on the same record)."""
+        model = view.model()
+        header = view.horizontalHeader()
+        key = model.sort_key
+        column = model.sort_column()
+        order = (Qt.SortOrder.DescendingOrder if key is not None and key.descending
+                 else Qt.SortOrder.AscendingOrder)
+        if (header.sortIndicatorSection(), header.sortIndicatorOrder()) != (column, order):
+            header.blockSignals(True)  # refused or failed: the indicator shows what is
+            header.setSortIndicator(column, order)
+            header.blockSignals(False)
+        if not busy and key is not None and view.currentIndex().isValid():
+            view.scrollTo(view.currentIndex(), QAbstractItemView.ScrollHint.PositionAtCenter)
+        if text:
+            self.statusBar().showMessage(text, 0 if busy else 4000)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")
@@ -772,28 +799,38 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This request has no records.", 3000)
             return
         for number, tab in enumerate(RECORD_TABS, start=1):
-            model = self.record_models[tab.key]
-            row = model.first_row_at_or_after(first)
-            if row is None or model.id_at(row) >= first + count:
+            rows = self.record_models[tab.key].rows_between(first, first + count)
+            if not rows:
                 continue
-            last = row
-            while last + 1 < model.rowCount() and model.id_at(last + 1) < first + count:
-                last += 1
             self.tabs.setCurrentIndex(number)
-            self._select_rows(self.views[tab.key], row, last)
+            self._select_row_list(self.views[tab.key], rows)
             return
         what = f"Record {first} is not in its" if count == 1 else "These records are not in their"
         self.statusBar().showMessage(f"{what} table as filtered.", 5000)
 
     def _select_rows(self, view: RecordTableView, first: int, last: int) -> None:
+        self._select_row_list(view, range(first, last + 1))
+
+    def _select_row_list(self, view: RecordTableView, rows) -> None:
+        """Select these rows (ascending; a sorted table may scatter a request's records),
+        the first one current and in sight."""
         model = view.model()
+        rows = list(rows)
         view.clearSelection()
-        view.setCurrentIndex(model.index(first, 0))
-        selection = view.selectionModel()
-        top, bottom = model.index(first, 0), model.index(last, model.columnCount() - 1)
+        view.setCurrentIndex(model.index(rows[0], 0))
+        selection = QItemSelection()
+        start = previous = rows[0]
+        for row in [*rows[1:], None]:  # one range per run of adjacent rows
+            if row is not None and row == previous + 1:
+                previous = row
+                continue
+            selection.select(model.index(start, 0),
+                             model.index(previous, model.columnCount() - 1))
+            if row is not None:
+                start = previous = row
         flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-        selection.select(QItemSelection(top, bottom), flags)
-        view.scrollTo(model.index(first, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        view.selectionModel().select(selection, flags)
+        view.scrollTo(model.index(rows[0], 0), QAbstractItemView.ScrollHint.PositionAtCenter)
         view.setFocus()
 
     def _on_view_context_menu_requested(self, pos) -> None:

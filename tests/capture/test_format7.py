@@ -219,7 +219,7 @@ def test_an_older_capture_is_read_as_it_is_and_upgraded_to_7(tmp_path, version):
         writer.close()
     db = open_reader(path)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert has_targets(db)
         rows = list(request_rows(db))
         if version == 5:
@@ -241,7 +241,7 @@ def test_a_capture_marked_6_that_has_the_columns_keeps_them(tmp_path):
     CaptureWriter(path).close()
     db = open_reader(path)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT target, endpoint FROM request").fetchall() == [
             ("/p%20q/x%2Fy?a=%2F%20+c", "https://localhost:9999")]
     finally:

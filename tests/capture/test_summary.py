@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3 as stdlib_sqlite3
 
-from app.capture.schema import open_reader
+from app.capture.schema import SCHEMA_VERSION, open_reader
 from app.capture.summary import summary
 from app.capture.writer import CaptureWriter, Incoming
 from app.cli.main import main
@@ -98,7 +98,7 @@ def test_a_format_6_capture_gets_the_final_date_as_time_read_as_is_and_upgraded(
     CaptureWriter(path).close()  # what a receiver does when it opens the capture
     reader = open_reader(path)
     try:
-        assert reader.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert reader.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert summary(reader)["record_time"]["last"] == "2024-12-15T00:00:00.000Z"
         assert summary(reader, flt)["records"] == 1
     finally:

@@ -119,7 +119,7 @@ def test_a_format_4_capture_is_migrated_and_exports_the_same_har(answered, tmp_p
     CaptureWriter(old).close()  # the receiver migrates it
     db = open_reader(old)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         assert db.execute("SELECT count(*) FROM request WHERE response_body IS NULL "
                           "OR response_headers IS NULL").fetchone()[0] == 0
     finally:
