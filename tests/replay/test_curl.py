@@ -368,7 +368,9 @@ ROUND_TRIPS = [
 
 @pytest.mark.parametrize(("body", "status", "utf8"), [r[1:] for r in ROUND_TRIPS],
                          ids=[r[0] for r in ROUND_TRIPS])
-def test_copy_as_curl_replays_byte_for_byte(receiver, tmp_path, body, status, utf8):
+def test_copy_as_curl_replays_byte_for_byte(shared_receiver, tmp_path, body, status, utf8):
+    receiver = shared_receiver  # (the cases' requests follow one another in one capture)
+    before = len(stored(receiver))
     # A file named like the '@' body: curl must not read it.
     (tmp_path / "payload.json").write_bytes(b'[{"wrong": "file"}]')
     command = build_curl(receiver.url, body, user="streamer", password="test-password",
@@ -379,7 +381,9 @@ def test_copy_as_curl_replays_byte_for_byte(receiver, tmp_path, body, status, ut
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)  # -sS: the output is just the response
     assert answer["ok"] is (status == 200)
-    (row,) = stored(receiver)
+    rows = stored(receiver)
+    assert len(rows) == before + 1  # this request, stored once
+    row = rows[-1]
     assert row["body"] == body
     assert (row["status"], row["method"], row["path"]) == (status, "POST", "/")
     assert (row["auth"], row["auth_user"]) == ("ok", "streamer")
@@ -390,7 +394,9 @@ def test_copy_as_curl_replays_byte_for_byte(receiver, tmp_path, body, status, ut
     assert (back.method, back.cacert, back.headers) == ("POST", receiver.ca_file, [JSON_CT])
 
 
-def test_documented_command_reaches_the_receiver(receiver, tmp_path):
+def test_documented_command_reaches_the_receiver(shared_receiver, tmp_path):
+    receiver = shared_receiver
+    before = len(stored(receiver))
     # Paste the documentation's command, point it at the endpoint, copy it out, run it.
     req = map_placeholders(parse_curl((SAMPLES / "usage-record.curl").read_text("utf-8")),
                            receiver.url)
@@ -401,10 +407,14 @@ def test_documented_command_reaches_the_receiver(receiver, tmp_path):
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["counts"] == {"usage": 1}
-    assert stored(receiver)[0]["body"] == (SAMPLES / "usage-record.json").read_bytes()
+    rows = stored(receiver)
+    assert len(rows) == before + 1
+    assert rows[-1]["body"] == (SAMPLES / "usage-record.json").read_bytes()
 
 
-def test_a_full_batch_goes_through_printf(receiver, tmp_path):
+def test_a_full_batch_goes_through_printf(shared_receiver, tmp_path):
+    receiver = shared_receiver
+    before = len(stored(receiver))
     # 3000 records exceed what one exec argument may hold: the body is piped by bash's printf.
     records = [{"event_type": {"id": 1, "description": "Update location"}, "id": i,
                 "description": "IMSI='<imsi>' ü"} for i in range(3000)]
@@ -418,7 +428,9 @@ def test_a_full_batch_goes_through_printf(receiver, tmp_path):
                             capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["records"] == 3000
-    assert stored(receiver)[0]["body"] == body
+    rows = stored(receiver)
+    assert len(rows) == before + 1
+    assert rows[-1]["body"] == body
     assert parse_curl(command).body == body
 
 
