@@ -40,19 +40,21 @@ def make_usage_capture(path: Path, records: int) -> None:
     from app.replay.generator import Generator
 
     template = next(r for r in Generator(sims=50, seed=5).records(20) if "start_timestamp" in r)
+    template = copy.deepcopy(template)
+    template["volume"]["total"] = "@VOLUME@"
+    template["start_timestamp"] = "@TIME@"
+    text = json.dumps(template).replace('"@VOLUME@"', "@VOLUME@")
     rng = random.Random(7)
     writer = CaptureWriter(path)
     done = 0
     while done < records:
         batch = []
         for _ in range(min(3000, records - done)):
-            record = copy.deepcopy(template)
-            record["volume"]["total"] = round(rng.expovariate(1.0), 6)
             second = rng.randrange(0, 90 * 86400)
-            record["start_timestamp"] = time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(1735689600 + second))
-            batch.append(record)
-        writer.store(Incoming("POST", "/", json.dumps(batch).encode(),
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1735689600 + second))
+            batch.append(text.replace("@VOLUME@", str(round(rng.expovariate(1.0), 6)))
+                         .replace("@TIME@", stamp))
+        writer.store(Incoming("POST", "/", ("[" + ",".join(batch) + "]").encode(),
                               content_type="application/json"))
         done += len(batch)
     while writer.index_pending(20000):

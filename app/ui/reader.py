@@ -185,6 +185,7 @@ class CaptureReader(QObject):
         self._redeliveries_wanted = False  # the Redeliveries view is shown
         self._completion_values: dict[str, list[str]] = {}  # what the filter bars offer
         self._visible: dict[str, frozenset[int]] = {}  # per table: the columns rendered
+        self._latest_sort: dict[str, int] = {}  # per table: the newest sort asked for
         self._thread = threading.Thread(target=self._run, name="capture-reader", daemon=True)
         self._thread.start()
 
@@ -267,7 +268,10 @@ class CaptureReader(QObject):
 
     def sort_rows(self, table: str, token: int, key: SortKey, ids: array) -> None:
         """Put ``ids`` (a table's rows, ascending) in the order ``key`` names, in SQL;
-        answered by ``rows_sorted`` with ``token``."""
+        answered by ``rows_sorted`` with ``token``. A newer request for the same table makes
+        an older one still queued moot: it is skipped (typing a filter into a sorted table
+        asks again at each key)."""
+        self._latest_sort[table] = token
         self._put(("sort", table, token, key, ids))
 
     def watch_redeliveries(self, on: bool) -> None:
@@ -382,6 +386,8 @@ class CaptureReader(QObject):
             self.detail_ready.emit(detail)
         elif kind == "sort":
             table, token, key, ids = job[1:]
+            if token < self._latest_sort.get(table, 0):
+                return follower  # a newer sort of this table is queued
             started = time.perf_counter()
             try:
                 if follower is None:
