@@ -324,9 +324,10 @@ def test_killed_window_takes_its_receiver_along(tmp_path):
             time.sleep(0.2)
         assert children, "the window started no receiver"
         # Let it get going (it has made the capture and announced itself) before the kill.
-        while not (tmp_path / "c.sqlite").exists() and time.monotonic() < deadline:
+        running = Path(os.environ["XDG_STATE_HOME"]) / "streamer-inspector" / "running"
+        while not ((tmp_path / "c.sqlite").exists() and running.is_dir()
+                   and any(running.iterdir())) and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(1.5)
         gui.kill()
         gui.wait(timeout=10)
     deadline = time.monotonic() + 15
