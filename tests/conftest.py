@@ -30,6 +30,19 @@ EVENT_SAMPLE = SAMPLES / "update-location-event.json"
 USAGE_SAMPLE = SAMPLES / "usage-record.json"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_user_dirs(tmp_path_factory):
+    """User folders for what runs before a test's own ``user_dirs``: a module's or session's
+    receiver wrote its CA and registration into the real ones (~/.local/share/...)."""
+    base = tmp_path_factory.mktemp("session-home")
+    patch = pytest.MonkeyPatch()
+    for key, value in isolated_env(base).items():
+        if key.startswith("XDG_"):
+            patch.setenv(key, value)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def user_dirs(tmp_path_factory, monkeypatch) -> dict[str, str]:
     """Point platformdirs (XDG on Linux) at fresh folders: tests never touch the real ones."""
