@@ -312,12 +312,12 @@ class CaptureTableModel(QAbstractTableModel):
         self._asked.clear()
         self._stale.clear()
         self._generation += 1
-        if old:
-            if len(old) > 32:  # many (a large selection): one pass to map them all
-                wanted = {i for i in ids if i is not None}
+        if old:  # (a selected row holds a persistent index per column: the ids repeat)
+            wanted = {i for i in ids if i is not None}
+            if len(wanted) > 8:  # many (a large selection): one pass maps them all
                 where = {item: row for row, item in enumerate(self._view) if item in wanted}
-            else:
-                where = {i: self.row_of(i) for i in ids if i is not None}
+            else:  # a pass in C each: ~15 ms for 1,000,000 rows
+                where = {i: self.row_of(i) for i in wanted}
             new = []
             for index, item in zip(old, ids, strict=True):
                 row = where.get(item) if item is not None else None
