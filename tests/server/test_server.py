@@ -71,19 +71,33 @@ def curl(rec, *args):
     return int(code), body
 
 
-def test_curl_posts_both_documented_samples(receiver):
+def record_count(rec) -> int:
+    db = open_reader(rec.capture)
+    try:
+        return db.execute("SELECT count(*) FROM record").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_curl_posts_both_documented_samples(shared_receiver):
+    receiver = shared_receiver  # (its own two requests and records: those after the others)
+    before, records_before = len(stored_rows(receiver)), record_count(receiver)
     for sample, family in ((EVENT_SAMPLE, "event"), (USAGE_SAMPLE, "usage")):
         code, body = curl(receiver, "-u", "streamer:test-password", "-H",
                           "Content-Type: application/json", "--data-binary", f"@{sample}",
                           receiver.url + "endpoint/")
         assert code == 200, body
         assert json.loads(body)["counts"] == {family: 1}
-    rows = stored_rows(receiver)
+    rows = stored_rows(receiver)[before:]
     assert [(r["status"], r["path"], r["record_count"]) for r in rows] == [
         (200, "/endpoint/", 1), (200, "/endpoint/", 1)]
     assert rows[0]["body"] == EVENT_SAMPLE.read_bytes()
     db = open_reader(receiver.capture)
-    families = [r[0] for r in db.execute("SELECT family FROM record_keys ORDER BY id")]
+    try:
+        families = [r[0] for r in db.execute(
+            "SELECT family FROM record_keys WHERE id > ? ORDER BY id", (records_before,))]
+    finally:
+        db.close()
     assert families == ["event", "usage"]
 
 
@@ -96,14 +110,14 @@ def test_aiohttp_client_and_event_lines(receiver):
                                      "records": 1, "counts": {"event": 1}}
 
 
-def test_the_200_comes_only_after_the_commit(receiver):
+def test_the_200_comes_only_after_the_commit(shared_receiver):
     # A reader opened after the answer sees the batch: it was committed before the 200.
+    receiver = shared_receiver
+    before = record_count(receiver)
     body = json.dumps([{"event_type": {"id": 1}, "id": i} for i in range(50)]).encode()
     for n in range(1, 4):
         assert request(receiver, body=body)[0] == 200
-        db = open_reader(receiver.capture)
-        assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 50 * n
-        db.close()
+        assert record_count(receiver) == before + 50 * n
 
 
 BAD_INPUT = [
@@ -193,13 +207,15 @@ def test_compressed_bodies_are_accepted(shared_receiver, encoding):
     assert (row["body"], row["content_encoding"], row["record_count"]) == (raw, encoding, 1)
 
 
-def test_more_than_3000_records_are_flagged(receiver):
+def test_more_than_3000_records_are_flagged(shared_receiver):
+    receiver = shared_receiver
+    before = len(stored_rows(receiver))
     body = json.dumps([{"traffic_type": {"id": 5}, "id": i} for i in range(3500)]).encode()
     status, _, answer = request(receiver, body=body)
     assert status == 200
     problems = json.loads(answer)["problems"]
     assert problems == ["3500 records in one POST: the Data Streamer sends at most 3000"]
-    (row,) = stored_rows(receiver)
+    (row,) = stored_rows(receiver)[before:]
     assert json.loads(row["problems"]) == problems
     assert row["record_count"] == 3500
 
