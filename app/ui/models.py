@@ -296,7 +296,11 @@ class CaptureTableModel(QAbstractTableModel):
         order.extend(self._ids[asked[1]:])  # appended since: outside the sort
         self._shown_key = answer.key
         self._show_order(order, len(answer.ids))
-        self.sort_changed.emit(False, f"Sorted {len(answer.ids):,} rows in "
+        column = self.sort_column()
+        title = self._headers[column] if column >= 0 else answer.key.column
+        way = "descending" if answer.key.descending else "ascending"
+        rows = "1 row" if len(answer.ids) == 1 else f"{len(answer.ids):,} rows"
+        self.sort_changed.emit(False, f"Sorted by {title}, {way}: {rows} in "
                                       f"{answer.seconds:.2f} s.")
 
     def _show_order(self, order: array | None, in_sort: int) -> None:
