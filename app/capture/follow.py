@@ -18,7 +18,7 @@ from app.capture.ledger import ledger_through, seen_of
 from app.capture.order import SortKey, sorted_ids
 from app.capture.schema import has_ledger, has_targets, open_reader, request_body
 from app.db import sqlite3
-from app.filters.known import Sample, occurs, sample_names
+from app.filters.known import Sample, sample_names
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
 from app.records.shape import CODE_FAMILIES, FAMILIES
@@ -241,11 +241,6 @@ class Follower:
         """The top-level keys and JSON paths of a bounded sample of the records, which the
         filter bars check names against (:func:`app.filters.known.sample_names`)."""
         return sample_names(self._db)
-
-    def has_name(self, steps: tuple[str | int, ...]) -> bool:
-        """Whether any record holds this key or path, exactly (a name the sample lacks)."""
-        return occurs(self._db, steps)
-
     def distinct_index_values(self, column: str, limit: int = 300) -> list[str]:
         """Values of one ``record_index`` column, most frequent first."""
         rows = self._db.execute(

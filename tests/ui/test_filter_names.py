@@ -72,6 +72,8 @@ def test_a_key_only_an_old_record_has_is_asked_of_the_capture_and_remembered(qtb
 
     bar.set_text("rare_kye == 7")  # no record has it: refused once the capture said so
     assert checking.isVisible() and not error.isVisible()
+    assert checking.text() == ('Checking whether any record has "rare_kye" (did you mean '
+                               '"rare_key"?)…')  # a hint at once: the answer may take a while
     qtbot.waitUntil(error.isVisible, timeout=WAIT)
     assert error.text() == 'Column 1: unknown field "rare_kye": did you mean "rare_key"?'
     assert not checking.isVisible()
