@@ -63,7 +63,9 @@ def test_an_empty_table_says_why(qtbot, window):
     assert state.label.textFormat() == Qt.TextFormat.PlainText  # the filter's text as typed
     assert state.clear_button.isVisibleTo(window.views["event"])
     # Records exist, none of this tab's kind.
-    assert empty_text(window, "other") == "No Other records: the one record is in Events."
+    # (the counts that say so may come after the Events table's rows: waited for)
+    qtbot.waitUntil(lambda: empty_text(window, "other")
+                    == "No Other records: the one record is in Events.", timeout=WAIT)
     assert empty_text(window, "usage") == "No Usage records: the one record is in Events."
     assert not window.views["other"].empty_state.clear_button.isVisibleTo(window.views["other"])
     assert empty_text(window, "requests") == ""  # it has its row
