@@ -1,0 +1,465 @@
+"""Statistics of a capture: records, data volume, SMS and cost, grouped by fields and by time
+(``streamer-inspector stats`` and the window's Statistics view). Qt-free.
+
+Everything is aggregated in SQL: over ``record_index`` for the records the receiver has indexed
+(narrow rows), and over the JSON of the ones it has not indexed yet (the same expressions,
+compiled twice, as :meth:`app.filters.planner.Filter.record_query` does), never in a Python loop
+over rows. Each half gives its groups; :func:`merge` adds them.
+
+What each measure counts (``docs/stats.md``):
+
+- ``records``: records.
+- ``data_mb``: the sum of ``volume.total`` of usage records whose traffic type is Data (id 5),
+  in MB as the records carry them.
+- ``sms``: the same for traffic type SMS (id 6): the message count (``1`` and ``1.0`` are one).
+- ``cost``: the sum of ``cost`` where records carry it (None when no record of the group does).
+
+A number given as a string (``"1.5"``, JSON number syntax) counts as that number; negative
+values (quota corrections) are summed as they are. A usage record whose volume is missing, null,
+a non-numeric string, a boolean, a list or an object, and any record whose ``cost`` is present
+but not a number, is counted in ``unreadable`` and adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.capture.schema import has_ledger
+from app.db import sqlite3
+from app.filters.nodes import FAMILY_JSON
+from app.filters.planner import Filter
+from app.records.fields import FIELDS, field_sql, index_column, regexp, time_key_sql
+
+MEASURES = ("records", "data_mb", "sms", "cost")  # every row has all four (cost may be None)
+DATA, SMS = 5, 6  # traffic type ids of usage records
+
+# What ``by`` can group by: name -> what it is. ``family`` is the record family; the others are
+# fields of the filter language (``docs/filters.md``), ``event_type`` being its ``type``.
+BY_FIELDS: dict[str, str] = {
+    "family": "record family: event, usage, sms_dr, sms_mo, unknown",
+    "event_type": "event type, traffic type (Data, SMS) or SMS status",
+    "type_id": "event type id, traffic type id (5 Data, 6 SMS) or SMS status id",
+    "severity": "event severity: INFO, WARN, ...",
+    "alert": "1 for alerts, 0 for other events",
+    "iccid": "the SIM's ICCID",
+    "imsi": "the IMSI",
+    "msisdn": "the SIM's MSISDN",
+    "imei": "the device's IMEI",
+    "endpoint": "the endpoint (device) name",
+    "operator": "the visited operator",
+    "country": "the visited country",
+    "rat": "radio access type (6 LTE, 8 NB-IoT, 9 CAT-M, 2 2G, 1 3G)",
+    "ratezone": "the tariff's rate zone",
+    "currency": "the currency of cost",
+    "session": "the data session (IP-CAN session id; read from each record's JSON: slower)",
+}
+_BY_FIELD = {"event_type": "type"}  # by name -> field name, where they differ
+
+# 1NCE's RAT type values (docs/record-schema.md section 3.6).
+RAT_NAMES = {1: "3G", 2: "2G", 5: "HSPA+", 6: "LTE", 8: "NB-IoT", 9: "CAT-M"}
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_EVERY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*", re.IGNORECASE)
+_ROUND_SIZES = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+                43200, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400,
+                365 * 86400)
+_UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
+_MS_OFFSET = 10**15  # added before the integer division: every bucket start is then positive
+_MAX_FLOAT = "1.7976931348623157e308"
+# A string that counts as its number: JSON number syntax, white space around allowed.
+NUMBER_TEXT = r"^[ \t\r\n]*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?[ \t\r\n]*$"
+_WHITE = "' ' || char(9, 10, 13)"
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One group: the values of the ``by`` fields, the time bucket, and the four measures."""
+
+    key: tuple  # the values of the ``by`` fields (None for missing), in ``by`` order
+    bucket: str | None  # ISO 8601 UTC start of the time bucket when ``every`` is given
+    records: int
+    data_mb: float  # sum of usage volume.total where the traffic type is Data (id 5)
+    sms: float  # sum of usage volume.total where the traffic type is SMS (id 6)
+    cost: float | None  # sum of ``cost`` (None when no record carries one)
+    unreadable: int = 0  # of its records, those whose volume or cost is not a number
+
+    def as_json(self, by: tuple[str, ...]) -> dict:
+        """The row as a JSON object: the ``by`` fields by name, the bucket, the measures."""
+        out: dict[str, Any] = dict(zip(by, self.key, strict=True))
+        if self.bucket is not None:
+            out["bucket"] = self.bucket
+        out.update(records=self.records, data_mb=self.data_mb, sms=self.sms, cost=self.cost,
+                   unreadable=self.unreadable)
+        return out
+
+
+@dataclass
+class StatsTable:
+    """The groups of :func:`record_stats`, ordered by bucket, then by records (most first)."""
+
+    by: tuple[str, ...]
+    every: float | None
+    rows: list[StatsRow] = field(default_factory=list)
+    unreadable: int = 0  # records whose volume/cost could not be read as a number
+    through: int = 0  # the last record id counted (for incremental updates: ``after=through``)
+
+    def totals(self) -> StatsRow:
+        """All rows added up (key ``()``, no bucket)."""
+        return _add_rows((), None, self.rows)
+
+    def as_json(self) -> dict:
+        """The table as JSON data (``stats --json``)."""
+        return {"by": list(self.by), "every": self.every,
+                "rows": [row.as_json(self.by) for row in self.rows],
+                "totals": self.totals().as_json(()), "unreadable": self.unreadable,
+                "through": self.through}
+
+
+@dataclass(frozen=True)
+class RequestBucket:
+    """The requests received in one time bucket."""
+
+    bucket: str  # ISO 8601 UTC start of the bucket
+    requests: int
+    records: int  # records they carried
+    bytes: int  # sum of body sizes
+    max_bytes: int
+    duration_ms: float  # sum of the time from their headers' arrival until stored
+    max_duration_ms: float | None
+    refused: int  # answered with anything but 200
+
+    @property
+    def mean_duration_ms(self) -> float | None:
+        timed = self.duration_ms
+        return None if self.max_duration_ms is None else timed / self.requests
+
+
+# ---------------------------------------------------------------------------------------------
+# Time buckets
+
+
+def parse_every(text: str) -> float:
+    """A bucket size in seconds: ``30s``, ``15m``, ``1h``, ``1d``, ``1w`` (also ``500ms``,
+    ``1.5h``). ValueError, in words, for anything else."""
+    match = _EVERY.fullmatch(text or "")
+    if match is None:
+        raise ValueError(f"{text!r} is not a time span: give a number and a unit, s, m, h, d "
+                         f"or w (30s, 15m, 1h, 1d)")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    seconds = number / 1000 if unit == "ms" else number * _UNITS[unit]
+    if seconds < 0.001 or seconds > 3650 * 86400:
+        raise ValueError(f"{text!r}: a bucket must be between 1 ms and 10 years")
+    return seconds
+
+
+def format_every(seconds: float) -> str:
+    """A bucket size as :func:`parse_every` reads it (``3600`` -> ``1h``)."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def _instant(value: str | float | dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        return float(value)
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip().replace(" ", "T"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def auto_every(first_iso: str | float | None, last_iso: str | float | None,
+               buckets: int = 60) -> float:
+    """A round bucket size (1 s, 2 s, 5 s, ... 1 h, ... 1 d, 7 d, ...) giving at most
+    ``buckets`` buckets between two instants (ISO 8601 text or Unix seconds); 1 h when
+    either is unknown."""
+    first, last = _instant(first_iso), _instant(last_iso)
+    if first is None or last is None:
+        return 3600.0
+    span = abs(last - first)
+    for size in _ROUND_SIZES:
+        if span / size <= max(1, buckets):
+            return float(size)
+    return float(_ROUND_SIZES[-1] * math.ceil(span / _ROUND_SIZES[-1] / max(1, buckets)))
+
+
+def bucket_iso(start_ms: int) -> str:
+    """ISO 8601 UTC text of a bucket start given in Unix milliseconds."""
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=start_ms)
+    spec = "milliseconds" if start_ms % 1000 else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _bucket_sql(time_value: str, every: float | None, key_sql=time_key_sql) -> str:
+    """SQL giving the Unix milliseconds of the bucket start of a time value, or NULL."""
+    if every is None:
+        return "NULL"
+    size = max(1, round(every * 1000))
+    offset = size * (_MS_OFFSET // size + 1)
+    millis = (f"CAST(round(({key_sql(time_value)} - {_UNIX_EPOCH_JD}) * 86400000.0) "
+              f"AS INTEGER)")
+    return f"((({millis}) + {offset}) / {size} * {size} - {offset})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+def number_sql(value: str, is_bool: str) -> str:
+    """SQL giving ``value`` (as a field reads it) as a number, or NULL when it is not one: a
+    numeric string counts as its number; ``is_bool`` is SQL true when the JSON value was a
+    boolean (which reads as 1 or 0); text that is not JSON number syntax, and infinities, are
+    not numbers."""
+    text = f"trim({value}, {_WHITE})"
+    return (f"(CASE typeof({value}) "
+            f"WHEN 'integer' THEN CASE WHEN {value} IN (0, 1) AND {is_bool} THEN NULL "
+            f"ELSE {value} END "
+            f"WHEN 'real' THEN CASE WHEN {value} BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} "
+            f"THEN {value} END "
+            f"WHEN 'text' THEN CASE WHEN regexp('{NUMBER_TEXT}', {value}) AND CAST({text} AS "
+            f"REAL) BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} THEN CAST({text} AS REAL) END END)")
+
+
+def _measures_sql(family: str, type_id: str, volume: str, cost: str, vol_bool: str,
+                  cost_bool: str) -> str:
+    vol = number_sql(volume, vol_bool)
+    cst = number_sql(cost, cost_bool)
+    usage = f"{family} = 'usage'"
+    return (f"count(*), "
+            f"total(CASE WHEN {usage} AND {type_id} = {DATA} THEN {vol} END), "
+            f"total(CASE WHEN {usage} AND {type_id} = {SMS} THEN {vol} END), "
+            f"total({cst}), count({cst}), "
+            f"sum(({usage} AND {vol} IS NULL) OR ({cost} IS NOT NULL AND {cst} IS NULL))")
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation
+
+
+def _check_by(by: Iterable[str]) -> tuple[str, ...]:
+    by = tuple(by)
+    for name in by:
+        if name not in BY_FIELDS:
+            raise ValueError(f"cannot group by {name!r}: choose from {', '.join(BY_FIELDS)}")
+    return by
+
+
+def _register(db: sqlite3.Connection) -> None:
+    db.create_function("regexp", 2, regexp, deterministic=True)
+
+
+def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable[str] = (),
+                 every: float | None = None, after: int = 0, upto: int | None = None,
+                 families: Iterable[str] | None = None) -> StatsTable:
+    """Records, data MB, SMS and cost of the records in (``after``, ``upto``] (of
+    ``families``, passing ``flt``), grouped by the ``by`` fields (:data:`BY_FIELDS`) and by
+    buckets of ``every`` seconds of the record's time. ``through`` of the answer is the last
+    record id it covers: pass it as ``after`` next time and :func:`merge` the answers."""
+    by = _check_by(by)
+    if every is not None and every <= 0:
+        raise ValueError("a bucket must be longer than 0 s")
+    _register(db)
+    families = tuple(families) if families is not None else None
+    last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
+    through = last if upto is None else min(upto, last)
+    table = StatsTable(by=by, every=every, through=max(through, after))
+    if through <= after:
+        return table
+    indexed = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
+    flt = None if flt is None or flt.is_empty else flt
+    ledger = has_ledger(db) if flt is not None else True
+    parts = []
+    if indexed > after:
+        parts.append(_index_part(flt, by, every, families, ledger, after, min(through, indexed)))
+    if through > indexed:
+        parts.append(_json_part(flt, by, every, families, ledger, max(after, indexed), through))
+    groups: dict[tuple, list] = {}
+    for sql, params in parts:
+        for row in db.execute(sql, params):
+            *key, bucket, records, data, sms, cost, costs, unreadable = row
+            _add(groups, (tuple(key), bucket), records, data, sms, cost if costs else None,
+                 unreadable or 0)
+    table.rows = _rows(groups)
+    table.unreadable = sum(row.unreadable for row in table.rows)
+    return table
+
+
+def _index_part(flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
+    one = "(SELECT json_type(r1.json, '$.{}') FROM record AS r1 WHERE r1.id = k.id)"
+    vol_bool = (f"(coalesce(nullif({one.format('volume.total')}, 'null'), "
+                f"nullif({one.format('detail.volume.total')}, 'null'), '') "
+                f"IN ('true', 'false'))")
+    cost_bool = f"(coalesce({one.format('cost')}, '') IN ('true', 'false'))"
+    measures = _measures_sql("k.family", 'k."type_id"', 'k."volume"', 'k."cost"', vol_bool,
+                             cost_bool)
+    bucket = _bucket_sql(f'k."{index_column("time")}"', every)
+    return _grouped("index", flt, by, bucket, measures, families, ledger, after, upto)
+
+
+def _json_part(flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
+    vol_bool = ("(coalesce(nullif(json_type(r.json, '$.volume.total'), 'null'), "
+                "nullif(json_type(r.json, '$.detail.volume.total'), 'null'), '') "
+                "IN ('true', 'false'))")
+    cost_bool = "(coalesce(json_type(r.json, '$.cost'), '') IN ('true', 'false'))"
+    measures = _measures_sql(FAMILY_JSON, field_sql("type_id"), field_sql("volume"),
+                             field_sql("cost"), vol_bool, cost_bool)
+    bucket = _bucket_sql(field_sql("time"), every)
+    return _grouped("json", flt, by, bucket, measures, families, ledger, after, upto)
+
+
+def _grouped(mode, flt, by, bucket, measures, families, ledger, after, upto
+             ) -> tuple[str, list]:
+    source, where, params = _source(mode, flt, by, families, ledger, after, upto)
+    cols = ", ".join([*(_key_sql(name, mode) for name in by), bucket])
+    groups = ", ".join(str(n + 1) for n in range(len(by) + 1))
+    return f"SELECT {cols}, {measures} FROM {source} WHERE {where} GROUP BY {groups}", params
+
+
+def _key_sql(name: str, mode: str) -> str:
+    if name == "family":
+        return "k.family" if mode == "index" else FAMILY_JSON
+    fname = _BY_FIELD.get(name, name)
+    if mode == "index" and FIELDS[fname].indexed:
+        return f'k."{index_column(fname)}"'
+    return field_sql(fname)
+
+
+def _add(groups: dict, key: tuple, records: int, data: float, sms: float, cost: float | None,
+         unreadable: int) -> None:
+    group = groups.get(key)
+    if group is None:
+        groups[key] = [records, data, sms, cost, unreadable]
+        return
+    group[0] += records
+    group[1] += data
+    group[2] += sms
+    if cost is not None:
+        group[3] = cost if group[3] is None else group[3] + cost
+    group[4] += unreadable
+
+
+def _sort_value(value: Any) -> tuple:
+    if value is None:
+        return (0, 0, "")
+    if isinstance(value, (int, float)):
+        return (1, value, "")
+    return (2, 0, str(value))
+
+
+def _rows(groups: dict) -> list[StatsRow]:
+    rows = []
+    for (key, bucket), (records, data, sms, cost, unreadable) in groups.items():
+        rows.append(StatsRow(key=key, bucket=bucket if bucket is None or isinstance(bucket, str)
+                             else bucket_iso(bucket), records=records, data_mb=data, sms=sms,
+                             cost=cost, unreadable=unreadable))
+    rows.sort(key=lambda r: (r.bucket or "", -r.records, tuple(_sort_value(v) for v in r.key)))
+    return rows
+
+
+def _add_rows(key: tuple, bucket: str | None, rows: Iterable[StatsRow]) -> StatsRow:
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        _add(groups, (key, bucket), row.records, row.data_mb, row.sms, row.cost,
+             row.unreadable)
+    records, data, sms, cost, unreadable = groups.get((key, bucket), [0, 0.0, 0.0, None, 0])
+    return StatsRow(key, bucket, records, data, sms, cost, unreadable)
+
+
+def merge(a: StatsTable, b: StatsTable) -> StatsTable:
+    """``a`` with ``b`` added: the groups of both, those in both summed (``b`` usually counts
+    the records after ``a.through``: ``record_stats(..., after=a.through)``)."""
+    if a.by != b.by or a.every != b.every:
+        raise ValueError("cannot merge statistics grouped differently")
+    groups: dict[tuple, list] = {}
+    for row in (*a.rows, *b.rows):
+        _add(groups, (row.key, row.bucket), row.records, row.data_mb, row.sms, row.cost,
+             row.unreadable)
+    rows = [StatsRow(key, bucket, *values) for (key, bucket), values in groups.items()]
+    rows.sort(key=lambda r: (r.bucket or "", -r.records, tuple(_sort_value(v) for v in r.key)))
+    return replace(a, rows=rows, unreadable=a.unreadable + b.unreadable,
+                   through=max(a.through, b.through))
+
+
+def record_span(db: sqlite3.Connection, flt: Filter | None = None,
+                families: Iterable[str] | None = None) -> tuple[str | None, str | None]:
+    """The first and last record instants (ISO 8601 UTC, milliseconds) of the records passing
+    ``flt``, for :func:`auto_every`; (None, None) when none has a readable time."""
+    _register(db)
+    flt = None if flt is None or flt.is_empty else flt
+    families = tuple(families) if families is not None else None
+    ledger = has_ledger(db) if flt is not None else True
+    last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
+    indexed = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
+    ends: list[float] = []
+    for mode, lo, hi in (("index", 0, min(last, indexed)), ("json", indexed, last)):
+        if hi <= lo:
+            continue
+        source, where, params = _source(mode, flt, (), families, ledger, lo, hi)
+        key = time_key_sql(f'k."{index_column("time")}"' if mode == "index"
+                           else field_sql("time"))
+        row = db.execute(f"SELECT min({key}), max({key}) FROM {source} WHERE {where}",
+                         params).fetchone()
+        ends += [v for v in row if v is not None]
+    if not ends:
+        return None, None
+    return (bucket_iso(round((min(ends) - _UNIX_EPOCH_JD) * 86400000)),
+            bucket_iso(round((max(ends) - _UNIX_EPOCH_JD) * 86400000)))
+
+
+def _source(mode: str, flt: Filter | None, by: tuple[str, ...], families, ledger: bool,
+            after: int, upto: int) -> tuple[str, str, list]:
+    """FROM and WHERE of one half: the indexed records (``k``, joined to ``r`` when the JSON is
+    needed) or the ones not indexed yet (``r``)."""
+    params: list[Any] = [after, upto]
+    if mode == "index":
+        needs_json = (flt is not None and flt.reads_json) or any(
+            not FIELDS[_BY_FIELD.get(name, name)].indexed for name in by if name != "family")
+        source = "record_index AS k" + (" JOIN record AS r ON r.id = k.id" if needs_json else "")
+        where, family = "k.id > ? AND k.id <= ?", "k.family"
+    else:
+        source, where, family = "record AS r", "r.id > ? AND r.id <= ?", FAMILY_JSON
+    if families is not None:
+        where += f" AND {family} IN ({', '.join('?' * len(families))})"
+        params += families
+    if flt is not None:
+        fw, fp = flt.where(None, mode, ledger)
+        where += f" AND ({fw})"
+        params += fp
+    return source, where, params
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def request_stats(db: sqlite3.Connection, every: float, after: int = 0,
+                  upto: int | None = None) -> list[RequestBucket]:
+    """The requests with ids in (``after``, ``upto``] per bucket of ``every`` seconds of their
+    arrival: how many, the records they carried, body sizes (sum, max), the time until each was
+    stored (sum, max) and how many were answered with anything but 200."""
+    if every <= 0:
+        raise ValueError("a bucket must be longer than 0 s")
+    bucket = _bucket_sql("received_at", every, lambda v: f"julianday({v})")
+    upto = 2**62 if upto is None else upto
+    rows = db.execute(
+        f"SELECT {bucket} AS b, count(*), total(record_count), total(body_size), "
+        f"max(body_size), total(duration_ms), max(duration_ms), sum(status <> 200) "
+        f"FROM request WHERE id > ? AND id <= ? GROUP BY b ORDER BY b", (after, upto))
+    return [RequestBucket(bucket_iso(b) if b is not None else "", n, int(records), int(size),
+                          max_size or 0, duration, max_duration, refused or 0)
+            for b, n, records, size, max_size, duration, max_duration, refused in rows]
