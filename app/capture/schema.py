@@ -197,9 +197,44 @@ def _migrate_to_7(db: sqlite3.Connection) -> None:
     db.executescript(f"BEGIN;{script}PRAGMA user_version = 7; COMMIT;")
 
 
+def _missing_index_columns(db: sqlite3.Connection, schema: str = "main") -> list[str]:
+    """The fields of ``INDEXED`` that the capture's record_index lacks (format 8 added ``rat``
+    and ``currency``; a capture of format 8 made before them lacks them too)."""
+    have = {row[1] for row in db.execute(f"PRAGMA {schema}.table_info(record_index)")}
+    if not have:  # no index (format 1, read-only): the temporary one has them all
+        return []
+    return [f.name for f in INDEXED if index_column(f.name) not in have]
+
+
+def _index_columns_script(db: sqlite3.Connection) -> str:
+    """SQL adding the index columns record_index lacks, filled from the records' JSON."""
+    missing = _missing_index_columns(db)
+    if not missing:
+        return ""
+    columns = [index_column(name) for name in missing]
+    return ("".join(f'ALTER TABLE record_index ADD COLUMN "{c}";' for c in columns)
+            + "UPDATE record_index SET " + ", ".join(f'"{c}" = x."{c}"' for c in columns)
+            + " FROM (SELECT r.id, " + ", ".join(
+                f'{field_sql(name)} AS "{c}"' for name, c in zip(missing, columns, strict=True))
+            + " FROM record AS r) AS x WHERE x.id = record_index.id;")
+
+
 def _migrate_to_8(db: sqlite3.Connection) -> None:
-    """Add the sort indexes of record_index (a few seconds for 1,000,000 records)."""
-    db.executescript(f"BEGIN;{_SORT_INDEXES}PRAGMA user_version = 8; COMMIT;")
+    """Add the sort indexes of record_index (a few seconds for 1,000,000 records), and its
+    columns of format 8 (``rat``, ``currency``) filled from the records, in one transaction."""
+    db.executescript(f"BEGIN;{_index_columns_script(db)}{_SORT_INDEXES}"
+                     f"PRAGMA user_version = 8; COMMIT;")
+
+
+def _index_view(db: sqlite3.Connection) -> str | None:
+    """For a reader of a capture whose record_index lacks columns (one no writer upgraded
+    yet): a temporary view of that name adding them, read from each record's JSON."""
+    missing = _missing_index_columns(db)
+    if not missing:
+        return None
+    extra = ", ".join(f'(SELECT {field_sql(name)} FROM record AS r WHERE r.id = k.id) AS '
+                      f'"{index_column(name)}"' for name in missing)
+    return f"CREATE TEMP VIEW record_index AS SELECT k.*, {extra} FROM main.record_index AS k"
 
 
 def has_sort_indexes(db: sqlite3.Connection) -> bool:
@@ -387,8 +422,8 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             _migrate_to_6(db)
         if 0 < version < 7:  # 6: no request target as it arrived, no endpoint
             _migrate_to_7(db)
-        if 0 < version < 8:  # 7: no sort indexes
-            _migrate_to_8(db)
+        if 0 < version < 8 or (version == 8 and _missing_index_columns(db)):
+            _migrate_to_8(db)  # 7: no sort indexes; 8 made before rat and currency
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
@@ -437,6 +472,9 @@ def open_reader(path: Path) -> sqlite3.Connection:
         if version < 7:  # the exact record_keys (4), a report's final_date as its time (7),
             # until a writer upgrades the file (its index still lacks those times)
             db.execute(_KEYS_VIEW.replace("CREATE VIEW", "CREATE TEMP VIEW"))
+        view = _index_view(db)  # rat and currency, until a writer adds them (format 8)
+        if view is not None:
+            db.execute(view)
     except CaptureError:
         db.close()
         raise

@@ -74,6 +74,10 @@ def _command(args: argparse.Namespace, argv: list[str] | None) -> int:
         return _ca(args)
     if args.command == "summary":
         return _summary(args)
+    if args.command == "stats":
+        from app.cli.stats import run_stats
+
+        return run_stats(args, _filter)
     if args.command == "send":
         from app.cli.send import run_send
 

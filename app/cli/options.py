@@ -251,6 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only records matching EXPR (docs/filters.md), e.g. "
                         "'type ~ PDP and alert'")
 
+    p = sub.add_parser("stats", help="records, data MB, SMS and cost, grouped (docs/stats.md)",
+                       description="Records, data volume (MB), SMS and cost of a capture's "
+                                   "records: without --by, per family; --by groups by fields, "
+                                   "--every by time. Sums read every record (indexed or not "
+                                   "yet); see docs/stats.md for what each measure counts.")
+    p.add_argument("capture", type=Path)
+    p.add_argument("--filter", metavar="EXPR", default="",
+                   help="only records matching EXPR (docs/filters.md), e.g. 'family == usage'")
+    p.add_argument("--by", metavar="FIELD[,FIELD]", default="",
+                   help="group by these fields: family, event_type, severity, alert, iccid, "
+                        "endpoint, operator, country, rat, currency, ... (docs/stats.md; "
+                        "default: family)")
+    p.add_argument("--every", metavar="SPAN", default="",
+                   help="and by time buckets of SPAN of the record's time: 30s, 15m, 1h, 1d, 1w")
+    p.add_argument("--sort", choices=("records", "data_mb", "sms", "cost"), default="records",
+                   help="order the groups (within each bucket) by this measure, largest first "
+                        "(default: records)")
+    p.add_argument("--top", metavar="N", type=int, default=0,
+                   help="only the N largest groups (of each bucket) by --sort")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+
     p = sub.add_parser("check", help="check a URL the way the 1NCE Data Streamer will use it",
                        description="Check, in order: the URL (https, a domain name, not an IP "
                                    "address), DNS, TLS against the system trust store, a POST "

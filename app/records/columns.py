@@ -188,13 +188,15 @@ _HOW = {  # how the catalogue fields are shown when they are a tab's further col
     "payload": {"show": payload_cell, "width": 260}, "description": {"width": 420},
     "iccid": {"width": 160}, "imsi": {"width": 130}, "imei": {"width": 130},
     "msisdn": {"width": 120}, "endpoint": {"width": 140}, "ratezone": {"width": 150},
+    "rat": {"width": 55}, "session": {"width": 280}, "currency": {"width": 75},
 }
 _TITLES = {"time": "Time", "end": "End", "type": "Type", "type_id": "Type id",
            "severity": "Severity", "alert": "Alert", "iccid": "ICCID", "imsi": "IMSI",
            "msisdn": "MSISDN", "imei": "IMEI", "endpoint": "Endpoint", "country": "Country",
            "operator": "Operator", "volume": "Volume", "rx": "Rx", "tx": "Tx", "cost": "Cost",
            "ratezone": "Rate zone", "description": "Description", "payload": "Payload",
-           "from": "From", "to": "To"}
+           "from": "From", "to": "To", "rat": "RAT", "session": "Session",
+           "currency": "Currency"}
 
 
 def _fields(*names: str, **titles: str) -> tuple[Column, ...]:
@@ -207,9 +209,11 @@ def _fields(*names: str, **titles: str) -> tuple[Column, ...]:
 # event's volume is that of a Delete PDP Context; an SMS's MSISDN is its From column).
 # Exports keep to the tabs' own columns (``Tab.columns``).
 EVENT_EXTRA = (RECORD_ID_COLUMN,
-               *_fields("type_id", "operator", "volume", "rx", "tx", type_id="Event type id"))
+               *_fields("type_id", "operator", "volume", "rx", "tx", "rat", "session",
+                        type_id="Event type id"))
 USAGE_EXTRA = (RECORD_ID_COLUMN,
-               *_fields("type_id", "msisdn", "imei", type_id="Traffic type id"))
+               *_fields("type_id", "msisdn", "imei", "rat", "session", "currency",
+                        type_id="Traffic type id"))
 SMS_EXTRA = (RECORD_ID_COLUMN, *_fields("type_id", type_id="Status id"))
 OTHER_EXTRA = _fields(*(n for n in FIELDS if n not in ("id", "time")))  # any field may apply
 

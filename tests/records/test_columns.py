@@ -9,6 +9,7 @@ TABS = {tab.key: tab for tab in RECORD_TABS}
 # its columns. A field added to the catalogue must be placed: a column, or a line here.
 NOT_ON = {
     "event": {"end": "no end time", "cost": "usage only", "ratezone": "usage only",
+              "currency": "usage only",
               "payload": "SMS only", "from": "SMS only", "to": "SMS only"},
     "usage": {"severity": "events only", "alert": "events only",
               "description": "events only", "payload": "SMS only", "from": "SMS only",
@@ -17,7 +18,9 @@ NOT_ON = {
             "iccid": "no SIM object", "imsi": "no IMSI", "imei": "endpoint {id, name} only",
             "msisdn": "its source_address: the From column", "country": "no network",
             "operator": "no network", "volume": "usage and events", "rx": "usage and events",
-            "tx": "usage and events", "cost": "usage only", "ratezone": "usage only"},
+            "tx": "usage and events", "cost": "usage only", "ratezone": "usage only",
+            "currency": "usage only", "rat": "data sessions only",
+            "session": "data sessions only"},
     "other": {},  # an unknown record may have any of them
 }
 
