@@ -780,6 +780,26 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(0)
         self._select_rows(self.views["requests"], row, row)
 
+    def show_sim(self, iccid: str) -> None:
+        """Open the SIM view of ``iccid``: its records across Events, Usage and SMS in time
+        order, its data sessions, alerts and totals (app.ui.simview)."""
+        self._sim_view().show_sim(self.capture, iccid=iccid)
+
+    def show_sim_of_record(self, record_id: int) -> None:
+        """Open the SIM view of the SIM a record names (an SMS: by its endpoint or MSISDN)."""
+        self._sim_view().show_sim(self.capture, record_id=record_id, label=(
+            "of the selected record (masked)" if self._mask_key is not None else None))
+
+    def _sim_view(self):
+        from app.ui.simview import SimViewDialog
+
+        if getattr(self, "sim_view", None) is None:
+            self.sim_view = SimViewDialog(self)
+            self.sim_view.record_activated.connect(lambda i: self._select_records(i, 1))
+            self.sim_view.failed.connect(self.show_error)
+        self.sim_view.local = self.settings.local_times
+        return self.sim_view
+
     def show_records_of(self, request_id: int) -> None:
         """Select the records of a request, in the tab of its first record's family.
 
@@ -850,6 +870,13 @@ class MainWindow(QMainWindow):
             menu.addAction(self.show_records_action)
         else:
             menu.addAction(self.show_request_action)
+            # the SIM view of the row's SIM (issue 16)
+            from app.ui.simview import sim_entry
+
+            text, iccid = sim_entry(view.model(), index.row(), self._mask_key is not None)
+            record_id = view.model().id_at(index.row())
+            menu.addAction(text).triggered.connect(
+                lambda: self.show_sim(iccid) if iccid else self.show_sim_of_record(record_id))
         table = view.model().table
         field = self._column_field(table, index.column())
         if field is not None:
