@@ -65,6 +65,7 @@ from app.ui.receiver import ReceiverProcess
 from app.ui.redeliveries import RedeliveriesView
 from app.ui.shortcuts import ShortcutRouter
 from app.ui.simtest import SimTestPanel
+from app.ui.stats import StatsView
 from app.ui.values import plain
 from app.ui.widgets import MessageBar, RecordTableView, SortBar
 
@@ -343,6 +344,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.redeliveries, "Redeliveries")
         self.tabs.setTabToolTip(self.tabs.count() - 1, "Per unacknowledged batch: when and in "
                                 "which later requests its records came back")
+        # Charts and tables of the records (app.ui.stats), under a record table's filter.
+        self.statistics = StatsView(lambda t: self.filter_bars[t].current_filter(), self.tabs)
+        self.tabs.addTab(self.statistics, "Statistics")
+        self.tabs.setTabToolTip(self.tabs.count() - 1, "Records over time, top SIMs, data and "
+                                "SMS by operator, country and RAT, cost, request sizes, latency")
         for view in self.views.values():
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
@@ -481,6 +487,13 @@ class MainWindow(QMainWindow):
         redeliveries.setShortcut(QKeySequence(f"Ctrl+{self.tabs.count()}"))
         redeliveries.triggered.connect(lambda: self.tabs.setCurrentWidget(self.redeliveries))
         menu.addAction(redeliveries)
+        self.statistics_action = QAction("Statistics", self)
+        self.statistics_action.setShortcut(QKeySequence(
+            f"Ctrl+{self.tabs.indexOf(self.statistics) + 1}"))
+        self.statistics_action.setStatusTip("Charts of the records, each with its numbers")
+        self.statistics_action.triggered.connect(
+            lambda: self.tabs.setCurrentWidget(self.statistics))
+        menu.addAction(self.statistics_action)
         menu.addSeparator()
         menu.addAction(self.sim_test.toggleViewAction())
         menu.addAction(self.mask_action)
@@ -524,6 +537,15 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.redeliveries.records_wanted.connect(self.show_records_of)
         self.sim_test.iccid_changed.connect(self.reader.set_checklist_sim)
+        # The Statistics view: counts on a thread of its own while shown (app.ui.stats).
+        self.reader.opened.connect(self.statistics.set_capture)
+        self.reader.tables_updated.connect(lambda _updates: self.statistics.records_arrived())
+        for table, bar in self.filter_bars.items():
+            bar.filter_changed.connect(lambda _f, t=table: self.statistics.filter_changed(t))
+        self.statistics.filter_wanted.connect(self._on_statistics_filter_wanted)
+        self.statistics.failed.connect(self.show_error)
+        if hasattr(self, "show_sim"):  # the per-SIM view (app.ui.simview)
+            self.statistics.sim_wanted.connect(self.show_sim)
         if self.sim_test.iccid():
             self.reader.set_checklist_sim(self.sim_test.iccid())
 
@@ -604,6 +626,15 @@ class MainWindow(QMainWindow):
                 table, titles[table], requests=self._counts["requests"],
                 records=self._counts["records"], totals=self._totals, titles=record_titles,
                 filter_text="" if flt.is_empty else flt.text))
+
+    def _on_statistics_filter_wanted(self, table: str, expr: str, narrow: bool) -> None:
+        """A bar or a row of the Statistics view: its records, in their table."""
+        bar = self.filter_bars[table]
+        if narrow:
+            bar.add_condition(expr)
+        else:
+            bar.set_text(expr)
+        self.tabs.setCurrentWidget(self.views[table].parentWidget())
 
     def show_error(self, message: str) -> None:
         """Show a failure in the message bar (plain text): something did not happen."""
@@ -1033,6 +1064,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.receiver.wait_stopped(10000)
         self.reader.stop()
+        self.statistics.stop()
         event.accept()
         self.closed.emit()
 

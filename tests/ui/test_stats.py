@@ -1,0 +1,155 @@
+"""The Statistics view (issue 16) in the real window: records posted to its real receiver over
+TLS (curl) are counted by the view's own thread, live; the view honours a record table's
+filter; a click on a top-SIM row (or its bar) filters the Events table; the chart exports as a
+PNG and an SVG and its numbers as CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+
+from PySide6.QtCore import QPoint, Qt
+
+from app.ui.stats import FigureModel, click_expression, number_text
+from tests.ui.conftest import WAIT
+from tests.ui.test_window import finish, post
+
+SIM_A = "89882280666000000017"
+SIM_B = "89882280666000000025"
+
+
+def event(number: int, iccid: str, alert: bool = False, kind: str = "Update location") -> dict:
+    return {"id": number, "timestamp": f"2026-11-30T10:00:{number:02d}Z",
+            "event_type": {"id": 3 if alert else 1, "description": kind},
+            "event_severity": {"id": 1 if alert else 0,
+                               "description": "WARN" if alert else "INFO"},
+            "alert": alert, "sim": {"iccid": iccid}, "endpoint": {"name": f"dev-{iccid[-2:]}"},
+            "detail": {"country": {"name": "Germany"}, "name": "T-Mobile"}}
+
+
+def usage(number: int, iccid: str, traffic: int, total, cost=None) -> dict:
+    record = {"id": number, "start_timestamp": f"2026-11-30T10:01:{number:02d}Z",
+              "end_timestamp": f"2026-11-30T10:01:{number:02d}Z", "sim": {"iccid": iccid},
+              "traffic_type": {"id": traffic, "description": "Data" if traffic == 5 else "SMS"},
+              "operator": {"name": "Orange", "country": {"name": "France"}},
+              "volume": {"total": total}}
+    if cost is not None:
+        record["cost"] = cost
+        record["currency"] = {"code": "EUR"}
+    return record
+
+
+def send(window, records: list[dict]) -> None:
+    answer = finish(post(window, body=json.dumps(records).encode()))
+    assert answer  # the receiver answered (and stored the batch before)
+
+
+def rows(view, key: str) -> list[tuple]:
+    figure = view.figures.get(key)
+    return [] if figure is None else figure.rows
+
+
+def test_statistics_view_live_filtered_click_through_and_export(
+        qtbot, window, tmp_path, qtmodeltester):
+    view = window.statistics
+    window.show()
+    qtbot.waitExposed(window)
+    window.statistics_action.trigger()
+    assert window.tabs.currentWidget() is view
+    send(window, [event(1, SIM_A), event(2, SIM_A, alert=True, kind="Quota used up"),
+                  event(3, SIM_A), event(4, SIM_B),
+                  usage(5, SIM_A, 5, 1.5, cost=0.25), usage(6, SIM_A, 5, "2.25", cost=0.5),
+                  usage(7, SIM_B, 6, 1), usage(8, SIM_B, 6, 1.0), usage(9, SIM_B, 5, -0.5)])
+    qtbot.waitUntil(lambda: [r[:3] for r in rows(view, "top_events")]
+                    == [(SIM_A, "dev-17", 5), (SIM_B, "dev-25", 4)], timeout=WAIT)
+    top_data = {r[0]: r[3] for r in rows(view, "top_data")}
+    assert top_data == {SIM_A: 3.75, SIM_B: -0.5}  # a numeric string counts, negatives too
+    assert {r[0]: r[4] for r in rows(view, "top_sms")} == {SIM_B: 2.0}  # 1 and 1.0
+    assert rows(view, "cost") == [("EUR", "usage", 0.75, 2)]
+    assert dict((r[0], r[1]) for r in rows(view, "severity")) == {"INFO": 3, "WARN": 1}
+    alerts = view.figures["alert_time"]
+    assert alerts.columns[1:] == ["Quota used up"] and sum(r[1] for r in alerts.rows) == 1
+    family = view.figures["family_time"]
+    assert sum(sum(r[1:]) for r in family.rows) == 9
+    assert {r[0]: r[2] for r in rows(view, "operator_data")}["Orange"] == 3.25
+    request = view.figures["request_size"]
+    assert sum(r[1] for r in request.rows) == 1 and request.rows[0][3] > 1000
+
+    # The table of the figure on screen, with units; a sound Qt model.
+    view.select_figure("top_data")
+    assert view.model.headerData(3, Qt.Orientation.Horizontal) == "Data (MB)"
+    assert view.model.data(view.model.index(0, 3)) == "3.75"
+    qtmodeltester.check(view.model)
+    assert number_text(15121.363446999992) == "15,121.363447"
+    assert number_text(1234567) == "1,234,567"
+
+    # Live: the next batch is counted (incrementally) while the view is shown.
+    send(window, [event(10, SIM_B), event(11, SIM_B)])
+    qtbot.waitUntil(lambda: [r[:3] for r in rows(view, "top_events")]
+                    == [(SIM_B, "dev-25", 6), (SIM_A, "dev-17", 5)], timeout=WAIT)
+
+    # The Events table's filter, honoured when the view counts the Events table.
+    view.set_source("event")
+    window.filter_bars["event"].set_text(f'iccid == "{SIM_A}"')
+    qtbot.waitUntil(lambda: [r[0] for r in rows(view, "top_events")] == [SIM_A]
+                    and view.source() == "event", timeout=WAIT)
+    assert rows(view, "top_data") == []  # (the Events table holds no usage)
+    window.filter_bars["event"].set_text("")
+    view.set_source("")
+    qtbot.waitUntil(lambda: len(rows(view, "top_events")) == 2, timeout=WAIT)
+
+    # Click-through: a top-SIM row filters the Events table and shows it.
+    window.tabs.setCurrentWidget(view)
+    view.select_figure("top_events")
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2, timeout=WAIT)
+    second = view.table.visualRect(view.model.index(1, 0)).center()
+    qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=second)
+    assert window.filter_bars["event"]._edit.text() == f'iccid == "{SIM_A}"'
+    assert window.tabs.currentWidget() is window.views["event"].parentWidget()
+    qtbot.waitUntil(lambda: window.record_models["event"].rowCount() == 3, timeout=WAIT)
+
+    # ... and so does its bar in the chart.
+    window.filter_bars["event"].set_text("")
+    window.tabs.setCurrentWidget(view)
+    view.select_figure("top_events")
+    chart = view.chart
+    centre = chart.bar_center(0, view.current_figure().value_column)
+    scene = chart.getPlotItem().vb.mapViewToScene(centre)
+    point = chart.mapFromScene(scene)
+    qtbot.mouseClick(chart.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(),
+                                                                              point.y()))
+    assert window.filter_bars["event"]._edit.text() == f'iccid == "{SIM_B}"'
+
+    # Exports: the numbers read back; the chart as a real PNG and a well-formed SVG.
+    window.tabs.setCurrentWidget(view)
+    view.select_figure("top_data")
+    view.export("csv", tmp_path / "top.csv")
+    with open(tmp_path / "top.csv", newline="", encoding="utf-8") as fh:
+        read = list(csv.reader(fh))
+    assert read[0] == ["ICCID", "Endpoint", "Records", "Data (MB)", "SMS"]
+    assert read[1][:4] == [SIM_A, "dev-17", "5", "3.75"]
+    view.export("png", tmp_path / "top.png")
+    assert (tmp_path / "top.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    view.export("svg", tmp_path / "top.svg")
+    root = ET.parse(tmp_path / "top.svg").getroot()
+    assert root.tag.endswith("svg") and len(list(root.iter())) > 10
+
+
+def test_click_expressions_quote_what_they_match(qtbot):
+    """A value with quotes and backslashes, a missing value, and a series of a time figure
+    become filters that match exactly them."""
+    from app.ui.stats import Figure
+
+    figure = Figure("top_events", "t", "bars", ["ICCID", "Endpoint", "Records"],
+                    [('89"4\\2', "x", 1), (None, None, 2)], keys=2,
+                    fields=("iccid", "endpoint"))
+    assert click_expression(figure, 0) == 'iccid == "89\\"4\\\\2"'
+    assert click_expression(figure, 1) == "not iccid"
+    timed = Figure("type_time", "t", "stacked", ["Bucket", "Quota used up"],
+                   [("2026-11-30T10:00:00Z", 1)], fields=("event_type",))
+    assert click_expression(timed, 0, 1) == 'type == "Quota used up"'
+    assert click_expression(timed, 0, 0) is None
+    model = FigureModel(None)
+    model.set_figure(figure)
+    assert model.data(model.index(1, 0)) == "(none)"
