@@ -62,6 +62,7 @@ from app.capture.schema import open_reader
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
+from app.records.fields import time_key_sql
 from app.ui.reader import error_text
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ log = logging.getLogger(__name__)
 TOP = 15  # SIMs in the top-SIMs figures
 MAX_BUCKETS = 2000  # time buckets at most, whatever the zoom asks for
 _FAMILY_TABLE = {family: tab.key for tab in RECORD_TABS for family in tab.families}
+_UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
 # What a `by` field is called in the filter language (click-through).
 _FILTER_NAMES = {"family": "family", "event_type": "type", "severity": "severity",
                  "iccid": "iccid", "endpoint": "endpoint", "operator": "operator",
@@ -178,16 +180,29 @@ def _last_record(db: sqlite3.Connection) -> int:
     return db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
 
 
+def _span(db: sqlite3.Connection, families: tuple[str, ...] | None) -> tuple[float, float] | None:
+    """The first and last record times (Unix seconds) of the indexed records of ``families``:
+    per family from the time index (a few lookups, not a scan; the filter is not applied:
+    the bucket size follows the capture's span)."""
+    key = time_key_sql('"time"')
+    ends: list[float] = []
+    for family in families or tuple(_FAMILY_TABLE):
+        low = db.execute(f"SELECT min({key}) FROM record_index WHERE family = ? "
+                         f"AND {key} IS NOT NULL", (family,)).fetchone()[0]
+        high = db.execute(f"SELECT max({key}) FROM record_index WHERE family = ?",
+                          (family,)).fetchone()[0]
+        ends += [(v - _UNIX_EPOCH_JD) * 86400 for v in (low, high) if v is not None]
+    return (min(ends), max(ends)) if ends else None
+
+
 def _bucket_size(db: sqlite3.Connection, query: Query) -> float:
     """The bucket size: as asked, or a round one giving ~60 buckets over the records' span;
     never more than MAX_BUCKETS buckets."""
-    flt = None if query.flt is None or query.flt.is_empty else query.flt
-    first, last = capstats.record_span(db, flt, query.families)
-    if first is None or last is None:
+    span = _span(db, query.families)
+    if span is None:
         return query.every or 60.0
-    span = abs(_iso_seconds(last) - _iso_seconds(first))
-    every = query.every or capstats.auto_every(first, last)
-    return max(every, _round_up(span / MAX_BUCKETS) if math.isfinite(span) else 0.0)
+    every = query.every or capstats.auto_every(*span)
+    return max(every, _round_up((span[1] - span[0]) / MAX_BUCKETS))
 
 
 def _round_up(seconds: float) -> float:
@@ -590,6 +605,7 @@ class ChartWidget(pg.PlotWidget):
         super().__init__(parent)
         self.figure: Figure | None = None
         self._hits: list[tuple[QRectF, int, int]] = []  # bar rectangle in data coordinates
+        self._items: list = []  # what show_figure drew: updated while the figure stays
         self.setMenuEnabled(False)
         self.scene().sigMouseClicked.connect(self._on_scene_mouse_clicked)
         self._time_axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
@@ -610,13 +626,21 @@ class ChartWidget(pg.PlotWidget):
             self.show_figure(self.figure)
 
     def show_figure(self, figure: Figure | None) -> None:
+        """Draw ``figure``; the same figure again (new numbers, the same series) updates the
+        items it drew (a new legend and new items cost tens of ms on the GUI thread)."""
         plot = self.getPlotItem()
-        plot.clear()
-        self._hits = []
-        if self._legend is not None:
-            self._legend.scene().removeItem(self._legend) if self._legend.scene() else None
-            self._legend = None
+        old = self.figure
         self.figure = figure
+        same = (figure is not None and old is not None and old.key == figure.key
+                and old.columns == figure.columns and len(self._items) > 0)
+        if not same:
+            plot.clear()
+            self._items = []
+            if self._legend is not None:
+                if self._legend.scene() is not None:
+                    self._legend.scene().removeItem(self._legend)
+                self._legend = None
+        self._hits = []
         if figure is None:
             return
         text = self.palette().color(QPalette.ColorRole.Text)
@@ -625,13 +649,15 @@ class ChartWidget(pg.PlotWidget):
                 plot.setAxisItems({"bottom": self._time_axis})
                 self._time_axis.setPen(pg.mkPen(text))
                 self._time_axis.setTextPen(pg.mkPen(text))
-            plot.getAxis("left").setTicks(None)
-            self._legend = plot.addLegend(offset=(10, 10), labelTextColor=text)
+            if not same:
+                plot.getAxis("left").setTicks(None)
+                self._legend = plot.addLegend(offset=(10, 10), labelTextColor=text)
             self._draw_time(figure)
         else:
             self._draw_bars(figure)
-        plot.setLabel("left", figure.unit, color=text.name())
-        plot.enableAutoRange()
+        if not same:
+            plot.setLabel("left", figure.unit, color=text.name())
+            plot.enableAutoRange()
 
     def _draw_time(self, figure: Figure) -> None:
         plot = self.getPlotItem()
@@ -641,24 +667,29 @@ class ChartWidget(pg.PlotWidget):
                           dtype=float).reshape(len(figure.rows), len(figure.columns) - 1)
         if figure.kind == "lines":
             for n, column in enumerate(figure.drawn):
+                if n < len(self._items):
+                    self._items[n].setData(x + every / 2, values[:, column - 1])
+                    continue
                 color = pg.intColor(n, 6)
-                plot.plot(x + every / 2, values[:, column - 1], pen=pg.mkPen(color, width=2),
-                          symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None,
-                          name=figure.columns[column], connect="finite")
+                self._items.append(plot.plot(
+                    x + every / 2, values[:, column - 1], pen=pg.mkPen(color, width=2),
+                    symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None,
+                    name=figure.columns[column], connect="finite"))
             return
         values = np.nan_to_num(values)
         base = np.zeros(len(x))
         for n, name in enumerate(figure.columns[1:]):
-            color = pg.intColor(n, max(len(figure.columns) - 1, 6))
-            item = pg.BarGraphItem(x=x + every / 2, height=values[:, n], y0=base.copy(),
-                                   width=every * 0.9, brush=color, pen=pg.mkPen(None),
-                                   name=name)
-            plot.addItem(item)
-            if self._legend is not None:
-                self._legend.addItem(item, name)
-            for i in range(len(x)):
-                if values[i, n]:
-                    self._hits.append((QRectF(x[i], base[i], every, values[i, n]), i, n + 1))
+            options = {"x": x + every / 2, "height": values[:, n], "y0": base.copy(),
+                       "width": every * 0.9}
+            if n < len(self._items):
+                self._items[n].setOpts(**options)
+            else:
+                color = pg.intColor(n, max(len(figure.columns) - 1, 6))
+                item = pg.BarGraphItem(**options, brush=color, pen=pg.mkPen(None), name=name)
+                plot.addItem(item)  # (and to the legend, by its name)
+                self._items.append(item)
+            for i in np.flatnonzero(values[:, n]):
+                self._hits.append((QRectF(x[i], base[i], every, values[i, n]), int(i), n + 1))
             base += values[:, n]
 
     def _draw_bars(self, figure: Figure) -> None:
@@ -672,14 +703,18 @@ class ChartWidget(pg.PlotWidget):
         widths = np.array([0 if r[figure.value_column] is None else r[figure.value_column]
                            for r in figure.rows], dtype=float)
         y = np.arange(count, 0, -1, dtype=float)  # the biggest on top
-        plot.addItem(pg.BarGraphItem(x0=np.minimum(widths, 0), y=y, height=0.7,
-                                     width=np.abs(widths), brush=pg.intColor(0, 6),
-                                     pen=pg.mkPen(None)))
+        options = {"x0": np.minimum(widths, 0), "y": y, "height": 0.7, "width": np.abs(widths)}
+        if self._items:
+            self._items[0].setOpts(**options)
+        else:
+            self._items.append(pg.BarGraphItem(**options, brush=pg.intColor(0, 6),
+                                               pen=pg.mkPen(None)))
+            plot.addItem(self._items[0])
+            plot.setLabel("bottom", figure.columns[figure.value_column])
         labels = [(float(y[i]), _short(" · ".join(
             figure.key_text(c, v) for c, v in enumerate(r[:figure.keys]))))
                   for i, r in enumerate(figure.rows)]
         plot.getAxis("left").setTicks([labels])
-        plot.setLabel("bottom", figure.columns[figure.value_column])
         for i in range(count):
             self._hits.append((QRectF(min(widths[i], 0), y[i] - 0.35, abs(widths[i]) or 1e-9,
                                       0.7), i, figure.value_column))
@@ -806,8 +841,8 @@ class StatsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip("Click a row to show its records")
         self.splitter.addWidget(self.chart)
         self.splitter.addWidget(self.table)
@@ -922,7 +957,11 @@ class StatsView(QWidget):
 
     def _show_current(self) -> None:
         figure = self.current_figure()
+        shown = self.model.figure
         self.model.set_figure(figure)
+        if figure is not None and (shown is None or shown.key != figure.key
+                                   or shown.columns != figure.columns):
+            self.table.resizeColumnsToContents()  # (once a figure: it reads every cell)
         self.chart.getPlotItem().sigXRangeChanged.disconnect(self._on_chart_x_range_changed)
         try:
             self.chart.show_figure(figure)
