@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from app.capture.schema import open_reader
 from app.capture.simview import SimRecord, SimView, sim_of_record, sim_view
+from app.display import counted
 from app.records.cells import time_text
 from app.ui.theme import is_dark, set_tone_style, tone
 from app.ui.values import plain
@@ -63,6 +64,7 @@ FAMILY_NAMES = {"event": "Event", "usage": "Usage", "sms_dr": "SMS report", "sms
 _FAMILY_COLOURS = {"event": ("#0969da", "#58a6ff"), "usage": ("#1a7f37", "#3fb950"),
                    "sms_dr": ("#8250df", "#bc8cff"), "sms_mo": ("#8250df", "#bc8cff"),
                    "unknown": ("#59636e", "#9ba3ab")}
+_ROW_OF = {"event": 1, "usage": 2, "sms_dr": 3, "sms_mo": 3, "unknown": 1}  # timeline tick rows
 _SPAN_COLOURS = (("#54aeff", "#1f6feb"), ("#4ac26b", "#238636"))  # alternating bars
 
 
@@ -91,12 +93,14 @@ def moment_text(seconds: float | None, local: bool) -> str:
 def totals_text(view: SimView, local: bool = False) -> str:
     """The SIM's totals in one line, each with its unit."""
     t = view.totals
-    families = ", ".join(f"{n:,} {FAMILY_NAMES.get(f, f).lower()}"
-                         for f, n in sorted(t.records.items()))
+    order = list(FAMILY_NAMES)
+    families = ", ".join(f"{n:,} {FAMILY_NAMES.get(f, f)}" for f, n in sorted(
+        t.records.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99))
     parts = [f"{len(view.records):,} records ({families})" if view.records else "no records",
              f"data {volume_text(t.data_mb, 'MB') or '0 MB'}",
-             f"SMS {volume_text(t.sms, '') or '0'} (usage) · {t.sms_events:,} SMS events",
-             f"{t.sessions:,} sessions ({t.open_sessions:,} open)", f"{t.alerts:,} alerts"]
+             f"SMS {volume_text(t.sms, '') or '0'} (usage) · {counted(t.sms_events, 'SMS event')}",
+             f"{counted(t.sessions, 'session')} ({t.open_sessions:,} open)",
+             counted(t.alerts, "alert")]
     if t.cost:
         parts.append("cost " + ", ".join(volume_text(v, plain(code) or "(no currency)")
                                          for code, v in sorted(t.cost.items())))
@@ -174,6 +178,10 @@ class SimRecordsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and column == 0 and rec.time is None:
             return plain(f"As sent: {rec.time_text or '(none)'}\nNo clock reads this time: "
                          f"listed after the readable ones")
+        if role == Qt.ItemDataRole.ToolTipRole and column == 4 and rec.session is not None:
+            session = self._view.sessions[rec.session]
+            return plain(f"Data session #{rec.session + 1}, joined by {session.rule}"
+                         + (f": {session.session_id}" if session.session_id else ""))
         if role == Qt.ItemDataRole.ForegroundRole and rec.alert:
             return QColor(tone("error"))
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 3:
@@ -191,22 +199,32 @@ class SimTimeline(QWidget):
     session_clicked = Signal(int)  # a bar: the session's number
 
     MARGIN = 12
+    LABELS = 64  # the lane names on the left
     AXIS_H = 22
     LANE_H = 16
+    ROW_H = 14  # a row of ticks
+    # rows of ticks below the session lanes: alerts, then each family's records
+    ROWS = ("Alerts", "Events", "Usage", "SMS")
 
     def __init__(self, parent: QWidget):
         super().__init__(parent)
         self._view: SimView | None = None
         self._local = False
         self.selected: int | None = None  # the record shown selected (a ring)
-        self.setMinimumHeight(110)
+        self._lanes = 1  # session lanes drawn (overlapping sessions: up to three)
+        self.setMinimumHeight(int(self._ticks_y() + len(self.ROWS) * self.ROW_H
+                                  + self.AXIS_H + 8))
         self.setMouseTracking(True)
 
     def sizeHint(self) -> QSize:
-        return QSize(800, 130)
+        return QSize(800, self.minimumHeight() + 10)
 
     def set_view(self, view: SimView | None, local: bool) -> None:
         self._view, self._local = view, local
+        self._lanes = 1 + max((int((r.top() - self._lanes_top()) // (self.LANE_H + 3))
+                               for _, r in self.span_rects()), default=0)
+        self.setMinimumHeight(int(self._ticks_y() + len(self.ROWS) * self.ROW_H
+                                  + self.AXIS_H + 8))
         self.update()
 
     # -- geometry ----------------------------------------------------------------------------
@@ -222,15 +240,16 @@ class SimTimeline(QWidget):
         return low - pad, high + pad
 
     def x_of(self, moment: float) -> float:
+        """The x coordinate of a moment (epoch seconds) on the axis."""
         span = self._range()
         if span is None:
-            return float(self.MARGIN)
+            return float(self.LABELS)
         low, high = span
-        width = max(1, self.width() - 2 * self.MARGIN)
-        return self.MARGIN + (moment - low) / (high - low) * width
+        width = max(1, self.width() - self.LABELS - self.MARGIN)
+        return self.LABELS + (moment - low) / (high - low) * width
 
     def _lanes_top(self) -> float:
-        return float(self.MARGIN)
+        return 6.0
 
     def span_rects(self) -> list[tuple[int, QRectF]]:
         """Each data session's bar: (session number, rectangle), in its lane (sessions that
@@ -256,16 +275,18 @@ class SimTimeline(QWidget):
         return out
 
     def _ticks_y(self) -> float:
-        return self._lanes_top() + 3 * (self.LANE_H + 3) + 6
+        return self._lanes_top() + self._lanes * (self.LANE_H + 3) + 4 + self.ROW_H / 2
 
     def marker_points(self) -> list[tuple[int, QPointF, bool]]:
-        """Each record with a readable time: (record id, point, whether it is an alert)."""
+        """Each record with a readable time: (record id, point, whether it is an alert);
+        alerts on the Alerts row, the others on their family's row."""
         view = self._view
         if view is None or self._range() is None:
             return []
         y = self._ticks_y()
-        return [(r.id, QPointF(self.x_of(r.time), y + (0 if r.alert else 14)), r.alert)
-                for r in view.records if r.time is not None]
+        return [(r.id, QPointF(self.x_of(r.time), y + self.ROW_H * (
+            0 if r.alert else _ROW_OF.get(r.family, 1))), r.alert)
+            for r in view.records if r.time is not None]
 
     # -- painting ----------------------------------------------------------------------------
 
@@ -283,6 +304,12 @@ class SimTimeline(QWidget):
                                  if self._view is not None else "")
                 return
             self._paint_axis(painter, text)
+            painter.setPen(QColor(tone("muted")))
+            metrics = painter.fontMetrics()
+            for n, name in enumerate(("Sessions", *self.ROWS)):
+                y = (self._lanes_top() + self.LANE_H / 2) if n == 0 else \
+                    self._ticks_y() + (n - 1) * self.ROW_H
+                painter.drawText(QPointF(4, y + metrics.ascent() / 2 - 1), name)
             for number, rect in self.span_rects():
                 session = self._view.sessions[number]
                 fill = _colour(_SPAN_COLOURS[number % 2])
@@ -304,9 +331,9 @@ class SimTimeline(QWidget):
                 rec = self._view.record(record_id)
                 if alert:
                     path = QPainterPath()
-                    path.moveTo(point.x(), point.y() + 6)
-                    path.lineTo(point.x() - 6, point.y() - 5)
-                    path.lineTo(point.x() + 6, point.y() - 5)
+                    path.moveTo(point.x(), point.y() + 5)
+                    path.lineTo(point.x() - 5, point.y() - 5)
+                    path.lineTo(point.x() + 5, point.y() - 5)
                     path.closeSubpath()
                     painter.setPen(Qt.PenStyle.NoPen)
                     painter.setBrush(QColor(tone("error")))
@@ -314,12 +341,12 @@ class SimTimeline(QWidget):
                 else:
                     painter.setPen(QPen(_colour(_FAMILY_COLOURS.get(
                         rec.family if rec else "unknown", _FAMILY_COLOURS["unknown"])), 2))
-                    painter.drawLine(QPointF(point.x(), point.y() - 5),
-                                     QPointF(point.x(), point.y() + 5))
+                    painter.drawLine(QPointF(point.x(), point.y() - 4),
+                                     QPointF(point.x(), point.y() + 4))
                 if record_id == self.selected:
                     painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2))
                     painter.setBrush(Qt.BrushStyle.NoBrush)
-                    painter.drawEllipse(point, 8, 8)
+                    painter.drawEllipse(point, 7, 7)
         finally:
             painter.end()
 
@@ -327,17 +354,21 @@ class SimTimeline(QWidget):
         low, high = self._range()
         y = self.height() - self.AXIS_H
         painter.setPen(QPen(text, 1))
-        painter.drawLine(QPointF(self.MARGIN, y), QPointF(self.width() - self.MARGIN, y))
+        painter.drawLine(QPointF(self.LABELS, y), QPointF(self.width() - self.MARGIN, y))
         metrics = painter.fontMetrics()
         ticks = max(2, min(8, self.width() // 160))
+        right = -1.0  # the right edge of the last label drawn
         for n in range(ticks + 1):
             moment = low + (high - low) * n / ticks
             x = self.x_of(moment)
             painter.drawLine(QPointF(x, y), QPointF(x, y + 4))
             label = moment_text(moment, self._local)[:16 if high - low > 120 else 19]
             width = metrics.horizontalAdvance(label)
-            left = min(max(0.0, x - width / 2), self.width() - width)
+            left = min(max(float(self.LABELS) - 20, x - width / 2), self.width() - width)
+            if left < right + 8:
+                continue  # it would overlap the one before
             painter.drawText(QPointF(left, y + 4 + metrics.ascent()), label)
+            right = left + width
 
     # -- clicks ------------------------------------------------------------------------------
 
@@ -387,8 +418,9 @@ def session_text(view: SimView, number: int, local: bool = False) -> str:
     s = view.sessions[number]
     end = moment_text(s.end, local) if s.end is not None else "open (no Delete PDP Context)"
     text = (f"Session #{number + 1}: {moment_text(s.start, local)} to {end}\n"
-            f"{volume_text(s.volume, 'MB') or '0 MB'} in {s.usage_records} usage records; "
-            f"{len(s.records)} records, joined by {s.rule}")
+            f"{volume_text(s.volume, 'MB') or '0 MB'} in "
+            f"{counted(s.usage_records, 'usage record')}; {counted(len(s.records), 'record')}, "
+            f"joined by {s.rule}")
     if s.session_id:
         text += f" ({s.session_id})"
     if s.reported is not None:
@@ -499,7 +531,7 @@ class SimViewDialog(QDialog):
         splitter.addWidget(self.timeline)
         splitter.addWidget(self.table)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([150, 420])
+        splitter.setSizes([self.timeline.minimumHeight(), 420])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.totals)
