@@ -484,7 +484,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             menu.addAction(action)
         redeliveries = QAction("Redeliveries", self)
-        redeliveries.setShortcut(QKeySequence(f"Ctrl+{self.tabs.count()}"))
+        redeliveries.setShortcut(QKeySequence(f"Ctrl+{self.tabs.indexOf(self.redeliveries) + 1}"))
         redeliveries.triggered.connect(lambda: self.tabs.setCurrentWidget(self.redeliveries))
         menu.addAction(redeliveries)
         self.statistics_action = QAction("Statistics", self)

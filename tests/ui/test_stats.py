@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 from PySide6.QtCore import QPoint, Qt
 
+from app.ui.shortcuts import shortcut_rows
 from app.ui.stats import FigureModel, click_expression, number_text
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import finish, post
@@ -57,6 +58,11 @@ def test_statistics_view_live_filtered_click_through_and_export(
     qtbot.waitExposed(window)
     window.statistics_action.trigger()
     assert window.tabs.currentWidget() is view
+    # Its own shortcut (Redeliveries keeps Ctrl+6: it took the tab count, Ctrl+7, once the
+    # Statistics tab came after it), in the generated list too.
+    assert window.statistics_action.shortcut().toString() == "Ctrl+7"
+    assert ("Ctrl+7", "Statistics") in shortcut_rows(window)
+    assert ("Ctrl+6", "Redeliveries") in shortcut_rows(window)
     send(window, [event(1, SIM_A), event(2, SIM_A, alert=True, kind="Quota used up"),
                   event(3, SIM_A), event(4, SIM_B),
                   usage(5, SIM_A, 5, 1.5, cost=0.25), usage(6, SIM_A, 5, "2.25", cost=0.5),
