@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -31,6 +32,7 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPainterPath, QPalette, QPen
@@ -485,6 +487,14 @@ class SimViewDialog(QDialog):
         self._iccid: str | None = None
         self._record_id: int | None = None
         self._token = 0
+        self._quiet = False
+        self._label: str | None = None
+        # identifiers masked (View ▸ Mask identifiers): the ICCID's pseudonym, as the tables
+        self.mask: Callable[[str], str] | None = None
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(1000)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
         self.local = False
         self.view: SimView | None = None
         self.loader = _Loader(self)
@@ -546,7 +556,7 @@ class SimViewDialog(QDialog):
         ``label``: what the title calls it (a masked ICCID) instead of the ICCID."""
         self._path, self._iccid, self._record_id = Path(path), iccid, record_id
         self._label = label
-        name = label or iccid or f"of record {record_id}"
+        name = label or (self._name(iccid) if iccid else f"of record {record_id}")
         self.setWindowTitle(plain(f"SIM {name}"))
         self.title.setText(plain(f"SIM {name}"))
         self._load()
@@ -554,14 +564,30 @@ class SimViewDialog(QDialog):
         self.raise_()
         self.activateWindow()
 
-    def _load(self) -> None:
+    def _load(self, quiet: bool = False) -> None:
         if self._path is None:
             return
-        self.status.setText("Reading this SIM's records…")
-        set_tone_style(self.status, "color: $muted;")
-        self.status.show()
+        self._quiet = quiet
+        if not quiet:
+            self.status.setText("Reading this SIM's records…")
+            set_tone_style(self.status, "color: $muted;")
+            self.status.show()
         self.refresh_button.setEnabled(False)
         self._token = self.loader.start(self._path, self._iccid, self._record_id)
+
+    def records_arrived(self) -> None:
+        """Records arrived: while shown, the view is read again (at most once a second)."""
+        if self.isVisible() and self.view is not None and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_refresh_timer_timeout(self) -> None:
+        if self.loading:
+            self._refresh_timer.start()  # after the reading under way
+        elif self.isVisible():
+            self._load(quiet=True)
+
+    def _name(self, iccid: str) -> str:
+        return self.mask(iccid) if self.mask is not None else iccid
 
     @property
     def loading(self) -> bool:
@@ -574,21 +600,27 @@ class SimViewDialog(QDialog):
         if token != self._token:
             return  # an earlier SIM's answer
         self.refresh_button.setEnabled(True)
+        keep = []  # the records selected before (read again as records arrived)
+        if self.view is not None and self.view.iccid == view.iccid:
+            keep = [r.id for r in (self.model.record_at(i.row()) for i in
+                                   self.table.selectionModel().selectedRows()) if r]
         self.view = view
         self._iccid = view.iccid  # (a record's SIM: known now)
         if self._label is None:
-            self.setWindowTitle(plain(f"SIM {view.iccid}"))
-            self.title.setText(plain(f"SIM {view.iccid}"))
+            self.setWindowTitle(plain(f"SIM {self._name(view.iccid)}"))
+            self.title.setText(plain(f"SIM {self._name(view.iccid)}"))
         self.model.set_view(view, self.local)
         self.timeline.set_view(view, self.local)
         self.totals.setText(totals_text(view, self.local))
-        if view.records:
-            self.status.hide()
-        else:
+        if not view.records:
             self.status.setText("No record of the capture names this SIM.")
-        if self._record_id is not None and (row := self.model.row_of(self._record_id)) \
-                is not None:
-            self._select_rows([row])
+        elif not self._quiet:
+            self.status.hide()
+        if self._record_id is not None:
+            keep, self._record_id = [self._record_id], None  # (its SIM is known now)
+        rows = [r for r in (self.model.row_of(i) for i in keep) if r is not None]
+        if rows:
+            self._select_rows(rows, scroll=not self._quiet)
 
     def _on_loader_failed(self, token: int, message: str) -> None:
         if token != self._token:
@@ -602,7 +634,7 @@ class SimViewDialog(QDialog):
 
     # -- clicks ------------------------------------------------------------------------------
 
-    def _select_rows(self, rows: list[int]) -> None:
+    def _select_rows(self, rows: list[int], scroll: bool = True) -> None:
         selection = QItemSelection()
         for row in rows:
             selection.select(self.model.index(row, 0),
@@ -611,8 +643,9 @@ class SimViewDialog(QDialog):
             selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows)
         if rows:
-            self.table.scrollTo(self.model.index(rows[0], 0),
-                                QAbstractItemView.ScrollHint.PositionAtCenter)
+            if scroll:
+                self.table.scrollTo(self.model.index(rows[0], 0),
+                                    QAbstractItemView.ScrollHint.PositionAtCenter)
             rec = self.model.record_at(rows[0])
             self.timeline.selected = rec.id if rec is not None and len(rows) == 1 else None
             self.timeline.update()

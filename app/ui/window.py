@@ -818,8 +818,7 @@ class MainWindow(QMainWindow):
 
     def show_sim_of_record(self, record_id: int) -> None:
         """Open the SIM view of the SIM a record names (an SMS: by its endpoint or MSISDN)."""
-        self._sim_view().show_sim(self.capture, record_id=record_id, label=(
-            "of the selected record (masked)" if self._mask_key is not None else None))
+        self._sim_view().show_sim(self.capture, record_id=record_id)
 
     def _sim_view(self):
         from app.ui.simview import SimViewDialog
@@ -828,7 +827,14 @@ class MainWindow(QMainWindow):
             self.sim_view = SimViewDialog(self)
             self.sim_view.record_activated.connect(lambda i: self._select_records(i, 1))
             self.sim_view.failed.connect(self.show_error)
+            self.reader.tables_updated.connect(lambda _u: self.sim_view.records_arrived())
         self.sim_view.local = self.settings.local_times
+        if self._mask_key is not None:  # its title: the ICCID's pseudonym, as in the tables
+            from app.export.masking import Masker
+
+            self.sim_view.mask = Masker(self._mask_key).pseudonym
+        else:
+            self.sim_view.mask = None
         return self.sim_view
 
     def show_records_of(self, request_id: int) -> None:

@@ -9,7 +9,7 @@ import json
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from tests.capture.test_simview import SIM, _records
+from tests.capture.test_simview import SIM, _records, _usage
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import column_of, finish, post
 
@@ -89,6 +89,24 @@ def test_the_sim_view_from_a_row_its_order_spans_and_clicks(qtbot, window):
     menu.deleteLater()
     qtbot.waitUntil(lambda: not dialog.loading, timeout=WAIT)
     assert dialog.view.iccid == SIM.iccid
+    shown = model.rowCount()
+
+    # Records that arrive while it is shown are added (read again, at most once a second)
+    finish(post(window, body=json.dumps([_usage(300, 310, 0.5)]).encode()))
+    qtbot.waitUntil(lambda: model.rowCount() == shown + 1, timeout=WAIT)
+
+    # Identifiers masked: neither the entry nor the title names the ICCID
+    window.mask_action.trigger()
+    qtbot.waitUntil(lambda: events.index(0, iccid_column).data() not in (None, SIM.iccid),
+                    timeout=WAIT)
+    pseudonym = events.index(0, iccid_column).data()
+    window.tabs.setCurrentIndex(1)
+    menu = window.context_menu(window.views["event"], events.index(0, 0))
+    assert SIM.iccid not in " ".join(a.text() for a in menu.actions())
+    _menu_action(menu, f"Show SIM {pseudonym}").trigger()
+    menu.deleteLater()
+    qtbot.waitUntil(lambda: not dialog.loading, timeout=WAIT)
+    assert dialog.windowTitle() == f"SIM {pseudonym}" and dialog.view.iccid == SIM.iccid
 
 
 def test_a_capture_that_cannot_be_read_is_said(qtbot, window, tmp_path):
