@@ -39,7 +39,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QPainter, QPalette
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -71,6 +71,14 @@ TOP = 15  # SIMs in the top-SIMs figures
 MAX_BUCKETS = 2000  # time buckets at most, whatever the zoom asks for
 _FAMILY_TABLE = {family: tab.key for tab in RECORD_TABS for family in tab.families}
 _UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
+# Series colours (Tableau 10: distinct, readable on light and dark backgrounds).
+COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+          "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def series_color(number: int) -> QColor:
+    """The colour of the ``number``-th series."""
+    return QColor(COLORS[number % len(COLORS)])
 # What a `by` field is called in the filter language (click-through).
 _FILTER_NAMES = {"family": "family", "event_type": "type", "severity": "severity",
                  "iccid": "iccid", "endpoint": "endpoint", "operator": "operator",
@@ -623,6 +631,7 @@ class ChartWidget(pg.PlotWidget):
             axis.setPen(pg.mkPen(text))
             axis.setTextPen(pg.mkPen(text))
         if self.figure is not None:
+            self._items = []  # drawn again, in the new colours
             self.show_figure(self.figure)
 
     def show_figure(self, figure: Figure | None) -> None:
@@ -634,12 +643,11 @@ class ChartWidget(pg.PlotWidget):
         same = (figure is not None and old is not None and old.key == figure.key
                 and old.columns == figure.columns and len(self._items) > 0)
         if not same:
-            plot.clear()
+            plot.clear()  # (its items leave the legend too)
             self._items = []
             if self._legend is not None:
-                if self._legend.scene() is not None:
-                    self._legend.scene().removeItem(self._legend)
-                self._legend = None
+                self._legend.clear()
+                self._legend.hide()
         self._hits = []
         if figure is None:
             return
@@ -651,7 +659,13 @@ class ChartWidget(pg.PlotWidget):
                 self._time_axis.setTextPen(pg.mkPen(text))
             if not same:
                 plot.getAxis("left").setTicks(None)
-                self._legend = plot.addLegend(offset=(10, 10), labelTextColor=text)
+                base = self.palette().color(QPalette.ColorRole.Base)
+                base.setAlpha(210)
+                if self._legend is None:  # (one for the plot: addLegend returns it again)
+                    self._legend = plot.addLegend(offset=(10, 10))
+                self._legend.setLabelTextColor(text)
+                self._legend.setBrush(pg.mkBrush(base))
+                self._legend.show()
             self._draw_time(figure)
         else:
             self._draw_bars(figure)
@@ -670,7 +684,7 @@ class ChartWidget(pg.PlotWidget):
                 if n < len(self._items):
                     self._items[n].setData(x + every / 2, values[:, column - 1])
                     continue
-                color = pg.intColor(n, 6)
+                color = series_color(n)
                 self._items.append(plot.plot(
                     x + every / 2, values[:, column - 1], pen=pg.mkPen(color, width=2),
                     symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None,
@@ -684,7 +698,7 @@ class ChartWidget(pg.PlotWidget):
             if n < len(self._items):
                 self._items[n].setOpts(**options)
             else:
-                color = pg.intColor(n, max(len(figure.columns) - 1, 6))
+                color = series_color(n)
                 item = pg.BarGraphItem(**options, brush=color, pen=pg.mkPen(None), name=name)
                 plot.addItem(item)  # (and to the legend, by its name)
                 self._items.append(item)
@@ -707,7 +721,7 @@ class ChartWidget(pg.PlotWidget):
         if self._items:
             self._items[0].setOpts(**options)
         else:
-            self._items.append(pg.BarGraphItem(**options, brush=pg.intColor(0, 6),
+            self._items.append(pg.BarGraphItem(**options, brush=series_color(0),
                                                pen=pg.mkPen(None)))
             plot.addItem(self._items[0])
             plot.setLabel("bottom", figure.columns[figure.value_column])
@@ -842,7 +856,6 @@ class StatsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip("Click a row to show its records")
         self.splitter.addWidget(self.chart)
         self.splitter.addWidget(self.table)
@@ -873,6 +886,8 @@ class StatsView(QWidget):
         orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if self.splitter.orientation() != orientation:
             self.splitter.setOrientation(orientation)
+            length = event.size().width() if wide else self.splitter.height()
+            self.splitter.setSizes([length * 3 // 5, length * 2 // 5])
 
     # -- what to count --------------------------------------------------------------------
 

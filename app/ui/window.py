@@ -544,6 +544,7 @@ class MainWindow(QMainWindow):
             bar.filter_changed.connect(lambda _f, t=table: self.statistics.filter_changed(t))
         self.statistics.filter_wanted.connect(self._on_statistics_filter_wanted)
         self.statistics.failed.connect(self.show_error)
+        self.statistics.shown_changed.connect(self._on_statistics_shown_changed)
         if hasattr(self, "show_sim"):  # the per-SIM view (app.ui.simview)
             self.statistics.sim_wanted.connect(self.show_sim)
         if self.sim_test.iccid():
@@ -626,6 +627,10 @@ class MainWindow(QMainWindow):
                 table, titles[table], requests=self._counts["requests"],
                 records=self._counts["records"], totals=self._totals, titles=record_titles,
                 filter_text="" if flt.is_empty else flt.text))
+
+    def _on_statistics_shown_changed(self, shown: bool) -> None:
+        """No record to detail on the Statistics tab: its charts take the detail's room."""
+        self.splitter.widget(1).setVisible(not shown)
 
     def _on_statistics_filter_wanted(self, table: str, expr: str, narrow: bool) -> None:
         """A bar or a row of the Statistics view: its records, in their table."""

@@ -82,6 +82,13 @@ def test_statistics_view_live_filtered_click_through_and_export(
     request = view.figures["request_size"]
     assert sum(r[1] for r in request.rows) == 1 and request.rows[0][3] > 1000
 
+    # A time figure's legend names its series, after another figure was shown too.
+    view.select_figure("type_time")
+    view.select_figure("family_time")
+    legend = view.chart.getPlotItem().legend
+    assert legend.scene() is view.chart.scene() and legend.isVisible()
+    assert len(legend.items) == len(family.columns) - 1
+
     # The table of the figure on screen, with units; a sound Qt model.
     view.select_figure("top_data")
     assert view.model.headerData(3, Qt.Orientation.Horizontal) == "Data (MB)"
