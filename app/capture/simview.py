@@ -528,7 +528,8 @@ def _totals(records: list[SimRecord], sessions: list[Session]) -> Totals:
 
 def sim_of_record(db: sqlite3.Connection, record_id: int) -> str | None:
     """The ICCID of a record: its ``sim.iccid``; for an SMS event, the ICCID its endpoint
-    name is (a SIM's records name it so), else that of a record with its source MSISDN."""
+    name is (a SIM's records name it so), else that of a record with its source MSISDN, else
+    its endpoint name when that is an ICCID (19-20 digits from 89: the default name)."""
     row = db.execute(f"SELECT {field_sql('iccid')}, {field_sql('endpoint')}, "
                      f"{field_sql('msisdn')} FROM record AS r WHERE r.id = ?",
                      [record_id]).fetchone()
@@ -551,4 +552,7 @@ def sim_of_record(db: sqlite3.Connection, record_id: int) -> str | None:
             [_bound(value)]).fetchone()
         if found and isinstance(found[0], str):
             return found[0]
+    if isinstance(endpoint, str) and endpoint.isascii() and endpoint.isdigit() \
+            and 18 <= len(endpoint) <= 22 and endpoint.startswith("89"):
+        return endpoint  # an endpoint named by its ICCID (the default) no other record has
     return None

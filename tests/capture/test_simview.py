@@ -180,6 +180,20 @@ def test_the_sim_of_a_record_and_of_an_sms(sim_capture):
     assert sim_of_record(db, 10**9) is None
 
 
+def test_an_sms_of_a_sim_no_other_record_names(tmp_path):
+    report = GEN.sms_events(OTHER)[0]  # its endpoint is named by the ICCID (the default)
+    named = GEN.sms_events(OTHER)[1]
+    named["endpoint"]["name"] = "tracker-9"  # a name of the customer's: no SIM
+    db = _capture(tmp_path, [report, named])
+    try:
+        assert sim_of_record(db, 1) == OTHER.iccid and sim_of_record(db, 2) is None
+        view = sim_view(db, OTHER.iccid)
+        assert [r.family for r in view.records] == ["sms_dr"]
+        assert view.totals.sms_events == 1 and view.sessions == []
+    finally:
+        db.close()
+
+
 def test_awkward_volumes_and_times(tmp_path):
     shapes = [
         _usage(0, 1, "1.5"), _usage(1, 2, -0.25), _usage(2, 3, "lots"), _usage(3, 4, True),
