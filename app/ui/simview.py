@@ -586,6 +586,14 @@ class SimViewDialog(QDialog):
         elif self.isVisible():
             self._load(quiet=True)
 
+    def set_local(self, local: bool) -> None:
+        """Times in local time (True) or UTC, at once."""
+        self.local = local
+        if self.view is not None:
+            self.model.set_view(self.view, local)
+            self.timeline.set_view(self.view, local)
+            self.totals.setText(totals_text(self.view, local))
+
     def _name(self, iccid: str) -> str:
         return self.mask(iccid) if self.mask is not None else iccid
 

@@ -833,6 +833,7 @@ class MainWindow(QMainWindow):
             self.sim_view.record_activated.connect(lambda i: self._select_records(i, 1))
             self.sim_view.failed.connect(self.show_error)
             self.reader.tables_updated.connect(lambda _u: self.sim_view.records_arrived())
+            self.local_times_action.toggled.connect(self.sim_view.set_local)
         self.sim_view.local = self.settings.local_times
         if self._mask_key is not None:  # its title: the ICCID's pseudonym, as in the tables
             from app.export.masking import Masker

@@ -108,6 +108,10 @@ def test_the_sim_view_from_a_row_its_order_spans_and_clicks(qtbot, window):
     qtbot.waitUntil(lambda: not dialog.loading, timeout=WAIT)
     assert dialog.windowTitle() == f"SIM {pseudonym}" and dialog.view.iccid == SIM.iccid
 
+    # Times in local time: at once
+    window.local_times_action.trigger()
+    assert model.headerData(0, Qt.Orientation.Horizontal) == "Time (local)"
+
 
 def test_a_capture_that_cannot_be_read_is_said(qtbot, window, tmp_path):
     dialog = window._sim_view()
