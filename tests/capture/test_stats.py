@@ -131,12 +131,10 @@ def expected(texts, by=(), every=None, keep=lambda rec, fam: True):
             if volume is not None and traffic == 6 and not isinstance(traffic, bool):
                 group[2] += volume
         cost = rec.get("cost")
-        if cost is not None:
+        if cost is not None:  # carried: the group has a cost sum, 0 if none is a number
             value = number(cost)
-            if value is None:
-                unreadable = True
-            else:
-                group[3] = value if group[3] is None else group[3] + value
+            unreadable = unreadable or value is None
+            group[3] = (group[3] or 0.0) + (value or 0.0)
         group[4] += unreadable
     return out
 

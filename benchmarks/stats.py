@@ -1,0 +1,139 @@
+"""Statistics benchmark: every figure of the Statistics view and the ``stats`` command on
+1,000,000 records (``app.capture.stats``).
+
+    uv run python benchmarks/stats.py [--records 1000000] [--repeat 3] [--capture PATH]
+
+The capture is written the way the receiver writes one (``common.make_capture``: generated
+events and usage records, 3,000 a request), all indexed but a last batch of 3,000 (just
+stored: those are read from their JSON). ``--capture`` keeps it in PATH and reuses it when it
+is there. Baselines in the same run: ``SELECT count(*) FROM record_index`` and one pass over
+the index reading a column (``total(volume)``), the floor of any aggregation over it.
+Targets: each figure <= 1 s, the ``stats`` command <= 2 s, at 1,000,000 records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, make_capture
+
+
+def best_of(fn, n: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(n):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def build(path: Path, records: int) -> None:
+    from app.capture.writer import CaptureWriter, Incoming
+    from app.replay.generator import Generator
+
+    t0 = time.perf_counter()
+    stored, indexed = make_capture(path, records - 3000, index=True)
+    writer = CaptureWriter(path)  # a last batch, not indexed yet
+    body = json.dumps(Generator(sims=2000, seed=11).records(3000)).encode()
+    writer.store(Incoming("POST", "/", body, content_type="application/json"))
+    writer.close()
+    print(f"capture: {records:,} records written in {stored:.1f} s, indexed in {indexed:.1f} s "
+          f"({time.perf_counter() - t0:.1f} s in all)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--capture", type=Path)
+    args = parser.parse_args()
+
+    from app.capture.schema import open_reader
+    from app.capture.stats import auto_every, record_span, record_stats, request_stats
+    from app.cli.main import main as cli
+    from app.filters.parser import parse
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.capture or Path(folder) / "stats.sqlite"
+        if not path.exists():
+            build(path, args.records)
+        db = open_reader(path)
+        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+        indexed = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
+        print(f"{total:,} records, {indexed:,} indexed; best of {args.repeat}")
+        rows: list[tuple[str, float, str]] = []
+
+        def measure(name: str, fn, describe=lambda out: "") -> object:
+            seconds, out = best_of(fn, args.repeat)
+            rows.append((name, seconds, describe(out)))
+            return out
+
+        measure("baseline: SELECT count(*) FROM record_index",
+                lambda: db.execute("SELECT count(*) FROM record_index").fetchone())
+        measure("baseline: total(volume) over record_index (one pass)",
+                lambda: db.execute("SELECT total(volume) FROM record_index").fetchone())
+        first, last = measure("span of the record times (for the bucket size)",
+                              lambda: record_span(db))
+        every = auto_every(first, last)
+        groups = lambda table: f"{len(table.rows):,} groups"  # noqa: E731
+        measure(f"records over time by family + event type (every {every:g} s)",
+                lambda: record_stats(db, by=("family", "event_type"), every=every), groups)
+        alerts = parse("alert")
+        measure("alerts over time by event type",
+                lambda: record_stats(db, alerts, by=("event_type",), every=every,
+                                     families=("event",)), groups)
+        measure("top SIMs: events, data, SMS per ICCID and family",
+                lambda: record_stats(db, by=("iccid", "family")), groups)
+        measure("top SIMs with their endpoint name",
+                lambda: record_stats(db, by=("iccid", "endpoint")), groups)
+        for name in ("operator", "country", "rat"):
+            measure(f"volume and SMS by {name}", lambda n=name: record_stats(db, by=(n,)),
+                    groups)
+        measure("volume and SMS by operator, country and rat (one query)",
+                lambda: record_stats(db, by=("operator", "country", "rat")), groups)
+        measure("event-type histogram",
+                lambda: record_stats(db, by=("event_type",), families=("event",)), groups)
+        measure("severity split",
+                lambda: record_stats(db, by=("severity",), families=("event",)), groups)
+        measure(f"request buckets (every {every:g} s)", lambda: request_stats(db, every),
+                lambda out: f"{len(out):,} buckets")
+        usage = parse("family == usage and volume > 1")
+        measure("filtered (family == usage and volume > 1) by operator",
+                lambda: record_stats(db, usage, by=("operator",)), groups)
+        measure("incremental: the records after the last count (none new)",
+                lambda: record_stats(db, by=("family", "event_type"), every=every,
+                                     after=total), groups)
+        measure("incremental: the last 3,000 (not indexed) by family + event type",
+                lambda: record_stats(db, by=("family", "event_type"), every=every,
+                                     after=total - 3000), groups)
+        db.close()
+
+        def command(*extra: str) -> int:
+            with contextlib.redirect_stdout(io.StringIO()):
+                return cli(["stats", str(path), *extra])
+
+        measure("stats CAPTURE (in-process)", command)
+        measure("stats CAPTURE --by operator,country,rat", lambda: command(
+            "--by", "operator,country,rat"))
+        measure("stats CAPTURE --by iccid --every 1h --json", lambda: command(
+            "--by", "iccid", "--every", "1h", "--json"))
+        measure("stats CAPTURE (a new process, with its start-up)", lambda: subprocess.run(
+            [sys.executable, "-m", "app", "stats", str(path)], cwd=ROOT, check=True,
+            capture_output=True))
+
+    width = max(len(name) for name, _, _ in rows)
+    for name, seconds, note in rows:
+        print(f"  {name:<{width}}  {seconds:7.3f} s  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
