@@ -620,6 +620,12 @@ class ChartWidget(pg.PlotWidget):
         self._legend: pg.LegendItem | None = None
         self.apply_palette()
 
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and hasattr(self, "_items"):  # (not while pyqtgraph builds the widget)
+            self.apply_palette()  # (View > Theme)
+
     def apply_palette(self) -> None:
         """Follow the window's palette (light or dark theme)."""
         palette = self.palette()
@@ -670,8 +676,9 @@ class ChartWidget(pg.PlotWidget):
         else:
             self._draw_bars(figure)
         if not same:
-            plot.setLabel("left", figure.unit, color=text.name())
-            plot.enableAutoRange()
+            plot.setLabel("left", figure.unit if figure.kind != "bars" else "",
+                          color=text.name())
+            plot.enableAutoRange(x=True, y=figure.kind != "bars")
 
     def _draw_time(self, figure: Figure) -> None:
         plot = self.getPlotItem()
@@ -679,6 +686,13 @@ class ChartWidget(pg.PlotWidget):
         x = np.array([_iso_seconds(r[0]) for r in figure.rows], dtype=float)
         values = np.array([[np.nan if v is None else v for v in r[1:]] for r in figure.rows],
                           dtype=float).reshape(len(figure.rows), len(figure.columns) - 1)
+        if figure.kind == "lines" and len(x) > 1 and (x[-1] - x[0]) / every < MAX_BUCKETS:
+            # Every bucket of the span, empty ones as gaps: a line does not bridge them.
+            grid = x[0] + every * np.arange(round((x[-1] - x[0]) / every) + 1)
+            slots = np.clip(np.round((x - x[0]) / every).astype(int), 0, len(grid) - 1)
+            full = np.full((len(grid), values.shape[1]), np.nan)
+            full[slots] = values
+            x, values = grid, full
         if figure.kind == "lines":
             for n, column in enumerate(figure.drawn):
                 if n < len(self._items):
@@ -716,7 +730,8 @@ class ChartWidget(pg.PlotWidget):
         count = len(figure.rows)
         widths = np.array([0 if r[figure.value_column] is None else r[figure.value_column]
                            for r in figure.rows], dtype=float)
-        y = np.arange(count, 0, -1, dtype=float)  # the biggest on top
+        slots = max(count, 8)  # (a bar or two stay bars, not walls)
+        y = np.arange(slots, slots - count, -1, dtype=float)  # the biggest on top
         options = {"x0": np.minimum(widths, 0), "y": y, "height": 0.7, "width": np.abs(widths)}
         if self._items:
             self._items[0].setOpts(**options)
@@ -724,9 +739,15 @@ class ChartWidget(pg.PlotWidget):
             self._items.append(pg.BarGraphItem(**options, brush=series_color(0),
                                                pen=pg.mkPen(None)))
             plot.addItem(self._items[0])
-            plot.setLabel("bottom", figure.columns[figure.value_column])
-        labels = [(float(y[i]), _short(" · ".join(
-            figure.key_text(c, v) for c, v in enumerate(r[:figure.keys]))))
+        label = figure.columns[figure.value_column]
+        currencies = {r[0] for r in figure.rows}
+        if figure.key == "cost" and len(currencies) == 1:
+            label = f"{label} ({currencies.pop()})"
+        plot.setLabel("bottom", label)
+        plot.setYRange(0.4, slots + 0.6, padding=0)
+        labels = [(float(y[i]), _short(" · ".join(dict.fromkeys(  # (a name that repeats once)
+            figure.key_text(c, v) for c, v in enumerate(r[:figure.keys]) if v is not None
+            or c == 0))))
                   for i, r in enumerate(figure.rows)]
         plot.getAxis("left").setTicks([labels])
         for i in range(count):
@@ -938,12 +959,6 @@ class StatsView(QWidget):
         super().hideEvent(event)
         self.worker.set_shown(False)
         self.shown_changed.emit(False)
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
-            self.chart.setPalette(self.palette())
-            self.chart.apply_palette()
 
     def stop(self) -> None:
         """Stop the worker thread (before the application quits)."""

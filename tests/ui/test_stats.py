@@ -166,3 +166,28 @@ def test_click_expressions_quote_what_they_match(qtbot):
     model = FigureModel(None)
     model.set_figure(figure)
     assert model.data(model.index(1, 0)) == "(none)"
+
+
+def test_chart_follows_the_theme(qtbot):
+    """View > Theme changes the application's palette: the chart's background and axes follow
+    (they kept the light background under the dark theme)."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.ui.stats import ChartWidget
+    from app.ui.theme import dark_palette, light_palette
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    chart = ChartWidget(holder)
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        for palette in (dark_palette(), light_palette()):
+            app.setPalette(palette)
+            base = palette.color(QPalette.ColorRole.Base)
+            qtbot.waitUntil(lambda b=base: chart.backgroundBrush().color() == b, timeout=WAIT)
+            axis = chart.getPlotItem().getAxis("left")
+            assert axis.textPen().color() == palette.color(QPalette.ColorRole.Text)
+    finally:
+        app.setPalette(before)
