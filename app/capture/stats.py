@@ -29,11 +29,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.capture.schema import has_ledger
+from app.capture.schema import has_ledger, has_sort_indexes
 from app.db import sqlite3
 from app.filters.nodes import FAMILY_JSON
 from app.filters.planner import Filter
 from app.records.fields import FIELDS, field_sql, index_column, regexp, time_key_sql
+from app.records.shape import FAMILIES
 
 MEASURES = ("records", "data_mb", "sms", "cost")  # every row has all four (cost may be None)
 DATA, SMS = 5, 6  # traffic type ids of usage records
@@ -409,8 +410,20 @@ def record_span(db: sqlite3.Connection, flt: Filter | None = None,
     last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
     indexed = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
     ends: list[float] = []
+    if flt is None and indexed and has_sort_indexes(db) and not _index_is_view(db):
+        # per family, the two ends of the time index: a few lookups, not a pass
+        key = time_key_sql('"time"')  # as the index has it
+        for family in families or FAMILIES:
+            for end in ("min", "max"):
+                value = db.execute(f"SELECT {end}({key}) FROM record_index WHERE family = ?",
+                                   (family,)).fetchone()[0]
+                if value is not None:
+                    ends.append(value)
+        indexed_done = True
+    else:
+        indexed_done = False
     for mode, lo, hi in (("index", 0, min(last, indexed)), ("json", indexed, last)):
-        if hi <= lo:
+        if hi <= lo or (mode == "index" and indexed_done):
             continue
         source, where, params = _source(db, mode, flt, (), families, ledger, lo, hi)
         key = time_key_sql(f'k."{index_column("time")}"' if mode == "index"

@@ -325,6 +325,11 @@ def test_the_span_and_a_bucket_size_for_it(generated):
         first, last = record_span(db)
         assert first == bucket_of({"timestamp": min(instants) / 1000}, 0.001)
         assert last == bucket_of({"timestamp": max(instants) / 1000}, 0.001)
+        usage = [ms for t in texts if (ms := instant_ms(rec := json.loads(t))) is not None
+                 and family_of(rec.keys()) == "usage"]
+        assert record_span(db, parse("family == usage")) == (  # a filter: read, not looked up
+            bucket_of({"timestamp": min(usage) / 1000}, 0.001),
+            bucket_of({"timestamp": max(usage) / 1000}, 0.001))
     finally:
         db.close()
     assert auto_every("2025-03-18T07:00:00Z", "2025-03-18T08:00:00Z") == 60
