@@ -824,6 +824,7 @@ class StatsView(QWidget):
         self.worker.figures_ready.connect(self._on_worker_figures_ready)
         self.worker.failed.connect(self.failed)
         self.updates = 0  # figures received (tests wait on it)
+        self._sim_view = False  # "Show this SIM" offered (offer_sim_view)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.setSpacing(4)
@@ -1064,8 +1065,12 @@ class StatsView(QWidget):
         return value if isinstance(value, str) else None
 
     def _update_sim_button(self, *_args) -> None:
-        self.sim_button.setVisible(self._selected_iccid() is not None
-                                   and self.receivers(self.sim_wanted) > 0)
+        self.sim_button.setVisible(self._sim_view and self._selected_iccid() is not None)
+
+    def offer_sim_view(self) -> None:
+        """Offer "Show this SIM" (``sim_wanted``) for a selected SIM: someone shows it."""
+        self._sim_view = True
+        self._update_sim_button()
 
     def _on_sim_button_clicked(self) -> None:
         iccid = self._selected_iccid()

@@ -547,6 +547,7 @@ class MainWindow(QMainWindow):
         self.statistics.shown_changed.connect(self._on_statistics_shown_changed)
         if hasattr(self, "show_sim"):  # the per-SIM view (app.ui.simview)
             self.statistics.sim_wanted.connect(self.show_sim)
+            self.statistics.offer_sim_view()
         if self.sim_test.iccid():
             self.reader.set_checklist_sim(self.sim_test.iccid())
 

@@ -116,6 +116,13 @@ def test_statistics_view_live_filtered_click_through_and_export(
     window.tabs.setCurrentWidget(view)
     view.select_figure("top_events")
     qtbot.waitUntil(lambda: view.model.rowCount() == 2, timeout=WAIT)
+    view.table.selectRow(0)  # a SIM chosen: its own view is a click away (app.ui.simview)
+    assert view.sim_button.isVisibleTo(view) == hasattr(window, "show_sim")
+    if hasattr(window, "show_sim"):
+        view.sim_button.click()
+        qtbot.waitUntil(lambda: getattr(window, "sim_view", None) is not None
+                        and window.sim_view.isVisible(), timeout=WAIT)
+        window.sim_view.close()
     second = view.table.visualRect(view.model.index(1, 0)).center()
     qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=second)
     assert window.filter_bars["event"]._edit.text() == f'iccid == "{SIM_A}"'
