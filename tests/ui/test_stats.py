@@ -6,6 +6,7 @@ PNG and an SVG and its numbers as CSV."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import xml.etree.ElementTree as ET
 
@@ -39,6 +40,10 @@ def usage(number: int, iccid: str, traffic: int, total, cost=None) -> dict:
         record["cost"] = cost
         record["currency"] = {"code": "EUR"}
     return record
+
+
+def _seconds(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def send(window, records: list[dict]) -> None:
@@ -141,6 +146,15 @@ def test_statistics_view_live_filtered_click_through_and_export(
                                                                               point.y()))
     assert window.filter_bars["event"]._edit.text() == f'iccid == "{SIM_B}"'
 
+    # The bucket follows the zoom: ten seconds of the chart count in 1 s buckets.
+    window.tabs.setCurrentWidget(view)
+    view.select_figure("family_time")
+    coarse = view.current_figure().every
+    start = min(_seconds(r[0]) for r in view.current_figure().rows)
+    view.chart.getPlotItem().setXRange(start, start + 10, padding=0)
+    qtbot.waitUntil(lambda: view.figures["family_time"].every == 1.0, timeout=WAIT)
+    assert coarse > 1.0
+
     # Exports: the numbers read back; the chart as a real PNG and a well-formed SVG.
     window.tabs.setCurrentWidget(view)
     view.select_figure("top_data")
@@ -154,6 +168,14 @@ def test_statistics_view_live_filtered_click_through_and_export(
     view.export("svg", tmp_path / "top.svg")
     root = ET.parse(tmp_path / "top.svg").getroot()
     assert root.tag.endswith("svg") and len(list(root.iter())) > 10
+
+
+    # A failure reaches the message bar, readable; the thread carries on.
+    view.set_capture(tmp_path / "gone.sqlite")
+    qtbot.waitUntil(lambda: "Computing the statistics failed" in window.message_bar.last_error,
+                    timeout=WAIT)
+    assert "does not exist" in window.message_bar.last_error
+    assert view.worker._thread.is_alive()
 
 
 def test_click_expressions_quote_what_they_match(qtbot):
