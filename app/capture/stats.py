@@ -133,11 +133,12 @@ class RequestBucket:
     duration_ms: float  # sum of the time from their headers' arrival until stored
     max_duration_ms: float | None
     refused: int  # answered with anything but 200
+    timed: int = 0  # of them, those with a duration (imported ones have none)
 
     @property
     def mean_duration_ms(self) -> float | None:
-        timed = self.duration_ms
-        return None if self.max_duration_ms is None else timed / self.requests
+        """The mean time until stored (None when no request of the bucket was timed)."""
+        return self.duration_ms / self.timed if self.timed else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,8 +486,9 @@ def request_stats(db: sqlite3.Connection, every: float, after: int = 0,
     upto = 2**62 if upto is None else upto
     rows = db.execute(
         f"SELECT {bucket} AS b, count(*), total(record_count), total(body_size), "
-        f"max(body_size), total(duration_ms), max(duration_ms), sum(status <> 200) "
+        f"max(body_size), total(duration_ms), max(duration_ms), sum(status <> 200), "
+        f"count(duration_ms) "
         f"FROM request WHERE id > ? AND id <= ? GROUP BY b ORDER BY b", (after, upto))
     return [RequestBucket(bucket_iso(b) if b is not None else "", n, int(records), int(size),
-                          max_size or 0, duration, max_duration, refused or 0)
-            for b, n, records, size, max_size, duration, max_duration, refused in rows]
+                          max_size or 0, duration, max_duration, refused or 0, timed)
+            for b, n, records, size, max_size, duration, max_duration, refused, timed in rows]

@@ -368,6 +368,8 @@ def test_request_buckets(tmp_path):
         assert max(b.max_bytes for b in buckets) == max(map(len, bodies))
         assert sum(b.refused for b in buckets) == 1
         assert all(b.max_duration_ms is not None and b.max_duration_ms >= 0 for b in buckets)
+        assert sum(b.timed for b in buckets) == 4
+        assert all(0 <= b.mean_duration_ms <= b.max_duration_ms for b in buckets)
         assert [b.requests for b in request_stats(db, 86400, after=2)] in ([2], [1, 1])
     finally:
         db.close()
