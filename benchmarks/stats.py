@@ -8,7 +8,14 @@ events and usage records, 3,000 a request), all indexed but a last batch of 3,00
 stored: those are read from their JSON). ``--capture`` keeps it in PATH and reuses it when it
 is there. Baselines in the same run: ``SELECT count(*) FROM record_index`` and one pass over
 the index reading a column (``total(volume)``), the floor of any aggregation over it.
-Targets: each figure <= 1 s, the ``stats`` command <= 2 s, at 1,000,000 records.
+Unfiltered figures from the first record on read the receiver's rollups (``record_rollup``,
+``sim_rollup``) plus the records since. Targets: each figure <= 1 s, the ``stats`` command
+<= 2 s, at 1,000,000 records.
+
+    uv run python benchmarks/stats.py --idle-indexing 150000 [--repeat 3]
+
+measures instead what keeping the rollups costs the receiver's idle indexing (the same records
+indexed 500 a step with and without the rollup step, rounds alternating).
 """
 
 from __future__ import annotations
@@ -49,12 +56,57 @@ def build(path: Path, records: int) -> None:
           f"({time.perf_counter() - t0:.1f} s in all)")
 
 
+def idle_indexing(records: int, rounds: int) -> None:
+    """What keeping the rollups costs the receiver's idle indexing: the same records indexed
+    with and without the rollup step (rounds alternate the two; best of each)."""
+    from unittest import mock
+
+    from app.capture import writer as writer_module
+    from app.capture.writer import CaptureWriter, Incoming
+    from app.replay.generator import Generator
+
+    gen = Generator(sims=2000, seed=9)
+    bodies = [json.dumps(gen.records(3000)).encode() for _ in range(4)]
+    batches = max(1, records // 3000)
+
+    def run(rollups: bool) -> float:
+        with tempfile.TemporaryDirectory() as folder:
+            writer = CaptureWriter(Path(folder) / "c.sqlite")
+            for i in range(batches):
+                writer.store(Incoming("POST", "/", bodies[i % len(bodies)],
+                                      content_type="application/json"))
+            step = writer_module.roll_up if rollups else lambda db: 0
+            with mock.patch.object(writer_module, "roll_up", step):
+                t0 = time.perf_counter()
+                while writer.index_pending(500):  # the receiver's step
+                    pass
+                took = time.perf_counter() - t0
+            writer.close()
+            return took
+
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(rounds):
+        for rollups in (False, True):
+            best[rollups] = min(best[rollups], run(rollups))
+    n = batches * 3000
+    print(f"{n:,} records indexed while idle, 500 a step (best of {rounds}):")
+    print(f"  without the rollups (baseline) {best[False]:6.2f} s  "
+          f"{best[False] / n * 1e6:5.1f} us a record")
+    print(f"  with the rollups               {best[True]:6.2f} s  "
+          f"{best[True] / n * 1e6:5.1f} us a record  ({best[True] / best[False]:.2f}x)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--capture", type=Path)
+    parser.add_argument("--idle-indexing", type=int, metavar="RECORDS",
+                        help="only measure what the rollups cost idle indexing, on RECORDS")
     args = parser.parse_args()
+    if args.idle_indexing:
+        idle_indexing(args.idle_indexing, args.repeat)
+        return 0
 
     from app.capture.schema import open_reader
     from app.capture.stats import auto_every, record_span, record_stats, request_stats

@@ -30,7 +30,14 @@ from app import APP_NAME, __version__
 from app.capture.answers import Answer, derived_answer, is_status_page
 from app.config import is_own, private_dir
 from app.db import sqlite3, sqlite_problem
-from app.records.fields import INDEXED, SORT_KEYS, field_sql, index_column, regexp
+from app.records.fields import (
+    INDEXED,
+    SORT_KEYS,
+    field_sql,
+    index_column,
+    regexp,
+    time_key_sql,
+)
 from app.records.shape import family_sql
 
 SCHEMA_VERSION = 8  # 2: record_index; 3: a body may be stored once, as its records;
@@ -96,6 +103,8 @@ CREATE TABLE record (
 {{index_table}}
 
 {{ledger_tables}}
+
+{{rollup_tables}}
 
 PRAGMA user_version = {SCHEMA_VERSION};
 """
@@ -220,10 +229,162 @@ def _index_columns_script(db: sqlite3.Connection) -> str:
 
 
 def _migrate_to_8(db: sqlite3.Connection) -> None:
-    """Add the sort indexes of record_index (a few seconds for 1,000,000 records), and its
-    columns of format 8 (``rat``, ``currency``) filled from the records, in one transaction."""
-    db.executescript(f"BEGIN;{_index_columns_script(db)}{_SORT_INDEXES}"
-                     f"PRAGMA user_version = 8; COMMIT;")
+    """Add the sort indexes of record_index (a few seconds for 1,000,000 records), its columns
+    of format 8 (``rat``, ``currency``) filled from the records, and the rollups summed over
+    the records indexed so far (several seconds more), in one transaction."""
+    db.executescript(f"BEGIN;{_index_columns_script(db)}{_SORT_INDEXES}")
+    try:
+        if not has_rollups(db):  # (executescript would commit: one statement at a time)
+            for statement in _ROLLUP_TABLES.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')",
+                       (ROLLUP_THROUGH,))
+            roll_up(db)
+        db.execute("PRAGMA user_version = 8")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# The rollups (format 8): records, data MB, SMS and cost pre-summed per group of the small-
+# valued fields and hour of the record's time (record_rollup), and per SIM (sim_rollup), for
+# the records in record_index up to meta 'rollup_through'. The receiver adds each range it
+# indexes in the same transaction (roll_up); app.capture.stats reads them for the unfiltered
+# figures, with the same measure expressions as its own (measures_sql), plus the records since.
+
+ROLLUP_THROUGH = "rollup_through"  # meta key: the last record.id the rollups cover
+ROLLUP_FIELDS = ("family", "type", "type_id", "alert", "severity", "operator", "country", "rat",
+                 "currency")  # record_rollup's groups (and ``hour``)
+SIM_ROLLUP_FIELDS = ("family", "iccid", "endpoint")  # sim_rollup's groups
+ROLLUP_MEASURES = ("records", "data_mb", "sms", "cost", "cost_records", "unreadable")
+HOUR_MS = 3_600_000
+_ROLLUP_COLUMNS = ("records INTEGER NOT NULL, data_mb REAL NOT NULL, sms REAL NOT NULL, "
+                   "cost REAL NOT NULL, cost_records INTEGER NOT NULL, "
+                   "unreadable INTEGER NOT NULL")
+# ``key``: the group's values as a JSON array (a NULL value is a group too, which a primary key
+# of the columns themselves would not find again); the columns hold the values as indexed (no
+# type: no affinity). ``hour``: the Unix milliseconds of the start of the hour, NULL when the
+# record's time is not readable.
+_ROLLUP_TABLES = (
+    "CREATE TABLE IF NOT EXISTS record_rollup (key TEXT PRIMARY KEY, "
+    + ", ".join(f'"{name}"' for name in ROLLUP_FIELDS)
+    + f", hour INTEGER, {_ROLLUP_COLUMNS}) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS sim_rollup (key TEXT PRIMARY KEY, "
+    + ", ".join(f'"{name}"' for name in SIM_ROLLUP_FIELDS)
+    + f", {_ROLLUP_COLUMNS}) WITHOUT ROWID;")
+_SCHEMA = _SCHEMA.replace("{rollup_tables}", _ROLLUP_TABLES)
+DATA, SMS = 5, 6  # traffic type ids of usage records
+_UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
+_MS_OFFSET = 10**15  # added before the integer division: every bucket start is then positive
+_MAX_FLOAT = "1.7976931348623157e308"
+# A string that counts as its number: JSON number syntax, white space around allowed.
+NUMBER_TEXT = r"^[ \t\r\n]*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?[ \t\r\n]*$"
+_WHITE = "' ' || char(9, 10, 13)"
+
+
+def millis_sql(time_value: str, key_sql=time_key_sql) -> str:
+    """SQL giving the Unix milliseconds of a time value's instant, or NULL."""
+    return f"CAST(round(({key_sql(time_value)} - {_UNIX_EPOCH_JD}) * 86400000.0) AS INTEGER)"
+
+
+def bucket_of_millis_sql(millis: str, every: float | None) -> str:
+    """SQL giving the start (Unix milliseconds) of the bucket of ``every`` seconds holding
+    ``millis``; buckets start at whole multiples of their size since 1970. The bucket of an
+    hour's start (a rollup's ``hour``) is that of every instant of the hour when the size is
+    whole hours."""
+    if every is None:
+        return "NULL"
+    size = max(1, round(every * 1000))
+    offset = size * (_MS_OFFSET // size + 1)
+    return f"((({millis}) + {offset}) / {size} * {size} - {offset})"
+
+
+def number_sql(value: str, is_bool: str) -> str:
+    """SQL giving ``value`` (as a field reads it) as a number, or NULL when it is not one: a
+    numeric string counts as its number; ``is_bool`` is SQL true when the JSON value was a
+    boolean (which reads as 1 or 0); text that is not JSON number syntax, and infinities, are
+    not numbers."""
+    text = f"trim({value}, {_WHITE})"
+    return (f"(CASE typeof({value}) "
+            f"WHEN 'integer' THEN CASE WHEN {value} IN (0, 1) AND {is_bool} THEN NULL "
+            f"ELSE {value} END "
+            f"WHEN 'real' THEN CASE WHEN {value} BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} "
+            f"THEN {value} END "
+            f"WHEN 'text' THEN CASE WHEN regexp('{NUMBER_TEXT}', {value}) AND CAST({text} AS "
+            f"REAL) BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} THEN CAST({text} AS REAL) END END)")
+
+
+def measures_sql(family: str, type_id: str, volume: str, cost: str, vol_bool: str,
+                 cost_bool: str) -> str:
+    """SQL of the six aggregates of a group (:data:`ROLLUP_MEASURES`): records, data MB, SMS,
+    the sum of cost, how many records carry a cost, how many are unreadable."""
+    vol = number_sql(volume, vol_bool)
+    cst = number_sql(cost, cost_bool)
+    usage = f"{family} = 'usage'"
+    return (f"count(*), "
+            f"total(CASE WHEN {usage} AND {type_id} = {DATA} THEN {vol} END), "
+            f"total(CASE WHEN {usage} AND {type_id} = {SMS} THEN {vol} END), "
+            f"total({cst}), count({cost}), "
+            f"sum(CASE WHEN {usage} AND {vol} IS NULL THEN 1 "
+            f"WHEN {cost} IS NOT NULL AND {cst} IS NULL THEN 1 ELSE 0 END)")
+
+
+def index_measures_sql(alias: str = "k") -> str:
+    """:func:`measures_sql` over record_index (``alias``): whether a volume or cost of 0 or 1
+    was a JSON boolean is read from the record itself (only for those)."""
+    one = f"(SELECT json_type(r1.json, '$.{{}}') FROM record AS r1 WHERE r1.id = {alias}.id)"
+    vol_bool = (f"(coalesce(nullif({one.format('volume.total')}, 'null'), "
+                f"nullif({one.format('detail.volume.total')}, 'null'), '') "
+                f"IN ('true', 'false'))")
+    cost_bool = f"(coalesce({one.format('cost')}, '') IN ('true', 'false'))"
+    return measures_sql(f"{alias}.family", f'{alias}."type_id"', f'{alias}."volume"',
+                        f'{alias}."cost"', vol_bool, cost_bool)
+
+
+def _roll_up_sql(table: str, fields: tuple[str, ...], hour: bool) -> str:
+    groups = [f'k."{index_column(name)}"' if name != "family" else "k.family"
+              for name in fields]
+    names = [*fields, *(("hour",) if hour else ())]
+    if hour:
+        groups.append(bucket_of_millis_sql(millis_sql(f'k."{index_column("time")}"'), 3600))
+    quoted = ", ".join(f'"{name}"' for name in names)
+    update = ", ".join(f"{m} = {m} + excluded.{m}" for m in ROLLUP_MEASURES)
+    return (f"INSERT INTO {table} (key, {quoted}, {', '.join(ROLLUP_MEASURES)}) "
+            f"SELECT json_array({quoted}), * FROM (SELECT "
+            + ", ".join(f'{sql} AS "{name}"' for sql, name in zip(groups, names, strict=True))
+            + f", {index_measures_sql('k')} FROM record_index AS k WHERE k.id > ? AND k.id <= ? "
+            f"GROUP BY {', '.join(str(n + 1) for n in range(len(names)))}) WHERE true "
+            f"ON CONFLICT (key) DO UPDATE SET {update}")
+
+
+_ROLL_UP = (_roll_up_sql("record_rollup", ROLLUP_FIELDS, True),
+            _roll_up_sql("sim_rollup", SIM_ROLLUP_FIELDS, False))
+
+
+def roll_up(db: sqlite3.Connection) -> int:
+    """Add the records indexed since meta 'rollup_through' to the rollups (inside the
+    writer's transaction; never beyond record_index); returns how many."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (ROLLUP_THROUGH,)).fetchone()
+    if row is None:
+        return 0
+    through = int(row[0])
+    last = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
+    if last <= through:
+        return 0
+    for sql in _ROLL_UP:
+        db.execute(sql, (through, last))
+    db.execute("UPDATE meta SET value = ? WHERE key = ?", (str(last), ROLLUP_THROUGH))
+    return last - through
+
+
+def has_rollups(db: sqlite3.Connection) -> bool:
+    """Whether the capture keeps the rollups (format 8 since the Statistics view)."""
+    return db.execute("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                      "AND name IN ('record_rollup', 'sim_rollup')").fetchone()[0] == 2
 
 
 def _index_view(db: sqlite3.Connection) -> str | None:
@@ -397,6 +558,7 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.create_function("regexp", 2, regexp, deterministic=True)  # (the rollups' numbers)
     try:
         version = _check(db, path)
         if version == 0:
@@ -422,14 +584,15 @@ def open_writer_db(path: Path, sync: str = "normal") -> sqlite3.Connection:
             _migrate_to_6(db)
         if 0 < version < 7:  # 6: no request target as it arrived, no endpoint
             _migrate_to_7(db)
-        if 0 < version < 8 or (version == 8 and _missing_index_columns(db)):
-            _migrate_to_8(db)  # 7: no sort indexes; 8 made before rat and currency
+        if 0 < version < 8 or (version == 8 and (_missing_index_columns(db)
+                                                 or not has_rollups(db))):
+            _migrate_to_8(db)  # 7: no sort indexes; 8 made before rat, currency, the rollups
         if version == 0:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [("application", APP_NAME), ("created_by", __version__),
-                 ("created_at", utc_now_iso()), (INTEROP_FROM, "1")],
+                 ("created_at", utc_now_iso()), (INTEROP_FROM, "1"), (ROLLUP_THROUGH, "0")],
             )
     except sqlite3.DatabaseError as exc:
         db.close()

@@ -29,7 +29,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.capture.schema import has_ledger, has_sort_indexes
+from app.capture.schema import (
+    HOUR_MS,
+    ROLLUP_FIELDS,
+    ROLLUP_THROUGH,
+    SIM_ROLLUP_FIELDS,
+    bucket_of_millis_sql,
+    has_ledger,
+    has_rollups,
+    has_sort_indexes,
+    index_measures_sql,
+    measures_sql,
+    millis_sql,
+)
 from app.db import sqlite3
 from app.filters.nodes import FAMILY_JSON
 from app.filters.planner import Filter
@@ -37,7 +49,6 @@ from app.records.fields import FIELDS, field_sql, index_column, regexp, time_key
 from app.records.shape import FAMILIES
 
 MEASURES = ("records", "data_mb", "sms", "cost")  # every row has all four (cost may be None)
-DATA, SMS = 5, 6  # traffic type ids of usage records
 
 # What ``by`` can group by: name -> what it is. ``family`` is the record family; the others are
 # fields of the filter language (``docs/filters.md``), ``event_type`` being its ``type``.
@@ -64,17 +75,12 @@ _BY_FIELD = {"event_type": "type"}  # by name -> field name, where they differ
 # 1NCE's RAT type values (docs/record-schema.md section 3.6).
 RAT_NAMES = {1: "3G", 2: "2G", 5: "HSPA+", 6: "LTE", 8: "NB-IoT", 9: "CAT-M"}
 
+_UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _EVERY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*", re.IGNORECASE)
 _ROUND_SIZES = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
                 43200, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400,
                 365 * 86400)
-_UNIX_EPOCH_JD = 2440587.5  # the Julian day of 1970-01-01T00:00:00Z
-_MS_OFFSET = 10**15  # added before the integer division: every bucket start is then positive
-_MAX_FLOAT = "1.7976931348623157e308"
-# A string that counts as its number: JSON number syntax, white space around allowed.
-NUMBER_TEXT = r"^[ \t\r\n]*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?[ \t\r\n]*$"
-_WHITE = "' ' || char(9, 10, 13)"
 
 
 @dataclass(frozen=True)
@@ -211,43 +217,7 @@ def _bucket_sql(time_value: str, every: float | None, key_sql=time_key_sql) -> s
     """SQL giving the Unix milliseconds of the bucket start of a time value, or NULL."""
     if every is None:
         return "NULL"
-    size = max(1, round(every * 1000))
-    offset = size * (_MS_OFFSET // size + 1)
-    millis = (f"CAST(round(({key_sql(time_value)} - {_UNIX_EPOCH_JD}) * 86400000.0) "
-              f"AS INTEGER)")
-    return f"((({millis}) + {offset}) / {size} * {size} - {offset})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Numbers
-
-
-def number_sql(value: str, is_bool: str) -> str:
-    """SQL giving ``value`` (as a field reads it) as a number, or NULL when it is not one: a
-    numeric string counts as its number; ``is_bool`` is SQL true when the JSON value was a
-    boolean (which reads as 1 or 0); text that is not JSON number syntax, and infinities, are
-    not numbers."""
-    text = f"trim({value}, {_WHITE})"
-    return (f"(CASE typeof({value}) "
-            f"WHEN 'integer' THEN CASE WHEN {value} IN (0, 1) AND {is_bool} THEN NULL "
-            f"ELSE {value} END "
-            f"WHEN 'real' THEN CASE WHEN {value} BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} "
-            f"THEN {value} END "
-            f"WHEN 'text' THEN CASE WHEN regexp('{NUMBER_TEXT}', {value}) AND CAST({text} AS "
-            f"REAL) BETWEEN -{_MAX_FLOAT} AND {_MAX_FLOAT} THEN CAST({text} AS REAL) END END)")
-
-
-def _measures_sql(family: str, type_id: str, volume: str, cost: str, vol_bool: str,
-                  cost_bool: str) -> str:
-    vol = number_sql(volume, vol_bool)
-    cst = number_sql(cost, cost_bool)
-    usage = f"{family} = 'usage'"
-    return (f"count(*), "
-            f"total(CASE WHEN {usage} AND {type_id} = {DATA} THEN {vol} END), "
-            f"total(CASE WHEN {usage} AND {type_id} = {SMS} THEN {vol} END), "
-            f"total({cst}), count({cost}), "
-            f"sum(CASE WHEN {usage} AND {vol} IS NULL THEN 1 "
-            f"WHEN {cost} IS NOT NULL AND {cst} IS NULL THEN 1 ELSE 0 END)")
+    return bucket_of_millis_sql(millis_sql(time_value, key_sql), every)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,25 +238,64 @@ def _register(db: sqlite3.Connection) -> None:
 
 def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable[str] = (),
                  every: float | None = None, after: int = 0, upto: int | None = None,
-                 families: Iterable[str] | None = None) -> StatsTable:
+                 families: Iterable[str] | None = None, rollups: bool = True) -> StatsTable:
     """Records, data MB, SMS and cost of the records in (``after``, ``upto``] (of
     ``families``, passing ``flt``), grouped by the ``by`` fields (:data:`BY_FIELDS`) and by
     buckets of ``every`` seconds of the record's time. ``through`` of the answer is the last
-    record id it covers: pass it as ``after`` next time and :func:`merge` the answers."""
+    record id it covers: pass it as ``after`` next time and :func:`merge` the answers.
+
+    Without a filter, from the first record on, grouped by fields the capture's rollups keep
+    (and by whole hours, if by time), the records the rollups cover are read from them
+    (``rollups=False``: never; the answer is the same)."""
     by = _check_by(by)
     if every is not None and every <= 0:
         raise ValueError("a bucket must be longer than 0 s")
     _register(db)
     families = tuple(families) if families is not None else None
+    flt = None if flt is None or flt.is_empty else flt
+    rollup = rollups and _rollup_of(db, flt, by, every, after)
+    began = rollup and not db.in_transaction
+    if began:  # one snapshot: the rollups and the records they cover
+        db.execute("BEGIN")
+    try:
+        return _record_stats(db, flt, by, every, after, upto, families, rollup)
+    finally:
+        if began and db.in_transaction:
+            db.execute("COMMIT")
+
+
+def _rollup_of(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
+               every: float | None, after: int) -> str | None:
+    """The rollup table that can count these statistics, or None."""
+    if flt is not None or after != 0 or not has_rollups(db):
+        return None
+    fields = {_BY_FIELD.get(name, name) for name in by}
+    hours = every is None or (every * 1000 == round(every * 1000)
+                              and round(every * 1000) % HOUR_MS == 0)
+    if hours and fields <= set(ROLLUP_FIELDS):
+        return "record_rollup"
+    if every is None and fields <= set(SIM_ROLLUP_FIELDS):
+        return "sim_rollup"
+    return None
+
+
+def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
+                  every: float | None, after: int, upto: int | None,
+                  families: tuple[str, ...] | None, rollup: str | None) -> StatsTable:
     last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
     through = last if upto is None else min(upto, last)
     table = StatsTable(by=by, every=every, through=max(through, after))
     if through <= after:
         return table
     indexed = db.execute("SELECT coalesce(max(id), 0) FROM record_index").fetchone()[0]
-    flt = None if flt is None or flt.is_empty else flt
     ledger = has_ledger(db) if flt is not None else True
     parts = []
+    if rollup:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (ROLLUP_THROUGH,)).fetchone()
+        rolled = int(row[0]) if row is not None else 0
+        if 0 < rolled <= through:
+            parts.append(_rollup_part(rollup, by, every, families))
+            after = rolled
     if indexed > after:
         parts.append(_index_part(db, flt, by, every, families, ledger, after,
                                  min(through, indexed)))
@@ -304,16 +313,24 @@ def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable
     return table
 
 
+def _rollup_part(table: str, by: tuple[str, ...], every: float | None,
+                 families: tuple[str, ...] | None) -> tuple[str, list]:
+    keys = [f'"{_BY_FIELD.get(name, name)}"' for name in by]
+    bucket = bucket_of_millis_sql("hour", every) if table == "record_rollup" else "NULL"
+    where, params = "true", []
+    if families is not None:
+        where = f"family IN ({', '.join('?' * len(families))})"
+        params = list(families)
+    groups = ", ".join(str(n + 1) for n in range(len(by) + 1))
+    return (f"SELECT {', '.join([*keys, bucket])}, sum(records), total(data_mb), total(sms), "
+            f"total(cost), sum(cost_records), sum(unreadable) FROM {table} WHERE {where} "
+            f"GROUP BY {groups}", params)
+
+
 def _index_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
-    one = "(SELECT json_type(r1.json, '$.{}') FROM record AS r1 WHERE r1.id = k.id)"
-    vol_bool = (f"(coalesce(nullif({one.format('volume.total')}, 'null'), "
-                f"nullif({one.format('detail.volume.total')}, 'null'), '') "
-                f"IN ('true', 'false'))")
-    cost_bool = f"(coalesce({one.format('cost')}, '') IN ('true', 'false'))"
-    measures = _measures_sql("k.family", 'k."type_id"', 'k."volume"', 'k."cost"', vol_bool,
-                             cost_bool)
     bucket = _bucket_sql(f'k."{index_column("time")}"', every)
-    return _grouped(db, "index", flt, by, bucket, measures, families, ledger, after, upto)
+    return _grouped(db, "index", flt, by, bucket, index_measures_sql("k"), families, ledger,
+                    after, upto)
 
 
 def _json_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
@@ -321,7 +338,7 @@ def _json_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, 
                 "nullif(json_type(r.json, '$.detail.volume.total'), 'null'), '') "
                 "IN ('true', 'false'))")
     cost_bool = "(coalesce(json_type(r.json, '$.cost'), '') IN ('true', 'false'))"
-    measures = _measures_sql(FAMILY_JSON, field_sql("type_id"), field_sql("volume"),
+    measures = measures_sql(FAMILY_JSON, field_sql("type_id"), field_sql("volume"),
                              field_sql("cost"), vol_bool, cost_bool)
     bucket = _bucket_sql(field_sql("time"), every)
     return _grouped(db, "json", flt, by, bucket, measures, families, ledger, after, upto)

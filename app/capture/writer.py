@@ -25,6 +25,7 @@ from app.capture.schema import (
     CaptureLockedError,
     check_sqlite,
     open_writer_db,
+    roll_up,
     utc_now_iso,
 )
 from app.config import MAX_RECORDS_PER_POST, private_dir
@@ -344,7 +345,8 @@ class CaptureWriter:
                 raise
 
     def index_pending(self, limit: int = 500) -> int:
-        """Index up to ``limit`` records not yet in ``record_index``, then, with what is left of
+        """Index up to ``limit`` records not yet in ``record_index`` (and add them to the
+        statistics' rollups: :func:`app.capture.schema.roll_up`), then, with what is left of
         ``limit``, add indexed records to the redelivery ledger
         (:func:`app.capture.ledger.fill`), in one transaction; returns how many records it took
         (0: both are complete). The ledger catches up once the index has."""
@@ -357,6 +359,8 @@ class CaptureWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             count = db.execute(_INDEX_RECORDS, (done, limit)).rowcount
+            if count:  # the statistics' rollups: up to what is indexed, in the same commit
+                roll_up(db)
             if count < limit:  # a step is at most ``limit`` records: a batch waits one step
                 count += fill_ledger(db, limit - count)  # never beyond record_index
             db.execute("COMMIT")
