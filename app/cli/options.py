@@ -342,7 +342,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def add_send_parser(sub) -> None:
     """Add the ``send`` sub-command to ``sub`` (from ``ArgumentParser.add_subparsers``)."""
-    from app.replay.sender import sample_names  # the sample library, read only for the help
+    from app.replay.samples import sample_names  # the library, read only for the help (not
+    # app.replay.sender: it imports aiohttp, 0.6 s that every command would pay at start)
 
     p = sub.add_parser(
         "send", help="send records to an endpoint like the 1NCE Data Streamer",

@@ -99,3 +99,11 @@ if __name__ == "__main__":
     for path in write_generated():
         print(path)
     sys.exit(0)
+
+
+def sample_names() -> list[str]:
+    """The names ``send --sample`` takes, in the library's order ([] when it cannot be read)."""
+    try:
+        return [s.name for s in library()]
+    except (OSError, ValueError, TypeError):
+        return []

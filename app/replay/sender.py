@@ -610,16 +610,6 @@ def records_from_sample(name: str) -> list[bytes]:
     return texts
 
 
-def sample_names() -> list[str]:
-    """The names ``--sample`` takes, in the library's order."""
-    from app.replay import samples
-
-    try:
-        return [s.name for s in samples.library()]
-    except (OSError, ValueError, TypeError):
-        return []
-
-
 def generated_records(count: int, seed: int, sims: int = 100) -> list[dict]:
     """``count`` realistic fake records from :class:`app.generator.Generator`."""
     from app.replay.generator import Generator
