@@ -352,9 +352,13 @@ def _roll_up_sql(table: str, fields: tuple[str, ...], hour: bool) -> str:
     if hour:
         groups.append(bucket_of_millis_sql(millis_sql(f'k."{index_column("time")}"'), 3600))
     quoted = ", ".join(f'"{name}"' for name in names)
+    # the hour first: the groups of one indexing step (records arrive about in time order)
+    # are then on a few pages of the table, not spread over all of it (each page a step
+    # changes is written again)
+    key = ", ".join(f'"{name}"' for name in (names[-1:] + names[:-1] if hour else names))
     update = ", ".join(f"{m} = {m} + excluded.{m}" for m in ROLLUP_MEASURES)
     return (f"INSERT INTO {table} (key, {quoted}, {', '.join(ROLLUP_MEASURES)}) "
-            f"SELECT json_array({quoted}), * FROM (SELECT "
+            f"SELECT json_array({key}), * FROM (SELECT "
             + ", ".join(f'{sql} AS "{name}"' for sql, name in zip(groups, names, strict=True))
             + f", {index_measures_sql('k')} FROM record_index AS k WHERE k.id > ? AND k.id <= ? "
             f"GROUP BY {', '.join(str(n + 1) for n in range(len(names)))}) WHERE true "
