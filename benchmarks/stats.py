@@ -16,6 +16,13 @@ Unfiltered figures from the first record on read the receiver's rollups (``recor
 
 measures instead what keeping the rollups costs the receiver's idle indexing (the same records
 indexed 500 a step with and without the rollup step, rounds alternating).
+
+    uv run python benchmarks/stats.py --zoom 6 --capture PATH [--repeat 3]
+
+measures instead the Statistics view's full recompute (``app.ui.stats.compute``) zoomed to 6
+hours in the middle of the capture at 1-minute buckets (the time figures count only the time
+shown, along the time index), against the unfiltered full zoom-out (the baseline) and the same
+1-minute bucket with no window (every record counted: what a zoom cost before).
 """
 
 from __future__ import annotations
@@ -54,6 +61,34 @@ def build(path: Path, records: int) -> None:
     writer.close()
     print(f"capture: {records:,} records written in {stored:.1f} s, indexed in {indexed:.1f} s "
           f"({time.perf_counter() - t0:.1f} s in all)")
+
+
+def zoom(args) -> int:
+    """The Statistics view's full recompute, zoomed (see the module's docstring)."""
+    from app.capture.schema import open_reader
+    from app.ui.stats import Query, _span, compute
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.capture or Path(folder) / "stats.sqlite"
+        if not path.exists():
+            build(path, args.records)
+        db = open_reader(path)
+        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+        first, last = _span(db, None)
+        low = (first + last) / 2 - args.zoom * 1800
+        window = (low, low + args.zoom * 3600)
+        print(f"{total:,} records; best of {args.repeat}")
+        for name, query in (("baseline: full zoom-out (unfiltered)", Query()),
+                            (f"zoomed to {args.zoom:g} h, 1-min buckets", Query(every=60,
+                                                                               window=window)),
+                            ("1-min buckets, no window (all records)", Query(every=60))):
+            seconds, (figures, _) = best_of(lambda q=query: compute(db, q), args.repeat)
+            shown = next(f for f in figures if f.key == "family_time")
+            counted = sum(sum(row[1:]) for row in shown.rows)
+            print(f"  {name:<42} {seconds:7.3f} s  buckets of {shown.every:g} s, "
+                  f"{len(shown.rows):,} buckets, {counted:,} records in the time figures")
+        db.close()
+    return 0
 
 
 def idle_indexing(records: int, rounds: int) -> None:
@@ -103,10 +138,14 @@ def main() -> int:
     parser.add_argument("--capture", type=Path)
     parser.add_argument("--idle-indexing", type=int, metavar="RECORDS",
                         help="only measure what the rollups cost idle indexing, on RECORDS")
+    parser.add_argument("--zoom", type=float, metavar="HOURS",
+                        help="only measure the Statistics view zoomed to HOURS at 1-min buckets")
     args = parser.parse_args()
     if args.idle_indexing:
         idle_indexing(args.idle_indexing, args.repeat)
         return 0
+    if args.zoom:
+        return zoom(args)
 
     from app.capture.schema import open_reader
     from app.capture.stats import auto_every, record_span, record_stats, request_stats

@@ -238,27 +238,35 @@ def _register(db: sqlite3.Connection) -> None:
 
 def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable[str] = (),
                  every: float | None = None, after: int = 0, upto: int | None = None,
-                 families: Iterable[str] | None = None, rollups: bool = True) -> StatsTable:
+                 families: Iterable[str] | None = None, rollups: bool = True,
+                 since_ms: int | None = None, until_ms: int | None = None) -> StatsTable:
     """Records, data MB, SMS and cost of the records in (``after``, ``upto``] (of
     ``families``, passing ``flt``), grouped by the ``by`` fields (:data:`BY_FIELDS`) and by
     buckets of ``every`` seconds of the record's time. ``through`` of the answer is the last
     record id it covers: pass it as ``after`` next time and :func:`merge` the answers.
 
-    Without a filter, from the first record on, grouped by fields the capture's rollups keep
-    (and by whole hours, if by time), the records the rollups cover are read from them
-    (``rollups=False``: never; the answer is the same)."""
+    ``since_ms``/``until_ms`` (Unix milliseconds; either may be None) keep only the records
+    whose instant (to the millisecond) is in [``since_ms``, ``until_ms``): ``since_ms``
+    included, ``until_ms`` not; a record with no readable time is then not counted. The
+    indexed records are then found along the time index (``record_index_by_time``): a time
+    window costs what it holds, not a pass over the capture.
+
+    Without a filter or a time range, from the first record on, grouped by fields the
+    capture's rollups keep (and by whole hours, if by time), the records the rollups cover are
+    read from them (``rollups=False``: never; the answer is the same)."""
     by = _check_by(by)
     if every is not None and every <= 0:
         raise ValueError("a bucket must be longer than 0 s")
     _register(db)
     families = tuple(families) if families is not None else None
     flt = None if flt is None or flt.is_empty else flt
-    rollup = rollups and _rollup_of(db, flt, by, every, after)
+    window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
+    rollup = rollups and window is None and _rollup_of(db, flt, by, every, after)
     began = rollup and not db.in_transaction
     if began:  # one snapshot: the rollups and the records they cover
         db.execute("BEGIN")
     try:
-        return _record_stats(db, flt, by, every, after, upto, families, rollup)
+        return _record_stats(db, flt, by, every, after, upto, families, rollup, window)
     finally:
         if began and db.in_transaction:
             db.execute("COMMIT")
@@ -281,7 +289,8 @@ def _rollup_of(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
 
 def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
                   every: float | None, after: int, upto: int | None,
-                  families: tuple[str, ...] | None, rollup: str | None) -> StatsTable:
+                  families: tuple[str, ...] | None, rollup: str | None,
+                  window: tuple[int | None, int | None] | None = None) -> StatsTable:
     last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
     through = last if upto is None else min(upto, last)
     table = StatsTable(by=by, every=every, through=max(through, after))
@@ -298,10 +307,10 @@ def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...
             after = rolled
     if indexed > after:
         parts.append(_index_part(db, flt, by, every, families, ledger, after,
-                                 min(through, indexed)))
+                                 min(through, indexed), window))
     if through > indexed:
         parts.append(_json_part(db, flt, by, every, families, ledger, max(after, indexed),
-                                through))
+                                through, window))
     groups: dict[tuple, list] = {}
     for sql, params in parts:
         for row in db.execute(sql, params):
@@ -327,13 +336,15 @@ def _rollup_part(table: str, by: tuple[str, ...], every: float | None,
             f"GROUP BY {groups}", params)
 
 
-def _index_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
+def _index_part(db, flt, by, every, families, ledger, after, upto, window=None
+                ) -> tuple[str, list]:
     bucket = _bucket_sql(f'k."{index_column("time")}"', every)
     return _grouped(db, "index", flt, by, bucket, index_measures_sql("k"), families, ledger,
-                    after, upto)
+                    after, upto, window)
 
 
-def _json_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, list]:
+def _json_part(db, flt, by, every, families, ledger, after, upto, window=None
+               ) -> tuple[str, list]:
     vol_bool = ("(coalesce(nullif(json_type(r.json, '$.volume.total'), 'null'), "
                 "nullif(json_type(r.json, '$.detail.volume.total'), 'null'), '') "
                 "IN ('true', 'false'))")
@@ -341,12 +352,13 @@ def _json_part(db, flt, by, every, families, ledger, after, upto) -> tuple[str, 
     measures = measures_sql(FAMILY_JSON, field_sql("type_id"), field_sql("volume"),
                              field_sql("cost"), vol_bool, cost_bool)
     bucket = _bucket_sql(field_sql("time"), every)
-    return _grouped(db, "json", flt, by, bucket, measures, families, ledger, after, upto)
+    return _grouped(db, "json", flt, by, bucket, measures, families, ledger, after, upto,
+                    window)
 
 
-def _grouped(db, mode, flt, by, bucket, measures, families, ledger, after, upto
+def _grouped(db, mode, flt, by, bucket, measures, families, ledger, after, upto, window=None
              ) -> tuple[str, list]:
-    source, where, params = _source(db, mode, flt, by, families, ledger, after, upto)
+    source, where, params = _source(db, mode, flt, by, families, ledger, after, upto, window)
     cols = ", ".join([*(_key_sql(name, mode) for name in by), bucket])
     groups = ", ".join(str(n + 1) for n in range(len(by) + 1))
     return f"SELECT {cols}, {measures} FROM {source} WHERE {where} GROUP BY {groups}", params
@@ -461,10 +473,12 @@ def _index_is_view(db: sqlite3.Connection) -> bool:
 
 
 def _source(db: sqlite3.Connection, mode: str, flt: Filter | None, by: tuple[str, ...],
-            families, ledger: bool, after: int, upto: int) -> tuple[str, str, list]:
+            families, ledger: bool, after: int, upto: int,
+            window: tuple[int | None, int | None] | None = None) -> tuple[str, str, list]:
     """FROM and WHERE of one half: the indexed records (``k``, joined to ``r`` when the JSON is
-    needed) or the ones not indexed yet (``r``)."""
+    needed) or the ones not indexed yet (``r``), of the time ``window`` if given."""
     params: list[Any] = [after, upto]
+    along_time = False
     if mode == "index":
         needs_json = (flt is not None and flt.reads_json) or any(
             not FIELDS[_BY_FIELD.get(name, name)].indexed for name in by if name != "family")
@@ -472,15 +486,35 @@ def _source(db: sqlite3.Connection, mode: str, flt: Filter | None, by: tuple[str
         # one of the sort indexes (family first) and looks every row up from there: 30 times
         # slower over all the records (benchmarks/stats.py). A temporary view (a capture no
         # receiver upgraded yet, see app.capture.schema) cannot say it, and needs not.
-        plain = " NOT INDEXED" if not _index_is_view(db) else ""
+        # A time window from the first record on: along the time index instead (family
+        # first, then the instant: per family, the window's stretch of it); records since
+        # ``after`` (an update): their few rows in row order.
+        view = _index_is_view(db)
+        along_time = window is not None and after == 0 and not view and has_sort_indexes(db)
+        plain = (" INDEXED BY record_index_by_time" if along_time
+                 else " NOT INDEXED" if not view else "")
         source = (f"record_index AS k{plain}"
                   + (" JOIN record AS r ON r.id = k.id" if needs_json else ""))
         where, family = "k.id > ? AND k.id <= ?", "k.family"
+        time_value = f'k."{index_column("time")}"'
     else:
         source, where, family = "record AS r", "r.id > ? AND r.id <= ?", FAMILY_JSON
-    if families is not None:
-        where += f" AND {family} IN ({', '.join('?' * len(families))})"
-        params += families
+        time_value = field_sql("time")
+    if families is not None or along_time:
+        names = families if families is not None else FAMILIES
+        where += f" AND {family} IN ({', '.join('?' * len(names))})"
+        params += names
+    if window is not None:
+        # the instant as the index keeps it (a Julian day), a millisecond wider than the
+        # window (float rounding), then to the millisecond as the buckets count it
+        key, millis = time_key_sql(time_value), millis_sql(time_value)
+        since, until = window
+        if since is not None:
+            where += f" AND {key} >= ? AND {millis} >= ?"
+            params += [_UNIX_EPOCH_JD + (since - 1) / 86400000, since]
+        if until is not None:
+            where += f" AND {key} < ? AND {millis} < ?"
+            params += [_UNIX_EPOCH_JD + (until + 1) / 86400000, until]
     if flt is not None:
         fw, fp = flt.where(None, mode, ledger)
         where += f" AND ({fw})"

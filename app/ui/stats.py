@@ -58,7 +58,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.capture import stats as capstats
-from app.capture.schema import open_reader
+from app.capture.schema import HOUR_MS, open_reader
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
@@ -83,6 +83,7 @@ def series_color(number: int) -> QColor:
 _FILTER_NAMES = {"family": "family", "event_type": "type", "severity": "severity",
                  "iccid": "iccid", "endpoint": "endpoint", "operator": "operator",
                  "country": "country", "rat": "rat", "alert": "alert"}
+_TIME_FIGURES = ("family_time", "type_time", "alert_time")  # counted from TIMED
 _MEASURE_TITLES = {"records": "Records", "data_mb": "Data (MB)", "sms": "SMS", "cost": "Cost"}
 
 
@@ -91,11 +92,14 @@ _MEASURE_TITLES = {"records": "Records", "data_mb": "Data (MB)", "sms": "SMS", "
 @dataclass(frozen=True)
 class Query:
     """What the figures count: the records of ``families`` (None: all) that ``flt`` keeps, with
-    time buckets of ``every`` seconds (None: as the capture's span asks, :func:`auto_every`)."""
+    time buckets of ``every`` seconds (None: as the capture's span asks, :func:`auto_every`).
+    ``window`` (Unix seconds, from, to): the stretch of time the chart shows (zoomed); with
+    buckets finer than an hour the time figures count only the records of its buckets."""
 
     families: tuple[str, ...] | None = None
     flt: Filter | None = None
     every: float | None = None
+    window: tuple[float, float] | None = None
 
 
 @dataclass
@@ -119,6 +123,7 @@ class Figure:
     unit: str = ""
     value_column: int = 1  # "bars": the column drawn
     every: float | None = None  # time figures: the bucket size, seconds
+    window: tuple[float, float] | None = None  # time figures: the time counted (None: all)
     note: str = ""
     drawn: tuple[int, ...] = ()  # "lines": the columns drawn (the others: in the table only)
 
@@ -136,14 +141,17 @@ class _State:
 
     query: Query
     every: float
+    window: tuple[int, int] | None = None  # the time figures' stretch, Unix ms (None: all)
     through: int = 0
     tables: dict[str, Any] = field(default_factory=dict)
 
 
-# The figures come from two passes over the records (each a full scan on a fresh capture): one
-# grouped by every small-valued field and the time bucket, rolled up into the figures here (a
-# few thousand groups), and one per SIM.
+# The figures come from three counts (rollups of the capture, when unfiltered): one grouped by
+# every small-valued field, one by the fields of the time figures and the time bucket (with
+# buckets finer than an hour: only over the time shown, along the time index), each rolled up
+# into the figures here (a few thousand groups), and one per SIM.
 WIDE = ("family", "event_type", "alert", "severity", "operator", "country", "rat", "currency")
+TIMED = ("family", "event_type", "alert")
 _ROLLUPS: dict[str, tuple[tuple[str, ...], bool, tuple[str, ...] | None]] = {
     # name: (by, bucketed by time, only these families)
     "family_time": (("family",), True, None),
@@ -159,9 +167,9 @@ _ROLLUPS: dict[str, tuple[tuple[str, ...], bool, tuple[str, ...] | None]] = {
 
 
 def _rollup(table, by: tuple[str, ...], timed: bool, families: tuple[str, ...] | None):
-    """``table`` (grouped by WIDE) summed over the fields not in ``by``."""
-    picks = [WIDE.index(name) for name in by]
-    family = WIDE.index("family")
+    """``table`` (grouped by WIDE or TIMED) summed over the fields not in ``by``."""
+    picks = [table.by.index(name) for name in by]
+    family = table.by.index("family")
     groups: dict[tuple, list] = {}
     for row in table.rows:
         if families is not None and row.key[family] not in families:
@@ -205,12 +213,31 @@ def _span(db: sqlite3.Connection, families: tuple[str, ...] | None) -> tuple[flo
 
 def _bucket_size(db: sqlite3.Connection, query: Query) -> float:
     """The bucket size: as asked, or a round one giving ~60 buckets over the records' span;
-    never more than MAX_BUCKETS buckets."""
+    never more than MAX_BUCKETS buckets (over the window when it is counted alone)."""
     span = _span(db, query.families)
     if span is None:
         return query.every or 60.0
     every = query.every or capstats.auto_every(*span)
+    if query.window is not None:
+        narrow = max(every, _round_up((query.window[1] - query.window[0]) / MAX_BUCKETS))
+        if not _whole_hours(narrow):
+            return narrow
     return max(every, _round_up((span[1] - span[0]) / MAX_BUCKETS))
+
+
+def _whole_hours(every: float) -> bool:
+    return round(every * 1000) % HOUR_MS == 0
+
+
+def _window_ms(query: Query, every: float) -> tuple[int, int] | None:
+    """The time figures' stretch (Unix ms, from included, to not): the whole buckets that
+    overlap the query's window, when the buckets are finer than the capture's hourly rollups
+    (whole hours: None, all of it)."""
+    if query.window is None or _whole_hours(every):
+        return None
+    size = max(1, round(every * 1000))
+    low, high = query.window
+    return (math.floor(low * 1000 / size) * size, (math.floor(high * 1000 / size) + 1) * size)
 
 
 def _round_up(seconds: float) -> float:
@@ -236,27 +263,38 @@ def compute(db: sqlite3.Connection, query: Query, state: _State | None = None
     the time figures are counted again."""
     upto = _last_record(db)
     every = _bucket_size(db, query)
-    if state is None or state.query != query:
-        state = _State(query, every)
+    window = _window_ms(query, every)
+    if state is None or (state.query.families, state.query.flt) != (query.families, query.flt):
+        state = _State(query, every, window)
     flt = None if query.flt is None or query.flt.is_empty else query.flt
     after = state.through
-    for name, by, timed in (("wide", WIDE, True), ("sims", ("iccid", "endpoint"), False)):
-        old = None if timed and every != state.every else state.tables.get(name)
+    retimed = every != state.every or window != state.window
+    for name, by, timed in (("wide", WIDE, False), ("time", TIMED, True),
+                            ("sims", ("iccid", "endpoint"), False)):
+        old = None if timed and retimed else state.tables.get(name)
         if old is not None and after >= upto:
             continue
+        since, until = window if timed and window is not None else (None, None)
         table = capstats.record_stats(db, flt, by=by, every=every if timed else None,
                                       after=0 if old is None else after, upto=upto,
-                                      families=query.families)
+                                      families=query.families, since_ms=since, until_ms=until)
         state.tables[name] = table if old is None else capstats.merge(old, table)
+    state.query = query
     state.every = every
+    state.window = window
     state.through = upto
-    tables = {name: _rollup(state.tables["wide"], by, timed, families)
+    tables = {name: _rollup(state.tables["time" if timed else "wide"], by, timed, families)
               for name, (by, timed, families) in _ROLLUPS.items()}
     tables["sims"] = state.tables["sims"]
     first, last = db.execute("SELECT min(received_at), max(received_at) FROM request").fetchone()
     request_every = query.every or capstats.auto_every(first, last)
     requests = capstats.request_stats(db, request_every)
-    return _figures(tables, every, requests, request_every), state
+    figures = _figures(tables, every, requests, request_every)
+    if window is not None:
+        for figure in figures:
+            if figure.key in _TIME_FIGURES:
+                figure.window = (window[0] / 1000, window[1] / 1000)
+    return figures, state
 
 
 def _iso_seconds(iso: str | None) -> float:
@@ -678,7 +716,8 @@ class ChartWidget(pg.PlotWidget):
         if not same:
             plot.setLabel("left", figure.unit if figure.kind != "bars" else "",
                           color=text.name())
-            plot.enableAutoRange(x=True, y=figure.kind != "bars")
+            # (a zoomed time figure counts only the time shown: it stays shown)
+            plot.enableAutoRange(x=figure.window is None, y=figure.kind != "bars")
 
     def _draw_time(self, figure: Figure) -> None:
         plot = self.getPlotItem()
@@ -889,6 +928,8 @@ class StatsView(QWidget):
         self._zoom_timer.setInterval(400)
         self._zoom_timer.timeout.connect(self._on_zoom_timer_timeout)
         self._zoom_every: float | None = None  # the bucket the zoom asks for
+        self._window: tuple[float, float] | None = None  # the time the zoom asks to count
+        self._asked: Query | None = None  # the query last sent to the worker
         self.figure_box.currentIndexChanged.connect(self._on_figure_box_current_index_changed)
         self.source_box.currentIndexChanged.connect(self._on_source_box_current_index_changed)
         self.every_box.currentIndexChanged.connect(self._on_every_box_current_index_changed)
@@ -918,6 +959,9 @@ class StatsView(QWidget):
         self.figures = {}
         self._show_current()
         self.worker.set_capture(None if path is None else Path(path))
+        if self._window is not None:  # (another capture: another stretch of time)
+            self._window = None
+            self._ask()
 
     def source(self) -> str:
         """The record table whose filter the figures honour ("": all records)."""
@@ -939,13 +983,15 @@ class StatsView(QWidget):
         table = self.source()
         every = self.every_box.currentData() or self._zoom_every
         if not table:
-            return Query(None, None, every)
+            return Query(None, None, every, self._window)
         tab = next(t for t in RECORD_TABS if t.key == table)
         flt = self._filter_of(table)
-        return Query(tuple(tab.families), None if flt is None or flt.is_empty else flt, every)
+        return Query(tuple(tab.families), None if flt is None or flt.is_empty else flt, every,
+                     self._window)
 
     def _ask(self) -> None:
-        self.worker.set_query(self.query())
+        self._asked = self.query()
+        self.worker.set_query(self._asked)
         self.status_label.setText("Counting…")
 
     # -- showing ----------------------------------------------------------------------------
@@ -1000,7 +1046,9 @@ class StatsView(QWidget):
             self.chart.getPlotItem().sigXRangeChanged.connect(self._on_chart_x_range_changed)
         note = figure.note if figure is not None else ""
         if figure is not None and figure.every:
-            note = " · ".join(x for x in (f"Buckets of {_every_text(figure.every)}", note) if x)
+            buckets = f"Buckets of {_every_text(figure.every)}" + (
+                ", counted over the time shown" if figure.window is not None else "")
+            note = " · ".join(x for x in (buckets, note) if x)
         self.note_label.setText(note)
         self.note_label.setVisible(bool(note))
         self._update_sim_button()
@@ -1013,25 +1061,52 @@ class StatsView(QWidget):
 
     def _on_every_box_current_index_changed(self, _index: int) -> None:
         self._zoom_every = None
+        figure = self.current_figure()
+        fixed = self.every_box.currentData()
+        self._window = None
+        if fixed and figure is not None and figure.every:  # a time figure: the time it shows
+            low, high = self.chart.getPlotItem().viewRange()[0]
+            self._window = self._window_for(fixed, low, high)
         self._ask()
 
     def _on_chart_x_range_changed(self, _box, x_range) -> None:
         figure = self.current_figure()
-        if figure is None or not figure.every or self.every_box.currentData():
+        if figure is None or not figure.every:
             return
         self._pending_range = x_range
         self._zoom_timer.start()
+
+    def _window_for(self, every: float, low: float, high: float) -> tuple[float, float] | None:
+        """The time to count for buckets of ``every`` while the chart shows ``low``-``high``
+        (Unix seconds): None (all of it, from the hourly rollups) for whole hours; else the
+        window asked before if it holds the time shown, or the time shown and half as much
+        again each side (a little panning or zooming counts nothing again)."""
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+            return None
+        width = high - low
+        if round(max(every, _round_up(2 * width / MAX_BUCKETS)) * 1000) % HOUR_MS == 0:
+            return None
+        if self._window is not None and self._window[0] <= low and high <= self._window[1] \
+                and self._window[1] - self._window[0] <= 4 * width:
+            return self._window
+        return (low - width / 2, high + width / 2)
 
     def _on_zoom_timer_timeout(self) -> None:
         low, high = self._pending_range
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
             return
-        first = datetime.fromtimestamp(low, UTC).isoformat()
-        last = datetime.fromtimestamp(high, UTC).isoformat()
-        every = capstats.auto_every(first, last)
         figure = self.current_figure()
-        if figure is not None and every != figure.every and every != self._zoom_every:
-            self._zoom_every = every
+        if figure is None:
+            return
+        fixed = self.every_box.currentData()
+        if not fixed:
+            first = datetime.fromtimestamp(low, UTC).isoformat()
+            last = datetime.fromtimestamp(high, UTC).isoformat()
+            every = capstats.auto_every(first, last)
+            if every != figure.every and every != self._zoom_every:
+                self._zoom_every = every
+        self._window = self._window_for(fixed or self._zoom_every or figure.every, low, high)
+        if self.query() != self._asked:
             self._ask()
 
     # -- click-through ----------------------------------------------------------------------

@@ -317,6 +317,46 @@ def test_families_and_incremental_merge(generated):
         db.close()
 
 
+def test_a_time_window_counts_only_its_records(generated):
+    """``since_ms``/``until_ms``: the records whose instant (to the ms) is in [since, until),
+    indexed ones (along the time index: INDEXED BY, an error if SQLite could not use it) and
+    ones not indexed yet alike, also counted in parts and merged; no readable time: none."""
+    path, texts = generated
+    db = open_reader(path)
+    try:
+        indexed = db.execute("SELECT max(id) FROM record_index").fetchone()[0]
+        instants = sorted({ms for t in texts if (ms := instant_ms(json.loads(t))) is not None})
+        since, until = instants[len(instants) // 4], instants[3 * len(instants) // 4]
+        inside = [n for n, t in enumerate(texts, 1)
+                  if (ms := instant_ms(json.loads(t))) is not None and since <= ms < until]
+        assert min(inside) <= indexed < max(inside)  # both halves hold some
+        on_edge = {instant_ms(json.loads(texts[n - 1])) for n in range(1, len(texts) + 1)}
+        assert since in on_edge and until in on_edge  # a record on each edge
+        for by, every in (((), None), (("family", "iccid"), 60.0)):
+            for lo, hi in ((since, until), (since, None), (None, until), (until, until)):
+                def keep(rec, fam, lo=lo, hi=hi):
+                    ms = instant_ms(rec)
+                    return ms is not None and (lo is None or ms >= lo) and (hi is None
+                                                                            or ms < hi)
+                want = expected(texts, by, every, keep)
+                same(as_dict(record_stats(db, by=by, every=every, since_ms=lo, until_ms=hi)),
+                     want)
+                parts = record_stats(db, by=by, every=every, since_ms=lo, until_ms=hi,
+                                     upto=1200)
+                for upto in (1700, None):
+                    parts = merge(parts, record_stats(db, by=by, every=every, since_ms=lo,
+                                                      until_ms=hi, after=parts.through,
+                                                      upto=upto))
+                same(as_dict(parts), want)
+        usage = parse("family == usage")
+        same(as_dict(record_stats(db, usage, ("rat",), 60.0, since_ms=since, until_ms=until,
+                                  families=("usage", "event"))),
+             expected(texts, ("rat",), 60.0, lambda rec, fam: fam == "usage"
+                      and since <= (instant_ms(rec) or since - 1) < until))
+    finally:
+        db.close()
+
+
 def test_the_span_and_a_bucket_size_for_it(generated):
     path, texts = generated
     db = open_reader(path)

@@ -154,6 +154,28 @@ def test_statistics_view_live_filtered_click_through_and_export(
     view.chart.getPlotItem().setXRange(start, start + 10, padding=0)
     qtbot.waitUntil(lambda: view.figures["family_time"].every == 1.0, timeout=WAIT)
     assert coarse > 1.0
+    # ... and counts only the time shown (and as much again around it): the events of
+    # 10:00:01-11, not the usage records of 10:01; the other figures count everything still.
+    zoomed = view.figures["family_time"]
+    assert zoomed.window[0] <= start and start + 10 <= zoomed.window[1] < start + 60
+    assert sum(sum(r[1:]) for r in zoomed.rows) == 6
+    assert "counted over the time shown" in view.note_label.text()
+    assert [r[:3] for r in rows(view, "top_events")] == [(SIM_B, "dev-25", 6),
+                                                         (SIM_A, "dev-17", 5)]
+    assert {r[0]: r[2] for r in rows(view, "operator_data")}["Orange"] == 3.25
+    # Live while zoomed: a record of the time shown counts in both, a later one only in the
+    # others.
+    send(window, [event(12, SIM_B), {**event(13, SIM_B), "timestamp": "2026-11-30T11:00:00Z"}])
+    qtbot.waitUntil(lambda: [r[:3] for r in rows(view, "top_events")[:1]]
+                    == [(SIM_B, "dev-25", 8)], timeout=WAIT)
+    assert sum(sum(r[1:]) for r in view.figures["family_time"].rows) == 7
+    assert view.figures["family_time"].every == 1.0
+    # A bucket chosen (finer than an hour): over the time shown too, in whole buckets.
+    view.every_box.setCurrentIndex(view.every_box.findText("10s"))
+    qtbot.waitUntil(lambda: view.figures["family_time"].every == 10.0, timeout=WAIT)
+    assert sum(sum(r[1:]) for r in view.figures["family_time"].rows) == 7  # 09:59:50-10:00:20
+    assert view.figures["family_time"].window is not None
+    view.every_box.setCurrentIndex(0)
 
     # Exports: the numbers read back; the chart as a real PNG and a well-formed SVG.
     window.tabs.setCurrentWidget(view)
