@@ -48,8 +48,8 @@ def test_a_bare_word_is_highlighted_in_the_cells_that_show_it(qtbot, window):
     qtbot.waitExposed(window)
     view = window.views["event"]
     view.setColumnWidth(country, 260)
-    delegate = view.itemDelegate()
-    assert isinstance(delegate, SearchHighlightDelegate)
+    delegate = window.highlighters["event"]
+    assert not isinstance(view.itemDelegate(), SearchHighlightDelegate)  # Qt's own paints
     _, before = shown(window, "event", country)
     assert not marked(before, view.visualRect(events.index(0, country)))  # no filter: none
 
@@ -83,6 +83,7 @@ def test_a_bare_word_is_highlighted_in_the_cells_that_show_it(qtbot, window):
     view.setColumnWidth(country, 260)
     view, image = shown(window, "event", country)
     assert not marked(image, view.visualRect(events.index(0, country)))
+    assert view.itemDelegate() is not delegate  # no words: Qt's own delegate paints again
 
 
 def test_the_requests_table_marks_its_search_too(qtbot, window):
@@ -94,8 +95,9 @@ def test_the_requests_table_marks_its_search_too(qtbot, window):
     window.show()
     qtbot.waitExposed(window)
     window.filter_bars["requests"].set_text('"truck"')
-    delegate = window.views["requests"].itemDelegate()
+    delegate = window.highlighters["requests"]
     qtbot.waitUntil(lambda: delegate.terms == ("truck",), timeout=WAIT)
+    assert window.views["requests"].itemDelegate() is delegate  # set while there are words
     qtbot.waitUntil(lambda: requests.rowCount() == 1
                     and cell(requests, 0, 3) == "/hook/Truck-7", timeout=WAIT)
     view, image = shown(window, "requests", 3)
