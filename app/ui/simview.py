@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 from app.capture.schema import open_reader
 from app.capture.simview import SimRecord, SimView, sim_of_record, sim_view
 from app.display import counted
-from app.records.cells import time_text
+from app.records.cells import time_text, zone_name
 from app.ui.theme import is_dark, set_tone_style, tone
 from app.ui.values import plain
 
@@ -152,7 +152,7 @@ class SimRecordsModel(QAbstractTableModel):
             return None
         if orientation == Qt.Orientation.Horizontal:
             if section == 0:
-                return f"Time ({'local' if self._local else 'UTC'})"
+                return f"Time ({zone_name(self._local)})"
             return HEADERS[section] if 0 <= section < len(HEADERS) else None
         return str(section + 1)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import heapq
+import html
 import logging
 import math
 import operator
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +59,8 @@ from PySide6.QtWidgets import (
 
 from app.capture import stats as capstats
 from app.capture.schema import HOUR_MS, open_reader
+from app.db import sqlite3
+from app.display import printable
 from app.filters.lexer import filter_literal
 from app.filters.planner import Filter
 from app.records.columns import RECORD_TABS
@@ -100,6 +102,13 @@ class Query:
     flt: Filter | None = None
     every: float | None = None
     window: tuple[float, float] | None = None
+
+
+def legend_text(name: object) -> str:
+    """A series name as the chart's legend shows it: pyqtgraph's legend labels are HTML, and
+    the names come from the wire (event types, operators): escaped, control characters and lone
+    surrogates made visible, so they show as sent and never as markup."""
+    return html.escape(printable(str(name)))
 
 
 @dataclass
@@ -741,7 +750,7 @@ class ChartWidget(pg.PlotWidget):
                 self._items.append(plot.plot(
                     x + every / 2, values[:, column - 1], pen=pg.mkPen(color, width=2),
                     symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None,
-                    name=figure.columns[column], connect="finite"))
+                    name=legend_text(figure.columns[column]), connect="finite"))
             return
         values = np.nan_to_num(values)
         base = np.zeros(len(x))
@@ -752,7 +761,8 @@ class ChartWidget(pg.PlotWidget):
                 self._items[n].setOpts(**options)
             else:
                 color = series_color(n)
-                item = pg.BarGraphItem(**options, brush=color, pen=pg.mkPen(None), name=name)
+                item = pg.BarGraphItem(**options, brush=color, pen=pg.mkPen(None),
+                                       name=legend_text(name))
                 plot.addItem(item)  # (and to the legend, by its name)
                 self._items.append(item)
             for i in np.flatnonzero(values[:, n]):

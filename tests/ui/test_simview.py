@@ -9,6 +9,7 @@ import json
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from app.records.cells import zone_name
 from tests.capture.test_simview import SIM, _records, _usage
 from tests.ui.conftest import WAIT
 from tests.ui.test_window import column_of, finish, post
@@ -110,7 +111,7 @@ def test_the_sim_view_from_a_row_its_order_spans_and_clicks(qtbot, window):
 
     # Times in local time: at once
     window.local_times_action.trigger()
-    assert model.headerData(0, Qt.Orientation.Horizontal) == "Time (local)"
+    assert model.headerData(0, Qt.Orientation.Horizontal) == f"Time ({zone_name(True)})"
 
 
 def test_a_capture_that_cannot_be_read_is_said(qtbot, window, tmp_path):

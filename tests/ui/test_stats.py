@@ -242,3 +242,22 @@ def test_chart_follows_the_theme(qtbot):
             assert axis.textPen().color() == palette.color(QPalette.ColorRole.Text)
     finally:
         app.setPalette(before)
+
+
+def test_series_names_from_the_wire_show_as_sent_never_as_markup(qtbot):
+    """The legend's labels are HTML in pyqtgraph: an event type with markup, a control
+    character, RTL text and a lone surrogate is shown as text."""
+    from PySide6.QtWidgets import QWidget
+
+    from app.ui.stats import ChartWidget, Figure
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    chart = ChartWidget(holder)
+    hostile = "<b>Bold</b> &amp;\x1b\u202eTRL \ud800"
+    chart.show_figure(Figure("type_time", "t", "stacked", ["Bucket", hostile, "Plain"],
+                             [("2026-11-30T10:00:00Z", 1, 2)], fields=("event_type",)))
+    labels = [label.text for _sample, label in chart.getPlotItem().legend.items]
+    assert labels[1] == "Plain"
+    assert labels[0].startswith("&lt;b&gt;Bold&lt;/b&gt; &amp;amp;")  # shown, not applied
+    assert "\x1b" not in labels[0] and "\ud800" not in labels[0]
