@@ -17,6 +17,13 @@ Unfiltered figures from the first record on read the receiver's rollups (``recor
 measures instead what keeping the rollups costs the receiver's idle indexing (the same records
 indexed 500 a step with and without the rollup step, rounds alternating).
 
+    uv run python benchmarks/stats.py --filtered --capture PATH [--repeat 3]
+
+measures instead the Statistics view's full recompute under filters: filters naming only
+the rollups' fields (counted on them), a text search (its ids selected once), broad ones on
+other fields; against the same counts done as the view did them before (three passes over
+the records with the filter, no rollups: the baseline, same run) and the unfiltered view.
+
     uv run python benchmarks/stats.py --zoom 6 --capture PATH [--repeat 3]
 
 measures instead the Statistics view's full recompute (``app.ui.stats.compute``) zoomed to 6
@@ -91,6 +98,49 @@ def zoom(args) -> int:
     return 0
 
 
+FILTERS = ("family == usage", "type == \"Delete PDP Context\"", "severity == WARN",
+           "operator == T-Mobile and not alert", "alert", "\"Update location\"",
+           "iccid ~ 7$", "volume > 1")
+
+
+def filtered(args) -> int:
+    """The Statistics view's full recompute under filters (see the module's docstring)."""
+    from app.capture import stats as capstats
+    from app.capture.schema import open_reader
+    from app.filters.parser import parse
+    from app.ui.stats import TIMED, WIDE, Query, _bucket_size, compute
+
+    def before(db, flt) -> None:  # the three passes the view made before, with the filter
+        every = _bucket_size(db, Query(flt=flt))
+        for by, timed in ((WIDE, False), (TIMED, True), (("iccid", "endpoint"), False)):
+            capstats.record_stats(db, flt, by=by, every=every if timed else None,
+                                  rollups=False)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = args.capture or Path(folder) / "stats.sqlite"
+        if not path.exists():
+            build(path, args.records)
+        db = open_reader(path)
+        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+        print(f"{total:,} records; best of {args.repeat}; the view's full recompute")
+        seconds, _ = best_of(lambda: compute(db, Query()), args.repeat)
+        print(f"  {'unfiltered':<40} {seconds:7.3f} s")
+        print(f"  {'filter':<40} {'now':>9} {'before':>9}  ratio  records kept")
+        for text in FILTERS:
+            flt = parse(text)
+            now, (figures, _) = best_of(lambda f=flt: compute(db, Query(flt=f)), args.repeat)
+            old, _ = best_of(lambda f=flt: before(db, f), args.repeat)
+            shown = next(f for f in figures if f.key == "family_time")
+            kept = sum(sum(row[1:]) for row in shown.rows)
+            how = ("rollups" if flt.fields is not None and flt.fields <= {
+                "family", "type", "severity", "alert", "operator", "country", "rat",
+                "currency", "type_id"} else "ids once" if flt.reads_json else "passes")
+            print(f"  {text:<40} {now:7.3f} s {old:7.3f} s  {old / now:5.1f}x  {kept:>9,}"
+                  f"  ({how})")
+        db.close()
+    return 0
+
+
 def idle_indexing(records: int, rounds: int) -> None:
     """What keeping the rollups costs the receiver's idle indexing: the same records indexed
     with and without the rollup step (rounds alternate the two; best of each)."""
@@ -138,6 +188,8 @@ def main() -> int:
     parser.add_argument("--capture", type=Path)
     parser.add_argument("--idle-indexing", type=int, metavar="RECORDS",
                         help="only measure what the rollups cost idle indexing, on RECORDS")
+    parser.add_argument("--filtered", action="store_true",
+                        help="only measure the Statistics view under filters")
     parser.add_argument("--zoom", type=float, metavar="HOURS",
                         help="only measure the Statistics view zoomed to HOURS at 1-min buckets")
     args = parser.parse_args()
@@ -146,6 +198,8 @@ def main() -> int:
         return 0
     if args.zoom:
         return zoom(args)
+    if args.filtered:
+        return filtered(args)
 
     from app.capture.schema import open_reader
     from app.capture.stats import auto_every, record_span, record_stats, request_stats

@@ -239,7 +239,8 @@ def _register(db: sqlite3.Connection) -> None:
 def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable[str] = (),
                  every: float | None = None, after: int = 0, upto: int | None = None,
                  families: Iterable[str] | None = None, rollups: bool = True,
-                 since_ms: int | None = None, until_ms: int | None = None) -> StatsTable:
+                 since_ms: int | None = None, until_ms: int | None = None,
+                 ids: str | None = None) -> StatsTable:
     """Records, data MB, SMS and cost of the records in (``after``, ``upto``] (of
     ``families``, passing ``flt``), grouped by the ``by`` fields (:data:`BY_FIELDS`) and by
     buckets of ``every`` seconds of the record's time. ``through`` of the answer is the last
@@ -251,9 +252,13 @@ def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable
     indexed records are then found along the time index (``record_index_by_time``): a time
     window costs what it holds, not a pass over the capture.
 
-    Without a filter or a time range, from the first record on, grouped by fields the
-    capture's rollups keep (and by whole hours, if by time), the records the rollups cover are
-    read from them (``rollups=False``: never; the answer is the same)."""
+    Without a time range, from the first record on, grouped by fields the capture's rollups
+    keep (and by whole hours, if by time), with no filter or one naming only such fields, the
+    records the rollups cover are read from them (``rollups=False``: never; the answer is the
+    same).
+
+    ``ids``: a temporary table of the ids of the records to count (:func:`select`), instead
+    of ``flt``: a filter that reads the records' JSON is run once for several counts."""
     by = _check_by(by)
     if every is not None and every <= 0:
         raise ValueError("a bucket must be longer than 0 s")
@@ -261,23 +266,32 @@ def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable
     families = tuple(families) if families is not None else None
     flt = None if flt is None or flt.is_empty else flt
     window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
+    if ids is not None:
+        flt, rollups = None, False
     rollup = rollups and window is None and _rollup_of(db, flt, by, every, after)
     began = rollup and not db.in_transaction
     if began:  # one snapshot: the rollups and the records they cover
         db.execute("BEGIN")
     try:
-        return _record_stats(db, flt, by, every, after, upto, families, rollup, window)
+        return _record_stats(db, flt, by, every, after, upto, families, rollup, window, ids)
     finally:
         if began and db.in_transaction:
             db.execute("COMMIT")
 
 
+def on_rollups(flt: Filter | None) -> bool:
+    """Whether the rollups can count what ``flt`` keeps (it names only fields they keep)."""
+    names = frozenset() if flt is None else flt.fields
+    return names is not None and names <= set(ROLLUP_FIELDS)
+
+
 def _rollup_of(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
                every: float | None, after: int) -> str | None:
     """The rollup table that can count these statistics, or None."""
-    if flt is not None or after != 0 or not has_rollups(db):
+    names = frozenset() if flt is None else flt.fields
+    if names is None or after != 0 or not has_rollups(db):
         return None
-    fields = {_BY_FIELD.get(name, name) for name in by}
+    fields = {_BY_FIELD.get(name, name) for name in by} | names
     hours = every is None or (every * 1000 == round(every * 1000)
                               and round(every * 1000) % HOUR_MS == 0)
     if hours and fields <= set(ROLLUP_FIELDS):
@@ -290,7 +304,8 @@ def _rollup_of(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
 def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
                   every: float | None, after: int, upto: int | None,
                   families: tuple[str, ...] | None, rollup: str | None,
-                  window: tuple[int | None, int | None] | None = None) -> StatsTable:
+                  window: tuple[int | None, int | None] | None = None,
+                  ids: str | None = None) -> StatsTable:
     last = db.execute("SELECT coalesce(max(id), 0) FROM record").fetchone()[0]
     through = last if upto is None else min(upto, last)
     table = StatsTable(by=by, every=every, through=max(through, after))
@@ -303,14 +318,14 @@ def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...
         row = db.execute("SELECT value FROM meta WHERE key = ?", (ROLLUP_THROUGH,)).fetchone()
         rolled = int(row[0]) if row is not None else 0
         if 0 < rolled <= through:
-            parts.append(_rollup_part(rollup, by, every, families))
+            parts.append(_rollup_part(rollup, by, every, families, flt))
             after = rolled
     if indexed > after:
         parts.append(_index_part(db, flt, by, every, families, ledger, after,
-                                 min(through, indexed), window))
+                                 min(through, indexed), window, ids))
     if through > indexed:
         parts.append(_json_part(db, flt, by, every, families, ledger, max(after, indexed),
-                                through, window))
+                                through, window, ids))
     groups: dict[tuple, list] = {}
     for sql, params in parts:
         for row in db.execute(sql, params):
@@ -323,27 +338,34 @@ def _record_stats(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...
 
 
 def _rollup_part(table: str, by: tuple[str, ...], every: float | None,
-                 families: tuple[str, ...] | None) -> tuple[str, list]:
-    keys = [f'"{_BY_FIELD.get(name, name)}"' for name in by]
-    bucket = bucket_of_millis_sql("hour", every) if table == "record_rollup" else "NULL"
+                 families: tuple[str, ...] | None, flt: Filter | None = None
+                 ) -> tuple[str, list]:
+    # the filter names only fields the rollup keeps, in columns of the same names as
+    # record_index's (app.capture.schema): compiled as for the index, on the rollup as ``k``
+    keys = [f'k."{_BY_FIELD.get(name, name)}"' for name in by]
+    bucket = bucket_of_millis_sql("k.hour", every) if table == "record_rollup" else "NULL"
     where, params = "true", []
     if families is not None:
-        where = f"family IN ({', '.join('?' * len(families))})"
+        where = f"k.family IN ({', '.join('?' * len(families))})"
         params = list(families)
+    if flt is not None:
+        fw, fp = flt.where(None, "index")
+        where += f" AND ({fw})"
+        params += fp
     groups = ", ".join(str(n + 1) for n in range(len(by) + 1))
-    return (f"SELECT {', '.join([*keys, bucket])}, sum(records), total(data_mb), total(sms), "
-            f"total(cost), sum(cost_records), sum(unreadable) FROM {table} WHERE {where} "
-            f"GROUP BY {groups}", params)
+    return (f"SELECT {', '.join([*keys, bucket])}, sum(k.records), total(k.data_mb), "
+            f"total(k.sms), total(k.cost), sum(k.cost_records), sum(k.unreadable) "
+            f"FROM {table} AS k WHERE {where} GROUP BY {groups}", params)
 
 
-def _index_part(db, flt, by, every, families, ledger, after, upto, window=None
+def _index_part(db, flt, by, every, families, ledger, after, upto, window=None, ids=None
                 ) -> tuple[str, list]:
     bucket = _bucket_sql(f'k."{index_column("time")}"', every)
     return _grouped(db, "index", flt, by, bucket, index_measures_sql("k"), families, ledger,
-                    after, upto, window)
+                    after, upto, window, ids)
 
 
-def _json_part(db, flt, by, every, families, ledger, after, upto, window=None
+def _json_part(db, flt, by, every, families, ledger, after, upto, window=None, ids=None
                ) -> tuple[str, list]:
     vol_bool = ("(coalesce(nullif(json_type(r.json, '$.volume.total'), 'null'), "
                 "nullif(json_type(r.json, '$.detail.volume.total'), 'null'), '') "
@@ -353,12 +375,13 @@ def _json_part(db, flt, by, every, families, ledger, after, upto, window=None
                              field_sql("cost"), vol_bool, cost_bool)
     bucket = _bucket_sql(field_sql("time"), every)
     return _grouped(db, "json", flt, by, bucket, measures, families, ledger, after, upto,
-                    window)
+                    window, ids)
 
 
-def _grouped(db, mode, flt, by, bucket, measures, families, ledger, after, upto, window=None
-             ) -> tuple[str, list]:
-    source, where, params = _source(db, mode, flt, by, families, ledger, after, upto, window)
+def _grouped(db, mode, flt, by, bucket, measures, families, ledger, after, upto, window=None,
+             ids=None) -> tuple[str, list]:
+    source, where, params = _source(db, mode, flt, by, families, ledger, after, upto, window,
+                                    ids)
     cols = ", ".join([*(_key_sql(name, mode) for name in by), bucket])
     groups = ", ".join(str(n + 1) for n in range(len(by) + 1))
     return f"SELECT {cols}, {measures} FROM {source} WHERE {where} GROUP BY {groups}", params
@@ -474,7 +497,8 @@ def _index_is_view(db: sqlite3.Connection) -> bool:
 
 def _source(db: sqlite3.Connection, mode: str, flt: Filter | None, by: tuple[str, ...],
             families, ledger: bool, after: int, upto: int,
-            window: tuple[int | None, int | None] | None = None) -> tuple[str, str, list]:
+            window: tuple[int | None, int | None] | None = None,
+            ids: str | None = None) -> tuple[str, str, list]:
     """FROM and WHERE of one half: the indexed records (``k``, joined to ``r`` when the JSON is
     needed) or the ones not indexed yet (``r``), of the time ``window`` if given."""
     params: list[Any] = [after, upto]
@@ -519,7 +543,25 @@ def _source(db: sqlite3.Connection, mode: str, flt: Filter | None, by: tuple[str
         fw, fp = flt.where(None, mode, ledger)
         where += f" AND ({fw})"
         params += fp
+    if ids is not None:
+        where += f" AND {'k' if mode == 'index' else 'r'}.id IN temp.{ids}"
     return source, where, params
+
+
+def select(db: sqlite3.Connection, flt: Filter, families: Iterable[str] | None = None,
+           upto: int | None = None, name: str = "stats_ids") -> str:
+    """Run ``flt`` once: the ids of the records (of ``families``, up to ``upto``) it keeps go
+    into a temporary table (made again if there), whose name is returned for
+    :func:`record_stats`'s ``ids``."""
+    if not name.isidentifier():
+        raise ValueError(f"{name!r} is not a table name")
+    _register(db)
+    sql, params = flt.record_query(tuple(families) if families is not None else None, 0, upto,
+                                   ledger=has_ledger(db))
+    db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    db.execute(f"CREATE TEMP TABLE {name} (id INTEGER PRIMARY KEY)")
+    db.execute(f"INSERT INTO temp.{name} {sql}", params)
+    return name
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,6 +61,14 @@ class Filter:
         """Whether even indexed records need their JSON (text search, paths)."""
         return _reads_json(self.root)
 
+    @property
+    def fields(self) -> frozenset[str] | None:
+        """The named fields it reads (``family`` for the record family), or None when it reads
+        anything else too: text, a JSON path, the request, the ledger, ``last``. A filter
+        naming only fields a rollup keeps can be counted on the rollup
+        (:mod:`app.capture.stats`)."""
+        return _fields(self.root)
+
     def record_query(self, families: tuple[str, ...] | None, after: int = 0,
                      upto: int | None = None, now: dt.datetime | None = None,
                      ledger: bool = True) -> tuple[str, list[Any]]:
@@ -102,6 +110,19 @@ def _reads_json(node: Node) -> bool:
     if isinstance(node, (Compare, Truthy)):
         return node.ref.reads_json
     return False
+
+
+def _fields(node: Node) -> frozenset[str] | None:
+    if isinstance(node, Everything):
+        return frozenset()
+    if isinstance(node, (And, Or)):
+        left, right = _fields(node.left), _fields(node.right)
+        return None if left is None or right is None else left | right
+    if isinstance(node, Not):
+        return _fields(node.inner)
+    if isinstance(node, (Compare, Truthy)) and node.ref.kind in ("field", "family"):
+        return frozenset((node.ref.name,))
+    return None
 
 
 def _reads_ledger(node: Node) -> bool:

@@ -153,6 +153,7 @@ class _State:
     window: tuple[int, int] | None = None  # the time figures' stretch, Unix ms (None: all)
     through: int = 0
     tables: dict[str, Any] = field(default_factory=dict)
+    merged: bool | None = None  # the wide count is by time too (filtered, not zoomed)
 
 
 # The figures come from three counts (rollups of the capture, when unfiltered): one grouped by
@@ -278,16 +279,34 @@ def compute(db: sqlite3.Connection, query: Query, state: _State | None = None
     flt = None if query.flt is None or query.flt.is_empty else query.flt
     after = state.through
     retimed = every != state.every or window != state.window
-    for name, by, timed in (("wide", WIDE, False), ("time", TIMED, True),
-                            ("sims", ("iccid", "endpoint"), False)):
+    # Filtered (no rollup counts most of it), the wide count is by time too and gives the time
+    # figures as well: one pass fewer. A filter the rollups cannot count is run once for the
+    # two passes from scratch (a text search reads every record's JSON; a regular expression
+    # calls Python for each), its records' ids kept in a temporary table.
+    merged = flt is not None and window is None
+    if merged != state.merged:  # the wide count changes shape: counted again
+        state.tables.clear()
+        state.merged = merged
+    passes = ((("wide", WIDE, True),) if merged else (("wide", WIDE, False), ("time", TIMED, True))
+              ) + (("sims", ("iccid", "endpoint"), False),)
+    ids = None
+    rolled = flt is not None and capstats.on_rollups(flt)  # then only the SIMs are a pass
+    for name, by, timed in passes:
         old = None if timed and retimed else state.tables.get(name)
         if old is not None and after >= upto:
             continue
         since, until = window if timed and window is not None else (None, None)
+        if old is None and ids is None and flt is not None and merged and not rolled:
+            ids = capstats.select(db, flt, query.families, upto)
         table = capstats.record_stats(db, flt, by=by, every=every if timed else None,
                                       after=0 if old is None else after, upto=upto,
-                                      families=query.families, since_ms=since, until_ms=until)
+                                      families=query.families, since_ms=since, until_ms=until,
+                                      ids=ids if old is None else None)
         state.tables[name] = table if old is None else capstats.merge(old, table)
+    if ids is not None:
+        db.execute(f"DROP TABLE temp.{ids}")
+    if merged:
+        state.tables["time"] = state.tables["wide"]
     state.query = query
     state.every = every
     state.window = window

@@ -27,6 +27,7 @@ from app.capture.stats import (
     record_span,
     record_stats,
     request_stats,
+    select,
 )
 from app.capture.writer import CaptureWriter, Incoming
 from app.filters.parser import parse
@@ -622,3 +623,83 @@ def test_the_rollups_follow_the_writer_across_restarts_and_migrations(tmp_path):
             assert reader.execute(_GROUPS).fetchall() == before
         finally:
             reader.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Filtered: a filter naming only the rollups' fields is counted on the rollups; a filter read
+# once into a table of ids (stats.select) counts as the filter itself
+
+
+ROLLUP_FILTERS = ["family == usage", "alert", "not alert and family == event",
+                  "type == \"Delete PDP Context\" or severity == ERROR",
+                  "operator ~ tele or rat == 6 or currency == USD", "country != Germany",
+                  "type_id == 5", "severity ~ \"^(WARN|ERROR)$\""]
+
+
+def test_filter_fields():
+    assert parse("family == usage and (alert or not severity == INFO)").fields == {
+        "family", "alert", "severity"}
+    assert parse("").fields == frozenset()
+    for text in ("family == usage and last 5m", "family == usage or seen > 1",
+                 "not (alert and \"word\")"):
+        assert parse(text).fields is None, text  # the request, text, received within
+    assert parse("detail.name == x").fields is None  # a JSON path
+    assert parse("\"word\"").fields is None  # text
+    assert parse("volume > 1").fields == {"volume"}  # a field, but no rollup keeps it
+
+
+@pytest.mark.parametrize("text", ROLLUP_FILTERS)
+def test_a_filter_on_rollup_fields_is_counted_on_the_rollups(generated, text):
+    from app.filters.nodes import Meta
+
+    path, texts = generated
+    flt = parse(text)
+    db = open_reader(path)
+    try:
+        plans = []
+        db.set_trace_callback(plans.append)
+        for by, every in (((), None), (("family", "event_type"), 3600.0),
+                          (("operator", "severity", "alert"), 7200.0),
+                          (("iccid", "endpoint"), None)):
+            plans.clear()
+            fast = record_stats(db, flt, by, every)
+            used = " ".join(plans)
+            slow = record_stats(db, flt, by, every, rollups=False)
+            same(as_dict(fast), as_dict(slow))
+            assert (fast.through, fast.unreadable) == (slow.through, slow.unreadable)
+            if by != ("iccid", "endpoint"):
+                assert "FROM record_rollup" in used, (text, by)
+            elif flt.fields <= {"family"}:
+                assert "FROM sim_rollup" in used
+            else:  # the SIMs' rollup has not the filter's fields: counted from the records
+                assert "FROM sim_rollup" not in used and "FROM record_rollup" not in used
+            if set(by) <= set(KEYS):  # and against the records' JSON read in Python
+                same(as_dict(fast), expected(texts, by, every,
+                                             lambda rec, fam: flt.matches(rec, Meta(family=fam))))
+        db.set_trace_callback(None)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("text", ["\"Update\"", "detail.name ~ a", "volume > 1",
+                                  "family == usage"])
+def test_ids_selected_once_count_as_the_filter(generated, text):
+    path, _texts = generated
+    flt = parse(text)
+    db = open_reader(path)
+    try:
+        for families in (None, ("usage",), ("event", "sms_mo")):
+            ids = select(db, flt, families)
+            n = db.execute(f"SELECT count(*) FROM temp.{ids}").fetchone()[0]
+            assert n > 0 or families is not None  # the filter leaves something
+            for by, every in (((), None), (("family", "event_type"), 3600.0),
+                              (("iccid", "endpoint"), None)):
+                want = record_stats(db, flt, by, every, families=families)
+                got = record_stats(db, None, by, every, families=families, ids=ids)
+                same(as_dict(got), as_dict(want))
+                assert got.unreadable == want.unreadable
+                assert sum(r.records for r in got.rows) == n
+        with pytest.raises(ValueError, match="table name"):
+            select(db, flt, name="x; DROP TABLE record")
+    finally:
+        db.close()

@@ -261,3 +261,77 @@ def test_series_names_from_the_wire_show_as_sent_never_as_markup(qtbot):
     assert labels[1] == "Plain"
     assert labels[0].startswith("&lt;b&gt;Bold&lt;/b&gt; &amp;amp;")  # shown, not applied
     assert "\x1b" not in labels[0] and "\ud800" not in labels[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The view's counts under a filter (app.ui.stats.compute): the wide count is by time too, a
+# filter on the rollups' fields is counted on them, one reading the JSON is run once; the
+# figures are those of a capture holding only the records the filter keeps.
+
+
+def _record_figures(figures) -> dict:
+    """The figures of records, their numbers to 12 significant digits (sums added up in
+    another order differ in the last bits)."""
+    def cell(value):
+        return float(f"{value:.12g}") if isinstance(value, float) else value
+
+    return {f.key: (f.every, sorted(repr(tuple(map(cell, row))) for row in f.rows))
+            for f in figures if f.key not in ("request_size", "ack_latency")}
+
+
+def test_filtered_figures_are_those_of_the_records_the_filter_keeps(tmp_path):
+    from app.capture.schema import open_reader
+    from app.capture.writer import CaptureWriter, Incoming
+    from app.filters.nodes import Meta
+    from app.filters.parser import parse
+    from app.records.shape import family_of
+    from app.replay.generator import Generator
+    from app.ui.stats import Query, compute
+    from tests.capture.test_stats import awkward, texts_of, write_capture
+
+    gen = Generator(sims=30, seed=8)
+    records = gen.records(1500)
+    # (not the record of 1969: the bucket size follows the whole capture's span, which the
+    # capture of the kept records would not have)
+    shapes = [r for r in awkward(gen) if r.get("start_timestamp") != -86400]
+    records = records[:700] + shapes + records[700:]
+    path = tmp_path / "all.sqlite"
+    write_capture(path, records, indexed=1200)
+    texts = texts_of(path)
+    db = open_reader(path)
+    try:
+        for text in ("family == usage", "type == \"Delete PDP Context\" or alert",
+                     "\"Update\"", "iccid ~ \"[13579]$\" and not operator ~ tele",
+                     "detail.name ~ a"):
+            flt = parse(text)
+            kept = [json.loads(t) for t in texts if flt.matches(
+                json.loads(t), Meta(family=family_of(json.loads(t)), text=t))]
+            assert 0 < len(kept) < len(texts), text
+            alone = tmp_path / f"kept-{len(kept)}.sqlite"
+            write_capture(alone, kept, indexed=len(kept) // 2)
+            reference = open_reader(alone)
+            try:
+                want = _record_figures(compute(reference, Query(every=3600))[0])
+            finally:
+                reference.close()
+            query = Query(flt=flt, every=3600)
+            figures, state = compute(db, query)
+            assert _record_figures(figures) == want, text
+            # zoomed in (the time figures over a window) and out again, from the same state
+            window = (_seconds("2025-03-18T08:00:00Z"), _seconds("2025-03-18T09:00:00Z"))
+            zoomed, state = compute(db, Query(flt=flt, every=60, window=window), state)
+            assert sum(sum(r[1:]) for r in next(
+                f for f in zoomed if f.key == "family_time").rows) <= len(kept)
+            figures, state = compute(db, query, state)
+            assert _record_figures(figures) == want, text
+        # a batch arrives: counted incrementally, the same as from scratch
+        writer = CaptureWriter(path)
+        writer.store(Incoming("POST", "/", json.dumps(gen.records(300)).encode(),
+                              content_type="application/json"))
+        writer.close()
+        figures, state = compute(db, query, state)
+        assert _record_figures(figures) == _record_figures(compute(db, query)[0])
+        assert db.execute("SELECT count(*) FROM temp.sqlite_schema WHERE name = 'stats_ids'"
+                          ).fetchone()[0] == 0  # the JSON filter's ids are dropped after
+    finally:
+        db.close()
