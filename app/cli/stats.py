@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from app.display import printable
 
 NO_CURRENCY = "none"  # the cost of records that name no currency (JSON: cost_by_currency key)
@@ -98,12 +100,22 @@ def run_stats(args: argparse.Namespace, parse_filter: Callable) -> int:
     total = _total(groups)  # of every group, also those --top leaves out
     groups = _order(groups, args.sort, args.top)
     if args.json:
-        print(json.dumps(_as_json(args, by, every, groups, total, table), indent=2,
-                         ensure_ascii=False))
+        print(_dumps(_as_json(args, by, every, groups, total, table)))
     else:
         print(format_stats(args.capture, args.filter, by, args.every if every else None,
                            groups, total, table.unreadable))
     return 0
+
+
+def _dumps(data: dict) -> str:
+    """JSON text of ``data``, indented: by orjson (``stats --by iccid --every 1h`` on a million
+    records gives a few hundred thousand groups: 0.8 s with the standard library's json);
+    by json for what orjson refuses (a lone surrogate from the wire, an integer beyond 64
+    bits), which writes it as before."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def _error(text: str) -> int:
