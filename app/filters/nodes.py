@@ -368,9 +368,14 @@ class Compare(Node):
                 eq = f"({pre} AND {eq})"
             return eq if op == "==" else f"(NOT coalesce({eq}, 0))"
         if op in ("~", "!~"):
-            if _PLAIN.fullmatch(self.literal):  # no regex syntax: LIKE is the same, and faster
-                pattern = ctx.param(f"%{_like_escape(self.literal)}%")
-                found = f"(typeof({v}) = 'text' AND {v} LIKE {pattern} ESCAPE '\\')"
+            anchored = _ANCHORED.fullmatch(self.literal)
+            if anchored is not None:  # no regex syntax but ^ and $: LIKE is the same, faster
+                start, text, end = anchored.groups()
+                like = (("" if start else "%") + _like_escape(text) + ("" if end else "%"))
+                found = f"{v} LIKE {ctx.param(like)} ESCAPE '\\'"
+                if end:  # a regular expression's $ also matches before a last newline
+                    found = f"({found} OR {v} LIKE {ctx.param(like + chr(10))} ESCAPE '\\')"
+                found = f"(typeof({v}) = 'text' AND {found})"
             else:
                 found = f"(typeof({v}) = 'text' AND regexp({ctx.param(self.literal)}, {v}))"
             return found if op == "~" else f"(NOT coalesce({found}, 0))"
@@ -449,3 +454,5 @@ def cost(node: Node, ctx: SqlContext) -> int:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_LITERAL = re.compile(r"[A-Za-z0-9_.:+\- ]+")
 _PLAIN = re.compile(r"[A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*")  # ASCII, no regex metacharacters
+# ``^``, ``$`` or both around such text (``iccid ~ 7$``, ``^8988``): LIKE, not Python's re
+_ANCHORED = re.compile(r"(\^?)([A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*)(\$?)")

@@ -311,3 +311,26 @@ def test_filter_on_this_value_matches_exactly_that_value(tmp_path, value):
     make_capture(capture, [{"id": 7, "x": value}, {"id": 8, "x": "other"}])
     flt = f"x == {filter_literal(value)}"
     assert sql_ids(capture, flt) == python_ids(capture, flt) == [1], flt
+
+
+# -- a regular expression of plain text anchored with ^ or $ runs as LIKE ----------------------
+
+ANCHORED_VALUES = ["8988A", "8988a", "x8988A", "8988A\n", "8988A\n\n", "8988A\nx", "\n8988A",
+                   "89_8A", "89%8A", "8988A\u0000z", "z\u0000", "", "8988", "A", "ü8988A",
+                   "8988A ", "\u202e8988A", 8988, None, True, ["8988A"]]
+
+
+@pytest.mark.parametrize("pattern", ["^8988", "8988a$", "^8988A$", "^89_8", "%8A$", "^$",
+                                     "^", "$", "z$", "^ ", "A$"])
+def test_an_anchored_pattern_means_the_same_in_sql_and_python(tmp_path, pattern):
+    records = [{"id": n, "description": value, "sim": {"iccid": value}}
+               for n, value in enumerate(ANCHORED_VALUES)]
+    path = tmp_path / "anchored.sqlite"
+    make_capture(path, records, indexed=len(records) // 2)  # half indexed, half not
+    for text in (f"description ~ '{pattern}'", f"iccid ~ '{pattern}'",
+                 f"description !~ '{pattern}'"):
+        flt = parse(text)
+        sql, _params = flt.where(None, "index")
+        assert "regexp" not in sql  # LIKE, not a Python call per record
+        assert sql_ids(path, text) == python_ids(path, text), text
+    assert sql_ids(path, "iccid ~ '8988A$'")  # the cases above match something
