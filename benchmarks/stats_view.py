@@ -9,12 +9,15 @@
 2. Stall: a 10 ms QTimer in the real window (offscreen) records the longest gap between its
    ticks while another process posts 3000-record batches back to back to the window's own
    endpoint: first with the Statistics tab hidden (the Events tab showing: baseline, same run),
-   then with it shown (its worker counting each batch, the chart redrawn). Target: max <= 50 ms.
+   then with it shown (its worker counting each batch, the chart redrawn), after its first
+   figures were drawn (the stall of opening the tab is reported on its own). Target: max
+   <= 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -70,6 +73,7 @@ def stalls(batches: int, tmp: Path) -> None:
     window.resize(1400, 900)
     window.show()
     wait(app, lambda: window.receiver.state == "listening")
+    gc.freeze()  # as the app does once started (app.ui.application.run), and benchmarks/gui.py
     ticker = Ticker(app)
     body = tmp / "batch.json"
     body.write_text(json.dumps(Generator(sims=500, seed=1).records(3000)))
@@ -77,11 +81,18 @@ def stalls(batches: int, tmp: Path) -> None:
     settings = window.settings
     results = {}
     sent = 0
+    opening = None
     for name, page in (("Statistics hidden (Events shown)", window.views["event"].parentWidget()),
                        ("Statistics shown", window.statistics)):
+        ticker.start()
+        before = window.statistics.updates
         window.tabs.setCurrentWidget(page)
-        settle = time.perf_counter() + 2  # shown and drawn (the first figures) before
+        if page is window.statistics:  # its first figures counted and drawn before
+            wait(app, lambda b=before: window.statistics.updates > b)
+        settle = time.perf_counter() + 1
         wait(app, lambda s=settle: time.perf_counter() > s)
+        if page is window.statistics:
+            opening = ticker.stop()
         updates = window.statistics.updates
         poster = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "poster.py"),
                                    endpoint["url"], endpoint["ca_file"],
@@ -101,6 +112,9 @@ def stalls(batches: int, tmp: Path) -> None:
         print(f"  {name:34s} max {stall['max_ms']:6.1f} ms  p99 {stall['p99_ms']:5.1f} ms"
               f"  ({updates} figure updates)")
     print("  (target max <= 50 ms)")
+    if opening is not None:
+        print(f"  opening the Statistics tab on {sent - batches * 3000:,} records (its first "
+              f"figures counted and drawn; nothing arriving): max {opening['max_ms']:.1f} ms")
     window.close()
 
 
