@@ -137,13 +137,25 @@ def inspect_body(body: bytes) -> BodyShape:
     # lives (an exception's traceback holds some), simdjson refuses to parse again with it.
     parser = _parser_pool.pop() if _parser_pool else simdjson.Parser()
     try:
-        doc = parser.parse(body)
+        # Wrapped in _WRAP lists: simdjson then refuses what is nested deeper than SQLite's
+        # JSON reads (1,000 levels against simdjson's 1,024), which could not be split into
+        # records after the 200. The slow path judges it (too deep: 400).
+        doc = parser.parse(_WRAPPED_OPEN + body + _WRAPPED_CLOSE)
+        for _ in range(_WRAP):  # each wrapping list holds one value: the body, one JSON value
+            if len(doc) != 1:
+                raise ValueError("more than one value")
+            doc = doc[0]
     except (ValueError, RuntimeError, MemoryError):
         return _inspect_slow(body)
     shape = _shape_of(doc)
     del doc
     _parser_pool.append(parser)
     return shape
+
+
+MAX_DEPTH = 1000  # SQLite's JSON_MAX_DEPTH: the deepest body whose records it splits
+_WRAP = 1024 - MAX_DEPTH  # simdjson's depth limit less SQLite's
+_WRAPPED_OPEN, _WRAPPED_CLOSE = b"[" * _WRAP, b"]" * _WRAP
 
 
 def _inspect_orjson(body: bytes) -> BodyShape:
@@ -153,8 +165,12 @@ def _inspect_orjson(body: bytes) -> BodyShape:
     double refused) but reads an integer beyond 64 bits as a float, where simdjson fails, and
     keeps one value of a duplicate key, where simdjson lists both. Either can only be present
     when :func:`_maybe_inexact` says so; then the exact reader decides."""
-    try:
-        value = orjson.loads(body)
+    try:  # wrapped as for simdjson (orjson's depth limit is 1,024 too)
+        value = orjson.loads(_WRAPPED_OPEN + body + _WRAPPED_CLOSE)
+        for _ in range(_WRAP):
+            if len(value) != 1:
+                raise orjson.JSONDecodeError("more than one value", "", 0)
+            value = value[0]
     except orjson.JSONDecodeError:
         return _inspect_slow(body)  # as when simdjson fails
     if type(value) is not list:
@@ -320,6 +336,9 @@ def _inspect_slow(body: bytes) -> BodyShape:
         raise BodyError("invalid JSON: nested too deeply") from None
     if not isinstance(value, list):
         raise BodyError(_not_a_list(_JSON_TYPES.get(type(value), "a value")))
+    if _depth(value) > MAX_DEPTH:
+        raise BodyError(f"the body is nested more than {MAX_DEPTH} levels deep: the capture "
+                        f"(SQLite) reads JSON nested up to {MAX_DEPTH} levels")
     codes = bytearray()
     for index, item in enumerate(value):
         if not isinstance(item, dict):
@@ -328,6 +347,20 @@ def _inspect_slow(body: bytes) -> BodyShape:
     shape = _finish(bytes(codes))
     shape.notes = interop_notes(value, duplicated)
     return shape
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (a list or an object is one level more than what it holds; a
+    scalar none), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children
+                     if isinstance(child, (list, dict)))
+    return deepest if isinstance(value, (list, dict)) else 0
 
 
 def interop_problems(value: Any, duplicated: set[int] = frozenset()) -> set[str]:
