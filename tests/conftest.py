@@ -30,6 +30,26 @@ EVENT_SAMPLE = SAMPLES / "update-location-event.json"
 USAGE_SAMPLE = SAMPLES / "usage-record.json"
 
 
+def folded(capture: Path, timeout: float = 20.0) -> Path:
+    """Wait until every request the receiver acknowledged is in ``capture``: its inbox
+    (``CAPTURE-inbox``, app.capture.inbox) is empty or gone. A batch is folded into the capture
+    right after its 200, so a test reading the capture just after an answer waits for that.
+    Returns ``capture``."""
+    import time
+
+    inbox = Path(f"{capture}-inbox")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if inbox.stat().st_size == 0:
+                return capture
+        except FileNotFoundError:
+            return capture
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{inbox} was not folded into the capture in {timeout} s")
+        time.sleep(0.005)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_user_dirs(tmp_path_factory):
     """User folders for what runs before a test's own ``user_dirs``: a module's or session's

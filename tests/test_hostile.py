@@ -34,7 +34,7 @@ from app.records.columns import RECORD_TABS
 from app.records.fields import FIELDS, lookup, parse_path
 from app.records.shape import FAMILIES, parse_record, replace_lone_surrogates
 from tests import hostile
-from tests.conftest import start_receiver
+from tests.conftest import folded, start_receiver
 from tests.hostile import (
     BIG_ID,
     BIG_UINT64,
@@ -74,7 +74,7 @@ def stored(tmp_path_factory) -> dict:
                    "blank": _post(rec, b" \r\n\t ")}
         deadline = time.monotonic() + 20
         while True:  # the index is written after the acknowledgement: wait for it
-            db = open_reader(rec.capture)
+            db = open_reader(folded(rec.capture))
             indexed = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
             db.close()
             if indexed == len(RECORDS) or time.monotonic() > deadline:

@@ -39,7 +39,9 @@ LAYERS: dict[str, set[str]] = {
     "app.capture.answers": CORE | {"app.records.*"},
     "app.capture.schema": CORE | {"app.records.*", "app.capture.answers"},
     "app.capture.writer": CORE | {"app.records.*", "app.capture.schema", "app.capture.answers",
-                                  "app.capture.ledger"},
+                                  "app.capture.ledger", "app.capture.inbox"},
+    # The writer's inbox (acknowledged, not folded yet): a file format, nothing more.
+    "app.capture.inbox": CORE,
     # The redelivery ledger: filled by the writer, read by summary and the window.
     "app.capture.ledger": CORE | {"app.records.*", "app.capture.schema"},
     # The answer rules' grammar: the window validates a rule with it, the receiver decides.

@@ -1,8 +1,13 @@
-"""Writing the capture: one batch a transaction, committed before it is acknowledged.
+"""Writing the capture: a batch is durable before it is acknowledged, and its records appear
+in the capture all at once.
 
-A batch is committed before it is acknowledged: :meth:`CaptureWriter.store` returns only after
-the transaction holding the request and its records has committed, and the server answers 200
-only after that. The format and the connections are in :mod:`app.capture.schema`.
+The receiver acknowledges a request once :meth:`CaptureWriter.accept` has judged its body and
+appended it to the capture's inbox (:mod:`app.capture.inbox`), an append-only file beside the
+capture; right after the answer, :meth:`CaptureWriter.fold` writes it into the capture in one
+transaction (the request and its records split into rows). :meth:`CaptureWriter.store` does
+both and returns once the transaction has committed. After a crash the next writer folds what
+the inbox still holds before anything else. The format and the connections are in
+:mod:`app.capture.schema`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.capture.answers import Answer, derived_answer
+from app.capture.inbox import Entry, Inbox, inbox_path
 from app.capture.ledger import fill as fill_ledger
 from app.capture.schema import (
     CHECKPOINT_BYTES,
@@ -159,99 +165,151 @@ Responder = Callable[[Stored], Answer]  # the answer to a stored request, built 
 
 
 class CaptureWriter:
-    """The capture's single writer, used from one thread (the receiver's storage thread).
+    """The capture's single writer.
 
-    ``close`` may come from another thread (a shutdown, a test): the connection is used under
-    one lock, so it is never closed under a statement that is running (SQLite would crash).
+    :meth:`accept` runs on the receiver's acknowledging thread, everything that writes the
+    capture (:meth:`fold`, :meth:`index_pending`, :meth:`mark_acknowledged`) on its storage
+    thread; requests get their ids in the order they are accepted and are folded in that
+    order, so readers see them in id order as before. ``close`` may come from another thread
+    (a shutdown, a test): the connection is used under one lock, so it is never closed under a
+    statement that is running (SQLite would crash).
     """
 
     def __init__(self, path: Path, *, sync: str = "normal"):
         self.path = Path(path)
         self._closed = False
-        self._using = threading.Lock()  # uncontended but for close(): costs nothing per batch
+        self._using = threading.Lock()  # the connection: uncontended but for close()
+        self._order = threading.RLock()  # request ids, the inbox and its pending entries
         self._lock_fd = _lock(self.path)
         try:
             self._db = open_writer_db(self.path, sync)
         except CaptureError:
             _unlock(self._lock_fd)
             raise
-        row = self._db.execute("SELECT count(*), coalesce(sum(record_count), 0) FROM request")
-        self.requests, self.records = row.fetchone()
-        self._classifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
         self._checkpointer = Checkpointer(self.path)
+        try:
+            self._inbox = Inbox(inbox_path(self.path), sync=sync == "full")
+            # acknowledged before a crash, not folded yet: into the capture before anything
+            self._pending: deque[Entry] = deque(self._inbox.entries())
+            self._fold()
+        except BaseException:
+            self._checkpointer.stop()
+            self._db.close()
+            _unlock(self._lock_fd)
+            raise
+        row = self._db.execute("SELECT count(*), coalesce(sum(record_count), 0), "
+                               "coalesce(max(id), 0) FROM request")
+        self.requests, self.records, self._last_id = row.fetchone()
 
     def store(self, incoming: Incoming, status: int | None = None,
               reason: str | None = None, respond: Responder | None = None) -> Stored:
-        """Store ``incoming``; when ``status`` is None the body is judged as a batch.
-
-        ``respond`` builds the answer from what storing produced (the request id is known
-        only inside the transaction); it is stored in the same row, and the caller sends
-        ``Stored.answer``. Without it, the answer this endpoint gives such a request is
-        stored (:func:`app.capture.answers.derived_answer`; imports). Returns only after the
-        transaction has committed.
-        """
+        """Store ``incoming`` in the capture directly (not through the inbox: imports, tools,
+        tests), after whatever was accepted before; returns only after the transaction holding
+        it has committed. What :meth:`accept` says of the arguments holds here too. When the
+        transaction fails, nothing of the request is kept (its id is given to the next)."""
+        shape, status, reason, error = _judge(incoming, status, reason)
         with self._using:
-            return self._store(incoming, status, reason, respond)
+            self._fold()
+            with self._order:
+                stored, meta = self._prepared(incoming, shape, status, reason, error, respond)
+                self._fold_entry(Entry(meta, incoming.body))
+                self._counted(stored, shape)
+        self._checkpointer.wake()
+        return stored
 
-    def _store(self, incoming: Incoming, status: int | None, reason: str | None,
-               respond: Responder | None) -> Stored:
-        if status is not None:
-            return self._store_plain(incoming, status, reason, None, respond)
-        shape_future = self._classifier.submit(inspect_body, incoming.body)
+    def accept(self, incoming: Incoming, status: int | None = None,
+               reason: str | None = None, respond: Responder | None = None) -> Stored:
+        """Judge ``incoming`` (its body as a batch when ``status`` is None), build its answer
+        and append it to the inbox; returns once it is durable there (the capture has it
+        after :meth:`fold`).
+
+        ``respond`` builds the answer from what was judged (the request id included); it is
+        stored with the request, and the caller sends ``Stored.answer``. Without it, the
+        answer this endpoint gives such a request is stored
+        (:func:`app.capture.answers.derived_answer`; imports)."""
+        shape, status, reason, error = _judge(incoming, status, reason)
+        with self._order:
+            stored, meta = self._prepared(incoming, shape, status, reason, error, respond)
+            self._inbox.append(meta, incoming.body)
+            meta["duration_ms"] = (time.perf_counter() - incoming.started) * 1000.0
+            self._pending.append(Entry(meta, incoming.body))
+            self._counted(stored, shape)
+        return stored
+
+    def _prepared(self, incoming: Incoming, shape: BodyShape | None, status: int | None,
+                  reason: str | None, error: BodyError | None,
+                  respond: Responder | None) -> tuple[Stored, dict]:
+        """The request's Stored (with its answer) and its meta, under the next id (called
+        with ``_order`` held)."""
+        if self._closed:
+            raise CaptureError(f"{self.path} is closed")
+        stored = Stored(self._last_id + 1, 200 if shape is not None else status, reason,
+                        dict(shape.counts) if shape is not None else {},
+                        contract_problems(incoming, shape), error)
+        stored = self._answered(incoming, stored, respond)
+        return stored, _meta(incoming, stored, shape)
+
+    def _counted(self, stored: Stored, shape: BodyShape | None) -> None:
+        self._last_id = stored.request_id
+        self.requests += 1
+        self.records += shape.total if shape is not None else 0
+
+    def fold(self) -> int:
+        """Write the accepted requests into the capture, in order, each in a transaction of
+        its own (a reader sees a request's records all at once); returns how many."""
+        with self._using:
+            return self._fold()
+
+    def _fold(self) -> int:
+        done = 0
+        while True:
+            with self._order:
+                if not self._pending:
+                    if self._inbox.size():
+                        self._inbox.clear()  # all of it is in the capture
+                    break
+                entry = self._pending[0]
+            self._fold_entry(entry)
+            with self._order:
+                self._pending.popleft()
+            done += 1
+        if done:
+            self._checkpointer.wake()
+        return done
+
+    def _fold_entry(self, entry: Entry) -> None:
+        meta, body = entry.meta, entry.body
         db = self._db
+        request_id = meta["request_id"]
+        if db.execute("SELECT 1 FROM request WHERE id = ?", (request_id,)).fetchone():
+            return  # folded before a crash that came before the inbox was emptied
         db.execute("BEGIN IMMEDIATE")
         try:
-            request_id = self._next_request_id()
-            split_error = None
-            try:
-                cur = db.execute(_INSERT_RECORDS, {"request_id": request_id,
-                                                   "body": incoming.body})
-                first_record, split = cur.lastrowid, cur.rowcount
-            except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
-                # Malformed JSON, or a body that is no list (an object's members are split
-                # instead, and a null member breaks NOT NULL): the classifier will say what.
-                if isinstance(exc, sqlite3.OperationalError) and "JSON" not in str(exc):
-                    raise
-                split_error = exc
-            try:
-                shape = shape_future.result()
-            except BodyError as exc:
-                db.execute("ROLLBACK")
-                return self._store_plain(incoming, 400, str(exc), exc, respond)
-            if split_error is not None or split != shape.total:
-                # simdjson or the stdlib took what SQLite would not (nested deeper than its
-                # JSON limit): a bad batch, stored whole like any other.
-                db.execute("ROLLBACK")
-                error = BodyError(f"the records could not be split: {split_error or split}")
-                return self._store_plain(incoming, 400, str(error), error, respond)
-            problems = contract_problems(incoming, shape)
-            first = first_record - shape.total + 1 if shape.total else None
-            once = first is not None and self._body_is_its_records(incoming.body, first,
-                                                                   first_record)
-            stored = self._answered(incoming, Stored(request_id, 200, None, dict(shape.counts),
-                                                     problems, None), respond)
-            self._insert_request(incoming, stored, shape, first, store_body=not once)
+            first, keep_body = None, True
+            if meta.get("split"):
+                total = meta["record_count"]
+                try:
+                    cur = db.execute(_INSERT_RECORDS, {"request_id": request_id, "body": body})
+                    last, split = cur.lastrowid, cur.rowcount
+                except (sqlite3.OperationalError, sqlite3.IntegrityError) as exc:
+                    if isinstance(exc, sqlite3.OperationalError) and "JSON" not in str(exc):
+                        raise
+                    last, split = None, exc
+                if split != total:  # acknowledged, so kept whole, with why it has no records
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN IMMEDIATE")
+                    meta = {**meta, "record_count": 0, "counts": None, "families": None,
+                            "problems": json.dumps([*json.loads(meta["problems"] or "[]"),
+                                                    f"its records could not be split: "
+                                                    f"{split}"], ensure_ascii=False)}
+                elif total:
+                    first = last - total + 1
+                    keep_body = not self._body_is_its_records(body, first, last)
+            db.execute(_INSERT_REQUEST, _row(meta, first, body if keep_body else None))
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
             raise
-        return self._stored(stored, shape)
-
-    def _store_plain(self, incoming: Incoming, status: int, reason: str | None,
-                     error: BodyError | None, respond: Responder | None) -> Stored:
-        problems = contract_problems(incoming, None)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            request_id = self._next_request_id()
-            stored = self._answered(incoming, Stored(request_id, status, reason, {}, problems,
-                                                     error), respond)
-            self._insert_request(incoming, stored, None, None)
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        return self._stored(stored, None)
 
     def _answered(self, incoming: Incoming, stored: Stored,
                   respond: Responder | None) -> Stored:
@@ -265,10 +323,6 @@ class CaptureWriter:
                 record_count=stored.record_count, counts=stored.counts,
                 problems=stored.problems, body=incoming.body, records_before=self.records)
         return stored
-
-    def _next_request_id(self) -> int:
-        # Only called inside the writer's own IMMEDIATE transaction: nobody else inserts.
-        return self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM request").fetchone()[0]
 
     def _body_is_its_records(self, body: bytes, first: int, last: int) -> bool:
         """Whether ``body`` is byte for byte ``[`` + its records' texts joined by ``,`` +
@@ -287,54 +341,11 @@ class CaptureWriter:
             "(SELECT json FROM record WHERE id BETWEEN ? AND ? ORDER BY id)",
             (body, first, last)).fetchone()[0])
 
-    def _insert_request(self, incoming: Incoming, stored: Stored, shape: BodyShape | None,
-                        first_record: int | None, store_body: bool = True) -> None:
-        counts = shape.counts if shape is not None else {}
-        problems = stored.problems
-        answer = stored.answer
-        self._db.execute(_INSERT_REQUEST, {
-            "id": stored.request_id,
-            "received_at": utc_now_iso(incoming.received_at),
-            "peer": incoming.peer,
-            "method": incoming.method,
-            "path": incoming.path,
-            "query": incoming.query,
-            "http_version": incoming.http_version,
-            "headers": json.dumps(incoming.headers, ensure_ascii=False),
-            "auth": incoming.auth,
-            "auth_user": incoming.auth_user,
-            "status": stored.status,
-            "reason": stored.reason,
-            "problems": json.dumps(problems, ensure_ascii=False) if problems else None,
-            "content_type": incoming.content_type,
-            "content_encoding": incoming.content_encoding,
-            "body_size": (incoming.body_size if incoming.body_size is not None
-                          else len(incoming.body)),
-            "record_count": shape.total if shape is not None else 0,
-            "first_record": first_record,
-            "counts": json.dumps(counts) if counts else None,
-            "families": shape.codes if shape is not None else None,
-            "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
-            "source": incoming.source,
-            "rule": stored.rule,
-            "acked": int(stored.acknowledged),
-            "response_headers": answer.headers_json() if answer is not None else None,
-            "response_body": answer.body if answer is not None else None,
-            "target": incoming.target,
-            "endpoint": incoming.endpoint,
-            "body": incoming.body if store_body else None,
-        })
-
-    def _stored(self, stored: Stored, shape: BodyShape | None) -> Stored:
-        self.requests += 1
-        self.records += shape.total if shape is not None else 0
-        self._checkpointer.wake()
-        return stored
-
     def mark_acknowledged(self, request_id: int) -> None:
         """Record that the answer of ``request_id`` acknowledged its batch after all: a
         delayed 200 that reached a client still waiting for it (``request.acked``)."""
         with self._using:
+            self._fold()  # (it is in the capture by now, unless a fold failed)
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -376,19 +387,90 @@ class CaptureWriter:
         with self._using:
             if self._closed:
                 return
-            self._closed = True
-            self._classifier.shutdown(wait=True)
+            with self._order:
+                self._closed = True  # nothing is accepted any more
             self._checkpointer.stop()
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error, OSError):
                 _rollback(self._db)  # e.g. left open by a failed write on a full disk
+                self._fold()  # (what cannot be folded stays in the inbox for the next writer)
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._inbox.close(remove=not self._pending)
             self._db.close()
             _unlock(self._lock_fd)
 
     def remove(self) -> None:
         """Delete the (closed) capture and its WAL files: for a capture that was never used."""
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", "-inbox"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _judge(incoming: Incoming, status: int | None, reason: str | None
+           ) -> tuple[BodyShape | None, int | None, str | None, BodyError | None]:
+    """The body's shape when it is judged as a batch (``status`` None) and is one; else the
+    status and reason to store it with (a 400 and its error when it is no batch)."""
+    if status is not None:
+        return None, status, reason, None
+    try:
+        return inspect_body(incoming.body), None, None, None
+    except BodyError as exc:
+        return None, 400, str(exc), exc
+
+
+def _meta(incoming: Incoming, stored: Stored, shape: BodyShape | None) -> dict:
+    """What folding a request needs beside its body (an inbox entry's meta, JSON): its row of
+    the request table but for the records' place and the body."""
+    problems = stored.problems
+    answer = stored.answer
+    return {
+        "request_id": stored.request_id,
+        "split": shape is not None,  # the body is a batch: its records go into the capture
+        "received_at": utc_now_iso(incoming.received_at),
+        "peer": incoming.peer,
+        "method": incoming.method,
+        "path": incoming.path,
+        "query": incoming.query,
+        "http_version": incoming.http_version,
+        "headers": json.dumps(incoming.headers, ensure_ascii=False),
+        "auth": incoming.auth,
+        "auth_user": incoming.auth_user,
+        "status": stored.status,
+        "reason": stored.reason,
+        "problems": json.dumps(problems, ensure_ascii=False) if problems else None,
+        "content_type": incoming.content_type,
+        "content_encoding": incoming.content_encoding,
+        "body_size": (incoming.body_size if incoming.body_size is not None
+                      else len(incoming.body)),
+        "record_count": shape.total if shape is not None else 0,
+        "counts": json.dumps(shape.counts) if shape is not None and shape.counts else None,
+        "families": shape.codes.decode("latin-1") if shape is not None else None,
+        "duration_ms": (time.perf_counter() - incoming.started) * 1000.0,
+        "source": incoming.source,
+        "rule": stored.rule,
+        "acked": int(stored.acknowledged),
+        "response_headers": answer.headers_json() if answer is not None else None,
+        "response_body": answer.body.decode("latin-1") if answer is not None else None,
+        "target": incoming.target,
+        "endpoint": incoming.endpoint,
+    }
+
+
+def _row(meta: dict, first_record: int | None, body: bytes | None) -> dict:
+    """The request table's row of an inbox entry's ``meta``."""
+    row = {key: meta[key] for key in _ROW_KEYS}
+    row["id"] = meta["request_id"]
+    row["first_record"] = first_record
+    row["body"] = body
+    if meta["families"] is not None:
+        row["families"] = meta["families"].encode("latin-1")
+    if meta["response_body"] is not None:
+        row["response_body"] = meta["response_body"].encode("latin-1")
+    return row
+
+
+_ROW_KEYS = ("received_at", "peer", "method", "path", "query", "http_version", "headers", "auth",
+             "auth_user", "status", "reason", "problems", "content_type", "content_encoding",
+             "body_size", "record_count", "counts", "families", "duration_ms", "source", "rule",
+             "acked", "response_headers", "response_body", "target", "endpoint")
 
 
 def _rollback(db: sqlite3.Connection) -> None:

@@ -159,7 +159,13 @@ class Receiver:
         self._expiry: asyncio.TimerHandle | None = None
         self._stopping = asyncio.Event()  # set when the receiver shuts down: waits end
         self._failing: str | None = None  # the storage problem told to the user, until it ends
+        # Two threads: one accepts (judges a body and appends it to the capture's inbox: the
+        # acknowledgement waits for that only), one writes the capture (folds what was
+        # accepted into it right after the answer, indexes, marks delayed acknowledgements).
+        self._accepting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accepting")
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage")
+        self._folds: set[asyncio.Future] = set()
+        self._fold_failing = False  # the last fold failed: told, and tried again
         expected = None
         if options.auth_enabled:
             expected = basic_auth_value(options.user or "", options.password or "")
@@ -221,8 +227,10 @@ class Receiver:
         # Nothing arrives any more: finish the filter index and the redelivery ledger, for a
         # while, so that readers of the stopped capture (summary, the window) see them whole.
         loop = asyncio.get_running_loop()
+        self._accepting.shutdown(wait=True)
         deadline = time.monotonic() + FINISH_INDEX_SECONDS
         with contextlib.suppress(Exception):  # a full disk: the next receiver finishes it
+            await loop.run_in_executor(self._storage, self._writer.fold)
             while time.monotonic() < deadline and await loop.run_in_executor(
                     self._storage, self._writer.index_pending, 500):
                 pass
@@ -243,6 +251,8 @@ class Receiver:
                 await asyncio.sleep(0.05)
                 continue
             try:
+                if self._fold_failing:  # (the next fold's outcome is told by its callback)
+                    self._fold_soon()
                 done = await loop.run_in_executor(self._storage, self._writer.index_pending, 500)
             except Exception as exc:  # disk full, I/O error: try again later, never die
                 self._storage_problem(exc, "the filter index")
@@ -272,14 +282,42 @@ class Receiver:
         if respond is not None and _is_check(incoming):
             respond = _noted_as_check(respond)
         stored = await loop.run_in_executor(
-            self._storage, self._writer.store, incoming, status, reason, respond
+            self._accepting, self._writer.accept, incoming, status, reason, respond
         )
-        self._storage_recovered()
+        if not self._fold_failing:
+            self._storage_recovered()
+        self._fold_soon()
         if stored.record_count:
             self._index_wanted.set()
         if self._on_stored is not None:
             self._on_stored(incoming, stored)
         return stored
+
+    def _fold_soon(self) -> None:
+        """Fold what was accepted into the capture, on the storage thread, while the answer
+        goes out (a failure is told, and the batch stays in the inbox: the next fold, or the
+        idle indexer's, tries again)."""
+        future = asyncio.get_running_loop().run_in_executor(self._storage, self._writer.fold)
+        self._folds.add(future)
+        future.add_done_callback(self._on_fold_done)
+
+    def _on_fold_done(self, future: asyncio.Future) -> None:
+        self._folds.discard(future)
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            if self._fold_failing:
+                self._fold_failing = False
+                self._storage_recovered()
+            return
+        self._fold_failing = True
+        message = (f"cannot write the capture: "
+                   f"{storage_error_message(exc, self._writer.path, acknowledged=True)}")
+        if self._failing != message:
+            self._failing = message
+            self._on_problem(message)
+        self._index_wanted.set()  # the idle loop tries again
 
     async def store_imported(self, item) -> Stored:
         """Store one planned import request like a received one (see ``app.capture.importer``):
@@ -339,7 +377,7 @@ class Receiver:
         self._in_flight += 1
         try:
             return await self._handle(request)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # (the capture, or its inbox)
             message = self._storage_problem(exc, "the request")
             return _json_response(503, {"ok": False, "error": message},
                                   headers={"Retry-After": "30"})
@@ -701,17 +739,21 @@ def _log_to_stderr(message: str) -> None:
         sys.stderr.flush()
 
 
-def storage_error_message(exc: Exception, path: Path) -> str:
-    """What a failed write of the capture means for the user, in one sentence."""
+def storage_error_message(exc: Exception, path: Path, acknowledged: bool = False) -> str:
+    """What a failed write of the capture means for the user, in one sentence.
+    ``acknowledged``: it failed folding what was already acknowledged (kept in the inbox)."""
+    lost = ("what was acknowledged waits in the capture's inbox until it can be written"
+            if acknowledged else "the request was not stored")
+    retries = "" if acknowledged else " (the sender retries)"
     code = getattr(exc, "sqlite_errorcode", None)
     if code == 13 or "full" in str(exc).lower():  # SQLITE_FULL
-        return (f"the disk holding the capture {path} is full: the request was not stored; "
-                f"free some space (the sender retries)")
+        return (f"the disk holding the capture {path} is full: {lost}; free some space"
+                f"{retries}")
     if code is not None and code & 0xFF == 10:  # SQLITE_IOERR, and a file size limit
         return (f"the capture {path} could not be written (disk I/O error: the disk may be "
-                f"full): the request was not stored; the sender retries")
-    return (f"the capture {path} could not be written ({_one_line(str(exc))}): the request "
-            f"was not stored; the sender retries")
+                f"full): {lost}" + ("; the sender retries" if not acknowledged else ""))
+    return (f"the capture {path} could not be written ({_one_line(str(exc))}): {lost}"
+            + ("; the sender retries" if not acknowledged else ""))
 
 
 def _decode_body(incoming: Incoming, limit: int) -> tuple[int, str] | None:

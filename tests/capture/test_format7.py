@@ -22,7 +22,7 @@ from app.export.har import har_entry
 from app.export.rows import request_rows
 from app.net import basic_auth_value
 from app.server.receiver import endpoint_url
-from tests.conftest import start_receiver
+from tests.conftest import folded, start_receiver
 from tests.export.test_har import imported
 from tests.filters.test_ledger_filters import as_format_5
 
@@ -62,7 +62,7 @@ def raw_request(rec, request_line: bytes, body: bytes = b"") -> bytes:
 
 
 def last_request(rec) -> dict:
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         db.row_factory = app_sqlite3.Row
         return dict(db.execute("SELECT id, method, path, query, target, endpoint, status "
@@ -72,7 +72,7 @@ def last_request(rec) -> dict:
 
 
 def count(rec) -> int:
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         return db.execute("SELECT count(*) FROM request").fetchone()[0]
     finally:
@@ -116,7 +116,7 @@ def test_a_request_line_that_is_not_ascii_is_refused_before_it_is_stored(tls_rec
     assert b" 200 " in raw_request(tls_receiver, b"POST /a\"{b}|^`[1] HTTP/1.1", BATCH)
     row = last_request(tls_receiver)
     assert row["target"] == '/a"{b}|^`[1]'
-    db = open_reader(tls_receiver.capture)
+    db = open_reader(folded(tls_receiver.capture))
     try:
         (stored,) = request_rows(db, [row["id"]])
     finally:
@@ -140,7 +140,7 @@ def test_the_endpoint_is_the_connections_scheme_local_port_and_address(tmp_path)
                 assert b" 200 " in sock.recv(65536).split(b"\r\n")[0]
     finally:
         rec.stop()
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         endpoints = [e for (e,) in db.execute("SELECT endpoint FROM request ORDER BY id")]
     finally:
@@ -266,7 +266,7 @@ def test_an_imported_capture_keeps_target_and_endpoint(tmp_path, tls_receiver):
     curl(tls_receiver, "-H", "Content-Type: application/json", "--data-binary", BATCH.decode(),
          "--path-as-is", tls_receiver.url.rstrip("/") + "/imp%2Fort?x=%20")
     source = tmp_path / "source.sqlite"
-    db = open_reader(tls_receiver.capture)
+    db = open_reader(folded(tls_receiver.capture))
     try:
         want = db.execute("SELECT method, path, query, target, endpoint, status FROM request "
                           "ORDER BY id").fetchall()

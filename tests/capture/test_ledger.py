@@ -27,7 +27,7 @@ from app.capture import ledger
 from app.capture.answers import json_answer
 from app.capture.schema import LEDGER_THROUGH, open_reader
 from app.capture.writer import CaptureWriter, Incoming
-from tests.conftest import ROOT, start_receiver
+from tests.conftest import ROOT, folded, start_receiver
 from tests.hostile import BIG_UINT64, HOSTILE_RECORDS, hostile_body
 
 BASE = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -603,7 +603,7 @@ def test_a_real_receiver_fills_the_ledger_of_what_it_answered(tmp_path):
         assert statuses == [503, 200]
         deadline = time.monotonic() + 20
         while True:
-            db = open_reader(rec.capture)
+            db = open_reader(folded(rec.capture))
             try:
                 if ledger.coverage(db).complete and ledger.ledger_through(db) == 5:
                     seen = ledger.seen_of(db, range(1, 6))

@@ -29,7 +29,7 @@ from app.export.rows import record_rows, request_rows
 from app.records.columns import EVENT_COLUMNS
 from app.replay.generator import Generator
 from app.replay.sender import records_from_file
-from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE
+from tests.conftest import EVENT_SAMPLE, SAMPLES, USAGE_SAMPLE, folded
 from tests.export.har_schema import validate as validate_har
 from tests.server.test_server import AUTH, request
 
@@ -425,7 +425,7 @@ def test_har_answers_are_what_the_real_receiver_answered(receiver):
         {"method": "GET", "auth": None},
     ]
     answers = [request(receiver, **kwargs) for kwargs in sent]
-    db = open_reader(receiver.capture)
+    db = open_reader(folded(receiver.capture))
     try:
         out = io.BytesIO()
         assert EXPORTERS["har"].write(lambda: request_rows(db), out, ExportOptions()) == 7

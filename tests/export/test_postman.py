@@ -37,7 +37,7 @@ from app.export.postman import POSTMAN_SCHEMA, WRONG_PASSWORD, write_postman
 from app.export.registry import export
 from app.export.rows import request_rows
 from app.export.transfer import mask_transform
-from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, start_receiver
+from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, folded, start_receiver
 from tests.hostile import IDENTIFIERS, LATIN1_BODY, LATIN1_IDENTIFIERS, hostile_body
 
 SCHEMAS = ROOT / "tests" / "data" / "postman"
@@ -140,7 +140,7 @@ def recorded(tmp_path_factory):
                          env=env)
     try:
         answered = asyncio.run(_send_all(rec, SENT))
-        db = open_reader(rec.capture)
+        db = open_reader(folded(rec.capture))
         try:
             rows = list(request_rows(db, range(1, len(SENT) + 1)))
         finally:
@@ -225,7 +225,7 @@ def test_the_export_validates_against_the_published_v2_1_schema(rows, collection
 
 def test_the_registry_writes_the_same_collection(recorded):
     rec, rows = recorded
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         out = io.BytesIO()
         assert export(db, "postman", out, ids=[r.id for r in rows]) == len(rows)
@@ -494,7 +494,7 @@ def test_newman_replays_every_recorded_status_and_request(recorded, tmp_path, re
     assert skipped == [[i == too_big] for i in range(len(rows))]
     assert all("error" not in a for e in executions for a in e["assertions"])
     # what the receiver stored the second time is what it stored the first
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         n = len(rows)
         replayed = list(request_rows(db, range(n + 1, 2 * n + 1)))

@@ -31,7 +31,7 @@ from app.export.registry import export
 from app.export.xlsxfile import TIME_FORMAT, cell_string, write_xlsx
 from app.records.columns import RECORD_TABS
 from app.records.shape import JsonFloat, parse_record, replace_lone_surrogates
-from tests.conftest import start_receiver
+from tests.conftest import folded, start_receiver
 from tests.hostile import BIG_ID, IDENTIFIERS, RECORDS, hostile_body
 
 AUTH = "Basic " + base64.b64encode(b"streamer:test-password").decode()
@@ -99,7 +99,7 @@ def stored(tmp_path_factory) -> dict:
                     _post(rec, b"[]", auth=None), _post(rec, b'[{"x":"M\xfcnchen"}]')]
         deadline = time.monotonic() + 20
         while True:  # the ledger and index come after the answers: wait for them
-            db = open_reader(rec.capture)
+            db = open_reader(folded(rec.capture))
             n = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
             db.close()
             if n == len(PLAIN) + len(RECORDS) or time.monotonic() > deadline:

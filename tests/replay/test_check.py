@@ -18,7 +18,7 @@ import trustme
 from aiohttp import web
 
 from app.replay.check import CHECK_KEY, CheckOptions, passed, run_check
-from tests.conftest import ROOT, start_receiver
+from tests.conftest import ROOT, folded, start_receiver
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -315,7 +315,7 @@ def test_our_own_endpoint_end_to_end(tmp_path):
         rec.stop()
     from app.capture.schema import open_reader
 
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     rows = db.execute("SELECT id, status, problems, record_count, families FROM request "
                       "ORDER BY id").fetchall()
     db.close()

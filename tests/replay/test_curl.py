@@ -27,7 +27,7 @@ from app.replay.curl import (
     parse_curl,
     shell_word,
 )
-from tests.conftest import EVENT_SAMPLE, SAMPLES
+from tests.conftest import EVENT_SAMPLE, SAMPLES, folded
 
 DOC_URL = "https://<server-domain>:<port>/<endpoint>/"
 LOCATION_NOTE = "--location: curl would follow redirects; the Data Streamer never does"
@@ -344,7 +344,7 @@ def test_build_curl_exact_keeps_bytes_a_terminal_would_not():
 
 
 def stored(receiver) -> list[dict]:
-    db = open_reader(receiver.capture)
+    db = open_reader(folded(receiver.capture))
     try:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute(

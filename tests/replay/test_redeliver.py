@@ -24,7 +24,7 @@ from app.capture.schema import open_reader
 from app.cli.send import run_send
 from app.replay.generator import Generator
 from app.replay.sender import SendOptions, send
-from tests.conftest import start_receiver
+from tests.conftest import folded, start_receiver
 from tests.replay.test_sender import numbered, parser, serving
 
 
@@ -294,7 +294,7 @@ def test_plain_send_retries_as_documented_and_the_ledger_sees_each_record_3_time
     assert [(b.status, b.attempts) for b in report.batches] == [(200, 3)]
     assert report.records_redelivered == 20
 
-    db = open_reader(failing.capture)
+    db = open_reader(folded(failing.capture))
     try:
         rows = _requests(db, before)
         assert [(s, rule, acked, n) for _, s, rule, acked, n, _ in rows] == [
@@ -309,7 +309,7 @@ def test_plain_send_retries_as_documented_and_the_ledger_sees_each_record_3_time
     finally:
         db.close()
     _ledger_ready(failing.capture, ids[-1])
-    db = open_reader(failing.capture)
+    db = open_reader(folded(failing.capture))
     try:
         seen = seen_of(db, ids)
         summary = ledger_summary(db)
@@ -348,7 +348,7 @@ def test_redelivered_records_arrive_mixed_with_new_ones_and_each_is_acknowledged
     assert out[5].startswith("done: 20 of 20 records acknowledged in 3 of 5 batches, "
                              "12 redelivered, ")
 
-    db = open_reader(failing.capture)
+    db = open_reader(folded(failing.capture))
     try:
         rows = _requests(db, before)
         assert [(s, rule, acked, n) for _, s, rule, acked, n, _ in rows] == [
@@ -367,7 +367,7 @@ def test_redelivered_records_arrive_mixed_with_new_ones_and_each_is_acknowledged
     assert set(arrivals) == set(sent)
     assert all(acks.count(1) == 1 and acks[-1] == 1 for acks in arrivals.values())
     _ledger_ready(failing.capture, ids[-1])
-    db = open_reader(failing.capture)
+    db = open_reader(folded(failing.capture))
     try:
         seen = seen_of(db, ids)
         text_of = dict(db.execute("SELECT id, json FROM record WHERE request_id > ?",

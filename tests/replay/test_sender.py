@@ -41,7 +41,7 @@ from app.replay.sender import (
     records_from_sample,
     send,
 )
-from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE
+from tests.conftest import EVENT_SAMPLE, ROOT, USAGE_SAMPLE, folded
 
 EXPECTED_AUTH = "Basic " + base64.b64encode(b"streamer:s3cret").decode()
 
@@ -365,7 +365,7 @@ def test_end_to_end_over_tls_into_the_capture(receiver):
     async def scenario():
         base = dict(user="streamer", password="test-password", batch_size=40)
         trusted = await send(texts, SendOptions(receiver.url, cacert=receiver.ca_file, **base))
-        db = open_reader(receiver.capture)
+        db = open_reader(folded(receiver.capture))
         try:
             stored = [row[0].encode() for row in db.execute("SELECT json FROM record "
                                                             "ORDER BY id")]
@@ -415,7 +415,7 @@ def test_cli_prints_a_line_per_batch_and_exits_0_when_done(receiver, capsys):
     assert out[0].endswith(" s  1 attempt")
     assert out[2].startswith("batch 3/3  1 record  200  ")
     assert out[3].startswith("done: 7 of 7 records acknowledged in 3 of 3 batches, ")
-    db = open_reader(receiver.capture)
+    db = open_reader(folded(receiver.capture))
     try:
         stored = [json.loads(t) for (t,) in db.execute("SELECT json FROM record ORDER BY id")]
     finally:

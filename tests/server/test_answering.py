@@ -22,7 +22,7 @@ import pytest
 from app.capture.rules import RuleSet
 from app.capture.schema import open_reader
 from app.db import sqlite3
-from tests.conftest import EVENT_SAMPLE, ROOT, ReceiverProcess, serve_command
+from tests.conftest import EVENT_SAMPLE, ROOT, ReceiverProcess, folded, serve_command
 
 AUTH = "Basic " + base64.b64encode(b"streamer:test-password").decode()
 BODY = EVENT_SAMPLE.read_bytes()
@@ -138,7 +138,7 @@ def curl(rec, *args, path="/", max_time=10):
 
 
 def rows(rec, last: int) -> list[dict]:
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         db.row_factory = sqlite3.Row
         found = [dict(r) for r in db.execute(
@@ -152,7 +152,7 @@ def rows(rec, last: int) -> list[dict]:
 def wait_acked(rec, request_id: int, want: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        db = open_reader(rec.capture)
+        db = open_reader(folded(rec.capture))
         try:
             acked = db.execute("SELECT acked FROM request WHERE id = ?",
                                (request_id,)).fetchone()[0]

@@ -24,6 +24,7 @@ from tests.conftest import (
     ROOT,
     USAGE_SAMPLE,
     drain_events,
+    folded,
     serve_command,
     start_receiver,
 )
@@ -52,7 +53,8 @@ def request(rec, method="POST", path="/", body=b"", headers=None, auth=AUTH):
 
 
 def stored_rows(rec):
-    db = open_reader(rec.capture)
+    folded(rec.capture)  # (acknowledged, then folded into the capture right after)
+    db = open_reader(folded(rec.capture))
     try:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("SELECT * FROM request ORDER BY id")]
@@ -72,7 +74,7 @@ def curl(rec, *args):
 
 
 def record_count(rec) -> int:
-    db = open_reader(rec.capture)
+    db = open_reader(folded(rec.capture))
     try:
         return db.execute("SELECT count(*) FROM record").fetchone()[0]
     finally:
@@ -92,7 +94,7 @@ def test_curl_posts_both_documented_samples(shared_receiver):
     assert [(r["status"], r["path"], r["record_count"]) for r in rows] == [
         (200, "/endpoint/", 1), (200, "/endpoint/", 1)]
     assert rows[0]["body"] == EVENT_SAMPLE.read_bytes()
-    db = open_reader(receiver.capture)
+    db = open_reader(folded(receiver.capture))
     try:
         families = [r[0] for r in db.execute(
             "SELECT family FROM record_keys WHERE id > ? ORDER BY id", (records_before,))]
@@ -271,23 +273,48 @@ def test_password_never_reaches_the_capture(receiver):
 
 
 def test_acknowledged_batch_survives_sigkill(tmp_path):
+    """A 200 means the batch is durable: here the receiver is killed (-9) after the 200 while
+    the batch is only in the capture's inbox (another process's write transaction keeps the
+    receiver from folding it into the capture). The next receiver folds it in before it
+    listens; a stopped receiver leaves the capture one file."""
     rec = start_receiver(tmp_path)
     body = json.dumps([{"event_type": {"id": 1}, "id": i} for i in range(3000)]).encode()
-    status, _, _ = request(rec, body=body)
-    assert status == 200
-    rec.kill()
-    assert rec.proc.returncode == -9
+    inbox = Path(f"{rec.capture}-inbox")
+    blocker = sqlite3.connect(rec.capture, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        status, _, _ = request(rec, body=body)
+        assert status == 200
+        rec.kill()
+        assert rec.proc.returncode == -9
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
     db = open_reader(rec.capture)
-    assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 3000
-    assert db.execute("SELECT status FROM request").fetchone()[0] == 200
+    assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 0  # not folded: killed
     db.close()
-    # The receiver starts again on the same capture and appends to it.
+    assert inbox.stat().st_size > len(body)  # ... but durable in the inbox
+    # The receiver starts again on the same capture: the batch is in before anything else.
     rec = start_receiver(tmp_path, capture=rec.capture)
     try:
+        db = open_reader(rec.capture)
+        assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 3000
+        assert db.execute("SELECT status, acked FROM request").fetchall() == [(200, 1)]
+        db.close()
         assert request(rec, body=b"[{}]")[0] == 200
         assert [r["id"] for r in stored_rows(rec)] == [1, 2]
+        assert stored_rows(rec)[0]["body"] == body
     finally:
         rec.stop()
+    assert not inbox.exists()  # a stopped receiver: the capture is one file again
+    # and a batch folded before the kill is in the capture at once (no inbox left to fold)
+    rec = start_receiver(tmp_path, capture=rec.capture)
+    assert request(rec, body=body)[0] == 200
+    folded(rec.capture)
+    rec.kill()
+    db = open_reader(rec.capture)
+    assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 6001
+    db.close()
 
 
 def test_port_taken_is_one_clear_line(tmp_path):
@@ -425,7 +452,7 @@ def test_concurrent_posts_are_all_stored(receiver):
             return await asyncio.gather(*(one() for _ in range(12)))
 
     assert asyncio.run(many()) == [200] * 12
-    db = open_reader(receiver.capture)
+    db = open_reader(folded(receiver.capture))
     assert db.execute("SELECT count(*) FROM record").fetchone()[0] == 2400
     firsts = db.execute("SELECT first_record, record_count FROM request ORDER BY id").fetchall()
     assert [f for f, _ in firsts] == [1 + 200 * i for i in range(12)]
@@ -440,7 +467,7 @@ def test_records_are_indexed_after_the_acknowledgement(receiver):
     deadline = time.monotonic() + 20
     indexed = 0
     while time.monotonic() < deadline:
-        db = open_reader(receiver.capture)
+        db = open_reader(folded(receiver.capture))
         indexed = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
         iccid = db.execute("SELECT iccid FROM record_index WHERE own_id = 7").fetchone()
         db.close()

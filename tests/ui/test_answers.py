@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QToolBar, QToolButton
 from app.capture.schema import open_reader
 from app.ui.answers import PAUSED_TEXT, _window_left, remaining_text, rule_problem
 from app.ui.reader import answered_text, status_text
-from tests.conftest import EVENT_SAMPLE
+from tests.conftest import EVENT_SAMPLE, folded
 from tests.ui.conftest import WAIT
 
 BODY = EVENT_SAMPLE.read_bytes()
@@ -50,7 +50,7 @@ def post(window, body: bytes = BODY, path: str = "hook/") -> int | str:
 
 def stored(window) -> list[tuple]:
     """(status, rule, acked) of every request in the capture, in order."""
-    db = open_reader(window.capture)
+    db = open_reader(folded(window.capture))
     try:
         return db.execute("SELECT status, rule, acked FROM request ORDER BY id").fetchall()
     finally:

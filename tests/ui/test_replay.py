@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from app.capture.schema import open_reader, request_body
 from app.replay.samples import find
 from app.ui.replay import CurlDialog, SendDialog
-from tests.conftest import EVENT_SAMPLE, SAMPLES
+from tests.conftest import EVENT_SAMPLE, SAMPLES, folded
 from tests.ui.conftest import WAIT
 
 
@@ -26,7 +26,7 @@ def bash(command: str) -> dict:
 
 
 def stored_bodies(window) -> list[bytes]:
-    db = open_reader(window.capture)
+    db = open_reader(folded(window.capture))  # (acknowledged, then folded right after)
     try:
         ids = [i for (i,) in db.execute("SELECT id FROM request ORDER BY id")]
         return [request_body(db, i) for i in ids]

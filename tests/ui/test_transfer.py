@@ -12,6 +12,7 @@ from app.capture.schema import open_reader
 from app.records.columns import RECORD_TABS
 from app.replay.generator import Generator
 from app.ui.transfer import ExportDialog
+from tests.conftest import folded
 from tests.ui.conftest import WAIT
 
 EVENT_TAB = next(t for t in RECORD_TABS if t.key == "event")
@@ -33,7 +34,7 @@ def test_dropping_a_file_imports_it_through_the_receiver(qtbot, window, tmp_path
     qtbot.waitUntil(lambda: window._counts["records"] == 300, timeout=WAIT)
     qtbot.waitUntil(lambda: "Imported 300 records from records.ndjson"
                     in window.statusBar().currentMessage(), timeout=WAIT)
-    db = open_reader(window.capture)
+    db = open_reader(folded(window.capture))
     assert {s for (s,) in db.execute("SELECT source FROM request")} == {"imported"}
     stored = [json.loads(t) for (t,) in db.execute("SELECT json FROM record ORDER BY id")]
     db.close()
