@@ -2,9 +2,18 @@
 
 Posts N batches of realistic 3000-record bodies over HTTPS to each receiver, in alternating
 rounds within one run (the machine is shared and noisy: compare ratios, not absolute times), and
-reports records/s and acknowledgement latency (p50, p99) for both, and the ratio.
+reports records/s and acknowledgement latency (p50, p99) for both, and the ratio; for ``serve``
+at one connection also the time from each 200 to its request being in the capture (a reader
+polling it every 2 ms: what the window's reader then shows within its 0.1 s poll).
 
-    uv run python benchmarks/ingest.py [--batches 30] [--rounds 3] [--concurrency 1 2]
+    uv run python benchmarks/ingest.py [--batches 30] [--rounds 3] [--concurrency 1 4]
+                                       [--bodies pretty compact]
+    uv run python benchmarks/ingest.py --profile [--pretty]
+
+``--profile``: where the time of one batch goes on the acknowledgement path (``accept``: the
+body judged, the answer built, the body appended to the capture's inbox), in this process,
+against ``orjson.loads`` of the same body (what the bare receiver does), then the fold that
+follows the answer.
 
 Each receiver runs in its own process; this script is the client (aiohttp).
 """
@@ -21,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,12 +81,47 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+class Visible:
+    """Polls a capture every 2 ms from a thread: when each request id first shows."""
+
+    def __init__(self, capture: Path):
+        self.capture = capture
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from app.capture.schema import open_reader
+
+        while not self.capture.exists() and not self._stop.is_set():
+            time.sleep(0.002)
+        db = open_reader(self.capture)
+        last = 0
+        while not self._stop.is_set():
+            newest = db.execute("SELECT coalesce(max(id), 0) FROM request").fetchone()[0]
+            now = time.perf_counter()
+            for request_id in range(last + 1, newest + 1):
+                self.seen[request_id] = now
+            last = max(last, newest)
+            time.sleep(0.002)
+        db.close()
+
+    def stop(self, wanted: int, timeout: float = 30.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while len(self.seen) < wanted and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        self._stop.set()
+        self._thread.join()
+
+
 async def post_all(url: str, ca: Path, bodies: list[bytes], batches: int, concurrency: int,
                    records_per_batch: int) -> dict:
     ctx = ssl.create_default_context(cafile=str(ca))
     auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     headers = {"Content-Type": "application/json", "Authorization": auth}
     latencies: list[float] = []
+    answered: list[float] = []  # when each answer was read (in order at one connection)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(batches):
         queue.put_nowait(i)
@@ -96,7 +141,8 @@ async def post_all(url: str, ca: Path, bodies: list[bytes], batches: int, concur
                     await resp.read()
                     if resp.status != 200:
                         raise SystemExit(f"{url} answered {resp.status}")
-                latencies.append(time.perf_counter() - t0)
+                answered.append(time.perf_counter())
+                latencies.append(answered[-1] - t0)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -106,7 +152,59 @@ async def post_all(url: str, ca: Path, bodies: list[bytes], batches: int, concur
         "records_per_s": batches * records_per_batch / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "answered": answered,
     }
+
+
+def profile(pretty: bool) -> None:
+    """Where one batch's time goes on the acknowledgement path (see the module's docstring)."""
+    import cProfile
+    import pstats
+
+    from app.capture.writer import CaptureWriter, Incoming
+    from app.records.shape import inspect_body
+
+    body = make_bodies(3000, 1, pretty, seed=7)[0]
+
+    def best(fn, n=15) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1000
+
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = CaptureWriter(Path(tmp) / "p.sqlite")
+        try:
+            def accept():
+                writer.accept(Incoming("POST", "/", body, content_type="application/json"))
+
+            parts = {
+                "orjson.loads (the bare receiver's work)": best(lambda: orjson.loads(body)),
+                "accept: the whole acknowledgement path": best(accept),
+                "  inspect_body (simdjson: valid, a list of objects, families)":
+                    best(lambda: inspect_body(body)),
+                "  the inbox append (body and meta, no fsync)":
+                    best(lambda: writer._inbox.append({"request_id": 0}, body)),
+                "fold (after the 200: records split into rows, committed)": best(
+                    lambda: (accept(), writer.fold()), 8) - best(accept, 8),
+            }
+            writer.fold()
+            print(f"one batch of 3000 records, {len(body) / 1e6:.2f} MB"
+                  f"{' (indented)' if pretty else ''}: medians")
+            for name, ms in parts.items():
+                print(f"  {name:<64} {ms:6.1f} ms")
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(10):
+                accept()
+            prof.disable()
+            writer.fold()
+            print("\naccept() x10, by own time:")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(8)
+        finally:
+            writer.close()
 
 
 def main() -> None:
@@ -114,19 +212,32 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=30)
     ap.add_argument("--size", type=int, default=3000, help="records per batch")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2],
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4],
                     help="connections posting at once (the Portal needs two streams, Events "
                          "and Usage, which may share one endpoint)")
-    ap.add_argument("--pretty", action="store_true", help="indented JSON bodies")
+    ap.add_argument("--bodies", nargs="+", choices=("pretty", "compact"),
+                    default=["pretty", "compact"], help="indented and/or compact JSON bodies")
+    ap.add_argument("--pretty", action="store_true", help="--profile: an indented body")
     ap.add_argument("--sync", choices=("normal", "full"), default="normal")
+    ap.add_argument("--profile", action="store_true",
+                    help="only profile one batch on the acknowledgement path")
     args = ap.parse_args()
+    if args.profile:
+        profile(args.pretty)
+        return
+    for kind in args.bodies:
+        run(args, kind == "pretty")
 
-    bodies = make_bodies(args.size, 6, args.pretty, seed=7)
-    print(f"{args.batches} batches of {args.size} records, body {len(bodies[0]) / 1e6:.2f} MB"
-          f"{' (indented)' if args.pretty else ''}, {args.rounds} rounds, sync={args.sync}")
+
+def run(args, pretty: bool) -> None:
+    bodies = make_bodies(args.size, 6, pretty, seed=7)
+    print(f"\n{args.batches} batches of {args.size} records, body {len(bodies[0]) / 1e6:.2f} MB"
+          f"{' (indented)' if pretty else ' (compact)'}, {args.rounds} rounds, "
+          f"sync={args.sync}")
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/data", XDG_CONFIG_HOME=f"{tmp}/config")
         for conc in args.concurrency:
+            visible: list[float] = []  # seconds from a 200 to its request in the capture
             results: dict[str, list[dict]] = {"serve": [], "bare": []}
             for rnd in range(args.rounds):
                 order = ("bare", "serve") if rnd % 2 == 0 else ("serve", "bare")
@@ -136,7 +247,12 @@ def main() -> None:
                     if which == "bare":
                         stop(proc)
                         proc, url = start_bare(ca.parent)
+                    watch = Visible(capture) if which == "serve" and conc == 1 else None
                     res = asyncio.run(post_all(url, ca, bodies, args.batches, conc, args.size))
+                    if watch is not None:  # ids 2...: the first request warmed the connection
+                        watch.stop(args.batches + 1)
+                        visible += [watch.seen[i + 2] - at for i, at in
+                                    enumerate(res["answered"]) if i + 2 in watch.seen]
                     stop(proc)
                     results[which].append(res)
                     if capture.exists():
@@ -153,6 +269,12 @@ def main() -> None:
                       f"  p99 {statistics.median(r['p99_ms'] for r in rs):6.1f} ms")
             print(f"  ratio serve/bare (records/s): median {statistics.median(ratios):.2f}"
                   f"  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+            if visible:
+                visible.sort()
+                print(f"  from a 200 to its request in the capture: p50 "
+                      f"{statistics.median(visible) * 1000:.1f} ms, p99 "
+                      f"{visible[min(len(visible) - 1, int(len(visible) * 0.99))] * 1000:.1f} ms"
+                      f", max {visible[-1] * 1000:.1f} ms ({len(visible)} requests)")
 
 
 if __name__ == "__main__":
