@@ -148,3 +148,41 @@ def test_interoperable_records_get_no_note():
     body = json.dumps(Generator(sims=5, seed=3).records(50)).encode()
     assert inspect_body(body).notes == []
     assert inspect_body(b'[{"id":18446744073709551615,"v":1e-400}]').notes == []
+
+
+# -- what is acknowledged must split: nothing nested deeper than SQLite reads (issue 17) -------
+
+@pytest.mark.parametrize("depth", [995, 997, 998, 999, 1000, 1022, 1023, 1024, 1030])
+def test_a_body_is_accepted_exactly_when_sqlite_can_split_it(depth):
+    """The body is split into records after its 200 (app.capture.inbox), so judging it must
+    refuse what SQLite's JSON reader refuses: nesting beyond 1,000 levels (simdjson and orjson
+    read 1,024)."""
+    from app.db import sqlite3
+    from app.records.shape import _inspect_orjson
+
+    body = ('[{"a":' + "[" * depth + "]" * depth + "}]").encode()
+    db = sqlite3.connect(":memory:")
+    try:
+        db.execute("SELECT count(*) FROM json_each(?)", (body.decode(),)).fetchone()
+        splits = True
+    except sqlite3.OperationalError:
+        splits = False
+    finally:
+        db.close()
+    assert splits == (depth + 2 <= 1000)
+    for judge in (inspect_body, _inspect_orjson):
+        if splits:
+            assert judge(body).total == 1
+        else:
+            with pytest.raises(BodyError, match="nested more than 1000 levels"):
+                judge(body)
+
+
+@pytest.mark.parametrize("body", [b"1,2", b"[1] [2]", b"1]],[[2", b"[{}],[{}]", b"[{}]]",
+                                  b"[[{}]", b"]"])
+def test_the_wrapping_lists_never_make_two_values_one(body):
+    from app.records.shape import _inspect_orjson
+
+    for judge in (inspect_body, _inspect_orjson):
+        with pytest.raises(BodyError, match="invalid JSON"):
+            judge(body)
