@@ -144,8 +144,10 @@ class Receiver:
     def __init__(self, writer: CaptureWriter, options: ServeOptions,
                  on_stored: Callable[[Incoming, Stored], None] | None = None,
                  on_problem: Callable[[str], None] | None = None,
-                 on_answers: Callable[[dict, str], None] | None = None):
+                 on_answers: Callable[[dict, str], None] | None = None,
+                 on_folded: Callable[[int], None] | None = None):
         self._writer = writer
+        self._on_folded = on_folded  # requests just folded into the capture: how many
         self._options = options
         self._on_stored = on_stored
         self._on_problem = on_problem or _log_to_stderr
@@ -310,6 +312,8 @@ class Receiver:
             if self._fold_failing:
                 self._fold_failing = False
                 self._storage_recovered()
+            if future.result() and self._on_folded is not None:
+                self._on_folded(future.result())  # (the window reads the capture at once)
             return
         self._fold_failing = True
         message = (f"cannot write the capture: "

@@ -62,14 +62,16 @@ async def start(options: ServeOptions, writer: CaptureWriter,
                 on_stored: Callable[[Incoming, Stored], None] | None = None,
                 on_problem: Callable[[str], None] | None = None,
                 on_answers: Callable[[dict, str], None] | None = None,
+                on_folded: Callable[[int], None] | None = None,
                 ) -> tuple[web.AppRunner, Endpoint]:
     """Start listening; returns the runner (``await runner.cleanup()`` to stop) and endpoint.
 
     ``on_problem`` gets one line when the capture cannot be written (and when it can again);
-    ``on_answers`` the ``answers`` event on every change of the answer rules, and why.
+    ``on_answers`` the ``answers`` event on every change of the answer rules, and why;
+    ``on_folded`` how many acknowledged requests were just written into the capture.
     """
     ctx, ca_file, notice = _ssl_context(options)
-    receiver = Receiver(writer, options, on_stored, on_problem, on_answers)
+    receiver = Receiver(writer, options, on_stored, on_problem, on_answers, on_folded)
     app = receiver.make_app()
     app[RECEIVER] = receiver
     # auto_decompress off: Receiver._read_body decodes, so that every body can be stored.
@@ -282,9 +284,15 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
         elif why != "used":
             lines.put(format_answers_line(state))
 
+    def on_folded(count: int) -> None:
+        # The window follows the capture: this line has it look right away (its 0.1 s poll
+        # otherwise), so a batch's rows show within a few ms of their commit.
+        if jsonl:
+            emit({"event": "folded", "requests": count})
+
     try:
         status = _serve(options, jsonl, lines, emit, say, on_stored, on_problem, on_answers,
-                        err)
+                        err, on_folded)
     finally:
         lines.close()
     if "ngrok" in sys.modules:
@@ -299,7 +307,7 @@ def serve(options: ServeOptions, *, out=None, err=None) -> int:
 
 
 def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_stored,
-           on_problem, on_answers, err) -> int:
+           on_problem, on_answers, err, on_folded=None) -> int:
     from app.capture.schema import CaptureError
     from app.server.tls import TlsError
 
@@ -333,7 +341,8 @@ def _serve(options: ServeOptions, jsonl: bool, lines: EventLines, emit, say, on_
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         try:
-            runner, endpoint = await start(options, writer, on_stored, on_problem, on_answers)
+            runner, endpoint = await start(options, writer, on_stored, on_problem, on_answers,
+                                           on_folded)
         except (ServeError, TlsError) as exc:
             if created and writer.requests == 0:  # leave no empty capture behind
                 writer.close()

@@ -39,6 +39,7 @@ class CaptureFileController(QObject):
         reader.open_failed.connect(self._on_reader_open_failed)
         reader.saved.connect(self._on_reader_saved)
         endpoint.receiver.listening.connect(self._on_receiver_listening)
+        endpoint.receiver.folded.connect(self._on_receiver_folded)
         endpoint.capture_needed.connect(self._on_endpoint_capture_needed)
 
     def open(self, path: Path, *, record: bool = True) -> None:
@@ -68,6 +69,9 @@ class CaptureFileController(QObject):
         settings.recent_captures = [str(path), *recent][:MAX_RECENT]
         settings.last_capture = str(path)
         settings.save()
+
+    def _on_receiver_folded(self) -> None:
+        self._reader.wake()  # new batches are in the capture: read them now
 
     def _on_receiver_listening(self, endpoint: dict) -> None:
         # A new capture exists only once the receiver has made it: follow it from now on.

@@ -302,6 +302,12 @@ class CaptureReader(QObject):
         self._thread.join(timeout=10)
         self._redeliveries.stop()
 
+    def wake(self) -> None:
+        """Look at the capture now (the receiver says it just wrote batches into it), not at
+        the next poll."""
+        with self._lock:
+            self._lock.notify()
+
     def _put(self, job: tuple) -> None:
         with self._lock:
             self._jobs.put(job)

@@ -45,6 +45,7 @@ class ReceiverProcess(QObject):
     listening = Signal(dict)  # the child's "listening" event: url, ca_file, auth_header, ...
     failed = Signal(str)  # a start error or an unexpected exit, readable
     import_event = Signal(dict)  # progress of an import the window asked for
+    folded = Signal()  # acknowledged requests were just written into the capture
     notice = Signal(str)  # something the user should know: CA replaced, disk full, lines lost
     stopped = Signal(dict)  # the child's "stopped" event: requests, records (it stopped cleanly)
     # The child's "public_url" events (``expose`` / ``unexpose`` commands): provider, state
@@ -179,6 +180,8 @@ class ReceiverProcess(QObject):
                 self.answers_changed.emit(dict(event))
             elif kind == "import":
                 self.import_event.emit(event)
+            elif kind == "folded":
+                self.folded.emit()
             elif kind == "notice":
                 self.notice.emit(f"Endpoint: {event.get('message', '')}")
             elif kind == "dropped":
