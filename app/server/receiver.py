@@ -321,7 +321,8 @@ class Receiver:
         if self._failing != message:
             self._failing = message
             self._on_problem(message)
-        self._index_wanted.set()  # the idle loop tries again
+        # the idle loop tries again in a while (not at once: the disk is likely still full)
+        asyncio.get_running_loop().call_later(2.0, self._index_wanted.set)
 
     async def store_imported(self, item) -> Stored:
         """Store one planned import request like a received one (see ``app.capture.importer``):

@@ -153,7 +153,7 @@ def test_interoperable_records_get_no_note():
 # -- what is acknowledged must split: nothing nested deeper than SQLite reads (issue 17) -------
 
 @pytest.mark.parametrize("depth", [995, 997, 998, 999, 1000, 1022, 1023, 1024, 1030])
-def test_a_body_is_accepted_exactly_when_sqlite_can_split_it(depth):
+def test_a_body_is_accepted_only_when_sqlite_can_split_it(depth):
     """The body is split into records after its 200 (app.capture.inbox), so judging it must
     refuse what SQLite's JSON reader refuses: nesting beyond 1,000 levels (simdjson and orjson
     read 1,024)."""
@@ -169,9 +169,11 @@ def test_a_body_is_accepted_exactly_when_sqlite_can_split_it(depth):
         splits = False
     finally:
         db.close()
-    assert splits == (depth + 2 <= 1000)
+    # SQLite reads 1,000 levels since 3.45 (an older one, e.g. the standard library's here,
+    # reads more): what is accepted always splits
+    assert splits or depth + 2 > 1000
     for judge in (inspect_body, _inspect_orjson):
-        if splits:
+        if depth + 2 <= 1000:
             assert judge(body).total == 1
         else:
             with pytest.raises(BodyError, match="nested more than 1000 levels"):

@@ -100,8 +100,7 @@ async def get_root(listening: dict) -> int:
 
 
 def stored_rows(capture: Path) -> list[dict]:
-    folded(capture)  # (acknowledged, then folded into the capture right after)
-    db = open_reader(capture)
+    db = open_reader(folded(capture))  # (acknowledged, then folded right after)
     try:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("SELECT * FROM request ORDER BY id")]

@@ -60,8 +60,7 @@ def request(rec, method="POST", path="/", body=b"", headers=None, auth=AUTH):
 
 
 def stored_rows(rec):
-    folded(rec.capture)  # (acknowledged, then folded into the capture right after)
-    db = open_reader(folded(rec.capture))
+    db = open_reader(folded(rec.capture))  # (acknowledged, then folded right after)
     try:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("SELECT * FROM request ORDER BY id")]
