@@ -49,6 +49,11 @@ class Entry:
         return int(self.meta["request_id"])
 
 
+class InboxError(OSError):
+    """An entry could not be appended (a full disk, an I/O error): the request is not
+    acknowledged. Its errno and message are those of the failed write."""
+
+
 def inbox_path(capture: Path) -> Path:
     """The inbox of ``capture`` (``CAPTURE-inbox``: SQLite's own files are -wal, -shm and
     -journal)."""
@@ -87,7 +92,7 @@ class Inbox:
             offset = end
 
     def append(self, meta: dict, body: bytes) -> None:
-        """Write one entry whole (and flush it with ``sync``); OSError when it cannot be."""
+        """Write one entry whole (and flush it with ``sync``); InboxError when it cannot be."""
         # (the standard library's json: a request's path or header may hold a lone surrogate,
         # which it writes as an escape and reads back; the meta is a few hundred bytes)
         raw = json.dumps(meta, ensure_ascii=True, separators=(",", ":")).encode("ascii")
@@ -98,10 +103,10 @@ class Inbox:
                 _write_all(self._fd, [head, raw, body])
                 if self._sync:
                     os.fsync(self._fd)
-            except OSError:
+            except OSError as exc:
                 # half an entry would stop the reading of any entry after it: cut it off
                 os.ftruncate(self._fd, size)
-                raise
+                raise InboxError(exc.errno, exc.strerror) from exc
 
     def clear(self) -> None:
         """Empty the file: every entry in it is in the capture."""

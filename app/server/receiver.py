@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import errno
 import hmac
 import ipaddress
 import json
@@ -34,6 +35,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from app import __version__
 from app.capture.answers import CHALLENGE, Answer, json_answer, status_answer, status_text
+from app.capture.inbox import InboxError
 from app.capture.rules import (
     MAX_WAIT_SECONDS,
     PAUSE_RULE,
@@ -382,7 +384,7 @@ class Receiver:
         self._in_flight += 1
         try:
             return await self._handle(request)
-        except (sqlite3.Error, OSError) as exc:  # (the capture, or its inbox)
+        except (sqlite3.Error, InboxError) as exc:  # (the capture, or its inbox)
             message = self._storage_problem(exc, "the request")
             return _json_response(503, {"ok": False, "error": message},
                                   headers={"Retry-After": "30"})
@@ -751,7 +753,8 @@ def storage_error_message(exc: Exception, path: Path, acknowledged: bool = False
             if acknowledged else "the request was not stored")
     retries = "" if acknowledged else " (the sender retries)"
     code = getattr(exc, "sqlite_errorcode", None)
-    if code == 13 or "full" in str(exc).lower():  # SQLITE_FULL
+    if code == 13 or "full" in str(exc).lower() or (  # SQLITE_FULL, or the inbox's write
+            isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
         return (f"the disk holding the capture {path} is full: {lost}; free some space"
                 f"{retries}")
     if code is not None and code & 0xFF == 10:  # SQLITE_IOERR, and a file size limit

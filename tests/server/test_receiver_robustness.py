@@ -543,3 +543,21 @@ def test_a_stopped_receiver_leaves_the_index_and_ledger_whole(tmp_path):
         assert coverage(db).complete
     finally:
         db.close()
+
+
+def test_an_inbox_that_cannot_be_written_is_said_as_the_capture_is():
+    """The inbox's failed write (app.capture.inbox.InboxError) is a storage failure: a full disk
+    is said as SQLite's is; other OS errors (a client gone while answered) are not storage."""
+    import errno
+
+    from app.capture.inbox import InboxError
+
+    path = Path("/data/c.sqlite")
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        message = storage_error_message(InboxError(code, os.strerror(code)), path)
+        assert message.startswith(f"the disk holding the capture {path} is full")
+        assert "the request was not stored" in message
+    acknowledged = storage_error_message(InboxError(errno.EIO, "I/O error"), path,
+                                         acknowledged=True)
+    assert "waits in the capture's inbox" in acknowledged and "retries" not in acknowledged
+    assert issubclass(InboxError, OSError) and not issubclass(ConnectionResetError, InboxError)
