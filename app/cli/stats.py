@@ -111,7 +111,12 @@ def _dumps(data: dict) -> str:
     """JSON text of ``data``, indented: by orjson (``stats --by iccid --every 1h`` on a million
     records gives a few hundred thousand groups: 0.8 s with the standard library's json);
     by json for what orjson refuses (a lone surrogate from the wire, an integer beyond 64
-    bits), which writes it as before."""
+    bits), and when a sum is infinite or NaN (orjson would write null, silently): json writes
+    it as before (``Infinity``). The totals add up every row, so one such row makes them so."""
+    totals = data["totals"]
+    sums = [totals["data_mb"], totals["sms"], *totals["cost_by_currency"].values()]
+    if not all(math.isfinite(v) for v in sums if isinstance(v, float)):
+        return json.dumps(data, indent=2, ensure_ascii=False)
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
     except (orjson.JSONEncodeError, TypeError):

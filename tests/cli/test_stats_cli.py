@@ -126,3 +126,23 @@ def test_a_command_that_sends_nothing_does_not_load_aiohttp():
          "build_parser(); print('aiohttp' in sys.modules)"],
         capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_json_keeps_an_infinite_sum_and_lone_surrogates(tmp_path, capsys):
+    """stats --json writes with orjson, but never turns an infinite sum into null, and writes
+    what orjson refuses (a lone surrogate from the wire) with the standard library's json."""
+    data = {"traffic_type": {"id": 5, "description": "Data"}, "volume": {"total": 1e308}}
+    records = [{**data, "sim": {"iccid": "8988"}}, {**data, "sim": {"iccid": "8989"}}]
+    path = tmp_path / "c.sqlite"
+    write_capture(path, records)
+    assert main(["stats", str(path), "--by", "iccid", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"data_mb": Infinity' in out and "null" not in out.split('"totals"')[1].split(
+        '"cost"')[0]
+    assert [row["data_mb"] for row in json.loads(out)["rows"]] == [1e308, 1e308]
+    surrogate = tmp_path / "s.sqlite"
+    write_capture(surrogate, [{**data, "volume": {"total": 1.5},
+                               "sim": {"iccid": "89\ud800"}}])  # (a lone surrogate)
+    assert main(["stats", str(surrogate), "--by", "iccid", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(row["iccid"], row["data_mb"]) for row in rows] == [("89\ud800", 1.5)]
