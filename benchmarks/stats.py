@@ -70,17 +70,28 @@ def build(path: Path, records: int) -> None:
           f"({time.perf_counter() - t0:.1f} s in all)")
 
 
-def zoom(args) -> int:
-    """The Statistics view's full recompute, zoomed (see the module's docstring)."""
+@contextlib.contextmanager
+def opened(args):
+    """The benchmark's capture (``--capture``, built there when missing; else a temporary
+    one), open for reading: (its path, the connection, how many records)."""
     from app.capture.schema import open_reader
-    from app.ui.stats import Query, _span, compute
 
     with tempfile.TemporaryDirectory() as folder:
         path = args.capture or Path(folder) / "stats.sqlite"
         if not path.exists():
             build(path, args.records)
         db = open_reader(path)
-        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+        try:
+            yield path, db, db.execute("SELECT count(*) FROM record").fetchone()[0]
+        finally:
+            db.close()
+
+
+def zoom(args) -> int:
+    """The Statistics view's full recompute, zoomed (see the module's docstring)."""
+    from app.ui.stats import Query, _span, compute
+
+    with opened(args) as (_, db, total):
         first, last = _span(db, None)
         low = (first + last) / 2 - args.zoom * 1800
         window = (low, low + args.zoom * 3600)
@@ -106,7 +117,6 @@ FILTERS = ("family == usage", "type == \"Delete PDP Context\"", "severity == WAR
 def filtered(args) -> int:
     """The Statistics view's full recompute under filters (see the module's docstring)."""
     from app.capture import stats as capstats
-    from app.capture.schema import open_reader
     from app.filters.parser import parse
     from app.ui.stats import TIMED, WIDE, Query, _bucket_size, compute
 
@@ -116,12 +126,7 @@ def filtered(args) -> int:
             capstats.record_stats(db, flt, by=by, every=every if timed else None,
                                   rollups=False)
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = args.capture or Path(folder) / "stats.sqlite"
-        if not path.exists():
-            build(path, args.records)
-        db = open_reader(path)
-        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+    with opened(args) as (_, db, total):
         print(f"{total:,} records; best of {args.repeat}; the view's full recompute")
         seconds, _ = best_of(lambda: compute(db, Query()), args.repeat)
         print(f"  {'unfiltered':<40} {seconds:7.3f} s")
@@ -201,17 +206,11 @@ def main() -> int:
     if args.filtered:
         return filtered(args)
 
-    from app.capture.schema import open_reader
     from app.capture.stats import auto_every, record_span, record_stats, request_stats
     from app.cli.main import main as cli
     from app.filters.parser import parse
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = args.capture or Path(folder) / "stats.sqlite"
-        if not path.exists():
-            build(path, args.records)
-        db = open_reader(path)
-        total = db.execute("SELECT count(*) FROM record").fetchone()[0]
+    with opened(args) as (path, db, total):
         indexed = db.execute("SELECT count(*) FROM record_index").fetchone()[0]
         print(f"{total:,} records, {indexed:,} indexed; best of {args.repeat}")
         rows: list[tuple[str, float, str]] = []

@@ -281,14 +281,18 @@ def record_stats(db: sqlite3.Connection, flt: Filter | None = None, by: Iterable
 
 def on_rollups(flt: Filter | None) -> bool:
     """Whether the rollups can count what ``flt`` keeps (it names only fields they keep)."""
-    names = frozenset() if flt is None else flt.fields
+    names = _named(flt)
     return names is not None and names <= set(ROLLUP_FIELDS)
+
+
+def _named(flt: Filter | None) -> frozenset[str] | None:
+    return frozenset() if flt is None else flt.fields
 
 
 def _rollup_of(db: sqlite3.Connection, flt: Filter | None, by: tuple[str, ...],
                every: float | None, after: int) -> str | None:
     """The rollup table that can count these statistics, or None."""
-    names = frozenset() if flt is None else flt.fields
+    names = _named(flt)
     if names is None or after != 0 or not has_rollups(db):
         return None
     fields = {_BY_FIELD.get(name, name) for name in by} | names

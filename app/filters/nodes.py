@@ -453,6 +453,6 @@ def cost(node: Node, ctx: SqlContext) -> int:
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_LITERAL = re.compile(r"[A-Za-z0-9_.:+\- ]+")
-_PLAIN = re.compile(r"[A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*")  # ASCII, no regex metacharacters
-# ``^``, ``$`` or both around such text (``iccid ~ 7$``, ``^8988``): LIKE, not Python's re
+# ASCII text without regex metacharacters, maybe with ``^``, ``$`` or both around it (``type ~
+# pdp``, ``iccid ~ 7$``, ``^8988``): the same as LIKE, which runs without Python's re
 _ANCHORED = re.compile(r"(\^?)([A-Za-z0-9 _\-:/@,;'\"=<>!%&#]*)(\$?)")

@@ -290,7 +290,8 @@ def compute(db: sqlite3.Connection, query: Query, state: _State | None = None
     passes = ((("wide", WIDE, True),) if merged else (("wide", WIDE, False), ("time", TIMED, True))
               ) + (("sims", ("iccid", "endpoint"), False),)
     ids = None
-    rolled = flt is not None and capstats.on_rollups(flt)  # then only the SIMs are a pass
+    # counted on the rollups (by whole hours): then only the SIMs are a pass
+    rolled = flt is not None and capstats.on_rollups(flt) and _whole_hours(every)
     for name, by, timed in passes:
         old = None if timed and retimed else state.tables.get(name)
         if old is not None and after >= upto:
