@@ -254,6 +254,11 @@ class CaptureWriter:
         self.requests += 1
         self.records += shape.total if shape is not None else 0
 
+    @property
+    def unfolded(self) -> int:
+        """How many accepted requests are not in the capture yet."""
+        return len(self._pending)
+
     def fold(self) -> int:
         """Write the accepted requests into the capture, in order, each in a transaction of
         its own (a reader sees a request's records all at once); returns how many."""

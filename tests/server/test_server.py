@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import subprocess
+import threading
 import zlib
 from pathlib import Path
 
@@ -270,6 +271,37 @@ def test_no_auth_accepts_anything(tmp_path):
         assert request(rec, body=b"[{}]", auth=None)[0] == 200
         assert stored_rows(rec)[0]["auth"] == "off"
     finally:
+        rec.stop()
+
+
+def test_answers_wait_for_the_capture_to_catch_up(tmp_path):
+    """At most two accepted requests are outside the capture when one more is answered: while
+    another process's write transaction holds the fold back, two batches are answered at
+    once and the third only once the capture has the first (the inbox and the time from a
+    200 to the window do not grow for as long as a load lasts)."""
+    rec = start_receiver(tmp_path)
+    blocker = sqlite3.connect(rec.capture, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    third: list = []
+    try:
+        assert request(rec, body=b'[{"event_type": "a"}]')[0] == 200
+        assert request(rec, body=b'[{"event_type": "b"}]')[0] == 200
+        poster = threading.Thread(
+            target=lambda: third.append(request(rec, body=b'[{"event_type": "c"}]')))
+        poster.start()
+        poster.join(1.5)
+        assert poster.is_alive() and not third  # held back: the capture has none of them
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    poster.join(20)
+    assert third and third[0][0] == 200
+    db = open_reader(folded(rec.capture))
+    try:
+        assert [r[0] for r in db.execute("SELECT json ->> 'event_type' FROM record ORDER BY id")] \
+            == ["a", "b", "c"]
+    finally:
+        db.close()
         rec.stop()
 
 
