@@ -333,6 +333,8 @@ class CaptureWriter:
         """Whether ``body`` is byte for byte ``[`` + its records' texts joined by ``,`` +
         ``]``, as a compact sender's is: then it is stored once, as its records (about a
         quarter of the acknowledgement path is writing the body a second time)."""
+        if b"\n" in body:  # outside strings (a JSON string holds none): an indented body
+            return False
         size = self._db.execute(
             "SELECT sum(length(CAST(json AS BLOB))) + count(*) + 1 FROM record "
             "WHERE id BETWEEN ? AND ?", (first, last)).fetchone()[0]
