@@ -43,8 +43,12 @@ from app.ui.reader import (
 )
 from app.ui.values import tooltip_text
 
-BLOCK = 128
-CACHED_BLOCKS = 96
+# Rows are rendered (on the reader thread) a block at a time, for what a view shows. A table
+# following its newest rows shows the end of blocks just made: each batch has the last two or
+# three blocks rendered again, about 80 us a row of an Events table, while the GUI paints with
+# the GIL the reader holds (128-row blocks: up to 256 rows, 20 ms; 32-row blocks: up to 96).
+BLOCK = 32
+CACHED_BLOCKS = 384  # (as many rows as before)
 
 # A view asks data() for seven roles of every cell it paints (Qt passes them as ints): the roles
 # answered here are told apart before anything else, the others (alignment, background, check
