@@ -237,24 +237,41 @@ def _shape_of(doc) -> BodyShape:
     codes = bytearray()
     append = codes.append
     obj = simdjson.Object
-    event, usage = FAMILY_CODES["event"][0], FAMILY_CODES["usage"][0]
+    known = _KEY_TUPLES
     duplicates: list[int] = []
     for index, item in enumerate(doc):
         if type(item) is not obj:
             _raise_not_object(index, _kind_of_simd(item))
-        keys = tuple(item.keys())  # a few keys: a linear look-up beats building a set
-        if len(frozenset(keys)) != len(keys):  # simdjson lists a duplicate key twice
+        keys = tuple(item.keys())
+        code = known.get(keys)
+        if code is None:  # a record of keys not seen yet (a sender sends a few shapes)
+            code = _key_code(keys)
+            if len(keys) <= _KEYS_KEPT:  # (a hostile record's million keys are not kept)
+                if len(known) >= _KEY_TUPLES_KEPT:
+                    known.clear()
+                known[keys] = code
+        if code > 0xFF:
             duplicates.append(index)
-        if "event_type" in keys:
-            append(event)
-        elif "traffic_type" in keys:
-            append(usage)
-        else:
-            append(FAMILY_CODES[family_of(set(keys))][0])
+            code &= 0xFF
+        append(code)
     shape = _finish(bytes(codes))
     if duplicates:
         shape.notes.append(_note(DUPLICATE_KEYS, duplicates))
     return shape
+
+
+# A record's top-level keys, in order, and their family code (+ 0x100: a key given twice). A
+# sender's records have a few key lists: one look-up instead of a set and the family's tests
+# (3000 records: 7.0 to 5.8 ms, most of what is left is simdjson making the keys' strings).
+_KEY_TUPLES: dict[tuple[str, ...], int] = {}
+_KEY_TUPLES_KEPT = 4096
+_KEYS_KEPT = 64
+
+
+def _key_code(keys: tuple[str, ...]) -> int:
+    unique = frozenset(keys)
+    code = FAMILY_CODES[family_of(unique)][0]
+    return code | 0x100 if len(unique) != len(keys) else code
 
 
 INTEROP_MARK = "legal JSON"  # every note below holds it: request.problems LIKE '%legal JSON%'

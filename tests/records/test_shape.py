@@ -55,6 +55,32 @@ def test_generated_batch_is_classified_like_python_would():
     assert shape.counts == expected
 
 
+def test_records_of_shapes_seen_before_are_classified_as_at_first(monkeypatch):
+    """inspect_body remembers each key list's family (and whether a key is given twice):
+    the same answer as the standard library's reading, batch after batch, whatever the keys'
+    order, also when the remembered lists are forgotten midway and for records of many keys."""
+    from app.records import shape as shape_module
+
+    monkeypatch.setattr(shape_module, "_KEY_TUPLES_KEPT", 7)  # forgotten again and again
+    texts = []
+    for keys in (["event_type", "id"], ["id", "event_type"], ["traffic_type", "volume"],
+                 ["volume", "start_timestamp"], ["status", "submit_date"], ["final_date"],
+                 ["payload", "dest_address"], ["payload"], ["id"], [],
+                 [f"k{i}" for i in range(100)] + ["event_type"], [f"k{i}" for i in range(70)]):
+        fields = ", ".join(f'"{k}": {n}' for n, k in enumerate(keys))
+        texts.append("{" + fields + "}")
+        if keys:  # the same keys with one given twice: another answer for the same list
+            texts.append("{" + fields + f', "{keys[0]}": "again"' + "}")
+    body = ("[" + ", ".join(texts * 3) + "]").encode()
+    expected = shape_module._inspect_slow(body)
+    for _ in range(3):
+        got = inspect_body(body)
+        assert (got.codes, got.counts, got.notes) == \
+            (expected.codes, expected.counts, expected.notes)
+    assert b"e" in expected.codes and b"u" in expected.codes and b"d" in expected.codes
+    assert any("twice" in note for note in expected.notes)
+
+
 @pytest.mark.parametrize(("body", "message"), [
     (b"", "the body is empty"),
     (b"   \n", "the body holds only white space (4 bytes)"),  # issue 10 #14: not "empty"
