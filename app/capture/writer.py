@@ -259,13 +259,15 @@ class CaptureWriter:
         """How many accepted requests are not in the capture yet."""
         return len(self._pending)
 
-    def fold(self) -> int:
+    def fold(self, folded: Callable[[], None] | None = None) -> int:
         """Write the accepted requests into the capture, in order, each in a transaction of
-        its own (a reader sees a request's records all at once); returns how many."""
+        its own (a reader sees a request's records all at once); returns how many.
+        ``folded`` is called (on this thread) as each one is in: under a steady load one
+        call goes on folding what keeps coming."""
         with self._using:
-            return self._fold()
+            return self._fold(folded)
 
-    def _fold(self) -> int:
+    def _fold(self, folded: Callable[[], None] | None = None) -> int:
         done = 0
         while True:
             with self._order:
@@ -278,6 +280,8 @@ class CaptureWriter:
             with self._order:
                 self._pending.popleft()
             done += 1
+            if folded is not None:
+                folded()
         if done:
             self._checkpointer.wake()
         return done

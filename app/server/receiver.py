@@ -319,8 +319,18 @@ class Receiver:
     def _fold_soon(self) -> None:
         """Fold what was accepted into the capture, on the storage thread, while the answer
         goes out (a failure is told, and the batch stays in the inbox: the next fold, or the
-        idle indexer's, tries again)."""
-        future = asyncio.get_running_loop().run_in_executor(self._storage, self._writer.fold)
+        idle indexer's, tries again). Each request is told as it is in the capture (the window
+        reads it at once), not when the fold ends: under a steady load one fold goes on
+        folding what keeps coming."""
+        loop = asyncio.get_running_loop()
+        on_folded = self._on_folded
+
+        def folded() -> None:  # (on the storage thread)
+            if on_folded is not None:
+                with contextlib.suppress(RuntimeError):  # (the loop has closed: stopping)
+                    loop.call_soon_threadsafe(on_folded, 1)
+
+        future = loop.run_in_executor(self._storage, self._writer.fold, folded)
         self._folds.add(future)
         future.add_done_callback(self._on_fold_done)
 
@@ -333,8 +343,6 @@ class Receiver:
             if self._fold_failing:
                 self._fold_failing = False
                 self._storage_recovered()
-            if future.result() and self._on_folded is not None:
-                self._on_folded(future.result())  # (the window reads the capture at once)
             return
         self._fold_failing = True
         message = (f"cannot write the capture: "

@@ -278,7 +278,8 @@ def test_answers_wait_for_the_capture_to_catch_up(tmp_path):
     """At most two accepted requests are outside the capture when one more is answered: while
     another process's write transaction holds the fold back, two batches are answered at
     once and the third only once the capture has the first (the inbox and the time from a
-    200 to the window do not grow for as long as a load lasts)."""
+    200 to the window do not grow for as long as a load lasts). Each request folded in is
+    told at once (``{"event": "folded", "requests": 1}``)."""
     rec = start_receiver(tmp_path)
     blocker = sqlite3.connect(rec.capture, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
@@ -296,6 +297,14 @@ def test_answers_wait_for_the_capture_to_catch_up(tmp_path):
         blocker.close()
     poster.join(20)
     assert third and third[0][0] == 200
+    # One fold took all three once the capture was free; each was told as it was in (the
+    # window reads the capture on each such line), not once at the end
+    told = []
+    while sum(told) < 3:
+        event = rec.next_event(folded=True)
+        if event["event"] == "folded":
+            told.append(event["requests"])
+    assert told == [1, 1, 1]
     db = open_reader(folded(rec.capture))
     try:
         assert [r[0] for r in db.execute("SELECT json ->> 'event_type' FROM record ORDER BY id")] \
