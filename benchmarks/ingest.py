@@ -3,8 +3,8 @@
 Posts N batches of realistic 3000-record bodies over HTTPS to each receiver, in alternating
 rounds within one run (the machine is shared and noisy: compare ratios, not absolute times), and
 reports records/s and acknowledgement latency (p50, p99) for both, and the ratio; for ``serve``
-at one connection also the time from each 200 to its request being in the capture (a reader
-polling it every 2 ms: what the window's reader then shows within its 0.1 s poll).
+at one connection also the time from each 200 to its request being in the capture (serve's
+``folded`` event line for it, which the window reads the capture on).
 
     uv run python benchmarks/ingest.py [--batches 30] [--rounds 3] [--concurrency 1 4]
                                        [--bodies pretty compact]
@@ -51,18 +51,41 @@ def make_bodies(size: int, distinct: int, pretty: bool, seed: int) -> list[bytes
     return [orjson.dumps(gen.records(size), option=opt) for _ in range(distinct)]
 
 
-def start_serve(env: dict, capture: Path, sync: str) -> tuple[subprocess.Popen, str, Path]:
+def start_serve(env: dict, capture: Path, sync: str) -> tuple[subprocess.Popen, str, Path,
+                                                                Folds]:
     cmd = [sys.executable, "-m", "app", "serve", "--port", "0", "--events", "jsonl",
            "--capture", str(capture), "--user", USER, "--password", PASSWORD, "--sync", sync]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     line = orjson.loads(proc.stdout.readline())
     if line.get("event") != "listening":
         raise SystemExit(f"serve did not start: {line}")
-    # Drain the per-request lines so the pipe never fills up.
-    import threading
+    return proc, line["url"], Path(line["ca_file"]), Folds(proc)
 
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    return proc, line["url"], Path(line["ca_file"])
+
+class Folds:
+    """Reads serve's event lines (so the pipe never fills up) and notes when each request was
+    told to be in the capture (``{"event": "folded", "requests": 1}``, printed after its
+    commit: what the window reads the capture on). A thread blocked on the pipe: it takes no
+    turn from the client the way polling the capture would."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.at: list[float] = []  # when the n-th request (id n + 1) was folded in
+        self._thread = threading.Thread(target=self._run, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _run(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            if '"folded"' in line:
+                now = time.perf_counter()
+                self.at.extend([now] * orjson.loads(line).get("requests", 1))
+
+    def folded(self, request_id: int) -> float | None:
+        return self.at[request_id - 1] if len(self.at) >= request_id else None
+
+    def wait(self, count: int, timeout: float = 30.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while len(self.at) < count and time.perf_counter() < deadline:
+            time.sleep(0.01)
 
 
 def start_bare(tls_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -79,40 +102,6 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-class Visible:
-    """Polls a capture every 2 ms from a thread: when each request id first shows."""
-
-    def __init__(self, capture: Path):
-        self.capture = capture
-        self.seen: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from app.capture.schema import open_reader
-
-        while not self.capture.exists() and not self._stop.is_set():
-            time.sleep(0.002)
-        db = open_reader(self.capture)
-        last = 0
-        while not self._stop.is_set():
-            newest = db.execute("SELECT coalesce(max(id), 0) FROM request").fetchone()[0]
-            now = time.perf_counter()
-            for request_id in range(last + 1, newest + 1):
-                self.seen[request_id] = now
-            last = max(last, newest)
-            time.sleep(0.002)
-        db.close()
-
-    def stop(self, wanted: int, timeout: float = 30.0) -> None:
-        deadline = time.perf_counter() + timeout
-        while len(self.seen) < wanted and time.perf_counter() < deadline:
-            time.sleep(0.01)
-        self._stop.set()
-        self._thread.join()
 
 
 async def post_all(url: str, ca: Path, bodies: list[bytes], batches: int, concurrency: int,
@@ -243,16 +232,16 @@ def run(args, pretty: bool) -> None:
                 order = ("bare", "serve") if rnd % 2 == 0 else ("serve", "bare")
                 for which in order:
                     capture = Path(tmp) / f"bench-{conc}-{rnd}.sqlite"
-                    proc, url, ca = start_serve(env, capture, args.sync)
+                    proc, url, ca, folds = start_serve(env, capture, args.sync)
                     if which == "bare":
                         stop(proc)
                         proc, url = start_bare(ca.parent)
-                    watch = Visible(capture) if which == "serve" and conc == 1 else None
                     res = asyncio.run(post_all(url, ca, bodies, args.batches, conc, args.size))
-                    if watch is not None:  # ids 2...: the first request warmed the connection
-                        watch.stop(args.batches + 1)
-                        visible += [watch.seen[i + 2] - at for i, at in
-                                    enumerate(res["answered"]) if i + 2 in watch.seen]
+                    if which == "serve" and conc == 1:
+                        # ids 2...: the first request warmed the connection
+                        folds.wait(args.batches + 1)
+                        visible += [folds.folded(i + 2) - at for i, at in
+                                    enumerate(res["answered"]) if folds.folded(i + 2)]
                     stop(proc)
                     results[which].append(res)
                     if capture.exists():
