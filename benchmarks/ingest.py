@@ -9,6 +9,7 @@ at one connection also the time from each 200 to its request being in the captur
     uv run python benchmarks/ingest.py [--batches 30] [--rounds 3] [--concurrency 1 4]
                                        [--bodies pretty compact]
     uv run python benchmarks/ingest.py --profile [--pretty]
+    uv run python benchmarks/ingest.py --cpu [--batches 30] [--concurrency 1 4]
 
 ``--profile``: where the time of one batch goes on the acknowledgement path (``accept``: the
 body judged, the answer built, the body appended to the capture's inbox), in this process,
@@ -196,6 +197,44 @@ def profile(pretty: bool) -> None:
             writer.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_budget(args, pretty: bool) -> None:
+    """The CPU time a batch costs each receiver and the client, and the wall time a batch
+    takes: on a machine of N cores a receiver cannot take batches faster than its CPU time
+    and the client's, over N, allow."""
+    bodies = make_bodies(args.size, 6, pretty, seed=7)
+    print(f"\nCPU a batch ({args.batches} batches of {args.size} records, "
+          f"{'indented' if pretty else 'compact'}; {os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/data", XDG_CONFIG_HOME=f"{tmp}/config")
+        for conc in args.concurrency:
+            for which in ("bare", "serve"):
+                capture = Path(tmp) / f"cpu-{which}-{conc}.sqlite"
+                proc, url, ca, folds = start_serve(env, capture, args.sync)
+                if which == "bare":
+                    stop(proc)
+                    proc, url = start_bare(ca.parent)
+                asyncio.run(post_all(url, ca, bodies, 2, 1, args.size))  # (start-up not counted)
+                before, client = _cpu_seconds(proc.pid), os.times()
+                t0 = time.perf_counter()
+                asyncio.run(post_all(url, ca, bodies, args.batches, conc, args.size))
+                if which == "serve":  # until the last one is in the capture
+                    folds.wait(args.batches + 3 + conc)
+                wall = time.perf_counter() - t0
+                used = _cpu_seconds(proc.pid) - before
+                mine = sum(os.times()[:2]) - sum(client[:2])
+                print(f"  {conc} connection{'s' if conc > 1 else ''}  {which:5s}  receiver "
+                      f"{used * 1000 / args.batches:5.1f} ms  client "
+                      f"{mine * 1000 / args.batches:4.1f} ms  wall "
+                      f"{wall * 1000 / args.batches:5.1f} ms")
+                stop(proc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batches", type=int, default=30)
@@ -208,9 +247,15 @@ def main() -> None:
                     default=["pretty", "compact"], help="indented and/or compact JSON bodies")
     ap.add_argument("--pretty", action="store_true", help="--profile: an indented body")
     ap.add_argument("--sync", choices=("normal", "full"), default="normal")
+    ap.add_argument("--cpu", action="store_true",
+                    help="only measure the CPU time each receiver and the client spend a batch")
     ap.add_argument("--profile", action="store_true",
                     help="only profile one batch on the acknowledgement path")
     args = ap.parse_args()
+    if args.cpu:
+        for kind in args.bodies:
+            cpu_budget(args, kind == "pretty")
+        return
     if args.profile:
         profile(args.pretty)
         return
