@@ -174,6 +174,7 @@ class Receiver:
         self._accepting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accepting")
         self._storage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage")
         self._folds: set[asyncio.Future] = set()
+        self._progress: asyncio.Future | None = None  # see _fold_progress
         self._fold_failing = False  # the last fold failed: told, and tried again
         expected = None
         if options.auth_enabled:
@@ -313,8 +314,24 @@ class Receiver:
         receiver stops."""
         while (self._writer.unfolded > MAX_UNFOLDED and self._folds
                and not self._fold_failing and not self._stopping.is_set()):
-            # (not the fold's future: one fold folds all that waits, so it ends late)
-            await asyncio.sleep(0.002)
+            # woken as each request is folded in, or a fold ends (the timeout: a safety net)
+            await asyncio.wait([self._fold_progress()], timeout=0.05)
+
+    def _fold_progress(self) -> asyncio.Future:
+        """A future done at the next progress of the storage thread (see :meth:`_progressed`)."""
+        if self._progress is None or self._progress.done():
+            self._progress = asyncio.get_running_loop().create_future()
+        return self._progress
+
+    def _progressed(self) -> None:
+        """A request was folded in, or a fold ended: whoever waits looks again."""
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
+
+    def _one_folded(self) -> None:
+        if self._on_folded is not None:
+            self._on_folded(1)  # (the window reads the capture at once)
+        self._progressed()
 
     def _fold_soon(self) -> None:
         """Fold what was accepted into the capture, on the storage thread, while the answer
@@ -323,12 +340,10 @@ class Receiver:
         reads it at once), not when the fold ends: under a steady load one fold goes on
         folding what keeps coming."""
         loop = asyncio.get_running_loop()
-        on_folded = self._on_folded
 
         def folded() -> None:  # (on the storage thread)
-            if on_folded is not None:
-                with contextlib.suppress(RuntimeError):  # (the loop has closed: stopping)
-                    loop.call_soon_threadsafe(on_folded, 1)
+            with contextlib.suppress(RuntimeError):  # (the loop has closed: stopping)
+                loop.call_soon_threadsafe(self._one_folded)
 
         future = loop.run_in_executor(self._storage, self._writer.fold, folded)
         self._folds.add(future)
@@ -336,6 +351,7 @@ class Receiver:
 
     def _on_fold_done(self, future: asyncio.Future) -> None:
         self._folds.discard(future)
+        self._progressed()
         if future.cancelled():
             return
         exc = future.exception()
