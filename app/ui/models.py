@@ -191,10 +191,13 @@ class CaptureTableModel(QAbstractTableModel):
                 self._insert_ids(fresh)
             return
         first = len(self._ids)
-        # The last block may have been rendered while incomplete: render it again.
+        # The last block may have been rendered while incomplete: render it again, shown as
+        # it is until then (a full one stays: a table following its newest rows keeps
+        # showing rendered rows while the new ones are rendered).
         tail = (first - 1) // BLOCK if first else None
-        if tail is not None:
-            self._cache.pop(tail, None)
+        if tail is not None and (rows := self._cache.get(tail)) is not None \
+                and len(rows.texts) < BLOCK:
+            self._stale.add(tail)
             self._asked.discard(tail)
         self.beginInsertRows(QModelIndex(), first, first + len(ids) - 1)
         self._ids.extend(ids)
@@ -421,7 +424,9 @@ class CaptureTableModel(QAbstractTableModel):
         if block in self._stale and block not in self._asked:
             self._ask(block)  # the ledger changed: shown as it was until the new copy comes
         offset = row - block * BLOCK
-        if offset >= len(rows.texts):
+        if offset >= len(rows.texts):  # rendered before this row came: ask again
+            if role == _DISPLAY and block not in self._asked:
+                self._ask(block)
             return None
         if role == _DISPLAY:
             return rows.texts[offset][index.column()]

@@ -226,6 +226,38 @@ def test_dropped_blocks_are_asked_for_again(qtbot, window):
                     timeout=WAIT)
 
 
+def test_rendered_rows_stay_shown_while_rows_are_appended(qtbot, window):
+    """New rows never blank rows already rendered: the last block keeps its rows on screen
+    (a full one as it is, one rendered before it was full until its new copy comes), and the
+    rows that joined it are rendered when shown (a table following its newest rows showed the
+    rows of its last block blank after each batch, and had them rendered again)."""
+    from app.ui.models import BLOCK
+
+    record = json.loads(EVENT_SAMPLE.read_text())[0]
+    events = window.record_models["event"]
+    column = column_of(EVENT_COLUMNS, "type")
+    first = BLOCK + BLOCK // 4  # a full block and a quarter of the next
+
+    def texts(rows) -> dict[int, str | None]:
+        return {r: events.data(events.index(r, column)) for r in rows}
+
+    finish(post(window, body=json.dumps([{**record, "id": i} for i in range(first)]).encode()))
+    qtbot.waitUntil(lambda: events.rowCount() == first
+                    and all(texts(range(first)).values()), timeout=WAIT)
+    before: dict[int, str | None] = {}
+    lost: list[int] = []
+    events.rowsAboutToBeInserted.connect(lambda *_: before.update(texts(range(first))))
+    events.rowsInserted.connect(lambda *_: lost.extend(
+        r for r, text in texts(range(first)).items() if text != before[r]))
+    more = [{**record, "id": first + i} for i in range(BLOCK)]
+    finish(post(window, body=json.dumps(more).encode()))
+    qtbot.waitUntil(lambda: events.rowCount() == first + BLOCK, timeout=WAIT)
+    assert before and set(before.values()) == {"Update location"}
+    assert lost == []
+    qtbot.waitUntil(lambda: set(texts(range(first + BLOCK)).values()) == {"Update location"},
+                    timeout=WAIT)
+
+
 def test_import_that_breaks_says_so(qtbot, window, tmp_path):
     """An import failing with anything (here a file nested too deeply: RecursionError) ends
     in a failure the window shows, not in "Importing…" for ever; the receiver carries on."""
